@@ -1,0 +1,46 @@
+"""Getting a region's raw layers: Sentinel-2 bands, a DEM and label polygons, with provenance.
+
+Every source implements :class:`Source` and is looked up by name with :func:`get_source`.
+The ``local`` source reads files already on disk; ``synthetic`` writes a seeded demo scene.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene, Source
+from acquisition.local import LocalSource, check_raster
+from regions import ConfigError
+
+SOURCES = ("local",)
+
+
+def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
+    """The source called ``name``.
+
+    Args:
+        name: one of :data:`SOURCES`.
+        raw: the raw folder (the local source reads it; networked sources cache into it).
+        options: source-specific options.
+
+    Raises:
+        ConfigError: unknown name, or a required option is missing (the message lists them).
+    """
+    if name == "local":
+        if raw is None:
+            raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
+        return LocalSource(raw)
+    raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
+
+
+__all__ = [
+    "S2_BANDS",
+    "S2_NATIVE_RESOLUTION",
+    "SOURCES",
+    "LocalSource",
+    "RawLayers",
+    "Scene",
+    "Source",
+    "check_raster",
+    "get_source",
+]

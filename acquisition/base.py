@@ -1,0 +1,95 @@
+"""What every source delivers: a region's raw layers as files, with their provenance.
+
+A source (local files, Earth Engine, STAC, ASF) turns a :class:`~regions.Region` into
+:class:`RawLayers`: one raster per Sentinel-2 band at its native resolution (any CRS), a DEM
+(any CRS), the label polygons, and where they came from. Later stages see only file paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from regions import Grid, Region
+
+#: Sentinel-2 MSI bands and their native pixel size in metres.
+S2_NATIVE_RESOLUTION: dict[str, int] = {
+    "B01": 60,
+    "B02": 10,
+    "B03": 10,
+    "B04": 10,
+    "B05": 20,
+    "B06": 20,
+    "B07": 20,
+    "B08": 10,
+    "B8A": 20,
+    "B09": 60,
+    "B10": 60,
+    "B11": 20,
+    "B12": 20,
+}
+#: The twelve bands of the benchmark: B1..B12 without B8A (B10 exists only in L1C).
+S2_BANDS: tuple[str, ...] = tuple(b for b in S2_NATIVE_RESOLUTION if b != "B8A")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One Sentinel-2 acquisition that contributed pixels."""
+
+    id: str
+    date: str | None = None
+    cloud_cover: float | None = None
+
+
+@dataclass
+class RawLayers:
+    """A region's raw layers on disk, and their provenance.
+
+    Attributes:
+        region: the region's name.
+        source: the source's name (``local``, ``earthengine``, ``stac``...).
+        bands: Sentinel-2 band name (``B01``..``B12``, maybe ``B8A``) to raster path. Values are
+            L1C digital numbers (reflectance x 10000); 0 means no data unless nodata is declared.
+        dem: the DEM raster, in metres, any CRS.
+        labels: the label polygons (GeoPackage, Shapefile, GeoJSON), or None.
+        scenes: the acquisitions the bands were made from.
+        details: free provenance (collection ids, cloud-masked share, DEM product...).
+    """
+
+    region: str
+    source: str
+    bands: dict[str, Path]
+    dem: Path
+    labels: Path | None = None
+    scenes: list[Scene] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["bands"] = {k: str(v) for k, v in self.bands.items()}
+        d["dem"] = str(self.dem)
+        d["labels"] = None if self.labels is None else str(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RawLayers:
+        return cls(
+            region=d["region"],
+            source=d["source"],
+            bands={k: Path(v) for k, v in d["bands"].items()},
+            dem=Path(d["dem"]),
+            labels=None if d.get("labels") is None else Path(d["labels"]),
+            scenes=[Scene(**s) for s in d.get("scenes", [])],
+            details=d.get("details", {}),
+        )
+
+
+class Source(Protocol):
+    """Anything that can deliver a region's raw layers into a work folder."""
+
+    name: str
+
+    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
+        """Deliver ``region``'s layers covering ``grid``; write any downloads under ``work``."""
+        ...

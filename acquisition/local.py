@@ -1,0 +1,172 @@
+"""The local source: raw layers already on disk, in this layout::
+
+    RAW/<region-name>/s2/B01.tif ... B12.tif [B8A.tif]   any CRS; 10/20/60 m; nodata or not
+    RAW/<region-name>/s2/scenes.json                      optional: [{"id", "date"}, ...]
+    RAW/<region-name>/dem.tif                             any CRS, metric or geographic degrees
+    RAW/<region-name>/labels.gpkg|.shp|.geojson           any CRS (or the region's `labels`)
+
+Band files may be named ``B01``, ``B1`` or end in ``_B01`` (as in SAFE products), with the
+suffix ``.tif``, ``.tiff`` or ``.jp2``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from pathlib import Path
+
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+from acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene
+from regions import Grid, InputDataError, MissingInputError, Region
+
+log = logging.getLogger(__name__)
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".TIF", ".TIFF", ".JP2")
+LABEL_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json")
+
+
+def check_raster(path: Path, what: str) -> None:
+    """Check that ``path`` opens as a raster with a CRS and a geotransform.
+
+    Raises:
+        InputDataError: naming the file, what is missing and how to fix it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            with rasterio.open(path) as src:
+                crs, transform, gcps = src.crs, src.transform, src.gcps[0]
+        except RasterioIOError as err:
+            raise InputDataError(f"{path}: cannot read {what} as a raster ({err})") from err
+    if crs is None or (transform == Affine.identity() and not gcps):
+        missing = " and ".join(
+            m
+            for m, bad in (("CRS", crs is None), ("geotransform", transform == Affine.identity()))
+            if bad
+        )
+        raise InputDataError(
+            f"{path}: {what} has no {missing}; the pipeline cannot place it on the map. "
+            "Fix: export it as a georeferenced GeoTIFF, or assign them with "
+            "`gdal_edit.py -a_srs EPSG:xxxx -a_ullr ulx uly lrx lry` (or a .aux.xml sidecar)."
+        )
+
+
+def find_band(folder: Path, band: str) -> Path | None:
+    """The file of ``band`` in ``folder``: a stem that is, or ends in ``_``/``-`` plus, the band
+    name (``B01``, ``B1``, ``s2_B01``, SAFE's ``T18SVG_20160112T160622_B01``).
+
+    Raises:
+        InputDataError: several files match the band.
+    """
+    number = band[1:].lstrip("0")
+    pattern = re.compile(rf"(?:^|[_-])B0?{number}$", re.IGNORECASE)
+    if not folder.is_dir():
+        return None
+    hits = sorted(
+        p for p in folder.iterdir() if p.suffix in RASTER_SUFFIXES and pattern.search(p.stem)
+    )
+    if len(hits) > 1:
+        raise InputDataError(
+            f"{folder}: several files match band {band} ({', '.join(p.name for p in hits)}); "
+            "keep one per band"
+        )
+    return hits[0] if hits else None
+
+
+def find_labels(region: Region, region_dir: Path) -> Path | None:
+    """The label file: the region's ``labels`` (raw folder first, then beside the YAML), or
+    ``labels.*`` in the raw folder."""
+    if region.labels:
+        candidates = [region_dir / region.labels]
+        if region.path is not None:
+            candidates.append(region.path.parent / region.labels)
+        candidates.append(Path(region.labels))
+    else:
+        candidates = [region_dir / f"labels{s}" for s in LABEL_SUFFIXES]
+    return next((p for p in candidates if p.exists()), None)
+
+
+class LocalSource:
+    """Raw layers from a local folder (see the module docstring for the layout)."""
+
+    name = "local"
+
+    def __init__(self, raw: str | Path):
+        self.raw = Path(raw)
+
+    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
+        """Find and check the region's files; nothing is copied.
+
+        Raises:
+            MissingInputError: the region folder, bands (all listed), DEM or labels are absent.
+            InputDataError: a raster has no CRS or geotransform.
+        """
+        region_dir = self.raw / region.name
+        if not region_dir.is_dir():
+            raise MissingInputError(
+                f"{region_dir}: raw folder of region '{region.name}' not found; create it with "
+                "s2/B01.tif..B12.tif, dem.tif and labels.gpkg (see acquisition/local.py)"
+            )
+        s2 = region_dir / "s2"
+        bands: dict[str, Path] = {}
+        missing = []
+        for band in S2_NATIVE_RESOLUTION:
+            p = find_band(s2, band)
+            if p is not None:
+                bands[band] = p
+            elif band in S2_BANDS:
+                missing.append(band)
+        if missing:
+            raise MissingInputError(
+                f"{s2}: missing Sentinel-2 band file(s) {', '.join(missing)}; the benchmark needs "
+                f"all of {', '.join(S2_BANDS)} (named B01.tif, B1.tif or *_B01.jp2)"
+            )
+        dem = next(
+            (region_dir / f"dem{s}" for s in RASTER_SUFFIXES if (region_dir / f"dem{s}").is_file()),
+            None,
+        )
+        if dem is None:
+            raise MissingInputError(f"{region_dir}/dem.tif: DEM not found; add the DEM as dem.tif")
+        for band in S2_BANDS:
+            check_raster(bands[band], f"Sentinel-2 band {band}")
+        check_raster(dem, "the DEM")
+        labels = find_labels(region, region_dir)
+        if labels is None:
+            raise MissingInputError(
+                f"{region_dir}: no label file for region '{region.name}' "
+                f"(looked for {region.labels or 'labels.gpkg/.shp/.geojson'}); add the corrected "
+                "landslide polygons, or make candidates with `l4s annotate candidates`"
+            )
+        log.info(
+            "local source: %s has %d bands, DEM %s, labels %s",
+            region.name,
+            len(bands),
+            dem.name,
+            labels.name,
+        )
+        return RawLayers(
+            region=region.name,
+            source=self.name,
+            bands=bands,
+            dem=dem,
+            labels=labels,
+            scenes=_read_scenes(s2),
+            details={"raw": str(region_dir.resolve()), "dem_product": "local file"},
+        )
+
+
+def _read_scenes(s2: Path) -> list[Scene]:
+    f = s2 / "scenes.json"
+    if not f.exists():
+        return [Scene(id=f"local:{s2.resolve()}")]
+    try:
+        return [Scene(**s) for s in json.loads(f.read_text())]
+    except (json.JSONDecodeError, TypeError) as err:
+        raise InputDataError(
+            f'{f}: expected a JSON list of {{"id": ..., "date": ...}} objects ({err})'
+        ) from err

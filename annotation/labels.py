@@ -1,0 +1,221 @@
+"""Landslide label polygons: read, repair, reproject and rasterize onto a region's grid.
+
+Labels may come as GeoPackage, Shapefile or GeoJSON in any CRS. Invalid geometries are repaired
+(``make_valid``) and counted, empty ones dropped, multi-part ones split, and everything is
+reprojected to the grid's CRS before rasterizing (1 = landslide, pixel centre inside a polygon).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import rasterio
+import shapely
+from rasterio.features import rasterize
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from regions import Grid, InputDataError, MissingInputError
+from regions.files import atomic_path, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+MASK_BLOCK_ROWS = 1024
+
+
+@dataclass
+class LabelReport:
+    """Counts of what label cleaning did, for the log and the dataset card."""
+
+    source: str
+    crs: str
+    features_read: int = 0
+    invalid_repaired: int = 0
+    empty_dropped: int = 0
+    non_polygon_dropped: int = 0
+    slivers_dropped: int = 0
+    polygons: int = 0
+    area_m2: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_labels(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read label polygons from a GeoPackage (layer ``labels`` if present), Shapefile or GeoJSON.
+
+    Raises:
+        MissingInputError: the file does not exist.
+        InputDataError: the file is not a readable vector file, the layer is ambiguous, or it
+            has no CRS.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: label file not found")
+    try:
+        layers = [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as err:  # pyogrio raises several DataSourceError kinds
+        raise InputDataError(
+            f"{path}: cannot read the label file as GeoPackage/Shapefile/GeoJSON ({err}); "
+            "re-export it from QGIS or ogr2ogr"
+        ) from err
+    if layer is None:
+        if "labels" in layers:
+            layer = "labels"
+        elif len(layers) == 1:
+            layer = layers[0]
+        else:
+            raise InputDataError(
+                f"{path}: holds layers {layers}; name the one to use 'labels' or pass its name"
+            )
+    elif layer not in layers:
+        raise InputDataError(f"{path}: no layer '{layer}' (layers: {layers})")
+    try:
+        gdf = gpd.read_file(path, layer=layer)
+    except Exception as err:
+        raise InputDataError(f"{path}: layer '{layer}' cannot be read ({err})") from err
+    if gdf.crs is None:
+        raise InputDataError(
+            f"{path}: layer '{layer}' has no CRS; assign the CRS it was drawn in (QGIS: Layer "
+            "properties > Source, or `ogr2ogr -a_srs EPSG:xxxx`)"
+        )
+    return gdf
+
+
+def clean_labels(
+    gdf: gpd.GeoDataFrame, crs: str, min_area_m2: float = 0.0, source: str = ""
+) -> tuple[gpd.GeoDataFrame, LabelReport]:
+    """Repair, split into polygons, reproject to ``crs`` and drop slivers below ``min_area_m2``.
+
+    Returns:
+        The cleaned polygons (one Polygon per row, in ``crs``) and the counts of what changed.
+    """
+    report = LabelReport(source=source, crs=str(gdf.crs), features_read=len(gdf))
+    geoms = gdf.geometry
+    empty = geoms.isna() | geoms.is_empty
+    report.empty_dropped = int(empty.sum())
+    gdf = gdf.loc[~empty].copy()
+    invalid = ~gdf.geometry.is_valid
+    report.invalid_repaired = int(invalid.sum())
+    if report.invalid_repaired:
+        gdf.loc[invalid, "geometry"] = shapely.make_valid(gdf.geometry[invalid].values)
+        log.info("%s: repaired %d invalid geometries", source, report.invalid_repaired)
+    gdf = gdf.explode(index_parts=False, ignore_index=True)
+    polygonal = gdf.geometry.geom_type == "Polygon"
+    report.non_polygon_dropped = int((~polygonal).sum())
+    gdf = gdf.loc[polygonal].to_crs(crs)
+    area = gdf.geometry.area
+    sliver = area < min_area_m2
+    report.slivers_dropped = int(sliver.sum())
+    gdf = gdf.loc[~sliver].reset_index(drop=True)
+    report.polygons = len(gdf)
+    report.area_m2 = float(shapely.union_all(gdf.geometry.values).area) if len(gdf) else 0.0
+    return gdf, report
+
+
+def rasterize_labels(
+    geoms: list[BaseGeometry] | np.ndarray, transform, shape: tuple[int, int]
+) -> np.ndarray:
+    """Burn polygons into a uint8 array: 1 where a pixel's centre lies inside one, else 0."""
+    if len(geoms) == 0:
+        return np.zeros(shape, np.uint8)
+    return rasterize(
+        ((g, 1) for g in geoms), out_shape=shape, transform=transform, fill=0, dtype=np.uint8
+    )
+
+
+def write_label_mask(geoms: np.ndarray, grid: Grid, out_path: str | Path) -> Path:
+    """Rasterize polygons (in the grid's CRS) onto the whole grid, in blocks of rows."""
+    tree = shapely.STRtree(geoms)
+    profile = {
+        "driver": "GTiff",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
+    with atomic_path(out_path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        for r0 in range(0, grid.height, MASK_BLOCK_ROWS):
+            r1 = min(grid.height, r0 + MASK_BLOCK_ROWS)
+            win = rasterio.windows.Window(0, r0, grid.width, r1 - r0)
+            hits = geoms[tree.query(box(*grid.window_bounds(win)))] if len(geoms) else []
+            dst.write(
+                rasterize_labels(hits, grid.window_transform(win), (r1 - r0, grid.width)),
+                1,
+                window=win,
+            )
+    return Path(out_path)
+
+
+@dataclass
+class PreparedLabels:
+    """Labels ready for patching: polygons in the grid CRS, the mask on the grid, the counts."""
+
+    polygons: Path
+    mask: Path
+    report: LabelReport
+
+
+def prepare_labels(
+    path: str | Path,
+    grid: Grid,
+    out_dir: str | Path,
+    aoi: BaseGeometry | None = None,
+    min_area_m2: float = 0.0,
+    layer: str | None = None,
+) -> PreparedLabels:
+    """Read, clean and rasterize a region's labels onto its grid (skipped when already done).
+
+    Args:
+        path: the label file.
+        grid: the region's grid.
+        out_dir: where ``labels.gpkg``, ``mask.tif`` and ``labels.json`` go.
+        aoi: the AOI in the grid's CRS (default: the grid's bounds).
+        min_area_m2: polygons smaller than this are dropped as slivers.
+        layer: the layer to read (default ``labels`` or the only one).
+
+    Raises:
+        InputDataError: the labels hold polygons but none intersects the AOI.
+    """
+    out_dir = Path(out_dir)
+    done = out_dir / "labels.json"
+    result = PreparedLabels(out_dir / "labels.gpkg", out_dir / "mask.tif", None)  # type: ignore[arg-type]
+    if done.exists() and result.mask.exists():
+        result.report = LabelReport(**read_json(done))
+        return result
+    gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
+    area = aoi if aoi is not None else box(*grid.bounds)
+    if len(gdf) and not gdf.geometry.intersects(area).any():
+        lb = gpd.GeoSeries([area], crs=grid.crs).to_crs("EPSG:4326").total_bounds.round(4)
+        fb = gdf.to_crs("EPSG:4326").total_bounds.round(4)
+        raise InputDataError(
+            f"{path}: none of the {len(gdf)} label polygons intersects the region's AOI "
+            f"(labels span lon/lat {tuple(fb)}, AOI {tuple(lb)}); check the region's aoi and the "
+            f"CRS of the label file (read as {report.crs})"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(result.polygons) as tmp:
+        gdf[["geometry"]].to_file(tmp, driver="GPKG", layer="labels")
+    write_label_mask(gdf.geometry.values, grid, result.mask)
+    write_json(done, report.to_dict())
+    result.report = report
+    log.info(
+        "labels %s: %d polygons, %.3f km2 (%d repaired, %d empty dropped)",
+        Path(path).name,
+        report.polygons,
+        report.area_m2 / 1e6,
+        report.invalid_repaired,
+        report.empty_dropped,
+    )
+    return result

@@ -1,0 +1,239 @@
+"""The build flows: ``build_benchmark`` (every region) and ``add_region`` (one more region).
+
+Each region goes through the same tasks: fetch its raw layers, make terrain (metric DEM and
+slope), prepare labels (repair, rasterize), cut its tiles block by block, then all regions are
+assembled into the benchmark. Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``,
+where the key is a digest of the stage's inputs: a re-run skips what is done, and a killed
+build resumes where it stopped. Tasks pass file paths, never arrays.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import shapely
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed, wait
+from prefect.task_runners import ThreadPoolTaskRunner
+from pyproj import Transformer
+
+from acquisition import RawLayers, get_source
+from annotation import prepare_labels
+from patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
+from patching.assemble import code_version
+from regions import ConfigError, L4SError, Region, load_region, load_regions, region_grid
+from regions.files import digest, fingerprint, read_json, write_json
+
+STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
+STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
+
+
+def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
+    to_grid = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform
+    return shapely.transform(
+        shapely.segmentize(region.aoi_geometry(), 0.01), to_grid, interleaved=False
+    )
+
+
+@task
+def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
+    """Deliver (or find) a region's raw layers; returns their paths and provenance."""
+    region = load_region(region_file)
+    layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
+    return layers.to_dict()
+
+
+@task
+def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
+    """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
+    region = load_region(region_file)
+    grid = region_grid(region)
+    dem = Path(layers["dem"])
+    folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
+    if not (folder / "slope.tif").exists():
+        write_terrain(dem, grid, folder)
+    return folder
+
+
+@task
+def make_labels(region_file: Path, layers: dict, work: Path) -> Path:
+    """Repaired polygons and the label mask on the grid; returns their folder."""
+    region = load_region(region_file)
+    grid = region_grid(region)
+    labels = Path(layers["labels"])
+    key = digest(
+        fingerprint(labels),
+        grid.to_dict(),
+        region.aoi.model_dump(mode="json"),
+        region.annotation.min_area_m2,
+    )
+    folder = work / region.name / f"labels-{key}"
+    prepare_labels(
+        labels,
+        grid,
+        folder,
+        _aoi_in_grid_crs(region, grid.crs),
+        min_area_m2=region.annotation.min_area_m2,
+    )
+    return folder
+
+
+@task
+def plan_region(
+    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str, work: Path
+) -> Path:
+    """Write the region's :class:`RegionJob`; returns its path."""
+    region = load_region(region_file)
+    grid = region_grid(region)
+    raw = RawLayers.from_dict(layers)
+    inputs = {
+        "bands": {b: fingerprint(p) for b, p in raw.bands.items()},
+        "terrain": terrain.name,
+        "labels": labels.name,
+        "scaling": scaling,
+        "grid": grid.to_dict(),
+        "aoi": region.aoi.model_dump(mode="json"),
+        "code": code_version(),
+    }
+    folder = work / region.name / f"patches-{digest(inputs)}"
+    provenance = {
+        "source": raw.source,
+        "scenes": [s.__dict__ for s in raw.scenes],
+        "details": raw.details,
+        "labels": read_json(labels / "labels.json"),
+        "region_yaml": region_file.read_text(),
+        "event": region.event.model_dump(mode="json"),
+        "imagery": region.imagery.model_dump(mode="json"),
+        "dem": region.dem,
+        "notes": region.notes,
+    }
+    job = RegionJob(
+        name=region.name,
+        grid=grid,
+        bands={b: str(p) for b, p in raw.bands.items()},
+        slope=str(terrain / "slope.tif"),
+        dem=str(terrain / "dem.tif"),
+        mask=str(labels / "mask.tif"),
+        aoi_wkt=_aoi_in_grid_crs(region, grid.crs).wkt,
+        scaling=scaling,
+        work=str(folder),
+        provenance=provenance,
+    )
+    return job.save(folder / "job.json")
+
+
+@task
+def cut_block(job_file: Path, start: int, stop: int) -> Path:
+    """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
+    return patch_rows(RegionJob.load(job_file), start, stop)
+
+
+@task
+def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
+    """Split, number and publish every region's patches as the benchmark in ``out``."""
+    meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
+    write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
+    _forget_stale_work(out, job_files)
+    return {k: meta[k] for k in ("version", "counts", "scaling")}
+
+
+def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
+    """Remove work folders of regions or inputs no longer in the benchmark."""
+    keep = {f.parent for f in job_files}
+    for f in job_files:
+        job = read_json(f)
+        keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
+    kept = {k.resolve() for k in keep}
+    for region_dir in (out / STATE).iterdir():
+        if not region_dir.is_dir():
+            continue
+        for stage in region_dir.iterdir():
+            stale = stage.name.startswith(STAGES) and stage.resolve() not in kept
+            if stage.is_dir() and stale:
+                shutil.rmtree(stage, ignore_errors=True)
+
+
+def _build_regions(
+    region_files: list[Path], source: str, raw: Path | None, out: Path, scaling: str
+) -> list[Path]:
+    """Fetch every region first (bad input fails before anything is written), then make each."""
+    logger = get_run_logger()
+    if scaling not in SCALINGS:
+        raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    work = out / STATE
+    layers = [fetch_layers(f, source, raw, work) for f in region_files]
+    job_files = []
+    for f, lay in zip(region_files, layers, strict=True):
+        # Labels and terrain run side by side.
+        labels, terrain = _results([make_labels.submit(f, lay, work),
+                                    make_terrain.submit(f, lay, work)])  # fmt: skip
+        job_files.append(plan_region(f, lay, terrain, labels, scaling, work))
+    for job_file in job_files:
+        job = RegionJob.load(job_file)
+        futures = [cut_block.submit(job_file, a, b) for a, b in job.blocks()]
+        artifact = create_progress_artifact(0.0, description=f"tile rows cut in {job.name}")
+        for i, _ in enumerate(as_completed(futures), 1):
+            update_progress_artifact(artifact, 100.0 * i / len(futures))
+            logger.info("%s: %d/%d blocks of tile rows cut", job.name, i, len(futures))
+        _results(futures)
+    return job_files
+
+
+def _results(futures: list) -> list:
+    """Wait for every future, then return their results (raising the first failure), so that
+    no task is still writing when an error reaches the caller."""
+    wait(futures)
+    return [f.result() for f in futures]
+
+
+def _cleanup_on_error(out: Path, created: bool) -> None:
+    if created and not (out / "dataset.json").exists():
+        shutil.rmtree(out, ignore_errors=True)
+
+
+@flow(name="build-benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def build_benchmark(
+    regions: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+) -> dict:
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML)."""
+    regions, out = Path(regions), Path(out)
+    files = [regions] if regions.is_file() else [r.path for r in load_regions(regions)]
+    created = not out.exists()
+    try:
+        job_files = _build_regions(files, source, raw, out, scaling)
+        return publish(out, job_files, scaling)
+    except L4SError:
+        _cleanup_on_error(out, created)
+        raise
+
+
+@flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def add_region(
+    region: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+) -> dict:
+    """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
+
+    Regions already in the benchmark keep their patch numbers: the new region's patches are
+    numbered after theirs.
+    """
+    region, out = Path(region), Path(out)
+    name = load_region(region).name
+    created = not out.exists()
+    state = out / STATE / "regions.json"
+    existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
+    if existing and read_json(out / "dataset.json")["scaling"] != scaling:
+        raise ConfigError(
+            f"{out}: the benchmark uses scaling '{read_json(out / 'dataset.json')['scaling']}', "
+            f"not '{scaling}'; pass --scaling to match, or rebuild it with `l4s build`"
+        )
+    try:
+        (new_job,) = _build_regions([region], source, raw, out, scaling)
+        jobs = [j for j in existing if RegionJob.load(j).name != name]
+        positions = [i for i, j in enumerate(existing) if RegionJob.load(j).name == name]
+        jobs.insert(positions[0] if positions else len(jobs), new_job)
+        return publish(out, jobs, scaling)
+    except L4SError:
+        _cleanup_on_error(out, created)
+        raise

@@ -1,0 +1,110 @@
+"""``l4s``: the command line of landslide4sense.
+
+Every command that builds runs a Prefect flow on Prefect's embedded local API (no server
+needed); set ``PREFECT_API_URL`` to run against a server instead. Errors in the input print
+one message that names the file and the fix, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import flows  # noqa: F401  (Prefect defaults before Prefect is imported)
+from regions import L4SError
+
+
+def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
+    p.add_argument("--source", default="local", help="where raw layers come from (default: local)")
+    p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
+    if needs_out:
+        p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
+    p.add_argument(
+        "--scaling",
+        choices=("l4s", "raw"),
+        default="l4s",
+        help="l4s: divide by the original release's constants (default); raw: units",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="l4s", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build the benchmark from every region in a folder")
+    b.add_argument("--regions", type=Path, default=Path("regions"), help="folder of region YAMLs")
+    _add_build_options(b)
+
+    a = sub.add_parser("add-region", help="add one region to a benchmark (a new version)")
+    a.add_argument("region", type=Path, help="the region YAML")
+    _add_build_options(a)
+
+    d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
+    d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
+    d.add_argument("--scaling", choices=("l4s", "raw"), default="l4s")
+    return p
+
+
+def _build(args: argparse.Namespace) -> dict:
+    from flows.build import build_benchmark
+
+    return build_benchmark(
+        regions=args.regions, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
+    )
+
+
+def _add_region(args: argparse.Namespace) -> dict:
+    from flows.build import add_region
+
+    return add_region(
+        region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
+    )
+
+
+def _demo(args: argparse.Namespace) -> dict:
+    from acquisition.synthetic import write_demo_inputs
+    from flows.build import build_benchmark
+
+    regions, raw = write_demo_inputs(args.out)
+    out = args.out / "benchmark"
+    result = build_benchmark(
+        regions=regions, out=out, source="local", raw=raw, scaling=args.scaling
+    )
+    print(
+        f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
+        f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
+        f"{out / 'figures'}/"
+    )
+    return result
+
+
+COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    for chatty in ("httpx", "pyogrio"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    started = time.perf_counter()
+    try:
+        result = COMMANDS[args.command](args)
+    except L4SError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if isinstance(result, dict) and "version" in result:
+        c = result["counts"]
+        print(
+            f"version {result['version']}: {c['train']} train + {c['test']} test patches "
+            f"({result['scaling']} scaling) in {time.perf_counter() - started:.0f} s"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""From raw layers to patches: terrain, the 14-band stack on the grid, tiles, HDF5, split, card.
+
+The stages, in order: :func:`write_terrain` (metric DEM and slope),
+:class:`RegionJob` + :func:`patch_rows` (cut a region's tiles, block by block), and
+:func:`assemble` (split, number, publish the benchmark with manifest, card and figures).
+"""
+
+from patching.assemble import assemble, split_count
+from patching.hdf5 import read_image, read_mask, write_image, write_mask
+from patching.region import RegionJob, RegionTiles, collect_tiles, patch_rows
+from patching.resample import open_on_grid, read_on_grid
+from patching.stack import L4S_SCALE, SCALINGS, STACK_BANDS, GridStack, scale
+from patching.terrain import slope_degrees, write_terrain
+
+__all__ = [
+    "L4S_SCALE",
+    "SCALINGS",
+    "STACK_BANDS",
+    "GridStack",
+    "RegionJob",
+    "RegionTiles",
+    "assemble",
+    "collect_tiles",
+    "open_on_grid",
+    "patch_rows",
+    "read_image",
+    "read_mask",
+    "read_on_grid",
+    "scale",
+    "slope_degrees",
+    "split_count",
+    "write_image",
+    "write_mask",
+    "write_terrain",
+]

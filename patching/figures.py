@@ -1,0 +1,93 @@
+"""Figures of a benchmark after the paper's Figs. 6-8: samples, band means, landslide share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from patching.hdf5 import read_image, read_mask
+
+RGB = (3, 2, 1)  # B4, B3, B2 in the stack
+SLOPE, DEM = 12, 13
+
+
+def _stretch(a: np.ndarray) -> np.ndarray:
+    """Linear 2-98% stretch, one range for all channels (keeps the colours' balance)."""
+    lo, hi = np.percentile(a, [2, 98])
+    return np.clip((a - lo) / (hi - lo + 1e-9), 0, 1)
+
+
+def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np.ndarray) -> None:
+    """Rows of RGB, slope, DEM and mask for a few patches (like the paper's Fig. 6)."""
+    if not samples:
+        return
+    fig, axes = plt.subplots(len(samples), 4, figsize=(9, 2.3 * len(samples)), squeeze=False)
+    for ax_row, (img_path, mask_path, title) in zip(axes, samples, strict=True):
+        img = read_image(img_path) * divisors  # back to source units
+        mask = read_mask(mask_path)
+        rgb = _stretch(img[..., list(RGB)])
+        panels = [
+            (rgb, None, "RGB (B4 B3 B2)"),
+            (img[..., SLOPE], "magma", "slope (deg)"),
+            (img[..., DEM], "terrain", "DEM (m)"),
+            (mask, "Reds", "label"),
+        ]
+        for ax, (data, cmap, name) in zip(ax_row, panels, strict=True):
+            im = ax.imshow(data, cmap=cmap, interpolation="nearest")
+            if cmap not in (None, "Reds"):
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(name, fontsize=8)
+        ax_row[0].set_ylabel(title, fontsize=8)
+    fig.suptitle("Sample patches (most landslide pixels per region)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_band_means(path: Path, regions: list[dict], bands: list[str], scaling: str) -> None:
+    """Per-band mean of landslide vs non-landslide pixels, per region and split (Fig. 7)."""
+    fig, axes = plt.subplots(len(regions), 1, figsize=(10, 2.6 * len(regions)), squeeze=False)
+    x = np.arange(len(bands))
+    series = [
+        ("train", "landslide", "tab:blue"),
+        ("test", "landslide", "tab:green"),
+        ("train", "background", "tab:red"),
+        ("test", "background", "pink"),
+    ]
+    for ax, reg in zip(axes[:, 0], regions, strict=True):
+        for k, (split, cls, color) in enumerate(series):
+            values = reg[split][cls]
+            if values is None:
+                continue
+            ax.bar(x + (k - 1.5) * 0.2, values, 0.2, color=color, label=f"{cls} ({split})")
+        ax.set_xticks(x, [b.replace("B0", "B") for b in bands], fontsize=8)
+        ax.set_title(reg["name"], fontsize=9)
+        ax.set_ylabel(f"mean ({scaling})", fontsize=8)
+    axes[0, 0].legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_landslide_share(path: Path, regions: list[dict]) -> None:
+    """Share of landslide pixels per region, training and test sets (Fig. 8)."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    names = [r["name"] for r in regions]
+    for ax, split in zip(axes, ("train", "test"), strict=True):
+        share = [100 * r[split]["landslide_share"] for r in regions]
+        ax.bar(names, share, color="tab:red")
+        for i, s in enumerate(share):
+            ax.text(i, s, f"{s:.2f}%", ha="center", va="bottom", fontsize=8)
+        ax.set_title(f"{split} set")
+        ax.tick_params(axis="x", rotation=30, labelsize=8)
+    axes[0].set_ylabel("landslide pixels (%)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,68 @@
+"""Patch files in the Landslide4Sense layout: ``image_N.h5`` (``img``) and ``mask_N.h5`` (``mask``).
+
+Every patch file holds one contiguous dataset of a fixed shape and dtype, without timestamps
+(``track_times=False``), so the bytes h5py writes before the data never change. We let h5py
+write that header once per shape, then write each patch as header + raw array bytes: the same
+file, byte for byte (``tests/patching/test_hdf5.py``), several times faster than opening the
+HDF5 library per patch. Files go to a temporary name and are renamed when complete.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from regions.files import atomic_path
+
+IMAGE_KEY, MASK_KEY = "img", "mask"
+
+
+@functools.cache
+def _header(key: str, shape: tuple[int, ...], dtype: str) -> bytes:
+    """The bytes h5py writes before the data of a contiguous ``key`` dataset (checked below)."""
+    data = np.zeros(shape, dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "template.h5"
+        with h5py.File(path, "w") as f:
+            offset = f.create_dataset(key, data=data, track_times=False).id.get_offset()
+        raw = path.read_bytes()
+    if offset is None or len(raw) != offset + data.nbytes:
+        raise RuntimeError(f"unexpected HDF5 layout for {key} {shape} {dtype}; h5py changed?")
+    return raw[:offset]
+
+
+def _write(path: Path, key: str, data: np.ndarray) -> None:
+    data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("="))
+    header = _header(key, data.shape, data.dtype.str)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(header)
+        f.write(memoryview(data).cast("B"))
+
+
+def write_image(path: str | Path, img: np.ndarray) -> None:
+    """Write one image patch: float32 (128, 128, 14), channels last."""
+    if img.ndim != 3 or img.shape[0] != img.shape[1]:
+        raise ValueError(f"image patch must be (size, size, bands), got {img.shape}")
+    _write(Path(path), IMAGE_KEY, img.astype(np.float32, copy=False))
+
+
+def write_mask(path: str | Path, mask: np.ndarray) -> None:
+    """Write one mask patch: uint8 (128, 128), 1 = landslide."""
+    if mask.ndim != 2:
+        raise ValueError(f"mask patch must be (size, size), got {mask.shape}")
+    _write(Path(path), MASK_KEY, mask.astype(np.uint8, copy=False))
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image patch (float32 or the original release's float64) as stored."""
+    with h5py.File(path, "r") as f:
+        return f[IMAGE_KEY][()]
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    with h5py.File(path, "r") as f:
+        return f[MASK_KEY][()]

@@ -1,0 +1,196 @@
+"""Cutting one region's stack into 128 x 128 patches.
+
+A :class:`RegionJob` names every input of a region (bands, slope, DEM, mask, grid, AOI,
+scaling) and the folder its patches go to. :func:`patch_rows` cuts a block of tile rows: for
+each strip of 128 grid rows it reads the 14 bands and the mask, drops tiles outside the AOI or
+with any missing pixel, and writes the rest. A block records its tiles in an index file only
+after all its patches exist, so a killed run resumes at the first unfinished block, and
+blocks are independent (they can run in parallel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+from rasterio.windows import Window
+from shapely.geometry import box
+
+from patching.hdf5 import write_image, write_mask
+from patching.stack import STACK_BANDS, GridStack, scale
+from regions import PATCH_SIZE, EmptyResultError, Grid
+from regions.files import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RegionJob:
+    """Everything needed to cut a region's patches; saved as JSON between stages."""
+
+    name: str
+    grid: Grid
+    bands: dict[str, str]
+    slope: str
+    dem: str
+    mask: str
+    aoi_wkt: str  # the AOI in the grid's CRS
+    scaling: str
+    work: str  # folder of this job's patches and index
+    rows_per_block: int = 4
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["grid"] = self.grid.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegionJob:
+        return cls(**{**d, "grid": Grid.from_dict(d["grid"])})
+
+    def save(self, path: str | Path) -> Path:
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | Path) -> RegionJob:
+        return cls.from_dict(read_json(path))
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """Blocks of tile rows, ``(start, stop)``, that together cover the grid."""
+        rows, cols = self.grid.tile_shape()
+        if cols == 0:
+            return []
+        return [
+            (a, min(rows, a + self.rows_per_block)) for a in range(0, rows, self.rows_per_block)
+        ]
+
+    def index_path(self, start: int, stop: int) -> Path:
+        return Path(self.work) / "index" / f"rows_{start:04d}_{stop:04d}.json"
+
+    def patch_paths(self, row: int, col: int) -> tuple[Path, Path]:
+        name = f"{row:04d}_{col:04d}.h5"
+        return Path(self.work) / "img" / name, Path(self.work) / "mask" / name
+
+
+def _strip_stats(img: np.ndarray, mask: np.ndarray, ncols: int) -> dict[str, np.ndarray]:
+    """Per-tile band sums, sums of squares and landslide-pixel sums of one strip.
+
+    Sums of squares accumulate in float64 (they give the standard deviation by difference);
+    landslide sums visit only landslide pixels.
+    """
+    x = img.reshape(img.shape[0], PATCH_SIZE, ncols, PATCH_SIZE)
+    rows, cols = np.nonzero(mask)
+    tile = cols // PATCH_SIZE
+    return {
+        "sum": np.einsum("brct->bc", x, dtype=np.float64),
+        "sumsq": np.einsum("brct,brct->bc", x, x, dtype=np.float64),
+        "sum_ls": np.stack([np.bincount(tile, weights=v, minlength=ncols)
+                            for v in img[:, rows, cols]]),
+        "n_ls": np.bincount(tile, minlength=ncols),
+    }  # fmt: skip
+
+
+def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None = None) -> Path:
+    """Cut tile rows ``start``..``stop-1`` of a region into patches; return the block's index.
+
+    Skipped when the block's index already exists.
+    """
+    index = job.index_path(start, stop)
+    if index.exists():
+        return index
+    grid, size = job.grid, PATCH_SIZE
+    ncols = grid.tile_shape()[1]
+    aoi = shapely.from_wkt(job.aoi_wkt)
+    shapely.prepare(aoi)
+    tiles: list[dict] = []
+    dropped = {"nodata": 0, "outside_aoi": 0}
+    with GridStack(
+        grid,
+        {k: Path(v) for k, v in job.bands.items()},
+        Path(job.slope),
+        Path(job.dem),
+        Path(job.mask),
+    ) as stack:
+        for row in range(start, stop):
+            img, valid, mask = stack.read(Window(0, row * size, ncols * size, size))
+            scale(img, job.scaling)
+            stats = _strip_stats(img, mask, ncols)
+            for col in range(ncols):
+                cs = slice(col * size, (col + 1) * size)
+                bounds = grid.window_bounds(Window(col * size, row * size, size, size))
+                if not aoi.intersects(box(*bounds)):
+                    dropped["outside_aoi"] += 1
+                    continue
+                if not valid[:, cs].all():
+                    dropped["nodata"] += 1
+                    continue
+                patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
+                label = np.ascontiguousarray(mask[:, cs])
+                img_path, mask_path = job.patch_paths(row, col)
+                write_image(img_path, patch)
+                write_mask(mask_path, label)
+                digest = hashlib.sha256(patch.data)
+                digest.update(label.data)
+                tiles.append(
+                    {
+                        "row": row,
+                        "col": col,
+                        "bounds": list(bounds),
+                        "landslide_px": int(stats["n_ls"][col]),
+                        "sha256": digest.hexdigest(),
+                        "sum": stats["sum"][:, col].tolist(),
+                        "sumsq": stats["sumsq"][:, col].tolist(),
+                        "sum_ls": stats["sum_ls"][:, col].tolist(),
+                    }
+                )
+            if progress is not None:
+                progress(row - start + 1, stop - start)
+    write_json(index, {"rows": [start, stop], "tiles": tiles, "dropped": dropped})
+    return index
+
+
+@dataclass
+class RegionTiles:
+    """A region's kept tiles (row-major order) and the count of dropped ones."""
+
+    name: str
+    tiles: list[dict]
+    dropped: dict[str, int]
+    job: RegionJob
+
+
+def collect_tiles(job: RegionJob) -> RegionTiles:
+    """Gather the tiles of every block of a job.
+
+    Raises:
+        FileNotFoundError: a block has not been cut yet.
+        EmptyResultError: the region yields no valid tile.
+    """
+    tiles: list[dict] = []
+    dropped = {"nodata": 0, "outside_aoi": 0}
+    for start, stop in job.blocks():
+        block = read_json(job.index_path(start, stop))
+        tiles.extend(block["tiles"])
+        for k, v in block["dropped"].items():
+            dropped[k] = dropped.get(k, 0) + v
+    tiles.sort(key=lambda t: (t["row"], t["col"]))
+    if not tiles:
+        rows, cols = job.grid.tile_shape()
+        raise EmptyResultError(
+            f"region '{job.name}': none of its {rows * cols} tiles is valid "
+            f"({dropped['nodata']} have missing pixels in some band, {dropped['outside_aoi']} lie "
+            f"outside the AOI; a grid smaller than 128 x 128 px has none). Check that the "
+            "Sentinel-2 bands and the DEM cover the AOI and that the AOI is at least 1.28 km wide"
+        )
+    return RegionTiles(job.name, tiles, dropped, job)
+
+
+__all__ = ["STACK_BANDS", "RegionJob", "RegionTiles", "collect_tiles", "patch_rows"]

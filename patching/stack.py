@@ -1,0 +1,120 @@
+"""The 14-band stack on a region's grid: Sentinel-2 B1..B12 (no B8A), slope, DEM; plus the mask.
+
+Every layer is resampled onto the grid (bilinear: all 14 bands are continuous; see
+:mod:`patching.resample`), one window at a time, so nothing larger than a window is ever in
+memory. Missing data travels as NaN: a declared nodata value, Sentinel-2's 0 when none is
+declared, and anything outside a layer's footprint.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from patching.resample import open_on_grid
+from regions import Grid
+
+S2_STACK_BANDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+)
+#: Channel order of every patch (the original Landslide4Sense release's order).
+STACK_BANDS = (*S2_STACK_BANDS, "slope", "dem")
+BAND_UNITS = {
+    **{b: "DN (TOA reflectance x 10000)" for b in S2_STACK_BANDS},
+    "slope": "degrees",
+    "dem": "metres",
+}
+
+#: The original release divided each band by these fixed means (its maintainers' statement).
+L4S_SCALE = np.array(
+    [
+        1111.81236406,
+        824.63171476,
+        663.41636217,
+        445.17289745,
+        645.8582926,
+        1547.73508126,
+        1960.44401001,
+        1941.32229668,
+        674.07572865,
+        9.04787384,
+        1113.98338755,
+        519.90397929,
+        20.29228266,
+        772.83144788,
+    ],
+    dtype=np.float32,
+)
+SCALINGS = ("l4s", "raw")
+
+
+def scale(img: np.ndarray, scaling: str) -> np.ndarray:
+    """Apply a scaling to a (14, h, w) stack in source units, in place where possible.
+
+    ``l4s`` divides by the original release's per-band constants; ``raw`` keeps source units
+    (DN, degrees, metres).
+    """
+    if scaling == "raw":
+        return img
+    if scaling == "l4s":
+        img /= L4S_SCALE[:, None, None]
+        return img
+    raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+
+
+class GridStack:
+    """Reads windows of the 14-band stack and the label mask on ``grid``.
+
+    Use as a context manager; :meth:`read` returns ``(img, valid, mask)``.
+    """
+
+    def __init__(self, grid: Grid, bands: dict[str, Path], slope: Path, dem: Path, mask: Path):
+        self.grid = grid
+        self.paths = [Path(bands[b]) for b in S2_STACK_BANDS] + [Path(slope), Path(dem)]
+        self.mask_path = Path(mask)
+        self._stack = ExitStack()
+        self._readers: list = []
+        self._mask = None
+
+    def __enter__(self) -> GridStack:
+        for i, path in enumerate(self.paths):
+            src = self._stack.enter_context(rasterio.open(path))
+            s2 = i < len(S2_STACK_BANDS)  # the rest are slope and DEM, from the terrain stage
+            reader = open_on_grid(src, self.grid, sentinel2=s2, covers_grid=not s2)
+            self._stack.callback(reader.close)
+            self._readers.append(reader)
+        self._mask = self._stack.enter_context(rasterio.open(self.mask_path))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stack in source units, its validity and the label mask over ``window``.
+
+        Returns:
+            img: float32 (14, h, w); valid: bool (h, w), True where all 14 bands have data;
+            mask: uint8 (h, w), 1 = landslide.
+        """
+        h, w = int(window.height), int(window.width)
+        img = np.empty((len(self._readers), h, w), np.float32)
+        for i, reader in enumerate(self._readers):
+            reader.read(window, img[i])
+        valid = np.isfinite(img).all(axis=0)
+        mask = self._mask.read(1, window=window)
+        return img, valid, mask

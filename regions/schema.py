@@ -1,0 +1,274 @@
+"""The region file: one YAML per landslide event region, validated strictly.
+
+A typo in a region file is an error, never a silent default: every model forbids unknown keys,
+and :func:`load_region` turns pydantic's report into one message that names the file, the
+field, what was found and what to change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import shapely
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
+
+from regions.errors import ConfigError, MissingInputError
+
+#: Sentinel-2A was launched on 2015-06-23; no Sentinel-2 image is older.
+SENTINEL2_START = dt.date(2015, 6, 23)
+
+DemSource = Literal["local", "asf-palsar-rtc", "srtm", "aw3d30"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Event(StrictModel):
+    """What triggered the landslides and when."""
+
+    trigger: Literal["earthquake", "rainfall", "typhoon", "snowmelt", "volcanic", "other"]
+    date: dt.date
+
+
+class AOI(StrictModel):
+    """The area of interest: a lon/lat box, or a GeoJSON file (relative to the YAML)."""
+
+    bbox: tuple[float, float, float, float] | None = None
+    geojson: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> AOI:
+        if (self.bbox is None) == (self.geojson is None):
+            raise ValueError("give exactly one of 'bbox' or 'geojson'")
+        if self.bbox is not None:
+            west, south, east, north = self.bbox
+            if not (-180 <= west < east <= 180):
+                raise ValueError(
+                    f"bbox longitudes must satisfy -180 <= west < east <= 180, got "
+                    f"west={west}, east={east} (order is west, south, east, north in degrees)"
+                )
+            if not (-90 <= south < north <= 90):
+                raise ValueError(
+                    f"bbox latitudes must satisfy -90 <= south < north <= 90, got "
+                    f"south={south}, north={north} (order is west, south, east, north in degrees)"
+                )
+        return self
+
+
+class Imagery(StrictModel):
+    """The post-event imagery window, kept apart from the event date."""
+
+    start: dt.date
+    end: dt.date
+    cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
+
+    @model_validator(mode="after")
+    def _window(self) -> Imagery:
+        if self.start < SENTINEL2_START:
+            raise ValueError(
+                f"start {self.start} is before Sentinel-2's first image ({SENTINEL2_START}); "
+                "for older events pick a later post-event window (the scars stay visible)"
+            )
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must come after start {self.start}")
+        return self
+
+
+class Segmentation(StrictModel):
+    """Parameters of the OBIA segmentation (annotation/candidates)."""
+
+    algorithm: Literal["slic", "felzenszwalb"] = "slic"
+    n_segments_per_km2: float = Field(40.0, gt=0)
+    compactness: float = Field(0.1, gt=0)
+    felzenszwalb_scale: float = Field(50.0, gt=0)
+    min_size_px: int = Field(8, ge=1)
+
+
+class Rules(StrictModel):
+    """Per-region thresholds of the rule-based classification of segments."""
+
+    ndvi_drop: float = Field(0.2, ge=0)
+    brightness_rise: float = Field(0.03, ge=0)
+    rel_ndvi_drop: float = Field(0.3, ge=0)
+    min_slope: float = Field(12.0, ge=0, le=90)
+    min_area_m2: float = Field(1000.0, ge=0)
+
+
+class Annotation(StrictModel):
+    """How labels are made for this region when no corrected labels exist."""
+
+    segmentation: Segmentation = Segmentation()
+    rules: Rules = Rules()
+    min_area_m2: float = Field(100.0, ge=0)
+    accept_candidates: bool = False
+
+
+class Region(StrictModel):
+    """One landslide event region, as written in ``regions/<name>.yaml``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    event: Event
+    aoi: AOI
+    imagery: Imagery
+    dem: DemSource = "local"
+    labels: str | None = None
+    annotation: Annotation = Annotation()
+    notes: str = ""
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _imagery_after_event(self) -> Region:
+        if self.imagery.end < self.event.date:
+            raise ValueError(
+                f"imagery window ends {self.imagery.end}, before the event "
+                f"({self.event.date}); the scars must be imaged after the event"
+            )
+        return self
+
+    @property
+    def path(self) -> Path | None:
+        """The YAML file this region was loaded from, if any."""
+        return self._path
+
+    def aoi_geometry(self) -> BaseGeometry:
+        """The AOI as a shapely geometry in lon/lat (EPSG:4326)."""
+        if self.aoi.bbox is not None:
+            return box(*self.aoi.bbox)
+        return _read_geojson_aoi(self._resolve(self.aoi.geojson))
+
+    def _resolve(self, relative: str) -> Path:
+        p = Path(relative)
+        if not p.is_absolute() and self._path is not None:
+            p = self._path.parent / p
+        return p
+
+    def to_yaml(self) -> str:
+        """The region as YAML text (the form :func:`load_region` reads)."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def _read_geojson_aoi(path: Path) -> BaseGeometry:
+    if not path.exists():
+        raise MissingInputError(f"{path}: AOI GeoJSON file not found (aoi.geojson in the region)")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: AOI GeoJSON is not valid JSON ({err})") from err
+    features = data.get("features", [data]) if isinstance(data, dict) else []
+    geoms = [shape(f.get("geometry", f)) for f in features]
+    if not geoms:
+        raise ConfigError(f"{path}: AOI GeoJSON holds no geometry; add one Polygon in lon/lat")
+    geom = shapely.union_all(geoms)
+    minx, miny, maxx, maxy = geom.bounds
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise ConfigError(
+            f"{path}: AOI GeoJSON coordinates {geom.bounds} are not lon/lat degrees; "
+            "GeoJSON must be in EPSG:4326 (longitude, latitude)"
+        )
+    return geom
+
+
+def _format_errors(path: Path | str, err: ValidationError) -> str:
+    allowed = _allowed_keys()
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            parent = ".".join(str(p) for p in e["loc"][:-1])
+            keys = allowed.get(parent, [])
+            lines.append(
+                f"  {loc}: unknown key; remove it or fix its spelling (allowed here: "
+                f"{', '.join(keys)})"
+            )
+        elif kind == "missing":
+            lines.append(f"  {loc}: missing required key; add it (see regions/README.md)")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            lines.append(f"  {loc}: {msg} (found {e.get('input')!r})")
+    return f"{path}: invalid region file:\n" + "\n".join(lines)
+
+
+def _allowed_keys() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        out[prefix] = list(model.model_fields)
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}.{name}" if prefix else name)
+
+    walk(Region, "")
+    return out
+
+
+def parse_region(data: Any, path: Path | str = "<region>") -> Region:
+    """Validate an already-parsed region mapping.
+
+    Raises:
+        ConfigError: naming ``path`` and every invalid field.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: a region file must be a YAML mapping, found {type(data).__name__}"
+        )
+    try:
+        region = Region.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(path, err)) from err
+    if isinstance(path, Path):
+        region._path = path.resolve()
+    return region
+
+
+def load_region(path: str | Path) -> Region:
+    """Read and validate ``regions/<name>.yaml``.
+
+    Raises:
+        MissingInputError: the file does not exist.
+        ConfigError: the YAML is malformed or a field is invalid (the message names it).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: region file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    region = parse_region(data, path)
+    region.aoi_geometry()  # a GeoJSON AOI is checked now, not halfway through a build
+    return region
+
+
+def load_regions(folder: str | Path) -> list[Region]:
+    """Every ``*.yaml`` region in ``folder``, sorted by name.
+
+    Raises:
+        MissingInputError: the folder holds no region file.
+        ConfigError: a region is invalid, or two files use the same name.
+    """
+    folder = Path(folder)
+    files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
+    if not files:
+        raise MissingInputError(f"{folder}: no region files (*.yaml) found")
+    regions = [load_region(f) for f in files]
+    seen: dict[str, Path | None] = {}
+    for r in regions:
+        if r.name in seen:
+            raise ConfigError(
+                f"{r.path}: region name '{r.name}' is also used by {seen[r.name]}; "
+                "names must be unique"
+            )
+        seen[r.name] = r.path
+    return sorted(regions, key=lambda r: r.name)
