@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The CPU build: an unpinned torch would pull a multi-GB CUDA build. GPU hosts: TORCH=torch.
+TORCH ?= torch==2.13.0
 
 .PHONY: install demo test lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[train,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -30,6 +33,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/etl.py
+	$(BIN)/python benchmarks/train.py
 
 clean:
 	rm -rf demo bench-out .pytest_cache .ruff_cache

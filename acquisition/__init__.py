@@ -1,7 +1,10 @@
 """Getting a region's raw layers: Sentinel-2 bands, a DEM and label polygons, with provenance.
 
 Every source implements :class:`Source` and is looked up by name with :func:`get_source`.
-The ``local`` source reads files already on disk; ``synthetic`` writes a seeded demo scene.
+The ``local`` source reads files already on disk; ``earthengine`` exports a Cloud Score+
+masked Sentinel-2 L1C median composite; ``stac`` builds one from a STAC API without an
+account; the DEM comes from the region's ``dem`` key (:mod:`acquisition.dem`: local, ASF's
+ALOS PALSAR RTC, SRTM or AW3D30). ``synthetic`` writes a seeded demo scene.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene, S
 from acquisition.local import LocalSource, check_raster
 from regions import ConfigError
 
-SOURCES = ("local",)
+SOURCES = ("local", "earthengine", "stac")
 
 
 def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
@@ -30,6 +33,14 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
         if raw is None:
             raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
         return LocalSource(raw)
+    if name == "earthengine":
+        from acquisition.earthengine import EarthEngineSource
+
+        return EarthEngineSource(raw, **options)
+    if name == "stac":
+        from acquisition.stac import StacSource
+
+        return StacSource(raw, **options)
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 

@@ -91,6 +91,23 @@ def find_labels(region: Region, region_dir: Path) -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
+def require_labels(region: Region, region_dir: Path) -> Path:
+    """:func:`find_labels`, or an error that says where labels were looked for and how to make
+    them.
+
+    Raises:
+        MissingInputError: no label file.
+    """
+    labels = find_labels(region, region_dir)
+    if labels is None:
+        raise MissingInputError(
+            f"{region_dir}: no label file for region '{region.name}' "
+            f"(looked for {region.labels or 'labels.gpkg/.shp/.geojson'}); add the corrected "
+            "landslide polygons, or make candidates with `l4s annotate candidates`"
+        )
+    return labels
+
+
 class LocalSource:
     """Raw layers from a local folder (see the module docstring for the layout)."""
 
@@ -135,13 +152,7 @@ class LocalSource:
         for band in S2_BANDS:
             check_raster(bands[band], f"Sentinel-2 band {band}")
         check_raster(dem, "the DEM")
-        labels = find_labels(region, region_dir)
-        if labels is None:
-            raise MissingInputError(
-                f"{region_dir}: no label file for region '{region.name}' "
-                f"(looked for {region.labels or 'labels.gpkg/.shp/.geojson'}); add the corrected "
-                "landslide polygons, or make candidates with `l4s annotate candidates`"
-            )
+        labels = require_labels(region, region_dir)
         log.info(
             "local source: %s has %d bands, DEM %s, labels %s",
             region.name,

@@ -59,11 +59,14 @@ def build(raw: Path, work: Path, size: int) -> dict:
     from regions import parse_region
 
     grid = tile_grid(size)
-    region = parse_region({
-        "name": "tile", "event": {"trigger": "rainfall", "date": "2020-07-01"},
-        "aoi": {"bbox": [141.0, 42.0, 142.0, 43.0]},
-        "imagery": {"start": "2020-08-01", "end": "2020-09-01"},
-    })  # fmt: skip
+    region = parse_region(
+        {
+            "name": "tile",
+            "event": {"trigger": "rainfall", "date": "2020-07-01"},
+            "aoi": {"bbox": [141.0, 42.0, 142.0, 43.0]},
+            "imagery": {"start": "2020-08-01", "end": "2020-09-01"},
+        }
+    )
     times: dict[str, float] = {}
     peaks: dict[str, float] = {}
 
@@ -84,10 +87,16 @@ def build(raw: Path, work: Path, size: int) -> dict:
 
     labels = stage("labels + terrain (DEM, slope)", labels_and_terrain)
     job = RegionJob(
-        name="tile", grid=grid, bands={b: str(p) for b, p in layers.bands.items()},
-        slope=str(work / "slope.tif"), dem=str(work / "dem.tif"), mask=str(labels.mask),
-        aoi_wkt=box(*grid.bounds).wkt, scaling="l4s", work=str(work / "patches"),
-    )  # fmt: skip
+        name="tile",
+        grid=grid,
+        bands={b: str(p) for b, p in layers.bands.items()},
+        slope=str(work / "slope.tif"),
+        dem=str(work / "dem.tif"),
+        mask=str(labels.mask),
+        aoi_wkt=box(*grid.bounds).wkt,
+        scaling="l4s",
+        work=str(work / "patches"),
+    )
 
     def cut_all():  # two blocks at a time, as the flow's ThreadPoolTaskRunner(max_workers=2)
         with ThreadPoolExecutor(2) as pool:
@@ -151,16 +160,20 @@ def main() -> None:
             peak = result["peaks"][name]
             print(f"  {name:<32} {secs:7.2f} s   (peak RSS so far {peak:.2f} GB)")
         print(f"  {'total':<32} {total:7.2f} s   {n} patches, {n / total:.0f} patches/s")
-        print(f"  peak RSS {peak_gb:.2f} GB; floor (read inputs + write same bytes) "
-              f"{t_floor:.2f} s; total / floor = {total / t_floor:.2f}")  # fmt: skip
+        print(
+            f"  peak RSS {peak_gb:.2f} GB; floor (read inputs + write same bytes) "
+            f"{t_floor:.2f} s; total / floor = {total / t_floor:.2f}"
+        )
         results[size] = (total, n)
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     if len(results) > 1:
         (s0, (t0, n0)), (s1, (t1, n1)) = sorted(results.items())[:2]
-        print(f"\nlinearity: {s1}/{s0} area ratio {(s1 / s0) ** 2:.2f}, time ratio {t1 / t0:.2f}, "
-              f"seconds per patch {t0 / n0 * 1000:.2f} ms vs {t1 / n1 * 1000:.2f} ms")  # fmt: skip
+        print(
+            f"\nlinearity: {s1}/{s0} area ratio {(s1 / s0) ** 2:.2f}, time ratio {t1 / t0:.2f}, "
+            f"seconds per patch {t0 / n0 * 1000:.2f} ms vs {t1 / n1 * 1000:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from pathlib import Path
 import shapely
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
 from acquisition import RawLayers, get_source
 from annotation import prepare_labels
+from flows.train import DATASET_UPDATED
 from patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
 from patching.assemble import code_version
 from regions import ConfigError, L4SError, Region, load_region, load_regions, region_grid
@@ -132,10 +134,20 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path:
 
 @task
 def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
-    """Split, number and publish every region's patches as the benchmark in ``out``."""
+    """Split, number and publish every region's patches as the benchmark in ``out``; a new
+    version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
+    before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
     write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
+    if meta["version"] != before:
+        emit_event(
+            event=DATASET_UPDATED,
+            resource={"prefect.resource.id": f"l4s.dataset.{out.resolve()}",
+                      "prefect.resource.name": out.name},
+            payload={"dataset": str(out.resolve()), "version": meta["version"],
+                     "previous": before, "counts": meta["counts"]},
+        )  # fmt: skip
     return {k: meta[k] for k in ("version", "counts", "scaling")}
 
 
@@ -167,8 +179,9 @@ def _build_regions(
     job_files = []
     for f, lay in zip(region_files, layers, strict=True):
         # Labels and terrain run side by side.
-        labels, terrain = _results([make_labels.submit(f, lay, work),
-                                    make_terrain.submit(f, lay, work)])  # fmt: skip
+        labels, terrain = _results(
+            [make_labels.submit(f, lay, work), make_terrain.submit(f, lay, work)]
+        )
         job_files.append(plan_region(f, lay, terrain, labels, scaling, work))
     for job_file in job_files:
         job = RegionJob.load(job_file)

@@ -45,6 +45,21 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
     d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
     d.add_argument("--scaling", choices=("l4s", "raw"), default="l4s")
+
+    t = sub.add_parser("train", help="train the baselines on a benchmark; writes Table I")
+    t.add_argument(
+        "--dataset", type=Path, required=True, help="benchmark folder (ours or the original)"
+    )
+    t.add_argument("--models", default="all", help="all, or names separated by commas")
+    t.add_argument("--iterations", type=int, default=5000)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
+    t.add_argument("--eval-every", type=int, default=500)
+    t.add_argument("--seed", type=int, default=2022)
+    t.add_argument("--force", action="store_true", help="retrain models already trained")
+
+    sub.add_parser("models", help="list the baselines and their parameter counts")
     return p
 
 
@@ -76,12 +91,35 @@ def _demo(args: argparse.Namespace) -> dict:
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
-        f"{out / 'figures'}/"
+        f"{out / 'figures'}/\ntrain it:  l4s train --dataset {out} --models U-Net,LinkNet "
+        "--iterations 100 --batch-size 8"
     )
     return result
 
 
-COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo}
+def _train(args: argparse.Namespace) -> dict:
+    from flows.train import retrain_baselines
+
+    result = retrain_baselines(
+        dataset=args.dataset, models=args.models, iterations=args.iterations,
+        batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
+        seed=args.seed, eval_every=args.eval_every,
+    )  # fmt: skip
+    print(Path(result["table"]).read_text())
+    print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
+    return result
+
+
+def _models(args: argparse.Namespace) -> None:
+    from training.models import MODELS, get_model, parameter_count
+
+    print(f"{'model':<14}{'parameters':>14}")
+    for name in MODELS:
+        print(f"{name:<14}{parameter_count(get_model(name)):>14,}")
+
+
+COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
+            "models": _models}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if isinstance(result, dict) and "version" in result:
+    if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
         print(
             f"version {result['version']}: {c['train']} train + {c['test']} test patches "

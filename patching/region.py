@@ -92,10 +92,11 @@ def _strip_stats(img: np.ndarray, mask: np.ndarray, ncols: int) -> dict[str, np.
     return {
         "sum": np.einsum("brct->bc", x, dtype=np.float64),
         "sumsq": np.einsum("brct,brct->bc", x, x, dtype=np.float64),
-        "sum_ls": np.stack([np.bincount(tile, weights=v, minlength=ncols)
-                            for v in img[:, rows, cols]]),
+        "sum_ls": np.stack(
+            [np.bincount(tile, weights=v, minlength=ncols) for v in img[:, rows, cols]]
+        ),
         "n_ls": np.bincount(tile, minlength=ncols),
-    }  # fmt: skip
+    }
 
 
 def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None = None) -> Path:

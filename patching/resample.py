@@ -64,10 +64,17 @@ class WarpedReader:
     ):
         nodata = source_nodata(src, sentinel2)
         self.vrt = WarpedVRT(
-            src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-            resampling=Resampling.bilinear, dtype="float32", src_nodata=nodata,
-            nodata=float("nan"), init_dest_nodata=not (covers_grid and nodata is None),
-        )  # fmt: skip
+            src,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=Resampling.bilinear,
+            dtype="float32",
+            src_nodata=nodata,
+            nodata=float("nan"),
+            init_dest_nodata=not (covers_grid and nodata is None),
+        )
 
     def read(self, window: Window, out: np.ndarray) -> None:
         self.vrt.read(1, window=window, out=out)
@@ -128,8 +135,9 @@ class AlignedReader:
         row0, col0 = int(window.row_off), int(window.col_off)
         rows, cols = int(window.height), int(window.width)
         if self.k == 1:
-            out[...] = self._source(row0 + self.dy, row0 + self.dy + rows,
-                                    col0 + self.dx, col0 + self.dx + cols)  # fmt: skip
+            out[...] = self._source(
+                row0 + self.dy, row0 + self.dy + rows, col0 + self.dx, col0 + self.dx + cols
+            )
             return
         ly, wy, cy = _taps(row0, row0 + rows, self.dy, self.k)
         lx, wx, cx = _taps(col0, col0 + cols, self.dx, self.k)

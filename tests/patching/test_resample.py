@@ -32,8 +32,12 @@ def test_aligned_reader_equals_gdal_bilinear(tmp_path, k, seed):
     src_t = Affine(10 * k, 0, 500000 - 10 * k * 3, 0, -10 * k, 4000000 + 10 * k * 2)
     path = write_raster(tmp_path / "b.tif", a, "EPSG:32633", src_t)
     # A grid whose origin is some 10 m pixels off the source's and reaches beyond it.
-    grid = Grid("EPSG:32633", Affine(10, 0, 499990 - 10 * k * 4, 0, -10, 4000000 + 10 * k * 3),
-                41 * k + 13, 37 * k + 11)  # fmt: skip
+    grid = Grid(
+        "EPSG:32633",
+        Affine(10, 0, 499990 - 10 * k * 4, 0, -10, 4000000 + 10 * k * 3),
+        41 * k + 13,
+        37 * k + 11,
+    )
     inner = Window(7, 5, min(64, grid.width - 7), min(33, grid.height - 5))
     for window in (Window(0, 0, grid.width, grid.height), inner):
         fast, gdal = both(path, grid, window)
@@ -64,8 +68,9 @@ def test_aligned_factor_detects_only_nested_grids(tmp_path):
         (20, "EPSG:32634", 499980): None,  # another CRS
     }
     for (res, crs, x0), k in cases.items():
-        path = write_raster(tmp_path / "r.tif", np.ones((4, 4), "uint16"), crs,
-                            Affine(res, 0, x0, 0, -res, 4000000))  # fmt: skip
+        path = write_raster(
+            tmp_path / "r.tif", np.ones((4, 4), "uint16"), crs, Affine(res, 0, x0, 0, -res, 4000000)
+        )
         with rasterio.open(path) as src:
             assert aligned_factor(src, grid) == k, (res, crs, x0)
 
@@ -76,6 +81,7 @@ def test_read_on_grid_uses_either_reader(tmp_path):
     nested = write_raster(
         tmp_path / "n.tif", a, "EPSG:32633", Affine(20, 0, 500000, 0, -20, 4000000)
     )
-    shifted = write_raster(tmp_path / "s.tif", a, "EPSG:32633",
-                           Affine(20, 0, 500000.001, 0, -20, 4000000))  # fmt: skip
+    shifted = write_raster(
+        tmp_path / "s.tif", a, "EPSG:32633", Affine(20, 0, 500000.001, 0, -20, 4000000)
+    )
     assert np.allclose(read_on_grid(nested, grid), read_on_grid(shifted, grid), atol=1e-3)

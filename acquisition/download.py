@@ -1,0 +1,287 @@
+"""Downloading a raster in blocks: planning, a concurrency cap, back-off, a cache, a mosaic.
+
+A remote raster too large for one request (Earth Engine's ``computePixels`` answers at most
+48 MB and 32768 px a side) is cut into :class:`BlockRequest` windows that tile its grid
+exactly. :func:`download_blocks` fetches them with at most ``concurrency`` requests in flight,
+retries HTTP 429 and 5xx (and dropped connections) with exponential back-off and jitter, and
+keeps every block in a content-addressed cache (the digest of the request body names the
+GeoTIFF), so a re-run downloads nothing and an interrupted export resumes. Blocks stream to
+disk as they arrive; :func:`mosaic` then writes each band onto its grid, block by block.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import rasterio
+from affine import Affine
+from rasterio.io import MemoryFile
+from rasterio.windows import Window
+
+from regions import ConfigError, Grid, SourceError
+from regions.files import atomic_path
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 48 * 1024 * 1024  # Earth Engine's computePixels limit
+MAX_REQUEST_SIDE = 32768
+MAX_CONCURRENCY = 40  # Earth Engine's quota answers 429 beyond about 40 concurrent requests
+DTYPE_BYTES = {"uint8": 1, "uint16": 2, "int16": 2, "float32": 4, "float64": 8}
+
+
+class RetryableError(SourceError):
+    """A request that may succeed if sent again (HTTP 429, 5xx, a dropped connection)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class BlockRequest:
+    """One window of a band group's grid, to be fetched as a GeoTIFF."""
+
+    group: str
+    bands: tuple[str, ...]
+    grid: Grid
+    col: int
+    row: int
+    width: int
+    height: int
+    dtype: str = "uint16"
+
+    @property
+    def transform(self) -> Affine:
+        return self.grid.window_transform(Window(self.col, self.row, self.width, self.height))
+
+    @property
+    def bytes(self) -> int:
+        return self.width * self.height * len(self.bands) * DTYPE_BYTES[self.dtype]
+
+    def to_dict(self) -> dict:
+        return {
+            "group": self.group,
+            "bands": list(self.bands),
+            "resolution": self.grid.resolution,
+            "x_offset": self.col,
+            "y_offset": self.row,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+        }
+
+
+def block_side(
+    n_bands: int,
+    dtype: str,
+    max_bytes: int = MAX_REQUEST_BYTES,
+    max_side: int = MAX_REQUEST_SIDE,
+    multiple: int = 256,
+) -> int:
+    """The largest square block (a multiple of ``multiple`` px) within both limits."""
+    side = math.isqrt(max_bytes // (n_bands * DTYPE_BYTES[dtype]))
+    return max(multiple, min(max_side, side) // multiple * multiple)
+
+
+def plan_blocks(
+    group: str, bands: Iterable[str], grid: Grid, dtype: str = "uint16", side: int | None = None
+) -> list[BlockRequest]:
+    """Windows that tile ``grid`` exactly (row-major), each within the request limits.
+
+    Raises:
+        ConfigError: ``side`` breaks a limit.
+    """
+    bands = tuple(bands)
+    side = side or block_side(len(bands), dtype)
+    if side > MAX_REQUEST_SIDE or side * side * len(bands) * DTYPE_BYTES[dtype] > MAX_REQUEST_BYTES:
+        raise ConfigError(f"block side {side} px breaks the 48 MB / 32768 px request limits")
+    return [
+        BlockRequest(
+            group, bands, grid, c, r, min(side, grid.width - c), min(side, grid.height - r), dtype
+        )
+        for r in range(0, grid.height, side)
+        for c in range(0, grid.width, side)
+    ]
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential back-off with jitter: ``base * 2**attempt`` s, capped, times U(0.5, 1.5)."""
+
+    attempts: int = 8
+    base: float = 0.5
+    cap: float = 30.0
+    seed: int | None = None
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.base * 2**attempt) * self._rng.uniform(0.5, 1.5)
+
+
+@dataclass
+class DownloadReport:
+    """What :func:`download_blocks` did."""
+
+    paths: list[Path]
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    bytes: int = 0
+    max_in_flight: int = 0
+    seconds: float = 0.0
+
+
+def request_key(body: dict) -> str:
+    """The cache key of a request: sha256 of its canonical JSON body."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def download_blocks(
+    requests: list[BlockRequest],
+    body: Callable[[BlockRequest], dict],
+    send: Callable[[dict], bytes],
+    cache: str | Path,
+    concurrency: int = 16,
+    policy: RetryPolicy | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DownloadReport:
+    """Fetch every block (or find it in ``cache``); returns the block files, in order.
+
+    Args:
+        requests: the blocks.
+        body: builds the request body of a block (its digest is the cache key).
+        send: sends a body, returns the GeoTIFF bytes; raises :class:`RetryableError` for
+            answers worth retrying and another :class:`SourceError` for the rest.
+        cache: folder of cached blocks.
+        concurrency: requests in flight at most (1..40).
+        policy: back-off; default :class:`RetryPolicy`.
+        progress: called with (blocks done, blocks) as blocks complete.
+
+    Raises:
+        ConfigError: concurrency outside 1..40.
+        SourceError: a block failed for good (blocks already fetched stay in the cache).
+    """
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
+    policy = policy or RetryPolicy()
+    cache = Path(cache)
+    started = time.perf_counter()
+    bodies = [body(r) for r in requests]
+    paths = [cache / k[:2] / f"{k}.tif" for k in map(request_key, bodies)]
+    report = DownloadReport(paths)
+    lock = threading.Lock()
+    in_flight, done = 0, 0
+
+    def one(i: int) -> None:
+        nonlocal in_flight, done
+        if paths[i].exists():
+            with lock:
+                report.cache_hits += 1
+        else:
+            for attempt in range(policy.attempts):
+                with lock:
+                    in_flight += 1
+                    report.requests += 1
+                    report.max_in_flight = max(report.max_in_flight, in_flight)
+                try:
+                    data = send(bodies[i])
+                    break
+                except RetryableError as err:
+                    if attempt == policy.attempts - 1:
+                        raise SourceError(
+                            f"block {requests[i].to_dict()} failed {policy.attempts} times, "
+                            f"last: {err}; re-run to resume (done blocks are cached in {cache})"
+                        ) from err
+                    with lock:
+                        report.retries += 1
+                    wait = policy.delay(attempt)
+                    log.debug("retrying block %d in %.1f s (%s)", i, wait, err)
+                finally:
+                    with lock:
+                        in_flight -= 1
+                time.sleep(wait)
+            with atomic_path(paths[i]) as tmp:
+                tmp.write_bytes(data)
+            with lock:
+                report.bytes += len(data)
+        with lock:
+            done += 1
+            if progress is not None:
+                progress(done, len(requests))
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        for fut in [pool.submit(one, i) for i in range(len(requests))]:
+            fut.result()
+    report.seconds = time.perf_counter() - started
+    log.info(
+        "%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
+        len(requests),
+        report.requests,
+        report.cache_hits,
+        report.retries,
+        report.bytes / 1e6,
+        report.seconds,
+    )
+    return report
+
+
+def mosaic(
+    requests: list[BlockRequest],
+    paths: list[Path],
+    out_dir: str | Path,
+    nodata: float | None = None,
+) -> dict[str, Path]:
+    """Write each band of the blocks onto its group's grid: ``out_dir/<band>.tif``.
+
+    Blocks are read one at a time, so memory holds one block whatever the grid's size.
+
+    Raises:
+        SourceError: a block's GeoTIFF does not match its request (size or band count).
+    """
+    out_dir = Path(out_dir)
+    by_band: dict[str, list[tuple[BlockRequest, Path, int]]] = {}
+    for req, path in zip(requests, paths, strict=True):
+        for i, band in enumerate(req.bands, 1):
+            by_band.setdefault(band, []).append((req, path, i))
+    outputs = {}
+    for band, blocks in by_band.items():
+        grid, dtype = blocks[0][0].grid, blocks[0][0].dtype
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": dtype,
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "nodata": nodata,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
+        with atomic_path(out_dir / f"{band}.tif") as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            for req, path, index in blocks:
+                with MemoryFile(path.read_bytes()) as mem, mem.open() as src:
+                    if (src.width, src.height) != (req.width, req.height) or src.count < index:
+                        raise SourceError(
+                            f"{path}: block is {src.width} x {src.height} px with {src.count} "
+                            f"bands, the request asked {req.width} x {req.height} px with "
+                            f"{len(req.bands)}; delete the file and re-run"
+                        )
+                    data = src.read(index).astype(dtype, copy=False)
+                dst.write(data, 1, window=Window(req.col, req.row, req.width, req.height))
+        outputs[band] = out_dir / f"{band}.tif"
+    return outputs

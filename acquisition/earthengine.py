@@ -1,0 +1,358 @@
+"""Sentinel-2 L1C (and SRTM / AW3D30 DEMs) from Google Earth Engine.
+
+The composite: ``COPERNICUS/S2_HARMONIZED`` (L1C, with B10) over the region's AOI and imagery
+window, each scene linked by ``system:index`` to its Cloud Score+ image
+(``GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED``), pixels kept where ``cs_cdf`` >= the region's
+threshold, then the per-pixel median. Each band group is exported at its native resolution
+(10, 20, 60 m) on grids nested in the region's 10 m grid, through ``computePixels`` requests
+planned within its limits and downloaded by :mod:`acquisition.download`.
+
+Authentication: ``earthengine authenticate`` once (stored credentials), or a service-account
+key file named by ``L4S_EE_SERVICE_ACCOUNT_KEY``; the Cloud project comes from
+``L4S_EE_PROJECT`` (or ``EARTHENGINE_PROJECT`` / ``GOOGLE_CLOUD_PROJECT``). No secret is
+logged or written to an output.
+
+Without network, :func:`offline` builds and serializes the same expressions deterministically
+from the algorithm list that ships with earthengine-api (``ee.apitestcase``: not a documented
+public API, hence the pinned version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import ee
+
+from acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
+from acquisition.dem import fetch_dem
+from acquisition.download import (
+    BlockRequest,
+    RetryableError,
+    RetryPolicy,
+    download_blocks,
+    mosaic,
+    plan_blocks,
+)
+from acquisition.local import require_labels
+from regions import ConfigError, Grid, Region, SourceError, snapped_grid
+
+log = logging.getLogger(__name__)
+
+S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
+CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
+CS_BAND = "cs_cdf"
+#: DEMs Earth Engine offers: asset, band, native pixel size (m), is it an ImageCollection.
+EE_DEMS = {
+    "srtm": ("USGS/SRTMGL1_003", "elevation", 30, False),
+    "aw3d30": ("JAXA/ALOS/AW3D30/V4_1", "DSM", 30, True),
+}
+
+
+def band_groups() -> dict[int, tuple[str, ...]]:
+    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}."""
+    groups: dict[int, list[str]] = {}
+    for band, res in S2_NATIVE_RESOLUTION.items():
+        groups.setdefault(res, []).append(band)
+    return {res: tuple(bands) for res, bands in sorted(groups.items())}
+
+
+def nested_grid(grid: Grid, resolution: float) -> Grid:
+    """A grid of ``resolution`` m covering ``grid``, its origin on multiples of ``resolution``
+    (so its pixels nest exactly in the 10 m grid)."""
+    return snapped_grid(grid.crs, grid.bounds, resolution)
+
+
+def aoi(region: Region) -> ee.Geometry:
+    """The AOI as an Earth Engine geometry (planar lon/lat edges, like the YAML's bbox)."""
+    geom = region.aoi_geometry()
+    return ee.Geometry(geom.__geo_interface__, proj="EPSG:4326", geodesic=False)
+
+
+def _window(region: Region) -> tuple[str, str]:
+    end = region.imagery.end + dt.timedelta(days=1)  # filterDate's end is exclusive
+    return region.imagery.start.isoformat(), end.isoformat()
+
+
+def scenes(region: Region) -> ee.ImageCollection:
+    """The region's L1C scenes, each with its Cloud Score+ band linked by ``system:index``."""
+    start, end = _window(region)
+    l1c = ee.ImageCollection(S2_COLLECTION).filterBounds(aoi(region)).filterDate(start, end)
+    return l1c.linkCollection(ee.ImageCollection(CLOUD_SCORE_PLUS), [CS_BAND])
+
+
+def s2_composite(region: Region) -> ee.Image:
+    """Median of the scenes with pixels of ``cs_cdf`` below the threshold masked, as uint16 DN."""
+    threshold = region.imagery.cloud_threshold
+    clear = scenes(region).map(lambda img: img.updateMask(img.select(CS_BAND).gte(threshold)))
+    return clear.select(list(S2_NATIVE_RESOLUTION)).median().round().toUint16()
+
+
+def scene_summary(region: Region, scale: float = 200.0) -> ee.FeatureCollection:
+    """Per scene: id, date, and the share of its AOI pixels masked as cloudy (at ``scale`` m)."""
+    threshold, area = region.imagery.cloud_threshold, aoi(region)
+
+    def summary(img):
+        cloudy = (
+            img.select(CS_BAND)
+            .lt(threshold)
+            .reduceRegion(ee.Reducer.mean(), area, scale, maxPixels=1e9)
+        )
+        return ee.Feature(
+            None,
+            {
+                "id": img.get("system:index"),
+                "date": img.date().format("YYYY-MM-dd"),
+                "cloud_share": cloudy.get(CS_BAND),
+            },
+        )
+
+    return ee.FeatureCollection(scenes(region).map(summary))
+
+
+def dem_image(kind: str) -> ee.Image:
+    asset, band, _, collection = EE_DEMS[kind]
+    img = ee.ImageCollection(asset).select(band).mosaic() if collection else ee.Image(asset)
+    return img.select([band], ["elevation"]).toFloat()
+
+
+def s2_requests(grid: Grid, side: int | None = None) -> list[BlockRequest]:
+    """computePixels requests of every band group at its native resolution."""
+    return [
+        req
+        for res, bands in band_groups().items()
+        for req in plan_blocks(f"s2-{res}m", bands, nested_grid(grid, res), "uint16", side)
+    ]
+
+
+def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequest]:
+    """Requests of an Earth Engine DEM on a UTM grid at its native pixel size (plus a margin,
+    so slope has neighbours at the edges)."""
+    res = EE_DEMS[kind][2]
+    left, bottom, right, top = grid.bounds
+    dem_grid = snapped_grid(
+        grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
+    )
+    return plan_blocks(f"dem-{kind}", ("elevation",), dem_grid, "float32")
+
+
+def request_body(image: ee.Image, req: BlockRequest) -> dict:
+    """The computePixels request body of a block (also its cache identity)."""
+    t = req.transform
+    return {
+        "expression": ee.serializer.encode(image.select(list(req.bands)), for_cloud_api=True),
+        "fileFormat": "GEO_TIFF",
+        "bandIds": list(req.bands),
+        "grid": {
+            "dimensions": {"width": req.width, "height": req.height},
+            "affineTransform": {
+                "scaleX": t.a,
+                "shearX": t.b,
+                "translateX": t.c,
+                "shearY": t.d,
+                "scaleY": t.e,
+                "translateY": t.f,
+            },
+            "crsCode": req.grid.crs,
+        },
+    }
+
+
+def send(body: dict) -> bytes:
+    """POST one computePixels request; HTTP 429 / 5xx and dropped connections are retryable.
+
+    It is the call ``ee.data.computePixels`` makes, executed here with the client's own retries
+    off so that our back-off sees the HTTP status (``ee.data`` turns it into a bare message).
+    """
+    import googleapiclient.errors
+    import requests
+
+    call = (
+        ee.data._get_cloud_projects_raw()
+        .image()
+        .computePixels(project=ee.data._get_projects_path(), body=body)
+    )
+    try:
+        return call.execute(num_retries=0)
+    except googleapiclient.errors.HttpError as err:
+        status = int(err.resp.status)
+        if status == 429 or status >= 500:
+            raise RetryableError(f"Earth Engine answered HTTP {status}", status) from err
+        raise SourceError(f"Earth Engine answered HTTP {status}: {err._get_reason()}") from err
+    except (requests.ConnectionError, requests.Timeout, ConnectionError) as err:
+        raise RetryableError(f"connection to Earth Engine failed: {err}") from err
+
+
+def credentials():
+    """Service-account credentials from ``L4S_EE_SERVICE_ACCOUNT_KEY``, else stored ones."""
+    key = os.environ.get("L4S_EE_SERVICE_ACCOUNT_KEY")
+    if not key:
+        return "persistent"
+    path = Path(key)
+    if not path.is_file():
+        raise ConfigError(f"L4S_EE_SERVICE_ACCOUNT_KEY names {path}, which is not a file")
+    email = json.loads(path.read_text())["client_email"]
+    return ee.ServiceAccountCredentials(email, key_file=str(path))
+
+
+def project() -> str | None:
+    for var in ("L4S_EE_PROJECT", "EARTHENGINE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def initialize(url: str | None = None, creds=None) -> None:
+    """Initialize the Earth Engine client (real network; ``url`` for another endpoint).
+
+    Raises:
+        SourceError: no credentials or no project (the message says how to set them up).
+    """
+    try:
+        ee.Initialize(
+            credentials=creds if creds is not None else credentials(), url=url, project=project()
+        )
+    except ee.EEException as err:
+        raise SourceError(
+            f"Earth Engine could not start ({err}). Run `earthengine authenticate` once, or set "
+            "L4S_EE_SERVICE_ACCOUNT_KEY to a service-account key file; set L4S_EE_PROJECT to "
+            "your Cloud project registered for Earth Engine"
+        ) from err
+    ee.data.setMaxRetries(0)  # our engine retries, with back-off
+
+
+@contextlib.contextmanager
+def offline(project_id: str = "l4s-offline") -> Iterator[None]:
+    """Earth Engine initialised without network: expressions build and serialize, nothing runs.
+
+    Uses the algorithm list bundled with earthengine-api (``ee.apitestcase.GetAlgorithms``).
+    """
+    from ee import apitestcase
+
+    saved = (ee.data._install_cloud_api_resource, ee.data.getAlgorithms)
+    ee.Reset()
+    ee.data._install_cloud_api_resource = lambda: None
+    ee.data.getAlgorithms = apitestcase.GetAlgorithms
+    try:
+        ee.Initialize(None, "", project=project_id)
+        yield
+    finally:
+        ee.Reset()
+        ee.data._install_cloud_api_resource, ee.data.getAlgorithms = saved
+
+
+def plan(region: Region, grid: Grid, dem: bool = True) -> dict:
+    """What an Earth Engine export of ``region`` would request (offline)."""
+    with offline():
+        image = s2_composite(region)
+        reqs = s2_requests(grid)
+        out = {
+            "source": "earthengine",
+            "grid": grid.to_dict(),
+            "collections": [S2_COLLECTION, CLOUD_SCORE_PLUS],
+            "requests": [r.to_dict() | {"grid": r.grid.to_dict()} for r in reqs],
+            "expression": ee.serializer.encode(image, for_cloud_api=True),
+        }
+        if dem and region.dem in EE_DEMS:
+            out["dem_requests"] = [
+                r.to_dict() | {"grid": r.grid.to_dict()} for r in dem_requests(region.dem, grid)
+            ]
+            out["dem_expression"] = ee.serializer.encode(dem_image(region.dem), for_cloud_api=True)
+    return out
+
+
+class EarthEngineSource:
+    """Sentinel-2 from Earth Engine; the DEM from Earth Engine, ASF or the raw folder.
+
+    Args:
+        raw: folder whose ``<region>/`` holds the labels (and ``dem.tif`` for ``dem: local``).
+        concurrency: computePixels requests in flight (default 16, at most 40).
+        url: another Earth Engine endpoint (tests use a local stand-in).
+        creds: credentials to use instead of the standard ones.
+        policy: back-off of retryable answers.
+    """
+
+    name = "earthengine"
+
+    def __init__(
+        self,
+        raw: str | Path | None = None,
+        concurrency: int = 16,
+        url: str | None = None,
+        creds=None,
+        policy: RetryPolicy | None = None,
+    ):
+        self.raw, self.concurrency, self.url, self.creds = raw, concurrency, url, creds
+        self.policy = policy
+
+    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
+        initialize(self.url, self.creds)
+        out = Path(work) / "earthengine"
+        image = s2_composite(region)
+        summary = scene_summary(region).getInfo()["features"]
+        if not summary:
+            raise SourceError(
+                f"no Sentinel-2 L1C scene over region '{region.name}' between "
+                f"{region.imagery.start} and {region.imagery.end}; widen the imagery window"
+            )
+        reqs = s2_requests(grid)
+        report = download_blocks(
+            reqs,
+            lambda r: request_body(image, r),
+            send,
+            out / "cache",
+            self.concurrency,
+            self.policy,
+        )
+        bands = mosaic(reqs, report.paths, out / "s2", nodata=0)
+        found = [
+            Scene(
+                f["properties"]["id"],
+                f["properties"]["date"],
+                _percent(f["properties"].get("cloud_share")),
+            )
+            for f in summary
+        ]
+        dem, dem_details = fetch_dem(region, grid, Path(work), self.raw, self.url, self.creds)
+        labels = require_labels(region, Path(self.raw or ".") / region.name)
+        details = {
+            "collections": f"{S2_COLLECTION} + {CLOUD_SCORE_PLUS} ({CS_BAND})",
+            "cloud_threshold": region.imagery.cloud_threshold,
+            "cloud_masked_share": _mean([s.cloud_cover for s in found]),
+            "composite": "per-pixel median of Cloud Score+ masked scenes",
+            "requests": report.requests,
+            "cached_blocks": report.cache_hits,
+            **dem_details,
+        }
+        return RawLayers(region.name, self.name, bands, dem, labels, found, details)
+
+
+def fetch_ee_dem(
+    region: Region, grid: Grid, out: Path, url: str | None = None, creds=None, concurrency: int = 16
+) -> tuple[Path, dict]:
+    """SRTM or AW3D30 from Earth Engine on a UTM grid at its native 30 m (one float32 band)."""
+    initialize(url, creds)
+    image = dem_image(region.dem)
+    reqs = dem_requests(region.dem, grid)
+    report = download_blocks(
+        reqs, lambda r: request_body(image, r), send, out / "cache", concurrency
+    )
+    path = mosaic(reqs, report.paths, out / f"dem-{region.dem}")["elevation"]
+    return path, {"dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine"}
+
+
+def _percent(share) -> float | None:
+    return None if share is None else round(100 * float(share), 2)
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(sum(values) / len(values), 2) if values else None
+
+
+__all__ = ["EarthEngineSource", "offline", "plan", "s2_composite"]

@@ -1,0 +1,82 @@
+"""Retraining: the flow on a demo benchmark, and its trigger on a new dataset version."""
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+from prefect.runner import Runner
+
+from acquisition.synthetic import write_demo_inputs
+from flows.build import build_benchmark
+from flows.train import retrain_baselines
+from regions import ConfigError
+from regions.files import read_json
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = {"models": "ContextNet", "iterations": 4, "batch_size": 2, "device": "cpu", "eval_every": 2}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return write_demo_inputs(tmp_path_factory.mktemp("demo"))
+
+
+def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path):
+    regions, raw = demo
+    bench = tmp_path / "bench"
+    build_benchmark(regions=regions / "demo-hills.yaml", out=bench, raw=raw)
+    version = read_json(bench / "dataset.json")["version"]
+    first = retrain_baselines(dataset=bench, **QUICK)
+    run = bench / "training" / version
+    assert first["trained"] == ["ContextNet"] and Path(first["out"]) == run
+    for f in ("table_i.csv", "table_i.md", "spider.png", "detections.png",
+              "ContextNet/best.pt", "ContextNet/metrics.json"):  # fmt: skip
+        assert (run / f).exists(), f
+    assert "| ContextNet |" in (run / "table_i.md").read_text()
+    again = retrain_baselines(dataset=bench, **QUICK)
+    assert again["trained"] == [] and again["skipped"] == ["ContextNet"]
+    assert retrain_baselines(dataset=bench, force=True, **QUICK)["trained"] == ["ContextNet"]
+    with pytest.raises(ConfigError, match="unknown model"):
+        retrain_baselines(dataset=bench, models="SegNet")
+
+
+def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
+    """The trigger of prefect.yaml, applied as a deployment served by a local Runner."""
+    spec = next(d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+                if d["name"] == "retrain-baselines")  # fmt: skip
+    trigger = DeploymentEventTrigger(**spec["triggers"][0])
+    deployment = retrain_baselines.to_deployment(name="retrain-on-update", triggers=[trigger],
+                                                 parameters=QUICK)  # fmt: skip
+    deployment_id = deployment.apply()
+
+    regions, raw = demo
+    bench = tmp_path / "bench"
+    build_benchmark(regions=regions / "demo-valley.yaml", out=bench, raw=raw)  # a new version
+    version = read_json(bench / "dataset.json")["version"]
+
+    with get_client(sync_client=True) as client:
+        flt = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+        runs = []
+        deadline = time.monotonic() + 90
+        while not runs and time.monotonic() < deadline:
+            runs = client.read_flow_runs(deployment_filter=flt)
+            time.sleep(0.5)
+        assert len(runs) == 1, "no flow run was triggered by the l4s.dataset.updated event"
+        assert runs[0].parameters["dataset"] == str(bench.resolve())
+        assert runs[0].parameters["iterations"] == 4  # the deployment's own parameters stay
+
+        async def serve_once():
+            runner = Runner(query_seconds=1, limit=1)
+            await runner.add_deployment(deployment)
+            await runner.start(run_once=True)
+
+        asyncio.run(serve_once())
+        state = client.read_flow_run(runs[0].id).state
+    assert state.is_completed(), state
+    assert (bench / "training" / version / "table_i.csv").exists()

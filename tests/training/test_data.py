@@ -1,0 +1,67 @@
+import csv
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from regions import MissingInputError
+from training.data import load_benchmark, read_split, validation_index
+from training.synthetic import write_release
+
+
+def test_original_release_layout_float64(tmp_path):
+    root = write_release(tmp_path, 6, 4, size=32, seed=1)
+    with h5py.File(root / "TrainData" / "img" / "image_1.h5") as f:
+        assert f["img"].dtype == np.float64 and f["img"].shape == (32, 32, 14)
+    s = read_split(root, "train")
+    assert s.images.shape == (6, 14, 32, 32) and s.images.dtype == np.float32
+    assert s.masks.shape == (6, 32, 32) and s.regions == ["all"] * 6
+    with h5py.File(root / "TrainData" / "img" / "image_3.h5") as f:
+        assert np.allclose(s.images[2], np.moveaxis(f["img"][()], -1, 0))
+
+
+def test_numbering_is_numeric_not_lexical(tmp_path):
+    root = write_release(tmp_path, 12, 1, size=16, seed=2)
+    s = read_split(root, "train")
+    with h5py.File(root / "TrainData" / "img" / "image_10.h5") as f:
+        assert np.allclose(s.images[9], np.moveaxis(f["img"][()], -1, 0))
+
+
+def test_standardised_with_training_statistics(tmp_path):
+    root = write_release(tmp_path, 10, 5, size=32, seed=3)
+    data = load_benchmark(root, val_fraction=0.2)
+    train = np.concatenate([data.train.images, data.val.images])
+    assert np.allclose(train.mean(axis=(0, 2, 3)), 0, atol=1e-4)
+    assert np.allclose(train.std(axis=(0, 2, 3)), 1, atol=1e-3)
+    assert data.version.startswith("release-")
+
+
+def test_statistics_and_regions_come_from_our_benchmark_files(tmp_path):
+    root = write_release(tmp_path, 4, 2, size=16, seed=4)
+    meta = {"version": "abc123", "train_mean": [1.0] * 14, "train_std": [2.0] * 14}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    with (root / "manifest.csv").open("w") as f:
+        w = csv.writer(f)
+        w.writerow(["split", "index", "region"])
+        w.writerows([["train", i, "a" if i <= 3 else "b"] for i in range(1, 5)])
+        w.writerows([["test", i, "b"] for i in range(1, 3)])
+    raw = read_split(root, "test").images
+    data = load_benchmark(root, val_fraction=0.5)
+    assert np.allclose(data.test.images, (raw - 1.0) / 2.0)
+    assert data.version == "abc123"
+    assert data.val.regions == ["a", "a"]  # ceil(3 x 0.5) of a; b keeps its only patch
+    assert data.train.regions == ["a", "b"]
+
+
+def test_validation_never_holds_a_training_patch():
+    regions = ["a"] * 25 + ["b"] * 10 + ["c"] * 1
+    val = validation_index(regions, 0.1)
+    assert list(val) == [22, 23, 24, 34]  # the last 10% (rounded up) of a and b; c keeps its one
+    train = np.setdiff1d(np.arange(len(regions)), val)
+    assert not set(train) & set(val)
+
+
+def test_missing_layout_is_named(tmp_path):
+    with pytest.raises(MissingInputError, match="Landslide4Sense layout"):
+        read_split(tmp_path, "train")

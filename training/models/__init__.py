@@ -1,0 +1,57 @@
+"""The eleven baselines of the paper's Table I, in plain PyTorch, trained from scratch.
+
+Every model takes ``(in_channels, num_classes)`` and maps (N, in_channels, H, W) to
+(N, num_classes, H, W). :data:`MODELS` is keyed by the paper's names; :func:`get_model`
+builds one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from torch import nn
+
+from regions import ConfigError
+from training.models.blocks import init_weights
+from training.models.contextnet import ContextNet
+from training.models.deeplab import DeepLabV2, DeepLabV3Plus
+from training.models.fcn import FCN8s
+from training.models.frrn import FRRN
+from training.models.linknet import LinkNet
+from training.models.pspnet import PSPNet
+from training.models.sqnet import SQNet
+from training.models.unet import ResUNet, UNet
+
+#: Table I's order.
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "PSPNet": PSPNet,
+    "ContextNet": ContextNet,
+    "DeepLab-v2": DeepLabV2,
+    "DeepLab-v3+": DeepLabV3Plus,
+    "FCN-8s": FCN8s,
+    "LinkNet": LinkNet,
+    "FRRN-A": partial(FRRN, variant="A"),
+    "FRRN-B": partial(FRRN, variant="B"),
+    "SQNet": SQNet,
+    "U-Net": UNet,
+    "ResU-Net": ResUNet,
+}
+
+
+def get_model(name: str, in_channels: int = 14, num_classes: int = 2) -> nn.Module:
+    """Build the model called ``name`` (a key of :data:`MODELS`), freshly initialised.
+
+    Raises:
+        ConfigError: unknown name (the message lists the valid ones).
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose from: {', '.join(MODELS)}")
+    return init_weights(MODELS[name](in_channels=in_channels, num_classes=num_classes))
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+__all__ = ["MODELS", "get_model", "parameter_count"]
