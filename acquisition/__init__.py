@@ -44,6 +44,23 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 
+def plan_source(name: str, region, grid) -> dict:
+    """What source ``name`` would request for ``region`` on ``grid``, without network."""
+    if name == "earthengine":
+        from acquisition.earthengine import plan
+
+        return plan(region, grid)
+    if name == "stac":
+        from acquisition.earthengine import band_groups, nested_grid
+        from acquisition.stac import EARTH_SEARCH, search_parameters
+
+        return {"source": "stac", "stac_api": EARTH_SEARCH, "grid": grid.to_dict(),
+                "search": search_parameters(region),
+                "band_grids": {f"{res}m": nested_grid(grid, res).to_dict()
+                               for res in band_groups()}}  # fmt: skip
+    raise ConfigError(f"no plan for source {name!r}; choose earthengine or stac")
+
+
 __all__ = [
     "S2_BANDS",
     "S2_NATIVE_RESOLUTION",
@@ -54,4 +71,5 @@ __all__ = [
     "Source",
     "check_raster",
     "get_source",
+    "plan_source",
 ]

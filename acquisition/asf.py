@@ -73,15 +73,16 @@ class AsfDemSource:
     def search(self, region: Region) -> list:
         import asf_search as asf
 
-        opts = {
-            "platform": asf.PLATFORM.ALOS,
-            "processingLevel": asf.PRODUCT_TYPE.RTC_HIGH_RES,
-            "intersectsWith": region.aoi_geometry().wkt,
-        }
-        if self.host:
-            opts["host"] = self.host
         try:
-            results = asf.geo_search(**opts, session=self._session or session())
+            results = asf.geo_search(
+                platform=asf.PLATFORM.ALOS,
+                processingLevel=asf.PRODUCT_TYPE.RTC_HIGH_RES,
+                intersectsWith=region.aoi_geometry().wkt,
+                session=self._session or session(),
+                opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
+            )
+        except SourceError:
+            raise
         except Exception as err:  # ASFSearchError and HTTP errors
             raise SourceError(f"ASF search failed: {err}") from err
         return list(results)[: self.max_granules]

@@ -11,6 +11,7 @@ disk as they arrive; :func:`mosaic` then writes each band onto its grid, block b
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -33,7 +34,7 @@ from regions.files import atomic_path
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 48 * 1024 * 1024  # Earth Engine's computePixels limit
+MAX_REQUEST_BYTES = 48 * 10**6  # Earth Engine's computePixels limit (48 MB), headers aside
 MAX_REQUEST_SIDE = 32768
 MAX_CONCURRENCY = 40  # Earth Engine's quota answers 429 beyond about 40 concurrent requests
 DTYPE_BYTES = {"uint8": 1, "uint16": 2, "int16": 2, "float32": 4, "float64": 8}
@@ -238,50 +239,42 @@ def download_blocks(
     return report
 
 
-def mosaic(
-    requests: list[BlockRequest],
-    paths: list[Path],
-    out_dir: str | Path,
-    nodata: float | None = None,
-) -> dict[str, Path]:
+def mosaic(requests: list[BlockRequest], paths: list[Path], out_dir: str | Path,
+           nodata: float | None = None) -> dict[str, Path]:  # fmt: skip
     """Write each band of the blocks onto its group's grid: ``out_dir/<band>.tif``.
 
-    Blocks are read one at a time, so memory holds one block whatever the grid's size.
+    Each block is read once, and memory holds one block whatever the grid's size.
 
     Raises:
         SourceError: a block's GeoTIFF does not match its request (size or band count).
     """
     out_dir = Path(out_dir)
-    by_band: dict[str, list[tuple[BlockRequest, Path, int]]] = {}
+    groups: dict[tuple[str, ...], list[tuple[BlockRequest, Path]]] = {}
     for req, path in zip(requests, paths, strict=True):
-        for i, band in enumerate(req.bands, 1):
-            by_band.setdefault(band, []).append((req, path, i))
-    outputs = {}
-    for band, blocks in by_band.items():
+        groups.setdefault(req.bands, []).append((req, path))
+    outputs: dict[str, Path] = {}
+    for bands, blocks in groups.items():
         grid, dtype = blocks[0][0].grid, blocks[0][0].dtype
-        profile = {
-            "driver": "GTiff",
-            "width": grid.width,
-            "height": grid.height,
-            "count": 1,
-            "dtype": dtype,
-            "crs": grid.crs,
-            "transform": grid.transform,
-            "nodata": nodata,
-            "tiled": True,
-            "blockxsize": 256,
-            "blockysize": 256,
-        }
-        with atomic_path(out_dir / f"{band}.tif") as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            for req, path, index in blocks:
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1,
+                   "dtype": dtype, "crs": grid.crs, "transform": grid.transform, "nodata": nodata,
+                   "tiled": True, "blockxsize": 256, "blockysize": 256}  # fmt: skip
+        with contextlib.ExitStack() as stack:
+            dsts = [stack.enter_context(rasterio.open(
+                stack.enter_context(atomic_path(out_dir / f"{b}.tif")), "w", **profile))
+                for b in bands]  # fmt: skip
+            for req, path in blocks:
                 with MemoryFile(path.read_bytes()) as mem, mem.open() as src:
-                    if (src.width, src.height) != (req.width, req.height) or src.count < index:
+                    if (src.width, src.height, src.count) != (req.width, req.height, len(bands)):
                         raise SourceError(
                             f"{path}: block is {src.width} x {src.height} px with {src.count} "
                             f"bands, the request asked {req.width} x {req.height} px with "
-                            f"{len(req.bands)}; delete the file and re-run"
+                            f"{len(bands)}; delete the file and re-run"
                         )
-                    data = src.read(index).astype(dtype, copy=False)
-                dst.write(data, 1, window=Window(req.col, req.row, req.width, req.height))
-        outputs[band] = out_dir / f"{band}.tif"
+                    data = src.read().astype(dtype, copy=False)
+                window = Window(req.col, req.row, req.width, req.height)
+                for dst, band_data in zip(dsts, data, strict=True):
+                    dst.write(band_data, 1, window=window)
+            for dst in dsts:
+                dst.close()
+        outputs.update({b: out_dir / f"{b}.tif" for b in bands})
     return outputs

@@ -24,7 +24,7 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import ee
@@ -141,26 +141,29 @@ def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequ
     return plan_blocks(f"dem-{kind}", ("elevation",), dem_grid, "float32")
 
 
-def request_body(image: ee.Image, req: BlockRequest) -> dict:
-    """The computePixels request body of a block (also its cache identity)."""
-    t = req.transform
-    return {
-        "expression": ee.serializer.encode(image.select(list(req.bands)), for_cloud_api=True),
-        "fileFormat": "GEO_TIFF",
-        "bandIds": list(req.bands),
-        "grid": {
-            "dimensions": {"width": req.width, "height": req.height},
-            "affineTransform": {
-                "scaleX": t.a,
-                "shearX": t.b,
-                "translateX": t.c,
-                "shearY": t.d,
-                "scaleY": t.e,
-                "translateY": t.f,
+def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:
+    """A function giving each block's computePixels body (also its cache identity); the
+    expression is serialized once per band group."""
+    expressions: dict[tuple[str, ...], dict] = {}
+
+    def body(req: BlockRequest) -> dict:
+        if req.bands not in expressions:
+            expressions[req.bands] = ee.serializer.encode(image.select(list(req.bands)),
+                                                          for_cloud_api=True)  # fmt: skip
+        t = req.transform
+        return {
+            "expression": expressions[req.bands],
+            "fileFormat": "GEO_TIFF",
+            "bandIds": list(req.bands),
+            "grid": {
+                "dimensions": {"width": req.width, "height": req.height},
+                "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": t.c,
+                                    "shearY": t.d, "scaleY": t.e, "translateY": t.f},
+                "crsCode": req.grid.crs,
             },
-            "crsCode": req.grid.crs,
-        },
-    }
+        }  # fmt: skip
+
+    return body
 
 
 def send(body: dict) -> bytes:
@@ -303,7 +306,7 @@ class EarthEngineSource:
         reqs = s2_requests(grid)
         report = download_blocks(
             reqs,
-            lambda r: request_body(image, r),
+            request_bodies(image),
             send,
             out / "cache",
             self.concurrency,
@@ -339,9 +342,7 @@ def fetch_ee_dem(
     initialize(url, creds)
     image = dem_image(region.dem)
     reqs = dem_requests(region.dem, grid)
-    report = download_blocks(
-        reqs, lambda r: request_body(image, r), send, out / "cache", concurrency
-    )
+    report = download_blocks(reqs, request_bodies(image), send, out / "cache", concurrency)
     path = mosaic(reqs, report.paths, out / f"dem-{region.dem}")["elevation"]
     return path, {"dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine"}
 

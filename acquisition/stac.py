@@ -83,8 +83,15 @@ def cloud_mask(item, grid: Grid, window: Window) -> np.ndarray | None:
     return None
 
 
+# Remote COGs: no directory listing per file (one request saved, no sidecars expected), and
+# GDAL's own retries of transient HTTP errors.
+REMOTE = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "4",
+          "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_HTTP_TIMEOUT": "60"}  # fmt: skip
+
+
 def _read(href: str, grid: Grid, window: Window, resampling: Resampling, nodata) -> np.ndarray:
     with (
+        rasterio.Env(**REMOTE),
         rasterio.open(href) as src,
         WarpedVRT(
             src,

@@ -25,7 +25,15 @@ from annotation import prepare_labels
 from flows.train import DATASET_UPDATED
 from patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
 from patching.assemble import code_version
-from regions import ConfigError, L4SError, Region, load_region, load_regions, region_grid
+from regions import (
+    ConfigError,
+    L4SError,
+    Region,
+    SourceError,
+    load_region,
+    load_regions,
+    region_grid,
+)
 from regions.files import digest, fingerprint, read_json, write_json
 
 STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
@@ -39,7 +47,18 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     )
 
 
-@task
+def _network_error(task, task_run, state) -> bool:
+    """Retry a fetch only when a remote service failed (not for bad input)."""
+    try:
+        state.result()
+    except SourceError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
 def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
     """Deliver (or find) a region's raw layers; returns their paths and provenance."""
     region = load_region(region_file)

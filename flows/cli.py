@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="retrain models already trained")
 
     sub.add_parser("models", help="list the baselines and their parameter counts")
+
+    pl = sub.add_parser("plan", help="what a networked source would request (no network)")
+    pl.add_argument("region", type=Path, help="the region YAML")
+    pl.add_argument("--source", choices=("earthengine", "stac"), default="earthengine")
+    pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 
 
@@ -118,8 +123,29 @@ def _models(args: argparse.Namespace) -> None:
         print(f"{name:<14}{parameter_count(get_model(name)):>14,}")
 
 
+def _plan(args: argparse.Namespace) -> None:
+    import json
+
+    from acquisition import plan_source
+    from regions import load_region, region_grid
+
+    region = load_region(args.region)
+    plan = plan_source(args.source, region, region_grid(region))
+    if args.json:
+        print(json.dumps(plan, indent=1))
+        return
+    g = plan["grid"]
+    print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
+    if args.source == "earthengine":
+        mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
+        print(f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
+              f"{', '.join(plan['collections'])}")  # fmt: skip
+    else:
+        print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
+
+
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "models": _models}  # fmt: skip
+            "models": _models, "plan": _plan}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
