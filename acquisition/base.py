@@ -52,7 +52,8 @@ class RawLayers:
         bands: Sentinel-2 band name (``B01``..``B12``, maybe ``B8A``) to raster path. Values are
             L1C digital numbers (reflectance x 10000); 0 means no data unless nodata is declared.
         dem: the DEM raster, in metres, any CRS.
-        labels: the label polygons (GeoPackage, Shapefile, GeoJSON), or None.
+        labels: the label polygons (GeoPackage, Shapefile, GeoJSON), or None when the region
+            has none yet (the build then makes candidates: see :mod:`annotation`).
         scenes: the acquisitions the bands were made from.
         details: free provenance (collection ids, cloud-masked share, DEM product...).
     """

@@ -39,7 +39,7 @@ from acquisition.download import (
     mosaic,
     plan_blocks,
 )
-from acquisition.local import require_labels
+from acquisition.local import find_labels
 from regions import ConfigError, Grid, Region, SourceError, snapped_grid
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,7 @@ class EarthEngineSource:
             for f in summary
         ]
         dem, dem_details = fetch_dem(region, grid, Path(work), self.raw, self.url, self.creds)
-        labels = require_labels(region, Path(self.raw or ".") / region.name)
+        labels = find_labels(region, Path(self.raw or ".") / region.name)
         details = {
             "collections": f"{S2_COLLECTION} + {CLOUD_SCORE_PLUS} ({CS_BAND})",
             "cloud_threshold": region.imagery.cloud_threshold,

@@ -4,6 +4,7 @@
     RAW/<region-name>/s2/scenes.json                      optional: [{"id", "date"}, ...]
     RAW/<region-name>/dem.tif                             any CRS, metric or geographic degrees
     RAW/<region-name>/labels.gpkg|.shp|.geojson           any CRS (or the region's `labels`)
+    RAW/<region-name>/pre/s2/B02.tif ... B08.tif         optional pre-event bands (candidates)
 
 Band files may be named ``B01``, ``B1`` or end in ``_B01`` (as in SAFE products), with the
 suffix ``.tif``, ``.tiff`` or ``.jp2``.
@@ -91,23 +92,6 @@ def find_labels(region: Region, region_dir: Path) -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
-def require_labels(region: Region, region_dir: Path) -> Path:
-    """:func:`find_labels`, or an error that says where labels were looked for and how to make
-    them.
-
-    Raises:
-        MissingInputError: no label file.
-    """
-    labels = find_labels(region, region_dir)
-    if labels is None:
-        raise MissingInputError(
-            f"{region_dir}: no label file for region '{region.name}' "
-            f"(looked for {region.labels or 'labels.gpkg/.shp/.geojson'}); add the corrected "
-            "landslide polygons, or make candidates with `l4s annotate candidates`"
-        )
-    return labels
-
-
 class LocalSource:
     """Raw layers from a local folder (see the module docstring for the layout)."""
 
@@ -120,7 +104,7 @@ class LocalSource:
         """Find and check the region's files; nothing is copied.
 
         Raises:
-            MissingInputError: the region folder, bands (all listed), DEM or labels are absent.
+            MissingInputError: the region folder, bands (all listed) or the DEM are absent.
             InputDataError: a raster has no CRS or geotransform.
         """
         region_dir = self.raw / region.name
@@ -152,14 +136,9 @@ class LocalSource:
         for band in S2_BANDS:
             check_raster(bands[band], f"Sentinel-2 band {band}")
         check_raster(dem, "the DEM")
-        labels = require_labels(region, region_dir)
-        log.info(
-            "local source: %s has %d bands, DEM %s, labels %s",
-            region.name,
-            len(bands),
-            dem.name,
-            labels.name,
-        )
+        labels = find_labels(region, region_dir)
+        log.info("local source: %s has %d bands, DEM %s, labels %s", region.name, len(bands),
+                 dem.name, labels.name if labels else "none yet")  # fmt: skip
         return RawLayers(
             region=region.name,
             source=self.name,

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 from acquisition.base import RawLayers, Scene
 from acquisition.dem import fetch_dem
 from acquisition.earthengine import band_groups, nested_grid
-from acquisition.local import require_labels
+from acquisition.local import find_labels
 from regions import Grid, Region, SourceError
 from regions.files import atomic_path
 
@@ -213,5 +213,5 @@ class StacSource:
             "pixel_cloud_mask": f"{masked} of {len(items)} scenes have one (scl/qa60)",
             **dem_details,
         }
-        labels = require_labels(region, Path(self.raw or ".") / region.name)
+        labels = find_labels(region, Path(self.raw or ".") / region.name)
         return RawLayers(region.name, self.name, bands, dem, labels, scenes, details)

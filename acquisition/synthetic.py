@@ -216,8 +216,7 @@ def synthesize_scene(
     # Land cover. Draw every random number in both variants so pre and post stay aligned.
     classes = np.full(z.shape, FOREST, np.uint8)
     flat = slope < 4.0
-    zmin = float(z.min())
-    river = (z < zmin + 8.0) & flat
+    river = flat & (z < np.percentile(z[flat], 15)) if flat.any() else flat  # lowest floors
     classes[river] = GRAVEL
     classes[river & (rng.random(z.shape, dtype=np.float32) < 0.35)] = WATER
     n_fields = max(2, int(grid.width * grid.height * 100 / 2.0e6))

@@ -1,9 +1,21 @@
-"""Landslide labels: reading and repairing polygons, rasterizing them onto a region's grid.
+"""Landslide labels: OBIA candidates, manual corrections, validation, rasterizing.
 
-``prepare_labels(path, grid, out_dir)`` is what the build uses; ``read_labels``,
-``clean_labels`` and ``rasterize_labels`` are its steps.
+The two steps of the paper's annotation: :func:`make_candidates` proposes polygons from pre-
+and post-event imagery; experts correct them in QGIS (``corrections`` layer) and
+:func:`merge` rebuilds the ``labels`` layer the build uses. :func:`prepare_labels` reads,
+repairs and rasterizes any label file onto a region's grid.
 """
 
+from annotation.candidates import band_files, make_candidates, write_candidates
+from annotation.corrections import (
+    CorrectionsNeeded,
+    MergeReport,
+    agreement,
+    history,
+    label_layer,
+    merge,
+    write_report,
+)
 from annotation.labels import (
     LabelReport,
     PreparedLabels,
@@ -15,11 +27,21 @@ from annotation.labels import (
 )
 
 __all__ = [
+    "CorrectionsNeeded",
     "LabelReport",
+    "MergeReport",
     "PreparedLabels",
+    "agreement",
+    "band_files",
     "clean_labels",
+    "history",
+    "label_layer",
+    "make_candidates",
+    "merge",
     "prepare_labels",
     "rasterize_labels",
     "read_labels",
+    "write_candidates",
     "write_label_mask",
+    "write_report",
 ]

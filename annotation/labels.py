@@ -41,6 +41,8 @@ class LabelReport:
     slivers_dropped: int = 0
     polygons: int = 0
     area_m2: float = 0.0
+    layer: str | None = None
+    corrections: dict | None = None  # counts of the last merge (annotation.corrections)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -194,7 +196,10 @@ def prepare_labels(
     if done.exists() and result.mask.exists():
         result.report = LabelReport(**read_json(done))
         return result
+    from annotation.corrections import history
+
     gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
+    report.layer, report.corrections = layer, history(path)
     area = aoi if aoi is not None else box(*grid.bounds)
     if len(gdf) and not gdf.geometry.intersects(area).any():
         lb = gpd.GeoSeries([area], crs=grid.crs).to_crs("EPSG:4326").total_bounds.round(4)

@@ -28,6 +28,7 @@ from patching.assemble import code_version
 from regions import (
     ConfigError,
     L4SError,
+    MissingInputError,
     Region,
     SourceError,
     load_region,
@@ -66,6 +67,46 @@ def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -
     return layers.to_dict()
 
 
+def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: Path):
+    """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
+    source; the region's ``annotation.pre_imagery`` window for a networked one."""
+    from annotation import band_files
+
+    folder = Path(raw or "") / region.name / "pre"
+    if source == "local" or region.annotation.pre_imagery is None:
+        return band_files(folder) if folder.is_dir() else None
+    window = region.annotation.pre_imagery.model_dump()
+    pre = region.model_copy(update={"imagery": region.imagery.model_copy(update=window)})
+    return get_source(source, raw).fetch(pre, grid, work / region.name / "pre").bands
+
+
+@task
+def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | None,
+                   work: Path) -> dict:  # fmt: skip
+    """The label file and layer to build with. A region without labels gets OBIA candidates
+    (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
+    are uncorrected candidates stops here unless it accepts candidates."""
+    from annotation import label_layer, write_candidates
+
+    region = load_region(region_file)
+    grid = region_grid(region)
+    labels = layers["labels"]
+    if labels is None:
+        pre = _pre_event_bands(region, grid, source, raw, work)
+        if pre is None:
+            raise MissingInputError(
+                f"region '{region.name}' has no labels: add the corrected landslide polygons as "
+                f"{Path(raw or '.') / region.name / 'labels.gpkg'}, or provide pre-event imagery "
+                f"({Path(raw or '.') / region.name / 'pre' / 's2'}/B02..B08.tif, or "
+                "annotation.pre_imagery in the region file) to make OBIA candidates"
+            )
+        labels = Path(raw or work) / region.name / "labels.gpkg"
+        bands = {b: Path(p) for b, p in layers["bands"].items()}
+        write_candidates(region, grid, pre, bands, layers["dem"], labels,
+                         work / region.name / "candidates")  # fmt: skip
+    return {"path": str(labels), "layer": label_layer(labels, region.annotation.accept_candidates)}
+
+
 @task
 def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
@@ -79,25 +120,16 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
 
 
 @task
-def make_labels(region_file: Path, layers: dict, work: Path) -> Path:
+def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
-    labels = Path(layers["labels"])
-    key = digest(
-        fingerprint(labels),
-        grid.to_dict(),
-        region.aoi.model_dump(mode="json"),
-        region.annotation.min_area_m2,
-    )
+    path = Path(labels["path"])
+    key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
+                 region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
-    prepare_labels(
-        labels,
-        grid,
-        folder,
-        _aoi_in_grid_crs(region, grid.crs),
-        min_area_m2=region.annotation.min_area_m2,
-    )
+    prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
+                   min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
     return folder
 
 
@@ -195,21 +227,31 @@ def _build_regions(
         raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
     work = out / STATE
     layers = [fetch_layers(f, source, raw, work) for f in region_files]
-    job_files = []
-    for f, lay in zip(region_files, layers, strict=True):
-        # Labels and terrain run side by side.
-        labels, terrain = _results(
-            [make_labels.submit(f, lay, work), make_terrain.submit(f, lay, work)]
-        )
-        job_files.append(plan_region(f, lay, terrain, labels, scaling, work))
-    for job_file in job_files:
-        job = RegionJob.load(job_file)
-        futures = [cut_block.submit(job_file, a, b) for a, b in job.blocks()]
-        artifact = create_progress_artifact(0.0, description=f"tile rows cut in {job.name}")
+    labelsets = [
+        resolve_labels(f, lay, source, raw, work)
+        for f, lay in zip(region_files, layers, strict=True)
+    ]
+    # Every region's labels and terrain, then every region's blocks of tile rows, fan out on
+    # the task runner (two threads by default; a Dask cluster with --dask).
+    prepared = [
+        (make_labels.submit(f, ls, work), make_terrain.submit(f, lay, work))
+        for f, lay, ls in zip(region_files, layers, labelsets, strict=True)
+    ]
+    dirs = _results([fut for pair in prepared for fut in pair])  # waits for all of them
+    job_files = [
+        plan_region(f, lay, terrain, labels, scaling, work)
+        for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
+                                           strict=True)
+    ]  # fmt: skip
+    cuts = [(f, [cut_block.submit(f, a, b) for a, b in RegionJob.load(f).blocks()])
+            for f in job_files]  # fmt: skip
+    for job_file, futures in cuts:
+        name = RegionJob.load(job_file).name
+        artifact = create_progress_artifact(0.0, description=f"tile rows cut in {name}")
         for i, _ in enumerate(as_completed(futures), 1):
             update_progress_artifact(artifact, 100.0 * i / len(futures))
-            logger.info("%s: %d/%d blocks of tile rows cut", job.name, i, len(futures))
-        _results(futures)
+            logger.info("%s: %d/%d blocks of tile rows cut", name, i, len(futures))
+    _results([fut for _, futures in cuts for fut in futures])
     return job_files
 
 

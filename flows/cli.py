@@ -8,6 +8,7 @@ one message that names the file and the fix, and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -22,6 +23,8 @@ def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> No
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
     if needs_out:
         p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
     p.add_argument(
         "--scaling",
         choices=("l4s", "raw"),
@@ -61,6 +64,22 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the baselines and their parameter counts")
 
+    an = sub.add_parser("annotate", help="OBIA candidates, corrections merge, agreement report")
+    an_sub = an.add_subparsers(dest="step", required=True)
+    c = an_sub.add_parser("candidates", help="propose landslide polygons from pre/post imagery")
+    c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
+    c.add_argument("--pre", type=Path, required=True, help="pre-event folder (s2/B*.tif)")
+    c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
+    c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
+    c.add_argument("--out", type=Path, required=True, help="the GeoPackage to write")
+    c.add_argument("--force", action="store_true", help="replace candidates that have corrections")
+    m = an_sub.add_parser("merge", help="apply the corrections layer: rebuild the labels layer")
+    m.add_argument("labels", type=Path)
+    m.add_argument("--min-area", type=float, default=100.0, help="slivers below, m2 (default 100)")
+    r = an_sub.add_parser("report", help="candidates vs corrected labels: markdown + PNG")
+    r.add_argument("labels", type=Path, nargs="+")
+    r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
+
     pl = sub.add_parser("plan", help="what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
     pl.add_argument("--source", choices=("earthengine", "stac"), default="earthengine")
@@ -68,20 +87,37 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _on_runner(flow, dask: str | None):
+    """The flow on a Dask task runner when asked, and the API its workers report to."""
+    if not dask:
+        return flow, contextlib.nullcontext()
+    from flows.runners import dask_runner, shared_api
+
+    return flow.with_options(task_runner=dask_runner(dask)), shared_api()
+
+
 def _build(args: argparse.Namespace) -> dict:
     from flows.build import build_benchmark
 
-    return build_benchmark(
-        regions=args.regions, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
-    )
+    flow, api = _on_runner(build_benchmark, args.dask)
+    with api:
+        return flow(
+            regions=args.regions,
+            out=args.out,
+            source=args.source,
+            raw=args.raw,
+            scaling=args.scaling,
+        )
 
 
 def _add_region(args: argparse.Namespace) -> dict:
     from flows.build import add_region
 
-    return add_region(
-        region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
-    )
+    flow, api = _on_runner(add_region, args.dask)
+    with api:
+        return flow(
+            region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
+        )
 
 
 def _demo(args: argparse.Namespace) -> dict:
@@ -144,8 +180,36 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
 
 
+def _annotate(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from annotation import band_files, merge, write_candidates, write_report
+    from regions import load_region, region_grid
+
+    if args.step == "candidates":
+        region = load_region(args.region)
+        grid = region_grid(region)
+        with tempfile.TemporaryDirectory() as work:
+            gdf = write_candidates(region, grid, band_files(args.pre), band_files(args.post),
+                                   args.dem, args.out, work, args.force)  # fmt: skip
+        print(f"{len(gdf)} candidates ({gdf.area.sum() / 1e6:.3f} km2) in {args.out} (layer "
+              f"candidates); correct them in QGIS (layer corrections), then run "
+              f"`l4s annotate merge {args.out}`")  # fmt: skip
+    elif args.step == "merge":
+        rep = merge(args.labels, args.min_area)
+        print(f"{args.labels}: {rep.candidates} candidates, +{rep.added} added, -{rep.deleted} "
+              f"deleted, {rep.reshaped} reshaped -> {rep.labels} labels "
+              f"({rep.area_m2 / 1e6:.3f} km2; {rep.invalid_repaired} repaired, "
+              f"{rep.slivers_dropped} slivers dropped, {rep.overlaps_dissolved} overlaps "
+              "dissolved)")  # fmt: skip
+    else:
+        out = write_report(args.labels, args.out or args.labels[0].parent)
+        print(out.read_text())
+        print(f"report: {out}")
+
+
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "models": _models, "plan": _plan}  # fmt: skip
+            "models": _models, "plan": _plan, "annotate": _annotate}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

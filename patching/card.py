@@ -79,31 +79,23 @@ def render_card(meta: dict) -> str:
             )
         ],
     )
+    label_rows = []
+    for r in regions:
+        lab = r["labels"]
+        edits = lab.get("corrections") or {}
+        label_rows.append([
+            r["name"], lab.get("source", ""), lab.get("layer") or "", lab.get("features_read", ""),
+            lab.get("invalid_repaired", ""), lab.get("empty_dropped", ""),
+            lab.get("slivers_dropped", ""), lab.get("polygons", ""),
+            f"{lab.get('area_m2', 0) / 1e6:.3f}",
+            *(edits.get(k, "") for k in ("candidates", "added", "deleted", "reshaped")),
+        ])  # fmt: skip
     labels = _table(
-        [
-            "region",
-            "label file",
-            "features",
-            "repaired",
-            "empty dropped",
-            "slivers dropped",
-            "polygons",
-            "area (km2)",
-        ],
-        [
-            [
-                r["name"],
-                r["labels"].get("source", ""),
-                r["labels"].get("features_read", ""),
-                r["labels"].get("invalid_repaired", ""),
-                r["labels"].get("empty_dropped", ""),
-                r["labels"].get("slivers_dropped", ""),
-                r["labels"].get("polygons", ""),
-                f"{r['labels'].get('area_m2', 0) / 1e6:.3f}",
-            ]
-            for r in regions
-        ],
-    )
+        ["region", "label file", "layer", "features", "repaired", "empty dropped",
+         "slivers dropped", "polygons", "area (km2)", "OBIA candidates", "added", "deleted",
+         "reshaped"],
+        label_rows,
+    )  # fmt: skip
     sources = []
     for r in regions:
         scenes = ", ".join(f"{s['id']} ({s.get('date') or 'date unknown'})" for s in r["scenes"])
@@ -154,6 +146,9 @@ split, after scaling (training standardises with these).
 3. The 14-band stack is cut into tiles; each region's tiles are split and numbered.
 
 ## Labels
+Candidates, added, deleted and reshaped count the manual corrections of OBIA candidates
+(`l4s annotate merge`), when the labels were made that way.
+
 {labels}
 
 ## Sources and provenance

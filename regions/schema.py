@@ -102,9 +102,25 @@ class Rules(StrictModel):
     min_area_m2: float = Field(1000.0, ge=0)
 
 
+class PreImagery(StrictModel):
+    """The pre-event imagery window (OBIA candidates compare it with the post-event one)."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _window(self) -> PreImagery:
+        if self.start < SENTINEL2_START:
+            raise ValueError(f"start {self.start} is before Sentinel-2 ({SENTINEL2_START})")
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must come after start {self.start}")
+        return self
+
+
 class Annotation(StrictModel):
     """How labels are made for this region when no corrected labels exist."""
 
+    pre_imagery: PreImagery | None = None
     segmentation: Segmentation = Segmentation()
     rules: Rules = Rules()
     min_area_m2: float = Field(100.0, ge=0)
@@ -127,6 +143,12 @@ class Region(StrictModel):
 
     @model_validator(mode="after")
     def _imagery_after_event(self) -> Region:
+        pre = self.annotation.pre_imagery
+        if pre is not None and pre.end > self.event.date:
+            raise ValueError(
+                f"annotation.pre_imagery ends {pre.end}, after the event ({self.event.date}); "
+                "the pre-event window must end before it"
+            )
         if self.imagery.end < self.event.date:
             raise ValueError(
                 f"imagery window ends {self.imagery.end}, before the event "

@@ -1,0 +1,24 @@
+# One image for the ETL and training workers (and the one-shot `deploy` service).
+# CPU by default; the GPU worker builds it with a CUDA torch (see docker-compose.yml).
+FROM python:3.11.7-slim-bookworm
+
+ARG TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+ENV DO_NOT_TRACK=1 \
+    PREFECT_SERVER_ANALYTICS_ENABLED=false \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+RUN pip install ${TORCH}
+COPY pyproject.toml README.md LICENSE prefect.yaml ./
+COPY regions regions
+COPY acquisition acquisition
+COPY annotation annotation
+COPY patching patching
+COPY training training
+COPY flows flows
+RUN pip install '.[train]'
+
+# Data (raw layers, benchmarks, training runs) lives on the /data volume.
+VOLUME ["/data"]
+CMD ["prefect", "worker", "start", "--pool", "etl", "--type", "process"]

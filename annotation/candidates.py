@@ -1,0 +1,253 @@
+"""OBIA landslide candidates from pre- and post-event imagery (the paper's Sec. III-C, step 1).
+
+On the region's 10 m grid: difference indices of the two composites (NDVI change, brightness
+change, relative NDVI drop), a segmentation of the change image (scikit-image SLIC or
+Felzenszwalb, parameters from the region file), and a rule set per segment: NDVI dropped,
+brightness rose, the relative NDVI drop is large, and the ground is steep enough. Adjacent
+segments that pass merge into polygons; polygons smaller than the minimum area are dropped.
+Each candidate keeps its rule scores, so a person correcting them sees why it was proposed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from rasterio.features import shapes
+from shapely.geometry import shape
+
+from regions import Grid, InputDataError, MissingInputError, Region
+
+log = logging.getLogger(__name__)
+
+BANDS = ("B02", "B03", "B04", "B08")  # blue, green, red, NIR: all at 10 m
+SCORES = ("d_ndvi", "d_brightness", "rel_ndvi_drop", "slope", "area_m2")
+
+
+@dataclass
+class Composite:
+    """Reflectance (0..1) of blue, green, red and NIR on the region grid; NaN = no data."""
+
+    blue: np.ndarray
+    green: np.ndarray
+    red: np.ndarray
+    nir: np.ndarray
+
+    @property
+    def ndvi(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (self.nir - self.red) / (self.nir + self.red)
+
+    @property
+    def brightness(self) -> np.ndarray:
+        """Mean visible reflectance."""
+        return (self.blue + self.green + self.red) / 3
+
+
+def read_composite(bands: dict[str, Path], grid: Grid) -> Composite:
+    """The four 10 m bands of a Sentinel-2 L1C folder, as reflectance on ``grid``."""
+    from patching import read_on_grid
+
+    missing = [b for b in BANDS if b not in bands]
+    if missing:
+        raise InputDataError(f"candidates need bands {', '.join(missing)} of both dates")
+    a = [read_on_grid(bands[b], grid, sentinel2=True) / 10000.0 for b in BANDS]
+    return Composite(*a)
+
+
+def change_indices(pre: Composite, post: Composite) -> dict[str, np.ndarray]:
+    """NDVI change (post - pre), brightness change, and relative NDVI drop ((pre-post)/pre)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = (pre.ndvi - post.ndvi) / np.abs(pre.ndvi)
+    return {
+        "d_ndvi": post.ndvi - pre.ndvi,
+        "d_brightness": post.brightness - pre.brightness,
+        "rel_ndvi_drop": np.clip(rel, -5, 5),
+    }
+
+
+def segment(indices: dict[str, np.ndarray], region: Region, valid: np.ndarray) -> np.ndarray:
+    """Segment labels (1..n; 0 outside the valid area) of the change image."""
+    from skimage.segmentation import felzenszwalb, slic
+
+    seg = region.annotation.segmentation
+    channels = []
+    for name in ("d_ndvi", "d_brightness"):
+        v = np.where(valid, indices[name], 0.0)
+        scale = np.nanstd(v[valid]) or 1.0
+        channels.append((v / scale).astype(np.float32))
+    image = np.dstack(channels)
+    if seg.algorithm == "slic":
+        area_km2 = valid.sum() * 100 / 1e6
+        labels = slic(
+            image,
+            n_segments=max(1, int(area_km2 * seg.n_segments_per_km2)),
+            compactness=seg.compactness,
+            channel_axis=-1,
+            mask=valid,
+            min_size_factor=0.1,
+            start_label=1,
+        )
+    else:
+        labels = (
+            felzenszwalb(
+                image,
+                scale=seg.felzenszwalb_scale,
+                sigma=0.5,
+                min_size=seg.min_size_px,
+                channel_axis=-1,
+            )
+            + 1
+        )
+        labels[~valid] = 0
+    return labels.astype(np.int32)
+
+
+def segment_means(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` per segment label (index = label)."""
+    n = int(labels.max()) + 1
+    ok = np.isfinite(values)
+    total = np.bincount(labels[ok], weights=values[ok], minlength=n)
+    count = np.bincount(labels[ok], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count
+
+
+def classify(labels: np.ndarray, layers: dict[str, np.ndarray], region: Region) -> np.ndarray:
+    """Boolean mask of the pixels of segments that pass every rule."""
+    r = region.annotation.rules
+    m = {k: segment_means(labels, v) for k, v in layers.items()}
+    passes = (
+        (m["d_ndvi"] <= -r.ndvi_drop)
+        & (m["d_brightness"] >= r.brightness_rise)
+        & (m["rel_ndvi_drop"] >= r.rel_ndvi_drop)
+        & (m["slope"] >= r.min_slope)
+    )
+    passes[0] = False  # outside the valid area
+    return passes[labels]
+
+
+def polygonize(
+    mask: np.ndarray, layers: dict[str, np.ndarray], grid: Grid, min_area_m2: float
+) -> gpd.GeoDataFrame:
+    """Polygons of the mask (8-connected), in the grid's CRS, with their mean rule scores."""
+    from scipy import ndimage
+
+    blobs, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    means = {k: segment_means(blobs, v) for k, v in layers.items()}
+    area = np.bincount(blobs.ravel(), minlength=n + 1) * grid.resolution**2
+    rows = []
+    for geom, value in shapes(blobs, mask=blobs > 0, transform=grid.transform, connectivity=8):
+        i = int(value)
+        if area[i] < min_area_m2:
+            continue
+        rows.append(
+            {
+                "geometry": shape(geom),
+                **{k: float(means[k][i]) for k in layers},
+                "area_m2": float(area[i]),
+                "_blob": i,
+            }
+        )
+    gdf = gpd.GeoDataFrame(
+        rows, columns=[*SCORES, "_blob", "geometry"], geometry="geometry", crs=grid.crs
+    )
+    # One blob may come out as several shapes (holes, touching corners): one row per blob.
+    gdf = gdf.dissolve(by="_blob", aggfunc="first").reset_index(drop=True)
+    gdf["geometry"] = shapely.make_valid(gdf.geometry.values)
+    gdf.insert(0, "cand_id", np.arange(1, len(gdf) + 1))
+    return gdf[["cand_id", *SCORES, "geometry"]]
+
+
+def make_candidates(
+    region: Region, grid: Grid, pre: dict[str, Path], post: dict[str, Path], slope: np.ndarray
+) -> gpd.GeoDataFrame:
+    """Landslide candidate polygons of a region from its pre and post composites.
+
+    Args:
+        region: the region (segmentation parameters and rule thresholds in ``annotation``).
+        grid: the region's grid.
+        pre, post: band name to raster path of the pre- and post-event composites.
+        slope: slope in degrees on ``grid``.
+
+    Returns:
+        Candidates in the grid's CRS: cand_id, the rule scores, geometry.
+    """
+    before, after = read_composite(pre, grid), read_composite(post, grid)
+    layers = {**change_indices(before, after), "slope": slope}
+    valid = np.all([np.isfinite(v) for v in layers.values()], axis=0)
+    if not valid.any():
+        raise InputDataError(
+            f"region '{region.name}': the pre and post composites and the DEM have no pixel in "
+            "common on the region grid; check that all three cover the AOI"
+        )
+    labels = segment(layers, region, valid)
+    mask = classify(labels, layers, region) & valid
+    gdf = polygonize(mask, layers, grid, region.annotation.rules.min_area_m2)
+    log.info(
+        "%s: %d segments, %d candidates (%.2f km2)",
+        region.name,
+        labels.max(),
+        len(gdf),
+        gdf.area.sum() / 1e6,
+    )
+    return gdf
+
+
+def band_files(folder: str | Path) -> dict[str, Path]:
+    """The 10 m bands of a composite folder in the local layout (``DIR/s2/B*.tif`` or
+    ``DIR/B*.tif``).
+
+    Raises:
+        MissingInputError: a band is absent (all missing ones are listed).
+    """
+    from acquisition.local import find_band
+
+    folder = Path(folder)
+    s2 = folder / "s2" if (folder / "s2").is_dir() else folder
+    found = {b: find_band(s2, b) for b in BANDS}
+    missing = [b for b, p in found.items() if p is None]
+    if missing:
+        raise MissingInputError(f"{s2}: missing band file(s) {', '.join(missing)} for candidates")
+    return found
+
+
+def write_candidates(
+    region: Region,
+    grid: Grid,
+    pre: dict[str, Path],
+    post: dict[str, Path],
+    dem: str | Path,
+    out: str | Path,
+    work: str | Path,
+    force: bool = False,
+) -> gpd.GeoDataFrame:
+    """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
+    ``corrections`` layer if it has none). Other layers are kept.
+
+    Raises:
+        InputDataError: ``out`` already holds corrections (new candidate ids would orphan them)
+            and ``force`` is not set.
+    """
+    from annotation.corrections import empty_corrections, layers_of, write_layers
+    from annotation.labels import read_labels
+    from patching import read_on_grid, write_terrain
+
+    out = Path(out)
+    names = layers_of(out) if out.exists() else []
+    if "corrections" in names and len(read_labels(out, "corrections")) and not force:
+        raise InputDataError(
+            f"{out}: holds corrections that refer to the current cand_ids; new candidates "
+            "would orphan them. Write to another file, or pass --force to replace them anyway"
+        )
+    _, slope_path = write_terrain(dem, grid, Path(work))
+    gdf = make_candidates(region, grid, pre, post, read_on_grid(slope_path, grid))
+    layers = {"candidates": gdf}
+    if "corrections" not in names or force:
+        layers["corrections"] = empty_corrections(gdf.crs)
+    write_layers(out, layers)
+    return gdf

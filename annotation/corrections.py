@@ -1,0 +1,338 @@
+"""Manual correction of candidates (the paper's Sec. III-C, step 2), in one GeoPackage.
+
+A region's ``labels.gpkg`` holds three layers, edited in QGIS:
+
+* ``candidates`` (written by ``l4s annotate candidates``; never edited): ``cand_id``, rule
+  scores, geometry;
+* ``corrections`` (the expert's edits; only appended to): ``op`` (``add``, ``delete``,
+  ``reshape``), ``target`` (the ``cand_id`` for delete and reshape), ``reason``, ``editor``,
+  ``edited_at`` (ISO date-time), and the new geometry for add and reshape;
+* ``labels`` (written by ``l4s annotate merge``): the candidates with the corrections applied
+  in ``edited_at`` order, repaired, slivers dropped, overlaps dissolved. It is what the build
+  uses, and it can always be rebuilt from the two layers above.
+
+``label_history`` (an attribute table) keeps the counts of the last merge for the dataset card.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from annotation.labels import clean_labels, rasterize_labels, read_labels
+from regions import EmptyResultError, InputDataError, L4SError, MissingInputError, snapped_grid
+from regions.files import atomic_path, write_text
+
+log = logging.getLogger(__name__)
+
+OPS = ("add", "delete", "reshape")
+CORRECTION_COLUMNS = ("op", "target", "reason", "editor", "edited_at")
+
+
+class CorrectionsNeeded(L4SError, RuntimeError):
+    """A region has candidates but no corrected labels, and does not accept candidates."""
+
+
+def layers_of(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: label file not found")
+    try:
+        return [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as err:
+        raise InputDataError(
+            f"{path}: not a readable GeoPackage ({err}); restore it from a copy, or recreate "
+            "it with `l4s annotate candidates`"
+        ) from err
+
+
+def empty_corrections(crs) -> gpd.GeoDataFrame:
+    """An empty ``corrections`` layer with its fields (so QGIS shows them)."""
+    return gpd.GeoDataFrame(
+        {
+            "op": pd.Series(dtype=str),
+            "target": pd.Series(dtype="Int64"),
+            "reason": pd.Series(dtype=str),
+            "editor": pd.Series(dtype=str),
+            "edited_at": pd.Series(dtype=str),
+        },
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+
+
+def write_layers(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
+    """Write layers into a GeoPackage, keeping its other layers; atomically (a copy of the
+    file is written, then renamed over it)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        for name, frame in layers.items():
+            if isinstance(frame, gpd.GeoDataFrame):
+                frame.to_file(tmp, layer=name, driver="GPKG")
+            else:
+                pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
+    return path
+
+
+def label_layer(path: str | Path, accept_candidates: bool = False) -> str | None:
+    """The layer a build reads: ``labels`` when merged; ``candidates`` when the region accepts
+    them; the file's only layer for plain label files.
+
+    Raises:
+        CorrectionsNeeded: candidates exist but no labels yet, and candidates are not accepted.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".gpkg":
+        return None
+    names = layers_of(path)
+    if "labels" in names:
+        return "labels"
+    if "candidates" in names:
+        if accept_candidates:
+            return "candidates"
+        raise CorrectionsNeeded(
+            f"{path} holds OBIA candidates but no corrected labels yet. Correct them: open it "
+            "in QGIS, add rows to its `corrections` layer (op add / delete / reshape, target = "
+            "cand_id, reason, editor, edited_at; draw the geometry for add and reshape), then "
+            f"run `l4s annotate merge {path}` and build again. To use the candidates as they "
+            "are, set `annotation: {accept_candidates: true}` in the region file."
+        )
+    return None
+
+
+def _check(corrections: gpd.GeoDataFrame, ids: set[int], path: Path) -> None:
+    missing = [c for c in CORRECTION_COLUMNS if c not in corrections.columns]
+    if missing:
+        raise InputDataError(f"{path}: layer corrections lacks field(s) {', '.join(missing)}")
+    for i, row in corrections.reset_index(drop=True).iterrows():
+        where = f"{path}: corrections row {i + 1}"
+        if row["op"] not in OPS:
+            raise InputDataError(f"{where}: op is {row['op']!r}; use one of {', '.join(OPS)}")
+        if row["op"] != "add" and (pd.isna(row["target"]) or int(row["target"]) not in ids):
+            raise InputDataError(
+                f"{where}: {row['op']} needs target = the cand_id of an existing candidate, "
+                f"found {row['target']!r}"
+            )
+        if row["op"] != "delete" and (row.geometry is None or row.geometry.is_empty):
+            raise InputDataError(f"{where}: {row['op']} needs a geometry; draw it in QGIS")
+        for field in ("reason", "editor", "edited_at"):
+            if pd.isna(row[field]) or not str(row[field]).strip():
+                raise InputDataError(f"{where}: field {field} is empty; every edit needs it")
+        try:
+            dt.datetime.fromisoformat(str(row["edited_at"]))
+        except ValueError as err:
+            raise InputDataError(
+                f"{where}: edited_at {row['edited_at']!r} is not an ISO date-time "
+                "(like 2026-11-24T10:30:00)"
+            ) from err
+
+
+@dataclass
+class MergeReport:
+    """Counts of a merge."""
+
+    candidates: int
+    added: int
+    deleted: int
+    reshaped: int
+    labels: int
+    invalid_repaired: int
+    slivers_dropped: int
+    overlaps_dissolved: int
+    area_m2: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def apply_corrections(
+    candidates: gpd.GeoDataFrame, corrections: gpd.GeoDataFrame
+) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+    """The candidates with the corrections applied in ``edited_at`` order (then row order).
+
+    Returns:
+        Polygons with ``source`` ("cand:<id>" or "add:<row>"), and the count of each op.
+    """
+    current = {
+        f"cand:{int(c)}": g for c, g in zip(candidates["cand_id"], candidates.geometry, strict=True)
+    }
+    order = corrections.assign(row_no=np.arange(len(corrections))).sort_values(
+        ["edited_at", "row_no"], kind="stable"
+    )
+    counts = dict.fromkeys(OPS, 0)
+    for row in order.itertuples():
+        counts[row.op] += 1
+        if row.op == "add":
+            current[f"add:{row.row_no + 1}"] = row.geometry
+        elif row.op == "delete":
+            current.pop(f"cand:{int(row.target)}", None)
+        else:
+            current[f"cand:{int(row.target)}"] = row.geometry
+    out = gpd.GeoDataFrame(
+        {"source": list(current)}, geometry=list(current.values()), crs=candidates.crs
+    )
+    return out, counts
+
+
+def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
+    """Rebuild the ``labels`` layer from ``candidates`` and ``corrections``.
+
+    Raises:
+        InputDataError: a correction is incomplete or points at an unknown candidate.
+    """
+    path = Path(path)
+    names = layers_of(path)
+    if "candidates" not in names:
+        raise InputDataError(f"{path}: no candidates layer; run `l4s annotate candidates` first")
+    candidates = read_labels(path, "candidates")
+    corrections = (
+        read_labels(path, "corrections")
+        if "corrections" in names
+        else empty_corrections(candidates.crs)
+    )
+    corrections = corrections.to_crs(candidates.crs)
+    _check(corrections, set(candidates["cand_id"].astype(int)), path)
+    edited, counts = apply_corrections(candidates, corrections)
+    clean, rep = clean_labels(edited, str(candidates.crs), min_area_m2, str(path))
+    merged = shapely.union_all(clean.geometry.values) if len(clean) else None
+    parts = list(shapely.get_parts(merged)) if merged is not None else []
+    labels = gpd.GeoDataFrame(geometry=parts, crs=candidates.crs)
+    if len(labels):
+        c = labels.geometry.centroid
+        labels = labels.iloc[np.lexsort((c.x.values, -c.y.values))].reset_index(drop=True)
+        tree = shapely.STRtree(clean.geometry.values)
+        labels["sources"] = [
+            ",".join(sorted(clean["source"].iloc[tree.query(g, "intersects")]))
+            for g in labels.geometry
+        ]
+    else:
+        labels["sources"] = pd.Series(dtype=str)
+    labels.insert(0, "label_id", np.arange(1, len(labels) + 1))
+    report = MergeReport(
+        candidates=len(candidates),
+        added=counts["add"],
+        deleted=counts["delete"],
+        reshaped=counts["reshape"],
+        labels=len(labels),
+        invalid_repaired=rep.invalid_repaired,
+        slivers_dropped=rep.slivers_dropped,
+        overlaps_dissolved=len(clean) - len(labels),
+        area_m2=rep.area_m2,
+    )
+    history = pd.DataFrame(
+        [{**report.to_dict(), "merged_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}]
+    )
+    write_layers(
+        path, {"labels": labels[["label_id", "sources", "geometry"]], "label_history": history}
+    )
+    log.info(
+        "%s: %d candidates, %d added, %d deleted, %d reshaped -> %d labels",
+        path.name,
+        report.candidates,
+        report.added,
+        report.deleted,
+        report.reshaped,
+        report.labels,
+    )
+    return report
+
+
+def history(path: str | Path) -> dict | None:
+    """The counts of the last merge, if the file has them."""
+    if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
+        return None
+    rows = pyogrio.read_dataframe(path, layer="label_history")
+    return rows.iloc[-1].to_dict() if len(rows) else None
+
+
+def agreement(path: str | Path, resolution: float = 10.0) -> dict:
+    """Pixel agreement of candidates (as proposed) and labels (as corrected), and the edits.
+
+    Raises:
+        InputDataError: the file lacks candidates or labels.
+    """
+    path = Path(path)
+    names = layers_of(path)
+    for needed, how in (
+        ("candidates", "l4s annotate candidates"),
+        ("labels", "l4s annotate merge"),
+    ):
+        if needed not in names:
+            raise InputDataError(f"{path}: no {needed} layer; run `{how} {path}` first")
+    cand, lab = read_labels(path, "candidates"), read_labels(path, "labels")
+    if not cand.crs.is_projected:
+        raise InputDataError(f"{path}: candidates must be in a metric CRS, found {cand.crs}")
+    lab = lab.to_crs(cand.crs)
+    both = pd.concat([cand.geometry, lab.geometry])
+    if both.empty:
+        raise EmptyResultError(f"{path}: neither candidates nor labels hold a polygon")
+    grid = snapped_grid(str(cand.crs), tuple(both.total_bounds), resolution)
+    shape = (grid.height, grid.width)
+    c = rasterize_labels(cand.geometry.values, grid.transform, shape).astype(bool)
+    t = rasterize_labels(lab.geometry.values, grid.transform, shape).astype(bool)
+    tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
+    edits = history(path) or {}
+    return {
+        "file": str(path),
+        "candidates": len(cand),
+        "labels": len(lab),
+        "added": int(edits.get("added", 0)),
+        "deleted": int(edits.get("deleted", 0)),
+        "reshaped": int(edits.get("reshaped", 0)),
+        "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+        "grid": grid,
+        "maps": (c, t),
+    }
+
+
+def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
+    """``annotation_report.md`` and one PNG per file: where candidates and labels agree."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Annotation report",
+        "",
+        "Agreement of the OBIA candidates (as proposed) with the corrected labels (as "
+        "merged), on a 10 m grid. Red: both; blue: removed from the candidates; green: "
+        "added by the corrections.",
+        "",
+        "| file | candidates | labels | added | deleted | reshaped | pixel IoU | pixel F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        a = agreement(path)
+        c, t = a["maps"]
+        rgb = np.ones((*c.shape, 3))
+        rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)
+        png = out_dir / f"{Path(path).stem}_agreement.png"
+        fig, ax = plt.subplots(figsize=(7, 7 * c.shape[0] / max(c.shape[1], 1) + 0.5))
+        ax.imshow(rgb, interpolation="nearest")
+        ax.set_title(f"{Path(path).name}: IoU {a['iou']:.3f}, F1 {a['f1']:.3f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.tight_layout()
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+        lines.append(
+            f"| {Path(path).name} | {a['candidates']} | {a['labels']} | {a['added']} | "
+            f"{a['deleted']} | {a['reshaped']} | {a['iou']:.3f} | {a['f1']:.3f} |"
+        )
+        lines += ["", f"![{Path(path).stem}]({png.name})", ""]
+    return write_text(out_dir / "annotation_report.md", "\n".join(lines) + "\n")

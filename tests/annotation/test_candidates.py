@@ -1,0 +1,61 @@
+"""OBIA candidates on a seeded synthetic pre/post pair whose answer is known."""
+
+import numpy as np
+import pytest
+
+from acquisition.synthetic import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
+from annotation import band_files, make_candidates, rasterize_labels
+from patching import read_on_grid, write_terrain
+from regions import MissingInputError, parse_region, region_grid
+
+REGION = {
+    "name": "obia", "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "aoi": {"bbox": [138.10, 36.20, 138.16, 36.25]},
+    "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Same terrain and cover (seed 4); post adds bare scars on steep slopes and bares the
+    fields; a bright gravel river bed is there in both."""
+    root = tmp_path_factory.mktemp("pair")
+    grid = region_grid(parse_region(REGION))
+    for variant in ("pre", "post"):
+        synthesize_scene(root / variant, "obia", grid, seed=4, variant=variant, margin=300.0)
+    _, slope = write_terrain(root / "post" / "obia" / "dem.tif", grid, root / "terrain")
+    classes = read_on_grid(root / "post" / "obia" / "classes.tif", grid)
+    return root, grid, read_on_grid(slope, grid), classes
+
+
+@pytest.mark.parametrize("algorithm", ["slic", "felzenszwalb"])
+def test_candidates_recover_scars_and_reject_distractors(pair, algorithm):
+    root, grid, slope, classes = pair
+    region = parse_region({**REGION, "annotation": {"segmentation": {"algorithm": algorithm}}})
+    gdf = make_candidates(region, grid, band_files(root / "pre" / "obia"),
+                          band_files(root / "post" / "obia"), slope)  # fmt: skip
+    pred = rasterize_labels(gdf.geometry.values, grid.transform, (grid.height, grid.width)) > 0
+    scar, field, gravel = classes == SCAR, classes == FIELD_BARE, classes == GRAVEL
+    assert scar.sum() > 1000 and field.sum() > 1000 and gravel.sum() > 1000  # all present
+    f1 = 2 * (pred & scar).sum() / (pred.sum() + scar.sum())
+    assert f1 >= 0.8
+    assert (pred & field).sum() / field.sum() < 0.01  # bright flat field: rejected (slope)
+    assert (pred & gravel).sum() / gravel.sum() < 0.01  # gravel bar: bright in both dates
+    assert list(gdf.columns) == ["cand_id", "d_ndvi", "d_brightness", "rel_ndvi_drop", "slope",
+                                 "area_m2", "geometry"]  # fmt: skip
+    assert (gdf["d_ndvi"] <= -0.2).all() and (gdf["slope"] >= 12).all()
+    assert (gdf["area_m2"] >= region.annotation.rules.min_area_m2).all()
+    assert gdf.crs.to_string() == grid.crs and gdf.geometry.is_valid.all()
+
+
+def test_missing_bands_are_listed(tmp_path):
+    (tmp_path / "s2").mkdir()
+    with pytest.raises(MissingInputError, match="B02, B03, B04, B08"):
+        band_files(tmp_path)
+
+
+def test_nothing_in_common_is_an_error(pair, tmp_path):
+    root, grid, slope, _ = pair
+    with pytest.raises(Exception, match="no pixel in common"):
+        pre, post = band_files(root / "pre" / "obia"), band_files(root / "post" / "obia")
+        make_candidates(parse_region(REGION), grid, pre, post, np.full_like(slope, np.nan))

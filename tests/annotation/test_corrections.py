@@ -1,0 +1,145 @@
+"""Corrections: merge semantics, validation, the agreement report, label-layer choice."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from annotation import CorrectionsNeeded, agreement, label_layer, merge, write_report
+from annotation.corrections import empty_corrections, history, write_layers
+from annotation.labels import clean_labels, read_labels
+from regions import InputDataError, MissingInputError
+from tests.helpers import KAGHAN, needs
+
+CRS = "EPSG:32654"
+
+
+def candidates() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"cand_id": [1, 2, 3], "d_ndvi": [-0.5] * 3},
+        geometry=[box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+        crs=CRS,
+    )
+
+
+def corrections(rows) -> gpd.GeoDataFrame:
+    frame = pd.DataFrame(rows, columns=["op", "target", "reason", "editor", "edited_at", "geom"])
+    return gpd.GeoDataFrame(frame.drop(columns="geom").astype({"target": "Int64"}),
+                            geometry=list(frame["geom"]), crs=CRS)  # fmt: skip
+
+
+def gpkg(tmp_path, rows) -> str:
+    path = tmp_path / "labels.gpkg"
+    write_layers(
+        path,
+        {
+            "candidates": candidates(),
+            "corrections": corrections(rows) if rows else empty_corrections(CRS),
+        },
+    )
+    return path
+
+
+def test_add_delete_reshape(tmp_path):
+    path = gpkg(tmp_path, [
+        ("delete", 2, "a road cut, not a landslide", "ab", "2026-11-24T10:00:00", None),
+        ("reshape", 3, "boundary drawn on the VHR image", "ab", "2026-11-24T10:05:00",
+         box(400, 0, 550, 100)),
+        ("add", None, "missed: under thin cloud", "cd", "2026-11-24T11:00:00",
+         box(0, 300, 50, 350)),
+    ])  # fmt: skip
+    rep = merge(path)
+    assert (rep.candidates, rep.added, rep.deleted, rep.reshaped, rep.labels) == (3, 1, 1, 1, 3)
+    labels = read_labels(path, "labels")
+    assert sorted(labels.geometry.area.round()) == [2500, 10000, 15000]
+    assert set(labels["sources"]) == {"cand:1", "cand:3", "add:3"}
+    assert list(labels["label_id"]) == [1, 2, 3]
+    # candidates and corrections are left as they were: merging again gives the same labels
+    assert len(read_labels(path, "candidates")) == 3 and len(read_labels(path, "corrections")) == 3
+    again = merge(path)
+    assert again == rep and read_labels(path, "labels").geometry.equals(labels.geometry)
+    assert history(path)["deleted"] == 1
+
+
+def test_edits_apply_in_edited_at_order_and_overlaps_dissolve(tmp_path):
+    path = gpkg(tmp_path, [
+        ("delete", 1, "wrong", "ab", "2026-11-25T09:00:00", None),  # later: wins
+        ("reshape", 1, "grow it", "ab", "2026-11-24T09:00:00", box(0, 0, 250, 100)),
+        ("add", None, "overlaps candidate 2", "cd", "2026-11-24T12:00:00",
+         box(250, 50, 350, 150)),
+        ("add", None, "a sliver", "cd", "2026-11-24T12:30:00", box(600, 0, 605, 5)),
+    ])  # fmt: skip
+    rep = merge(path, min_area_m2=100)
+    assert rep.deleted == 1 and rep.slivers_dropped == 1 and rep.overlaps_dissolved == 1
+    labels = read_labels(path, "labels")
+    assert len(labels) == 2  # candidate 2 + the overlapping add dissolved; candidate 3
+    assert labels.geometry.area.sum() == pytest.approx(10000 + 10000 + 10000 - 2500)
+
+
+@pytest.mark.parametrize(("row", "message"), [
+    (("remove", 1, "x", "ab", "2026-11-24T10:00:00", None), "op is 'remove'"),
+    (("delete", 9, "x", "ab", "2026-11-24T10:00:00", None), "cand_id of an existing"),
+    (("reshape", 1, "x", "ab", "2026-11-24T10:00:00", None), "needs a geometry"),
+    (("delete", 1, "", "ab", "2026-11-24T10:00:00", None), "field reason is empty"),
+    (("delete", 1, "x", "ab", "yesterday", None), "not an ISO date-time"),
+])  # fmt: skip
+def test_bad_corrections_name_the_row_and_field(tmp_path, row, message):
+    path = gpkg(tmp_path, [row])
+    with pytest.raises(InputDataError, match=message) as err:
+        merge(path)
+    assert "corrections row 1" in str(err.value) and str(path) in str(err.value)
+
+
+def test_corrupt_empty_and_missing_geopackages(tmp_path):
+    bad = tmp_path / "bad.gpkg"
+    bad.write_bytes(b"not a geopackage at all")
+    with pytest.raises(InputDataError, match="not a readable GeoPackage"):
+        merge(bad)
+    empty = tmp_path / "empty.gpkg"
+    write_layers(empty, {"other": gpd.GeoDataFrame(geometry=[], crs=CRS)})
+    with pytest.raises(InputDataError, match="no candidates layer"):
+        merge(empty)
+    with pytest.raises(MissingInputError, match="not found"):
+        merge(tmp_path / "missing.gpkg")
+
+
+def test_label_layer_choice(tmp_path):
+    path = gpkg(tmp_path, [])
+    with pytest.raises(CorrectionsNeeded, match="l4s annotate merge"):
+        label_layer(path)
+    assert label_layer(path, accept_candidates=True) == "candidates"
+    merge(path)
+    assert label_layer(path) == "labels"
+    assert label_layer(tmp_path / "x.shp") is None
+
+
+def test_agreement_report(tmp_path):
+    path = gpkg(tmp_path, [("delete", 2, "x", "ab", "2026-11-24T10:00:00", None)])
+    merge(path)
+    a = agreement(path)
+    assert a["iou"] == pytest.approx(2 / 3) and a["f1"] == pytest.approx(0.8)
+    assert (a["deleted"], a["added"]) == (1, 0)
+    md = write_report([path], tmp_path / "report")
+    text = md.read_text()
+    assert "| labels.gpkg | 3 | 2 | 0 | 1 | 0 | 0.667 | 0.800 |" in text
+    assert (tmp_path / "report" / "labels_agreement.png").stat().st_size > 0
+
+
+@needs(KAGHAN)
+def test_kaghan_inventory_passes_validation(tmp_path):
+    """The real inventory (3,820 polygons, one invalid) as accepted candidates, merged."""
+    raw = gpd.read_file(KAGHAN / "landslides.shp")
+    cands = gpd.GeoDataFrame({"cand_id": np.arange(1, len(raw) + 1)}, geometry=raw.geometry,
+                             crs=raw.crs)  # fmt: skip
+    path = tmp_path / "kaghan.gpkg"
+    write_layers(path, {"candidates": cands, "corrections": empty_corrections(raw.crs)})
+    rep = merge(path, min_area_m2=0)
+    assert rep.candidates == 3820 and rep.invalid_repaired == 1
+    cleaned = clean_labels(cands, str(raw.crs), 0.0)[1].polygons  # repaired, split in parts
+    assert rep.labels + rep.overlaps_dissolved == cleaned and rep.overlaps_dissolved > 0
+    labels = read_labels(path, "labels")
+    assert labels.geometry.is_valid.all()
+    pairs = labels.sindex.query(labels.geometry, predicate="overlaps")
+    assert pairs.shape[1] == 0  # overlaps dissolved
+    assert rep.area_m2 == pytest.approx(8.12e6, rel=0.02)

@@ -1,0 +1,95 @@
+"""Regions without corrected labels: candidates, the stop for corrections, and the card."""
+
+import re
+import shutil
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import yaml
+
+from acquisition.synthetic import synthesize_scene
+from annotation import CorrectionsNeeded
+from annotation.corrections import write_layers
+from annotation.labels import read_labels
+from flows.build import build_benchmark
+from regions import MissingInputError, parse_region, region_grid
+from regions.files import read_json
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+REGION = {
+    "name": "fresh", "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "aoi": {"bbox": [138.10, 36.20, 138.15, 36.24]},
+    "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    """Post-event layers without labels, and pre-event bands in RAW/fresh/pre/s2."""
+    root = tmp_path_factory.mktemp("fresh")
+    grid = region_grid(parse_region(REGION))
+    synthesize_scene(root / "raw", "fresh", grid, seed=4, margin=300.0)
+    synthesize_scene(root / "pre", "fresh", grid, seed=4, variant="pre", margin=300.0)
+    (root / "raw" / "fresh" / "labels.gpkg").unlink()
+    shutil.copytree(root / "pre" / "fresh" / "s2", root / "raw" / "fresh" / "pre" / "s2")
+    return root / "raw"
+
+
+def region_file(tmp_path, **annotation):
+    path = tmp_path / "fresh.yaml"
+    path.write_text(yaml.safe_dump({**REGION, "annotation": annotation} if annotation else REGION))
+    return path
+
+
+def test_candidates_then_stop_for_corrections(raw, tmp_path):
+    labels = raw / "fresh" / "labels.gpkg"
+    labels.unlink(missing_ok=True)
+    out = tmp_path / "bench"
+    with pytest.raises(CorrectionsNeeded, match=re.escape(f"l4s annotate merge {labels}")):
+        build_benchmark(regions=region_file(tmp_path), out=out, raw=raw)
+    assert not out.exists()
+    cands = read_labels(labels, "candidates")
+    assert len(cands) > 5 and len(read_labels(labels, "corrections")) == 0
+
+    # Accepting candidates as they are builds the benchmark from them.
+    accepted = build_benchmark(regions=region_file(tmp_path, accept_candidates=True),
+                               out=out, raw=raw)  # fmt: skip
+    meta = read_json(out / "dataset.json")
+    assert meta["regions"][0]["labels"]["layer"] == "candidates"
+    assert accepted["counts"]["train"] > 0
+
+    # An expert deletes two candidates and adds one; merged labels are then used.
+    c = cands.geometry.iloc[0].centroid
+    corr = gpd.GeoDataFrame(
+        {"op": ["delete", "delete", "add"], "target": pd.array([1, 2, None], dtype="Int64"),
+         "reason": ["road", "quarry", "missed"], "editor": ["ab", "ab", "cd"],
+         "edited_at": ["2026-11-24T10:00:00", "2026-11-24T10:01:00", "2026-11-24T10:02:00"]},
+        geometry=[None, None, c.buffer(60)], crs=cands.crs)  # fmt: skip
+    write_layers(labels, {"corrections": corr})
+    from annotation import merge
+
+    merge(labels)
+    build_benchmark(regions=region_file(tmp_path), out=out, raw=raw)
+    meta = read_json(out / "dataset.json")
+    lab = meta["regions"][0]["labels"]
+    assert lab["layer"] == "labels" and lab["corrections"]["deleted"] == 2
+    assert lab["corrections"]["added"] == 1 and lab["corrections"]["candidates"] == len(cands)
+    assert "| fresh |" in (out / "card.md").read_text()
+    assert f"| labels | {lab['features_read']} |" in (out / "card.md").read_text()
+
+
+def test_no_labels_and_no_pre_imagery(raw, tmp_path):
+    bare = tmp_path / "raw"
+    shutil.copytree(raw / "fresh", bare / "fresh", ignore=shutil.ignore_patterns("pre", "labels*"))
+    with pytest.raises(MissingInputError, match="provide pre-event imagery"):
+        build_benchmark(regions=region_file(tmp_path), out=tmp_path / "out", raw=bare)
+    assert not (tmp_path / "out").exists()
+
+
+def test_pre_imagery_must_end_before_the_event():
+    from regions import ConfigError
+
+    with pytest.raises(ConfigError, match="pre-event window must end before"):
+        parse_region({**REGION, "annotation": {"pre_imagery": {"start": "2020-05-01",
+                                                               "end": "2020-08-01"}}})  # fmt: skip

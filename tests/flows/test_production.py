@@ -1,0 +1,299 @@
+"""The production topology as processes on this machine, no Docker engine needed.
+
+A real PostgreSQL server (Debian's binaries, in a temp folder on 127.0.0.1), the Prefect server
+on it, process workers for the ``etl`` and ``gpu`` pools, a deployment run of
+``build_benchmark`` through the ETL worker, the retraining that its dataset-update event
+triggers (the trigger of prefect.yaml) through the GPU-pool worker, and the same build on a
+2-worker local Dask cluster giving byte-identical patches.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+PG_BIN = _pg_bin()
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        PG_BIN is None,
+        reason="PostgreSQL server binaries not installed "
+        "(CI installs Debian's postgresql; apt-get install postgresql)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def as_postgres(cmd: list[str]) -> list[str]:
+    """initdb refuses to run as root: run the server as the postgres system user then."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    # Its own folder under the system temp dir: pytest's is private to us (0700), and the
+    # server may run as the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="l4s-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    port = free_port()
+    data = root / "data"
+    subprocess.run(
+        as_postgres(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "l4s", "--auth=trust", "-E", "UTF8"]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        as_postgres(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(root / "log"),
+                "-o",
+                f"-p {port} -k {root} -h 127.0.0.1",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        subprocess.run(
+            as_postgres(
+                [
+                    str(PG_BIN / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "l4s",
+                    "prefect",
+                ]
+            ),
+            check=True,
+        )
+        yield f"postgresql+asyncpg://l4s@127.0.0.1:{port}/prefect"
+    finally:
+        subprocess.run(
+            as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def server(postgres, tmp_path_factory):
+    """The Prefect server (API, UI and services) on PostgreSQL; yields (API URL, client env)."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=postgres,
+    )
+    proc = start(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        home / "server.log",
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        for _ in range(120):
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (home / "server.log").read_text()[-3000:]
+            time.sleep(1)
+        else:
+            pytest.fail("the Prefect server did not answer in 120 s")
+        client = {
+            **env,
+            "PREFECT_API_URL": url,
+            "PREFECT_WORKER_QUERY_SECONDS": "1",
+            "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+        }
+        client.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL")
+        yield url, client
+    finally:
+        stop(proc)
+
+
+def digests(out: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for split in ("TrainData", "TestData")
+        for p in sorted((out / split).rglob("*.h5"))
+    }
+
+
+def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.deployments import run_deployment
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from acquisition.synthetic import write_demo_inputs
+    from flows.build import build_benchmark
+    from flows.runners import dask_runner
+    from flows.train import retrain_baselines
+
+    url, env = server
+    for pool in ("etl", "gpu"):
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "work-pool",
+                "create",
+                pool,
+                "--type",
+                "process",
+                "--overwrite",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    regions, raw = write_demo_inputs(tmp_path / "demo")
+    region = regions / "demo-hills.yaml"
+    out = tmp_path / "bench"
+    spec = {
+        d["name"]: d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+    }
+    workers = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                pool,
+                "--type",
+                "process",
+            ],
+            env,
+            tmp_path / f"worker-{pool}.log",
+        )
+        for pool in ("etl", "gpu")
+    ]
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            # The deployments of prefect.yaml, with this checkout as their source.
+            build = build_benchmark.from_source(str(ROOT), spec["build-benchmark"]["entrypoint"])
+            build.deploy(
+                name="build-benchmark",
+                work_pool_name="etl",
+                print_next_steps=False,
+                parameters={"regions": str(region), "raw": str(raw), "out": str(out)},
+            )
+            retrain = retrain_baselines.from_source(
+                str(ROOT), spec["retrain-baselines"]["entrypoint"]
+            )
+            retrain_id = retrain.deploy(
+                name="retrain-baselines",
+                work_pool_name="gpu",
+                print_next_steps=False,
+                triggers=[DeploymentEventTrigger(**spec["retrain-baselines"]["triggers"][0])],
+                parameters={
+                    "models": "ContextNet",
+                    "iterations": 4,
+                    "batch_size": 2,
+                    "device": "cpu",
+                    "eval_every": 2,
+                },
+            )
+
+            run = run_deployment("build-benchmark/build-benchmark", timeout=600)
+            assert run.state.is_completed(), run.state
+            assert (out / "dataset.json").exists()
+
+            # The new dataset version's event triggered the retraining on the GPU pool.
+            with get_client(sync_client=True) as client:
+                flt = DeploymentFilter(id=DeploymentFilterId(any_=[retrain_id]))
+                deadline = time.monotonic() + 600
+                state = None
+                while time.monotonic() < deadline:
+                    runs = client.read_flow_runs(deployment_filter=flt)
+                    if runs and runs[0].state.is_final():
+                        state = runs[0].state
+                        break
+                    time.sleep(2)
+            assert state is not None and state.is_completed(), state
+            version = __import__("json").loads((out / "dataset.json").read_text())["version"]
+            assert (out / "training" / version / "table_i.csv").exists()
+
+            # The same build fanned out on a 2-worker Dask cluster: the same bytes.
+            monkeypatch.setenv("PREFECT_API_URL", url)
+            dask_out = tmp_path / "bench-dask"
+            build_benchmark.with_options(task_runner=dask_runner("local"))(
+                regions=region, out=dask_out, raw=raw
+            )
+            assert digests(dask_out) == digests(out) and len(digests(out)) > 50
+    finally:
+        for w in workers:
+            stop(w)
