@@ -54,21 +54,7 @@ _SPECTRA = {
     GRAVEL: (1400, 1400, 1550, 1650, 1800, 1900, 1950, 2000, 2050, 800, 15, 2400, 2000),
     WATER: (1200, 900, 700, 450, 400, 350, 330, 300, 280, 150, 8, 150, 100),
 }
-_BAND_ORDER = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B8A",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-)
+_BAND_ORDER = tuple(S2_NATIVE_RESOLUTION)  # B01..B08, B8A, B09..B12: the columns above
 SPECTRA = np.array([_SPECTRA[c] for c in range(len(CLASS_NAMES))], dtype=np.float32)
 
 

@@ -1,10 +1,13 @@
 """The build flows: ``build_benchmark`` (every region) and ``add_region`` (one more region).
 
-Each region goes through the same tasks: fetch its raw layers, make terrain (metric DEM and
-slope), prepare labels (repair, rasterize), cut its tiles block by block, then all regions are
-assembled into the benchmark. Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``,
-where the key is a digest of the stage's inputs: a re-run skips what is done, and a killed
-build resumes where it stopped. Tasks pass file paths, never arrays.
+Each region goes through the same tasks: fetch its raw layers, resolve its labels (OBIA
+candidates when it has none, a stop until they are corrected), make terrain (metric DEM and
+slope) and prepare labels (repair, rasterize), cut its tiles block by block; then all regions
+are assembled into the benchmark, and a new version emits ``l4s.dataset.updated``.
+
+Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key is a digest of the
+stage's inputs: a re-run skips what is done, and a killed build resumes where it stopped.
+Tasks pass file paths, never arrays.
 """
 
 from __future__ import annotations

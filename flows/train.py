@@ -106,11 +106,12 @@ def retrain_baselines(
     force: bool = False,
     seed: int = 2022,
     eval_every: int = 500,
+    compile: bool = False,
 ) -> dict:
     """Train the baselines on the benchmark at ``dataset``; results in ``OUT/<version>/``.
 
     ``out`` defaults to ``<dataset>/training``. A model already trained on this version with
-    the same settings is skipped unless ``force``.
+    the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA).
     """
     from training.train import TrainConfig, read_metrics
 
@@ -119,8 +120,10 @@ def retrain_baselines(
     names = model_names(models)
     version = dataset_version(dataset)
     run_dir = Path(out or dataset / "training") / version
-    cfg = TrainConfig(iterations=iterations, batch_size=batch_size, device=device, seed=seed,
-                      eval_every=min(eval_every, iterations)).model_dump()  # fmt: skip
+    cfg = TrainConfig(
+        iterations=iterations, batch_size=batch_size, device=device, seed=seed,
+        eval_every=min(eval_every, iterations), compile=compile,
+    ).model_dump()  # fmt: skip
     trained, skipped = [], []
     for name in names:
         done = read_metrics(run_dir / name)

@@ -18,20 +18,7 @@ from rasterio.windows import Window
 from patching.resample import open_on_grid
 from regions import Grid
 
-S2_STACK_BANDS = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-)
+S2_STACK_BANDS = tuple(f"B{i:02d}" for i in range(1, 13))  # B01..B12, no B8A
 #: Channel order of every patch (the original Landslide4Sense release's order).
 STACK_BANDS = (*S2_STACK_BANDS, "slope", "dem")
 BAND_UNITS = {

@@ -62,24 +62,29 @@ class AOI(StrictModel):
         return self
 
 
-class Imagery(StrictModel):
-    """The post-event imagery window, kept apart from the event date."""
+class Window(StrictModel):
+    """A window of Sentinel-2 acquisition dates."""
 
     start: dt.date
     end: dt.date
-    cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
 
     @model_validator(mode="after")
-    def _window(self) -> Imagery:
+    def _window(self) -> Window:
         if self.start < SENTINEL2_START:
             raise ValueError(
                 f"start {self.start} is before Sentinel-2's first image ({SENTINEL2_START}); "
-                "for older events pick a later post-event window (the scars stay visible)"
+                "choose a later window (for older events the scars stay visible for years)"
             )
         if self.end <= self.start:
             raise ValueError(f"end {self.end} must come after start {self.start}")
         return self
+
+
+class Imagery(Window):
+    """The post-event imagery window, kept apart from the event date."""
+
+    cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
 
 
 class Segmentation(StrictModel):
@@ -102,25 +107,10 @@ class Rules(StrictModel):
     min_area_m2: float = Field(1000.0, ge=0)
 
 
-class PreImagery(StrictModel):
-    """The pre-event imagery window (OBIA candidates compare it with the post-event one)."""
-
-    start: dt.date
-    end: dt.date
-
-    @model_validator(mode="after")
-    def _window(self) -> PreImagery:
-        if self.start < SENTINEL2_START:
-            raise ValueError(f"start {self.start} is before Sentinel-2 ({SENTINEL2_START})")
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} must come after start {self.start}")
-        return self
-
-
 class Annotation(StrictModel):
     """How labels are made for this region when no corrected labels exist."""
 
-    pre_imagery: PreImagery | None = None
+    pre_imagery: Window | None = None  # the pre-event window, for OBIA candidates
     segmentation: Segmentation = Segmentation()
     rules: Rules = Rules()
     min_area_m2: float = Field(100.0, ge=0)
