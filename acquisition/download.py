@@ -6,7 +6,8 @@ exactly. :func:`download_blocks` fetches them with at most ``concurrency`` reque
 retries HTTP 429 and 5xx (and dropped connections) with exponential back-off and jitter, and
 keeps every block in a content-addressed cache (the digest of the request body names the
 GeoTIFF), so a re-run downloads nothing and an interrupted export resumes. Blocks stream to
-disk as they arrive; :func:`mosaic` then writes each band onto its grid, block by block.
+disk as they arrive (a temporary file, renamed when complete), so memory does not grow with
+the block size; :func:`mosaic` then writes each band onto its grid, block by block.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 
 import rasterio
 from affine import Affine
-from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from regions import ConfigError, Grid, SourceError
@@ -143,6 +143,7 @@ class DownloadReport:
     bytes: int = 0
     max_in_flight: int = 0
     seconds: float = 0.0
+    busy_seconds: float = 0.0  # summed over requests, from sending to the last byte on disk
 
 
 def request_key(body: dict) -> str:
@@ -153,7 +154,7 @@ def request_key(body: dict) -> str:
 def download_blocks(
     requests: list[BlockRequest],
     body: Callable[[BlockRequest], dict],
-    send: Callable[[dict], bytes],
+    send: Callable[[dict, Path], int],
     cache: str | Path,
     concurrency: int = 16,
     policy: RetryPolicy | None = None,
@@ -164,8 +165,9 @@ def download_blocks(
     Args:
         requests: the blocks.
         body: builds the request body of a block (its digest is the cache key).
-        send: sends a body, returns the GeoTIFF bytes; raises :class:`RetryableError` for
-            answers worth retrying and another :class:`SourceError` for the rest.
+        send: sends a body and streams the GeoTIFF into the file it is given, returning its
+            size; raises :class:`RetryableError` for answers worth retrying and another
+            :class:`SourceError` for the rest. A failed attempt's file is discarded.
         cache: folder of cached blocks.
         concurrency: requests in flight at most (1..40).
         policy: back-off; default :class:`RetryPolicy`.
@@ -197,8 +199,10 @@ def download_blocks(
                     in_flight += 1
                     report.requests += 1
                     report.max_in_flight = max(report.max_in_flight, in_flight)
+                sent = time.perf_counter()
                 try:
-                    data = send(bodies[i])
+                    with atomic_path(paths[i]) as tmp:
+                        size = send(bodies[i], tmp)
                     break
                 except RetryableError as err:
                     if attempt == policy.attempts - 1:
@@ -213,11 +217,10 @@ def download_blocks(
                 finally:
                     with lock:
                         in_flight -= 1
+                        report.busy_seconds += time.perf_counter() - sent
                 time.sleep(wait)
-            with atomic_path(paths[i]) as tmp:
-                tmp.write_bytes(data)
             with lock:
-                report.bytes += len(data)
+                report.bytes += size
         with lock:
             done += 1
             if progress is not None:
@@ -263,7 +266,7 @@ def mosaic(requests: list[BlockRequest], paths: list[Path], out_dir: str | Path,
                 stack.enter_context(atomic_path(out_dir / f"{b}.tif")), "w", **profile))
                 for b in bands]  # fmt: skip
             for req, path in blocks:
-                with MemoryFile(path.read_bytes()) as mem, mem.open() as src:
+                with rasterio.open(path) as src:
                     if (src.width, src.height, src.count) != (req.width, req.height, len(bands)):
                         raise SourceError(
                             f"{path}: block is {src.width} x {src.height} px with {src.count} "

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -166,13 +167,44 @@ def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:
     return body
 
 
-def send(body: dict) -> bytes:
-    """POST one computePixels request; HTTP 429 / 5xx and dropped connections are retryable.
+CHUNK_BYTES = 1 << 20
+_local = threading.local()
 
-    It is the call ``ee.data.computePixels`` makes, executed here with the client's own retries
-    off so that our back-off sees the HTTP status (``ee.data`` turns it into a bare message).
+
+def _session():
+    """This thread's HTTP session, authorized with the credentials ``ee.Initialize`` was given
+    (one per thread: a requests session is not safe to share between threads)."""
+    import requests
+    from google.auth.transport.requests import AuthorizedSession
+
+    creds = ee.data._get_state().credentials
+    session = getattr(_local, "session", None)
+    if session is None or getattr(_local, "creds", None) is not creds:
+        if creds is None:  # an API key: it is in the request's URL already
+            session = requests.Session()
+        else:  # as the client's own transport: the quota project travels as a header
+            session = AuthorizedSession(
+                creds.with_quota_project(None) if creds.quota_project_id else creds
+            )
+        _local.session, _local.creds = session, creds
+    return session
+
+
+def _reason(response) -> str:
+    try:
+        return response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def send(body: dict, dest: Path) -> int:
+    """POST one computePixels request and stream the GeoTIFF into ``dest``; returns its size.
+
+    The request is the one ``ee.data.computePixels`` makes (URL, headers and JSON body come from
+    the client's own API resource), sent here so that the answer streams to disk in 1 MB chunks
+    (memory stays flat whatever the block size) and our back-off sees the HTTP status. HTTP 429
+    and 5xx, dropped connections and short bodies raise :class:`RetryableError`.
     """
-    import googleapiclient.errors
     import requests
 
     call = (
@@ -181,14 +213,27 @@ def send(body: dict) -> bytes:
         .computePixels(project=ee.data._get_projects_path(), body=body)
     )
     try:
-        return call.execute(num_retries=0)
-    except googleapiclient.errors.HttpError as err:
-        status = int(err.resp.status)
-        if status == 429 or status >= 500:
-            raise RetryableError(f"Earth Engine answered HTTP {status}", status) from err
-        raise SourceError(f"Earth Engine answered HTTP {status}: {err._get_reason()}") from err
-    except (requests.ConnectionError, requests.Timeout, ConnectionError) as err:
+        with _session().request(
+            call.method, call.uri, data=call.body, headers=call.headers, stream=True,
+            timeout=(30, 600),
+        ) as response:  # fmt: skip
+            status = response.status_code
+            if status == 429 or status >= 500:
+                raise RetryableError(f"Earth Engine answered HTTP {status}", status)
+            if status >= 400:
+                raise SourceError(f"Earth Engine answered HTTP {status}: {_reason(response)}")
+            size = 0
+            with open(dest, "wb") as f:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    f.write(chunk)
+                    size += len(chunk)
+    except (requests.ConnectionError, requests.Timeout,
+            requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
         raise RetryableError(f"connection to Earth Engine failed: {err}") from err
+    expected = response.headers.get("Content-Length")
+    if expected is not None and int(expected) != size:
+        raise RetryableError(f"Earth Engine's answer ended after {size} of {expected} bytes")
+    return size
 
 
 def credentials():

@@ -399,8 +399,14 @@ def write_demo_inputs(root: str | Path, seed: int = 2022) -> tuple[Path, Path]:
             write_text(yaml_path, f"# {region.notes}\n" + region.to_yaml())
         if (raw / region.name / "labels.gpkg").exists():
             continue  # already written by an earlier run (same seed, same bytes)
+        if region.name == "demo-hills":  # pre-event bands, for `l4s annotate candidates`
+            pre = raw / region.name / "pre"
+            synthesize_scene(raw / region.name, "pre", region_grid(region), seed=seed + i,
+                             variant="pre", date="2020-06-15")  # fmt: skip
+            (pre / "dem.tif").unlink()
+            (pre / "classes.tif").unlink()
         dem_crs, dem_res = _DEMO_DEM[region.name]
-        synthesize_scene(
+        synthesize_scene(  # its labels.gpkg marks the region as written (see above)
             raw,
             region.name,
             region_grid(region),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -30,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 from affine import Affine  # noqa: E402
+from rss import peak_rss_mb  # noqa: E402  (beside this script)
 
 from acquisition.earthengine import band_groups, nested_grid  # noqa: E402
 from regions import Grid  # noqa: E402
@@ -75,13 +75,13 @@ def export(url: str, size: int, concurrency: int, cache: Path, side: int | None)
     eem.initialize(url, AnonymousCredentials())
     image = eem.s2_composite(region)
     reqs = eem.s2_requests(tile_grid(size), side)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss0 = peak_rss_mb()
     t = time.perf_counter()
     report = download_blocks(
         reqs, eem.request_bodies(image), eem.send, cache, concurrency, RetryPolicy(base=0.05)
     )
     t_download = time.perf_counter() - t
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss1 = peak_rss_mb()
     t = time.perf_counter()
     if report.requests:
         mosaic(reqs, report.paths, cache.parent / "mosaic", nodata=0)
@@ -95,6 +95,7 @@ def export(url: str, size: int, concurrency: int, cache: Path, side: int | None)
         "rss_before": rss0,
         "rss_after": rss1,
         "block_bytes": max(r.bytes for r in reqs),
+        "occupancy": report.busy_seconds / (concurrency * t_download),
     }
 
 
@@ -142,6 +143,7 @@ def main() -> None:
             print(
                 f"    vs concurrency x block / latency: {r['bytes'] / r['seconds'] / ideal:.0%}"
                 f"; vs {rounds} rounds of latency ({floor:.2f} s): {floor / r['seconds']:.0%}"
+                f"; cap occupancy {r['occupancy']:.0%}"
             )
             print(
                 f"    client peak RSS {r['rss_after']:.0f} MB (before {r['rss_before']:.0f} MB)"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from affine import Affine  # noqa: E402
+from rss import peak_rss_mb  # noqa: E402  (beside this script)
 
 from regions import Grid  # noqa: E402
 
@@ -74,7 +74,7 @@ def build(raw: Path, work: Path, size: int) -> dict:
         t = time.perf_counter()
         result = fn(*args, **kw)
         times[name] = time.perf_counter() - t
-        peaks[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        peaks[name] = peak_rss_mb() / 1024
         return result
 
     layers = stage("fetch (local)", LocalSource(raw).fetch, region, grid, work)
@@ -129,8 +129,7 @@ def floor(raw: Path, work: Path, patches: int) -> float:
 
 
 def run_child(raw: Path, work: Path, size: int) -> tuple[dict, float]:
-    """Build in a fresh process; its own peak RSS (RUSAGE_CHILDREN would also count the
-    parent's pages that the fork copies before exec)."""
+    """Build in a fresh process, so its peak RSS is the build's alone."""
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)

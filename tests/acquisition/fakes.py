@@ -81,8 +81,9 @@ class FakeEarthEngine:
     ``sources[bands]`` maps a tuple of band names to (grid, uint16 array (bands, h, w)): a
     computePixels request for those bands on a window of that grid gets exactly those pixels
     back as a GeoTIFF. Misbehaviour: ``rate_limit_first`` (each block's first attempt answers
-    429), ``fail_every`` (every n-th request answers 503), ``latency`` (seconds per request),
-    ``forbidden`` (request digests answered 403, for good).
+    429), ``fail_every`` (every n-th request answers 503), ``drop_every`` (every n-th request
+    sends half its GeoTIFF and closes the connection; recorded as status 0), ``latency``
+    (seconds per request), ``forbidden`` (request digests answered 403, for good).
     """
 
     def __init__(
@@ -100,6 +101,7 @@ class FakeEarthEngine:
         ]
         self.rate_limit_first = False
         self.fail_every = 0
+        self.drop_every = 0
         self.latency = 0.0
         self.forbidden: set[str] = set()
         self.lock = threading.Lock()
@@ -163,10 +165,21 @@ class FakeEarthEngine:
                 status = 429
             elif self.fail_every and n % self.fail_every == 0:
                 status = 503
+            elif self.drop_every and n % self.drop_every == 0:
+                status = 0
             else:
                 status = 200
             with self.lock:
                 self.statuses.append(status)
+            if status == 0:
+                tiff = self.geotiff(body)
+                handler.send_response(200)
+                handler.send_header("Content-Type", "image/tiff")
+                handler.send_header("Content-Length", str(len(tiff)))
+                handler.end_headers()
+                handler.wfile.write(tiff[: len(tiff) // 2])
+                handler.close_connection = True
+                return None
             if status != 200:
                 return handler._json({"error": {"code": status, "message": "injected"}}, status)
             handler._send(200, self.geotiff(body), "image/tiff")

@@ -1,5 +1,8 @@
 """The keyless STAC source against a STAC API and COGs served on 127.0.0.1."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 import rasterio
@@ -78,3 +81,15 @@ def test_search_parameters_and_an_empty_search(tmp_path):
     assert params["bbox"] == [-69.36, 48.19, -69.31, 48.225]
     with FakeStac(tmp_path, []).running() as fake, pytest.raises(SourceError, match="widen"):
         StacSource(url=fake.url).search(REGION)
+
+
+@pytest.mark.network
+@pytest.mark.skipif(not os.environ.get("L4S_LIVE_STAC"), reason="live STAC test off: it needs "
+                    "no account, only the network; set L4S_LIVE_STAC=1 where Earth Search is "
+                    "reachable")  # fmt: skip
+def test_live_earth_search_finds_l1c_scenes_over_iburi():
+    from regions import load_region
+
+    region = load_region(Path(__file__).resolve().parents[2] / "regions" / "iburi-2018.yaml")
+    items = StacSource().search(region)
+    assert items and all(i.collection_id == "sentinel-2-l1c" for i in items)
