@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=500)
     t.add_argument("--seed", type=int, default=2022)
     t.add_argument("--force", action="store_true", help="retrain models already trained")
+    t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
 
     sub.add_parser("models", help="list the baselines and their parameter counts")
@@ -145,7 +146,7 @@ def _train(args: argparse.Namespace) -> dict:
     result = retrain_baselines(
         dataset=args.dataset, models=args.models, iterations=args.iterations,
         batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
-        seed=args.seed, eval_every=args.eval_every, compile=args.compile,
+        seed=args.seed, eval_every=args.eval_every, compile=args.compile, augment=args.augment,
     )  # fmt: skip
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")

@@ -107,11 +107,13 @@ def retrain_baselines(
     seed: int = 2022,
     eval_every: int = 500,
     compile: bool = False,
+    augment: bool = False,
 ) -> dict:
     """Train the baselines on the benchmark at ``dataset``; results in ``OUT/<version>/``.
 
     ``out`` defaults to ``<dataset>/training``. A model already trained on this version with
-    the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA).
+    the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
+    ``augment`` flips training patches at random (off by default: the paper names none).
     """
     from training.train import TrainConfig, read_metrics
 
@@ -122,7 +124,7 @@ def retrain_baselines(
     run_dir = Path(out or dataset / "training") / version
     cfg = TrainConfig(
         iterations=iterations, batch_size=batch_size, device=device, seed=seed,
-        eval_every=min(eval_every, iterations), compile=compile,
+        eval_every=min(eval_every, iterations), compile=compile, augment=augment,
     ).model_dump()  # fmt: skip
     trained, skipped = [], []
     for name in names:
