@@ -17,7 +17,8 @@ COPY annotation annotation
 COPY patching patching
 COPY training training
 COPY flows flows
-RUN pip install '.[train]'
+# The same Prefect as the server image of docker-compose.yml (a newer client may not talk to it).
+RUN pip install '.[train]' prefect==3.9.1
 
 # Data (raw layers, benchmarks, training runs) lives on the /data volume.
 VOLUME ["/data"]
