@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import ee
+import requests
+from google.auth.transport.requests import AuthorizedSession
 
 from acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
 from acquisition.dem import fetch_dem
@@ -174,9 +176,6 @@ _local = threading.local()
 def _session():
     """This thread's HTTP session, authorized with the credentials ``ee.Initialize`` was given
     (one per thread: a requests session is not safe to share between threads)."""
-    import requests
-    from google.auth.transport.requests import AuthorizedSession
-
     creds = ee.data._get_state().credentials
     session = getattr(_local, "session", None)
     if session is None or getattr(_local, "creds", None) is not creds:
@@ -206,8 +205,6 @@ def send(body: dict, dest: Path) -> int:
     and 5xx, dropped connections and short bodies (urllib3 2 checks Content-Length) raise
     :class:`RetryableError`.
     """
-    import requests
-
     call = (
         ee.data._get_cloud_projects_raw()
         .image()
