@@ -11,6 +11,7 @@ ENV DO_NOT_TRACK=1 \
 WORKDIR /app
 RUN pip install ${TORCH}
 COPY pyproject.toml README.md LICENSE prefect.yaml ./
+COPY landslide4sense landslide4sense
 COPY regions regions
 COPY acquisition acquisition
 COPY annotation annotation

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene, Source
-from acquisition.local import LocalSource, check_raster
-from regions import ConfigError
+from landslide4sense.acquisition.base import (
+    S2_BANDS,
+    S2_NATIVE_RESOLUTION,
+    RawLayers,
+    Scene,
+    Source,
+)
+from landslide4sense.acquisition.local import LocalSource, check_raster
+from landslide4sense.errors import ConfigError
 
 SOURCES = ("local", "earthengine", "stac")
 
@@ -34,11 +40,11 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
             raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
         return LocalSource(raw)
     if name == "earthengine":
-        from acquisition.earthengine import EarthEngineSource
+        from landslide4sense.acquisition.earthengine import EarthEngineSource
 
         return EarthEngineSource(raw, **options)
     if name == "stac":
-        from acquisition.stac import StacSource
+        from landslide4sense.acquisition.stac import StacSource
 
         return StacSource(raw, **options)
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
@@ -47,12 +53,12 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
 def plan_source(name: str, region, grid) -> dict:
     """What source ``name`` would request for ``region`` on ``grid``, without network."""
     if name == "earthengine":
-        from acquisition.earthengine import plan
+        from landslide4sense.acquisition.earthengine import plan
 
         return plan(region, grid)
     if name == "stac":
-        from acquisition.earthengine import band_groups, nested_grid
-        from acquisition.stac import EARTH_SEARCH, search_parameters
+        from landslide4sense.acquisition.earthengine import band_groups, nested_grid
+        from landslide4sense.acquisition.stac import EARTH_SEARCH, search_parameters
 
         return {"source": "stac", "stac_api": EARTH_SEARCH, "grid": grid.to_dict(),
                 "search": search_parameters(region),

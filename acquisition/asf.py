@@ -23,8 +23,9 @@ import rasterio
 from rasterio.merge import merge
 from rasterio.vrt import WarpedVRT
 
-from regions import Grid, Region, SourceError
-from regions.files import atomic_path
+from landslide4sense.errors import SourceError
+from landslide4sense.files import atomic_path
+from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from regions import Grid, Region
+from landslide4sense.regions import Grid, Region
 
 #: Sentinel-2 MSI bands and their native pixel size in metres.
 S2_NATIVE_RESOLUTION: dict[str, int] = {

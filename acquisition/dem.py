@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from regions import Grid, MissingInputError, Region
+from landslide4sense.errors import MissingInputError
+from landslide4sense.regions import Grid, Region
 
 
 def fetch_dem(
@@ -22,11 +23,11 @@ def fetch_dem(
         MissingInputError: ``dem: local`` without the file.
     """
     if region.dem == "asf-palsar-rtc":
-        from acquisition.asf import AsfDemSource
+        from landslide4sense.acquisition.asf import AsfDemSource
 
         return AsfDemSource().fetch_dem(region, grid, Path(work) / "asf")
     if region.dem in ("srtm", "aw3d30"):
-        from acquisition.earthengine import fetch_ee_dem
+        from landslide4sense.acquisition.earthengine import fetch_ee_dem
 
         return fetch_ee_dem(region, grid, Path(work) / "earthengine", ee_url, ee_creds)
     dem = Path(raw or "") / region.name / "dem.tif"

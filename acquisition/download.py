@@ -29,8 +29,9 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from regions import ConfigError, Grid, SourceError
-from regions.files import atomic_path
+from landslide4sense.errors import ConfigError, SourceError
+from landslide4sense.files import atomic_path
+from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 

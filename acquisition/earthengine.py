@@ -32,9 +32,9 @@ import ee
 import requests
 from google.auth.transport.requests import AuthorizedSession
 
-from acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
-from acquisition.dem import fetch_dem
-from acquisition.download import (
+from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
+from landslide4sense.acquisition.dem import fetch_dem
+from landslide4sense.acquisition.download import (
     BlockRequest,
     RetryableError,
     RetryPolicy,
@@ -42,8 +42,9 @@ from acquisition.download import (
     mosaic,
     plan_blocks,
 )
-from acquisition.local import find_labels
-from regions import ConfigError, Grid, Region, SourceError, snapped_grid
+from landslide4sense.acquisition.local import find_labels
+from landslide4sense.errors import ConfigError, SourceError
+from landslide4sense.regions import Grid, Region, snapped_grid
 
 log = logging.getLogger(__name__)
 

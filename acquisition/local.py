@@ -22,8 +22,9 @@ import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene
-from regions import Grid, InputDataError, MissingInputError, Region
+from landslide4sense.acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene
+from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 

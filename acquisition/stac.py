@@ -20,12 +20,13 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from acquisition.base import RawLayers, Scene
-from acquisition.dem import fetch_dem
-from acquisition.earthengine import band_groups, nested_grid
-from acquisition.local import find_labels
-from regions import Grid, Region, SourceError
-from regions.files import atomic_path
+from landslide4sense.acquisition.base import RawLayers, Scene
+from landslide4sense.acquisition.dem import fetch_dem
+from landslide4sense.acquisition.earthengine import band_groups, nested_grid
+from landslide4sense.acquisition.local import find_labels
+from landslide4sense.errors import SourceError
+from landslide4sense.files import atomic_path
+from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 

@@ -34,9 +34,9 @@ from rasterio.warp import calculate_default_transform, reproject
 from shapely import affinity
 from shapely.geometry import Polygon
 
-from acquisition.base import S2_NATIVE_RESOLUTION
-from regions import Grid, Region, parse_region, region_grid, snapped_grid
-from regions.files import atomic_path, write_json, write_text
+from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION
+from landslide4sense.files import atomic_path, write_json, write_text
+from landslide4sense.regions import Grid, Region, parse_region, region_grid, snapped_grid
 
 log = logging.getLogger(__name__)
 

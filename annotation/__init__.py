@@ -6,8 +6,8 @@ and post-event imagery; experts correct them in QGIS (``corrections`` layer) and
 repairs and rasterizes any label file onto a region's grid.
 """
 
-from annotation.candidates import band_files, make_candidates, write_candidates
-from annotation.corrections import (
+from landslide4sense.annotation.candidates import band_files, make_candidates, write_candidates
+from landslide4sense.annotation.corrections import (
     CorrectionsNeeded,
     MergeReport,
     agreement,
@@ -16,7 +16,7 @@ from annotation.corrections import (
     merge,
     write_report,
 )
-from annotation.labels import (
+from landslide4sense.annotation.labels import (
     LabelReport,
     PreparedLabels,
     clean_labels,

@@ -20,7 +20,8 @@ import shapely
 from rasterio.features import shapes
 from shapely.geometry import shape
 
-from regions import Grid, InputDataError, MissingInputError, Region
+from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class Composite:
 
 def read_composite(bands: dict[str, Path], grid: Grid) -> Composite:
     """The four 10 m bands of a Sentinel-2 L1C folder, as reflectance on ``grid``."""
-    from patching import read_on_grid
+    from landslide4sense.patching import read_on_grid
 
     missing = [b for b in BANDS if b not in bands]
     if missing:
@@ -205,7 +206,7 @@ def band_files(folder: str | Path) -> dict[str, Path]:
     Raises:
         MissingInputError: a band is absent (all missing ones are listed).
     """
-    from acquisition.local import find_band
+    from landslide4sense.acquisition.local import find_band
 
     folder = Path(folder)
     s2 = folder / "s2" if (folder / "s2").is_dir() else folder
@@ -233,9 +234,9 @@ def write_candidates(
         InputDataError: ``out`` already holds corrections (new candidate ids would orphan them)
             and ``force`` is not set.
     """
-    from annotation.corrections import empty_corrections, layers_of, write_layers
-    from annotation.labels import read_labels
-    from patching import read_on_grid, write_terrain
+    from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
+    from landslide4sense.annotation.labels import read_labels
+    from landslide4sense.patching import read_on_grid, write_terrain
 
     out = Path(out)
     names = layers_of(out) if out.exists() else []

@@ -28,9 +28,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from annotation.labels import clean_labels, rasterize_labels, read_labels
-from regions import EmptyResultError, InputDataError, L4SError, MissingInputError, snapped_grid
-from regions.files import atomic_path, write_text
+from landslide4sense.annotation.labels import clean_labels, rasterize_labels, read_labels
+from landslide4sense.errors import EmptyResultError, InputDataError, L4SError, MissingInputError
+from landslide4sense.files import atomic_path, write_text
+from landslide4sense.regions import snapped_grid
 
 log = logging.getLogger(__name__)
 

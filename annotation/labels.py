@@ -20,8 +20,9 @@ from rasterio.features import rasterize
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
-from regions import Grid, InputDataError, MissingInputError
-from regions.files import atomic_path, read_json, write_json
+from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.files import atomic_path, read_json, write_json
+from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def prepare_labels(
     if done.exists() and result.mask.exists():
         result.report = LabelReport(**read_json(done))
         return result
-    from annotation.corrections import history
+    from landslide4sense.annotation.corrections import history
 
     gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
     report.layer, report.corrections = layer, history(path)

@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 from affine import Affine  # noqa: E402
 from rss import peak_rss_mb  # noqa: E402  (beside this script)
 
-from acquisition.earthengine import band_groups, nested_grid  # noqa: E402
-from regions import Grid  # noqa: E402
+from landslide4sense.acquisition.earthengine import band_groups, nested_grid  # noqa: E402
+from landslide4sense.regions import Grid  # noqa: E402
 
 
 def tile_grid(size: int) -> Grid:
@@ -60,9 +60,9 @@ def serve(size: int, latency: float, urls, stop, stats) -> None:
 def export(url: str, size: int, concurrency: int, cache: Path, side: int | None) -> dict:
     from google.auth.credentials import AnonymousCredentials
 
-    from acquisition import earthengine as eem
-    from acquisition.download import RetryPolicy, download_blocks, mosaic
-    from regions import parse_region
+    from landslide4sense.acquisition import earthengine as eem
+    from landslide4sense.acquisition.download import RetryPolicy, download_blocks, mosaic
+    from landslide4sense.regions import parse_region
 
     region = parse_region(
         {

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from affine import Affine  # noqa: E402
 from rss import peak_rss_mb  # noqa: E402  (beside this script)
 
-from regions import Grid  # noqa: E402
+from landslide4sense.regions import Grid  # noqa: E402
 
 ORIGIN = (600000.0, 4800000.0)  # a Sentinel-2 tile corner in UTM 54N
 CRS = "EPSG:32654"
@@ -39,7 +39,7 @@ def tile_grid(size: int) -> Grid:
 
 
 def synthesize(raw: Path, size: int) -> None:
-    from acquisition.synthetic import synthesize_scene
+    from landslide4sense.acquisition.synthetic import synthesize_scene
 
     if (raw / "tile" / "labels.gpkg").exists():
         return
@@ -53,10 +53,10 @@ def build(raw: Path, work: Path, size: int) -> dict:
     """The pipeline's stages, in the order the flow runs them (run in a child process)."""
     from shapely.geometry import box
 
-    from acquisition import LocalSource
-    from annotation import prepare_labels
-    from patching import RegionJob, assemble, patch_rows, write_terrain
-    from regions import parse_region
+    from landslide4sense.acquisition import LocalSource
+    from landslide4sense.annotation import prepare_labels
+    from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+    from landslide4sense.regions import parse_region
 
     grid = tile_grid(size)
     region = parse_region(

@@ -26,9 +26,9 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from training.data import band_stats, load_benchmark, read_split  # noqa: E402
-from training.models import MODELS, get_model  # noqa: E402
-from training.synthetic import write_release  # noqa: E402
+from landslide4sense.training.data import band_stats, load_benchmark, read_split  # noqa: E402
+from landslide4sense.training.models import MODELS, get_model  # noqa: E402
+from landslide4sense.training.synthetic import write_release  # noqa: E402
 
 
 def original_epoch(root: Path, n: int, mean: np.ndarray, std: np.ndarray, batch: int) -> None:

@@ -23,22 +23,14 @@ from prefect.futures import as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
-from acquisition import RawLayers, get_source
-from annotation import prepare_labels
-from flows.train import DATASET_UPDATED
-from patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
-from patching.assemble import code_version
-from regions import (
-    ConfigError,
-    L4SError,
-    MissingInputError,
-    Region,
-    SourceError,
-    load_region,
-    load_regions,
-    region_grid,
-)
-from regions.files import digest, fingerprint, read_json, write_json
+from landslide4sense.acquisition import RawLayers, get_source
+from landslide4sense.annotation import prepare_labels
+from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
+from landslide4sense.files import digest, fingerprint, read_json, write_json
+from landslide4sense.flows.train import DATASET_UPDATED
+from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.patching.assemble import code_version
+from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
 STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
@@ -73,7 +65,7 @@ def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -
 def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: Path):
     """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
     source; the region's ``annotation.pre_imagery`` window for a networked one."""
-    from annotation import band_files
+    from landslide4sense.annotation import band_files
 
     folder = Path(raw or "") / region.name / "pre"
     if source == "local" or region.annotation.pre_imagery is None:
@@ -89,7 +81,7 @@ def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | Non
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
-    from annotation import label_layer, write_candidates
+    from landslide4sense.annotation import label_layer, write_candidates
 
     region = load_region(region_file)
     grid = region_grid(region)

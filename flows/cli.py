@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import flows  # noqa: F401  (Prefect defaults before Prefect is imported)
-from regions import L4SError
+from landslide4sense.errors import L4SError
+from landslide4sense.flows.runners import prefect_defaults
 
 
 def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
@@ -93,13 +93,13 @@ def _on_runner(flow, dask: str | None):
     """The flow on a Dask task runner when asked, and the API its workers report to."""
     if not dask:
         return flow, contextlib.nullcontext()
-    from flows.runners import dask_runner, shared_api
+    from landslide4sense.flows.runners import dask_runner, shared_api
 
     return flow.with_options(task_runner=dask_runner(dask)), shared_api()
 
 
 def _build(args: argparse.Namespace) -> dict:
-    from flows.build import build_benchmark
+    from landslide4sense.flows.build import build_benchmark
 
     flow, api = _on_runner(build_benchmark, args.dask)
     with api:
@@ -113,7 +113,7 @@ def _build(args: argparse.Namespace) -> dict:
 
 
 def _add_region(args: argparse.Namespace) -> dict:
-    from flows.build import add_region
+    from landslide4sense.flows.build import add_region
 
     flow, api = _on_runner(add_region, args.dask)
     with api:
@@ -123,8 +123,8 @@ def _add_region(args: argparse.Namespace) -> dict:
 
 
 def _demo(args: argparse.Namespace) -> dict:
-    from acquisition.synthetic import write_demo_inputs
-    from flows.build import build_benchmark
+    from landslide4sense.acquisition.synthetic import write_demo_inputs
+    from landslide4sense.flows.build import build_benchmark
 
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
@@ -141,7 +141,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
-    from flows.train import retrain_baselines
+    from landslide4sense.flows.train import retrain_baselines
 
     result = retrain_baselines(
         dataset=args.dataset, models=args.models, iterations=args.iterations,
@@ -154,7 +154,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from training.models import MODELS, get_model, parameter_count
+    from landslide4sense.training.models import MODELS, get_model, parameter_count
 
     print(f"{'model':<14}{'parameters':>14}")
     for name in MODELS:
@@ -164,8 +164,8 @@ def _models(args: argparse.Namespace) -> None:
 def _plan(args: argparse.Namespace) -> None:
     import json
 
-    from acquisition import plan_source
-    from regions import load_region, region_grid
+    from landslide4sense.acquisition import plan_source
+    from landslide4sense.regions import load_region, region_grid
 
     region = load_region(args.region)
     plan = plan_source(args.source, region, region_grid(region))
@@ -185,8 +185,8 @@ def _plan(args: argparse.Namespace) -> None:
 def _annotate(args: argparse.Namespace) -> None:
     import tempfile
 
-    from annotation import band_files, merge, write_candidates, write_report
-    from regions import load_region, region_grid
+    from landslide4sense.annotation import band_files, merge, write_candidates, write_report
+    from landslide4sense.regions import load_region, region_grid
 
     if args.step == "candidates":
         region = load_region(args.region)
@@ -216,6 +216,7 @@ COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    prefect_defaults()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )

@@ -9,6 +9,21 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
+# Offline-friendly Prefect defaults: no telemetry, our library loggers forwarded to Prefect.
+PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "PREFECT_LOGGING_EXTRA_LOGGERS": "landslide4sense",
+}
+
+
+def prefect_defaults() -> None:
+    """Set :data:`PREFECT_DEFAULTS` where the environment says nothing; call before Prefect
+    is imported (the ``l4s`` entry point and the tests do)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
 
 def dask_runner(address: str):
     """A Dask task runner: ``local`` starts a 2-worker cluster of processes on this machine;

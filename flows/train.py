@@ -21,14 +21,14 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from regions import ConfigError
+from landslide4sense.errors import ConfigError
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
 
 def model_names(models: str | list[str]) -> list[str]:
     """``all``, a comma-separated string or a list of names, checked against the registry."""
-    from training.models import MODELS
+    from landslide4sense.training.models import MODELS
 
     names = list(MODELS) if models in ("all", ["all"]) else models
     if isinstance(names, str):
@@ -45,7 +45,7 @@ def dataset_version(dataset: Path) -> str:
     meta = dataset / "dataset.json"
     if meta.exists():
         return json.loads(meta.read_text())["version"]
-    from training.data import folder_version
+    from landslide4sense.training.data import folder_version
 
     return folder_version(dataset)
 
@@ -53,7 +53,7 @@ def dataset_version(dataset: Path) -> str:
 @functools.lru_cache(maxsize=1)
 def _benchmark(dataset: str, version: str):
     """The benchmark in memory, read once per version for all the models of a run."""
-    from training.data import load_benchmark
+    from landslide4sense.training.data import load_benchmark
 
     return load_benchmark(dataset)
 
@@ -61,8 +61,8 @@ def _benchmark(dataset: str, version: str):
 @task
 def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -> dict:
     """Train and score one model; returns its metrics."""
-    from training.report import sample_index
-    from training.train import TrainConfig, train_model
+    from landslide4sense.training.report import sample_index
+    from landslide4sense.training.train import TrainConfig, train_model
 
     logger = get_run_logger()
     data = _benchmark(str(dataset), version)
@@ -81,8 +81,13 @@ def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -
 @task
 def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Path:
     """Table I, the spider plots and the detection maps of the trained models."""
-    from training.report import plot_detections, plot_spider, sample_index, write_table
-    from training.train import read_metrics
+    from landslide4sense.training.report import (
+        plot_detections,
+        plot_spider,
+        sample_index,
+        write_table,
+    )
+    from landslide4sense.training.train import read_metrics
 
     results = {n: m for n in names if (m := read_metrics(out / n)) is not None}
     _, md = write_table(out, results, version)
@@ -115,7 +120,7 @@ def retrain_baselines(
     the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
     ``augment`` flips training patches at random (off by default: the paper names none).
     """
-    from training.train import TrainConfig, read_metrics
+    from landslide4sense.training.train import TrainConfig, read_metrics
 
     logger = get_run_logger()
     dataset = Path(dataset)

@@ -5,12 +5,12 @@ The stages, in order: :func:`write_terrain` (metric DEM and slope),
 :func:`assemble` (split, number, publish the benchmark with manifest, card and figures).
 """
 
-from patching.assemble import assemble, split_count
-from patching.hdf5 import read_image, read_mask, write_image, write_mask
-from patching.region import RegionJob, RegionTiles, collect_tiles, patch_rows
-from patching.resample import open_on_grid, read_on_grid
-from patching.stack import L4S_SCALE, SCALINGS, STACK_BANDS, GridStack, scale
-from patching.terrain import slope_degrees, write_terrain
+from landslide4sense.patching.assemble import assemble, split_count
+from landslide4sense.patching.hdf5 import read_image, read_mask, write_image, write_mask
+from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles, patch_rows
+from landslide4sense.patching.resample import open_on_grid, read_on_grid
+from landslide4sense.patching.stack import L4S_SCALE, SCALINGS, STACK_BANDS, GridStack, scale
+from landslide4sense.patching.terrain import slope_degrees, write_terrain
 
 __all__ = [
     "L4S_SCALE",

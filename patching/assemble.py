@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from patching.card import render_card
-from patching.figures import plot_band_means, plot_landslide_share, plot_samples
-from patching.region import RegionJob, RegionTiles, collect_tiles
-from patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
-from regions import PATCH_SIZE
-from regions.files import read_json, write_json, write_text
+from landslide4sense.files import read_json, write_json, write_text
+from landslide4sense.patching.card import render_card
+from landslide4sense.patching.figures import plot_band_means, plot_landslide_share, plot_samples
+from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
+from landslide4sense.patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
+from landslide4sense.regions import PATCH_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from patching.hdf5 import read_image, read_mask
+from landslide4sense.patching.hdf5 import read_image, read_mask
 
 RGB = (3, 2, 1)  # B4, B3, B2 in the stack
 SLOPE, DEM = 12, 13

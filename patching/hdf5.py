@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from regions.files import atomic_path
+from landslide4sense.files import atomic_path
 
 IMAGE_KEY, MASK_KEY = "img", "mask"
 

@@ -21,10 +21,11 @@ import shapely
 from rasterio.windows import Window
 from shapely.geometry import box
 
-from patching.hdf5 import write_image, write_mask
-from patching.stack import STACK_BANDS, GridStack, scale
-from regions import PATCH_SIZE, EmptyResultError, Grid
-from regions.files import read_json, write_json
+from landslide4sense.errors import EmptyResultError
+from landslide4sense.files import read_json, write_json
+from landslide4sense.patching.hdf5 import write_image, write_mask
+from landslide4sense.patching.stack import STACK_BANDS, GridStack, scale
+from landslide4sense.regions import PATCH_SIZE, Grid
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from patching.resample import open_on_grid
-from regions import Grid
+from landslide4sense.patching.resample import open_on_grid
+from landslide4sense.regions import Grid
 
 S2_STACK_BANDS = tuple(f"B{i:02d}" for i in range(1, 13))  # B01..B12, no B8A
 #: Channel order of every patch (the original Landslide4Sense release's order).

@@ -25,8 +25,9 @@ from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from regions import Grid, InputDataError, snapped_grid
-from regions.files import atomic_path
+from landslide4sense.errors import InputDataError
+from landslide4sense.files import atomic_path
+from landslide4sense.regions import Grid, snapped_grid
 
 log = logging.getLogger(__name__)
 

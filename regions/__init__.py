@@ -4,28 +4,20 @@
 ``region_grid(region)`` gives the 10 m UTM :class:`Grid` every layer is resampled onto.
 """
 
-from regions.errors import (
-    ConfigError,
-    EmptyResultError,
-    InputDataError,
-    L4SError,
-    MissingInputError,
-    SourceError,
+from landslide4sense.regions.grid import PATCH_SIZE, Grid, region_grid, snapped_grid, utm_crs
+from landslide4sense.regions.schema import (
+    SENTINEL2_START,
+    Region,
+    load_region,
+    load_regions,
+    parse_region,
 )
-from regions.grid import PATCH_SIZE, Grid, region_grid, snapped_grid, utm_crs
-from regions.schema import SENTINEL2_START, Region, load_region, load_regions, parse_region
 
 __all__ = [
     "PATCH_SIZE",
     "SENTINEL2_START",
-    "ConfigError",
-    "EmptyResultError",
     "Grid",
-    "InputDataError",
-    "L4SError",
-    "MissingInputError",
     "Region",
-    "SourceError",
     "load_region",
     "load_regions",
     "parse_region",

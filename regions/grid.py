@@ -17,8 +17,8 @@ from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
-from regions.errors import ConfigError
-from regions.schema import Region
+from landslide4sense.errors import ConfigError
+from landslide4sense.regions.schema import Region
 
 PATCH_SIZE = 128
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
-from regions.errors import ConfigError, MissingInputError
+from landslide4sense.errors import ConfigError, MissingInputError
 
 #: Sentinel-2A was launched on 2015-06-23; no Sentinel-2 image is older.
 SENTINEL2_START = dt.date(2015, 6, 23)
@@ -204,7 +204,10 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
                 f"{', '.join(keys)})"
             )
         elif kind == "missing":
-            lines.append(f"  {loc}: missing required key; add it (see regions/README.md)")
+            lines.append(
+                f"  {loc}: missing required key; add it (every key is listed in the README, "
+                "under 'A region is one YAML file')"
+            )
         else:
             msg = e["msg"].removeprefix("Value error, ")
             lines.append(f"  {loc}: {msg} (found {e.get('input')!r})")

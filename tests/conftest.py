@@ -1,9 +1,8 @@
-import os
-
 import pytest
 
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+from landslide4sense.flows.runners import prefect_defaults
+
+prefect_defaults()
 
 
 @pytest.fixture(scope="session")

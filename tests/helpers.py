@@ -11,9 +11,9 @@ import rasterio
 from affine import Affine
 from shapely.geometry import box
 
-from patching import RegionJob
-from patching.stack import S2_STACK_BANDS
-from regions import Grid
+from landslide4sense.patching import RegionJob
+from landslide4sense.patching.stack import S2_STACK_BANDS
+from landslide4sense.regions import Grid
 
 # The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
 FIXTURES = Path(

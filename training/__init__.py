@@ -5,10 +5,10 @@ TrainConfig(), out)`` trains one model by the paper's protocol; :mod:`training.r
 Table I and the figures. Imports torch: install the ``train`` extra (see the README).
 """
 
-from training.data import Splits, load_benchmark
-from training.metrics import Confusion
-from training.models import MODELS, get_model, parameter_count
-from training.train import TrainConfig, read_metrics, train_model
+from landslide4sense.training.data import Splits, load_benchmark
+from landslide4sense.training.metrics import Confusion
+from landslide4sense.training.models import MODELS, get_model, parameter_count
+from landslide4sense.training.train import TrainConfig, read_metrics, train_model
 
 __all__ = [
     "MODELS",

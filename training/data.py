@@ -25,7 +25,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from regions import InputDataError, MissingInputError
+from landslide4sense.errors import InputDataError, MissingInputError
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from regions.files import write_text
-from training.data import Splits
+from landslide4sense.files import write_text
+from landslide4sense.training.data import Splits
 
 #: Table I of the paper: recall, precision, F1 (%) on the original release.
 PAPER_TABLE_I = {

@@ -22,11 +22,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from regions import ConfigError
-from regions.files import atomic_path, write_json
-from training.data import PatchSet, Splits
-from training.metrics import Confusion
-from training.models import get_model, parameter_count
+from landslide4sense.errors import ConfigError
+from landslide4sense.files import atomic_path, write_json
+from landslide4sense.training.data import PatchSet, Splits
+from landslide4sense.training.metrics import Confusion
+from landslide4sense.training.models import get_model, parameter_count
 
 log = logging.getLogger(__name__)
 

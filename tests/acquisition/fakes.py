@@ -23,7 +23,7 @@ import numpy as np
 from affine import Affine
 from rasterio.io import MemoryFile
 
-from regions import Grid
+from landslide4sense.regions import Grid
 
 EE_DIR = Path(ee.__file__).parent / "tests"
 

@@ -9,8 +9,9 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 
-from acquisition.asf import AsfDemSource
-from regions import SourceError, parse_region, snapped_grid
+from landslide4sense.acquisition.asf import AsfDemSource
+from landslide4sense.errors import SourceError
+from landslide4sense.regions import parse_region, snapped_grid
 from tests.acquisition.fakes import FakeCmr
 from tests.helpers import KAGHAN, needs
 
@@ -83,7 +84,7 @@ def test_no_granule_is_a_clear_error(tmp_path, monkeypatch):
     reason="no Earthdata login (set EARTHDATA_USERNAME and EARTHDATA_PASSWORD, or EARTHDATA_TOKEN)",
 )
 def test_live_asf_search_finds_rtc_granules_over_iburi():
-    from regions import load_region
+    from landslide4sense.regions import load_region
 
     region = load_region(os.path.join(os.path.dirname(__file__), "../../regions/iburi-2018.yaml"))
     assert AsfDemSource(max_granules=2).search(region)

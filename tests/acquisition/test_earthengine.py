@@ -10,8 +10,8 @@ import rasterio
 from affine import Affine
 from google.auth.credentials import AnonymousCredentials
 
-from acquisition import earthengine as eem
-from acquisition.download import (
+from landslide4sense.acquisition import earthengine as eem
+from landslide4sense.acquisition.download import (
     MAX_CONCURRENCY,
     MAX_REQUEST_BYTES,
     MAX_REQUEST_SIDE,
@@ -21,8 +21,9 @@ from acquisition.download import (
     plan_blocks,
     request_key,
 )
-from acquisition.synthetic import synthesize_scene
-from regions import ConfigError, Grid, SourceError, load_regions, parse_region, region_grid
+from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.errors import ConfigError, SourceError
+from landslide4sense.regions import Grid, load_regions, parse_region, region_grid
 from tests.acquisition.fakes import FakeEarthEngine
 
 ROOT = Path(__file__).resolve().parents[2]

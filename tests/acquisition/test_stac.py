@@ -8,10 +8,11 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 
-from acquisition.stac import ASSETS, StacSource, search_parameters
-from acquisition.synthetic import synthesize_scene
-from patching import read_on_grid
-from regions import SourceError, parse_region, region_grid
+from landslide4sense.acquisition.stac import ASSETS, StacSource, search_parameters
+from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.errors import SourceError
+from landslide4sense.patching import read_on_grid
+from landslide4sense.regions import parse_region, region_grid
 from tests.acquisition.fakes import FakeStac, stac_item
 from tests.helpers import RIOTILER, needs
 
@@ -88,7 +89,7 @@ def test_search_parameters_and_an_empty_search(tmp_path):
                     "no account, only the network; set L4S_LIVE_STAC=1 where Earth Search is "
                     "reachable")  # fmt: skip
 def test_live_earth_search_finds_l1c_scenes_over_iburi():
-    from regions import load_region
+    from landslide4sense.regions import load_region
 
     region = load_region(Path(__file__).resolve().parents[2] / "regions" / "iburi-2018.yaml")
     items = StacSource().search(region)

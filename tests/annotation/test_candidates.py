@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from acquisition.synthetic import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
-from annotation import band_files, make_candidates, rasterize_labels
-from patching import read_on_grid, write_terrain
-from regions import MissingInputError, parse_region, region_grid
+from landslide4sense.acquisition.synthetic import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
+from landslide4sense.annotation import band_files, make_candidates, rasterize_labels
+from landslide4sense.errors import MissingInputError
+from landslide4sense.patching import read_on_grid, write_terrain
+from landslide4sense.regions import parse_region, region_grid
 
 REGION = {
     "name": "obia", "event": {"trigger": "rainfall", "date": "2020-07-08"},

@@ -6,10 +6,16 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from annotation import CorrectionsNeeded, agreement, label_layer, merge, write_report
-from annotation.corrections import empty_corrections, history, write_layers
-from annotation.labels import clean_labels, read_labels
-from regions import InputDataError, MissingInputError
+from landslide4sense.annotation import (
+    CorrectionsNeeded,
+    agreement,
+    label_layer,
+    merge,
+    write_report,
+)
+from landslide4sense.annotation.corrections import empty_corrections, history, write_layers
+from landslide4sense.annotation.labels import clean_labels, read_labels
+from landslide4sense.errors import InputDataError, MissingInputError
 from tests.helpers import KAGHAN, needs
 
 CRS = "EPSG:32654"

@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from acquisition.synthetic import synthesize_scene
-from annotation import CorrectionsNeeded
-from annotation.corrections import write_layers
-from annotation.labels import read_labels
-from flows.build import build_benchmark
-from regions import MissingInputError, parse_region, region_grid
-from regions.files import read_json
+from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.annotation import CorrectionsNeeded
+from landslide4sense.annotation.corrections import write_layers
+from landslide4sense.annotation.labels import read_labels
+from landslide4sense.errors import MissingInputError
+from landslide4sense.files import read_json
+from landslide4sense.flows.build import build_benchmark
+from landslide4sense.regions import parse_region, region_grid
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 REGION = {
@@ -67,7 +68,7 @@ def test_candidates_then_stop_for_corrections(raw, tmp_path):
          "edited_at": ["2026-11-24T10:00:00", "2026-11-24T10:01:00", "2026-11-24T10:02:00"]},
         geometry=[None, None, c.buffer(60)], crs=cands.crs)  # fmt: skip
     write_layers(labels, {"corrections": corr})
-    from annotation import merge
+    from landslide4sense.annotation import merge
 
     merge(labels)
     build_benchmark(regions=region_file(tmp_path), out=out, raw=raw)
@@ -88,7 +89,7 @@ def test_no_labels_and_no_pre_imagery(raw, tmp_path):
 
 
 def test_pre_imagery_must_end_before_the_event():
-    from regions import ConfigError
+    from landslide4sense.errors import ConfigError
 
     with pytest.raises(ConfigError, match="pre-event window must end before"):
         parse_region({**REGION, "annotation": {"pre_imagery": {"start": "2020-05-01",

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import yaml
 
-import patching.region
-from acquisition.synthetic import write_demo_inputs
-from flows.build import add_region, build_benchmark
-from flows.cli import main
-from regions import ConfigError, EmptyResultError, InputDataError, MissingInputError
-from regions.files import read_json
+from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
+from landslide4sense.files import read_json
+from landslide4sense.flows.build import add_region, build_benchmark
+from landslide4sense.flows.cli import main
+from landslide4sense.patching import region as patching_region
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -170,7 +170,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(demo, tmp_path, case):
 def test_a_crash_mid_write_resumes_to_identical_patches(demo, clean_build, tmp_path, monkeypatch):
     regions, raw = demo
     out = tmp_path / "bench"
-    real = patching.region.write_image
+    real = patching_region.write_image
     calls = {"n": 0}
 
     def failing(path, img):
@@ -180,11 +180,11 @@ def test_a_crash_mid_write_resumes_to_identical_patches(demo, clean_build, tmp_p
             raise OSError("disk full (injected)")
         real(path, img)
 
-    monkeypatch.setattr(patching.region, "write_image", failing)
+    monkeypatch.setattr(patching_region, "write_image", failing)
     with pytest.raises(OSError, match="injected"):
         build_benchmark(regions=regions, out=out, raw=raw)
     assert not (out / "dataset.json").exists()
-    monkeypatch.setattr(patching.region, "write_image", real)
+    monkeypatch.setattr(patching_region, "write_image", real)
     build_benchmark(regions=regions, out=out, raw=raw)
     assert patch_digests(out) == patch_digests(clean_build[0])
 
@@ -196,7 +196,7 @@ def test_a_killed_cli_build_resumes_to_identical_patches(demo, clean_build, tmp_
     cmd = [
         sys.executable,
         "-m",
-        "flows.cli",
+        "landslide4sense.flows.cli",
         "build",
         "--regions",
         str(regions),

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from regions import Grid
+from landslide4sense.flows.cli import main
+from landslide4sense.regions import Grid
 
 ROOT = Path(__file__).resolve().parents[2]
 

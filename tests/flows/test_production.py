@@ -194,10 +194,10 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from acquisition.synthetic import write_demo_inputs
-    from flows.build import build_benchmark
-    from flows.runners import dask_runner
-    from flows.train import retrain_baselines
+    from landslide4sense.acquisition.synthetic import write_demo_inputs
+    from landslide4sense.flows.build import build_benchmark
+    from landslide4sense.flows.runners import dask_runner
+    from landslide4sense.flows.train import retrain_baselines
 
     url, env = server
     for pool in ("etl", "gpu"):

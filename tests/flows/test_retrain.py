@@ -11,11 +11,11 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.runner import Runner
 
-from acquisition.synthetic import write_demo_inputs
-from flows.build import build_benchmark
-from flows.train import retrain_baselines
-from regions import ConfigError
-from regions.files import read_json
+from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.errors import ConfigError
+from landslide4sense.files import read_json
+from landslide4sense.flows.build import build_benchmark
+from landslide4sense.flows.train import retrain_baselines
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]

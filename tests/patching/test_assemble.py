@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from patching import assemble, patch_rows, split_count
-from regions import Grid
+from landslide4sense.patching import assemble, patch_rows, split_count
+from landslide4sense.regions import Grid
 from tests.helpers import known_job
 
 

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from patching import read_image, read_mask, write_image, write_mask
+from landslide4sense.patching import read_image, read_mask, write_image, write_mask
 
 
 def h5py_bytes(path, key, data):

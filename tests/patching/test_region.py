@@ -3,8 +3,16 @@ import pytest
 from affine import Affine
 from shapely.geometry import box
 
-from patching import L4S_SCALE, RegionJob, collect_tiles, patch_rows, read_image, read_mask
-from regions import EmptyResultError, Grid
+from landslide4sense.errors import EmptyResultError
+from landslide4sense.patching import (
+    L4S_SCALE,
+    RegionJob,
+    collect_tiles,
+    patch_rows,
+    read_image,
+    read_mask,
+)
+from landslide4sense.regions import Grid
 from tests.helpers import known_job
 
 GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)  # 2 x 2 whole tiles

@@ -4,8 +4,13 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from patching.resample import AlignedReader, WarpedReader, aligned_factor, read_on_grid
-from regions import Grid
+from landslide4sense.patching.resample import (
+    AlignedReader,
+    WarpedReader,
+    aligned_factor,
+    read_on_grid,
+)
+from landslide4sense.regions import Grid
 from tests.helpers import SAT_TESTDATA, needs, write_raster
 
 

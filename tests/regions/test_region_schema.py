@@ -3,14 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from regions import (
-    ConfigError,
-    MissingInputError,
-    load_region,
-    load_regions,
-    parse_region,
-    region_grid,
-)
+from landslide4sense.errors import ConfigError, MissingInputError
+from landslide4sense.regions import load_region, load_regions, parse_region, region_grid
 
 REGIONS = Path(__file__).resolve().parents[2] / "regions"
 GOOD = {

@@ -5,9 +5,9 @@ import h5py
 import numpy as np
 import pytest
 
-from regions import MissingInputError
-from training.data import load_benchmark, read_split, validation_index
-from training.synthetic import write_release
+from landslide4sense.errors import MissingInputError
+from landslide4sense.training.data import load_benchmark, read_split, validation_index
+from landslide4sense.training.synthetic import write_release
 
 
 def test_original_release_layout_float64(tmp_path):

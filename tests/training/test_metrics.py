@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.metrics import Confusion
+from landslide4sense.training.metrics import Confusion
 
 
 def test_confusion_counts_by_hand():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from regions import ConfigError
-from training.models import MODELS, get_model, parameter_count
+from landslide4sense.errors import ConfigError
+from landslide4sense.training.models import MODELS, get_model, parameter_count
 
 PAPER_NAMES = ["PSPNet", "ContextNet", "DeepLab-v2", "DeepLab-v3+", "FCN-8s", "LinkNet",
                "FRRN-A", "FRRN-B", "SQNet", "U-Net", "ResU-Net"]  # fmt: skip

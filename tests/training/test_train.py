@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from training.data import load_benchmark
-from training.synthetic import write_release
-from training.train import TrainConfig, batch_indices, train_model
+from landslide4sense.training.data import load_benchmark
+from landslide4sense.training.synthetic import write_release
+from landslide4sense.training.train import TrainConfig, batch_indices, train_model
 
 
 @pytest.fixture(scope="module")

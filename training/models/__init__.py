@@ -12,16 +12,16 @@ from functools import partial
 
 from torch import nn
 
-from regions import ConfigError
-from training.models.blocks import init_weights
-from training.models.contextnet import ContextNet
-from training.models.deeplab import DeepLabV2, DeepLabV3Plus
-from training.models.fcn import FCN8s
-from training.models.frrn import FRRN
-from training.models.linknet import LinkNet
-from training.models.pspnet import PSPNet
-from training.models.sqnet import SQNet
-from training.models.unet import ResUNet, UNet
+from landslide4sense.errors import ConfigError
+from landslide4sense.training.models.blocks import init_weights
+from landslide4sense.training.models.contextnet import ContextNet
+from landslide4sense.training.models.deeplab import DeepLabV2, DeepLabV3Plus
+from landslide4sense.training.models.fcn import FCN8s
+from landslide4sense.training.models.frrn import FRRN
+from landslide4sense.training.models.linknet import LinkNet
+from landslide4sense.training.models.pspnet import PSPNet
+from landslide4sense.training.models.sqnet import SQNet
+from landslide4sense.training.models.unet import ResUNet, UNet
 
 #: Table I's order.
 MODELS: dict[str, Callable[..., nn.Module]] = {

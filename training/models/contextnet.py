@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from training.models.blocks import SeparableConv, conv_bn_relu, upsample_to
+from landslide4sense.training.models.blocks import SeparableConv, conv_bn_relu, upsample_to
 
 
 class Bottleneck(nn.Module):

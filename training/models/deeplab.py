@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.models.blocks import SeparableConv, conv_bn_relu, upsample_to
-from training.models.resnet import ResNet
+from landslide4sense.training.models.blocks import SeparableConv, conv_bn_relu, upsample_to
+from landslide4sense.training.models.resnet import ResNet
 
 
 class DeepLabV2(nn.Module):

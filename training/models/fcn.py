@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from training.models.blocks import upsample_to
+from landslide4sense.training.models.blocks import upsample_to
 
 VGG16 = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from training.models.blocks import conv_bn_relu, upsample_to
-from training.models.resnet import ResNet
+from landslide4sense.training.models.blocks import conv_bn_relu, upsample_to
+from landslide4sense.training.models.resnet import ResNet
 
 
 class DecoderBlock(nn.Sequential):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from training.models.blocks import upsample_to
+from landslide4sense.training.models.blocks import upsample_to
 
 
 class Fire(nn.Module):
