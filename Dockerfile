@@ -1,5 +1,5 @@
-# One image for the ETL and training workers (and the one-shot `deploy` service).
-# CPU by default; the GPU worker builds it with a CUDA torch (see docker-compose.yml).
+# One image for the ETL and training workers (and the one-shot `preflight` and `deploy`
+# services). CPU by default; the GPU worker builds it with a CUDA torch (see docker-compose.yml).
 FROM python:3.11.7-slim-bookworm
 
 ARG TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
@@ -21,6 +21,10 @@ COPY flows flows
 # The same Prefect as the server image of docker-compose.yml (a newer client may not talk to it).
 RUN pip install '.[train]' prefect==3.9.1
 
-# Data (raw layers, benchmarks, training runs) lives on the /data volume.
+# The workers run as an unprivileged user that owns only the data volume (raw layers,
+# benchmarks, training runs); a new named volume takes /data's owner from the image.
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin l4s \
+    && mkdir -p /data && chown l4s:l4s /data
+USER l4s
 VOLUME ["/data"]
 CMD ["prefect", "worker", "start", "--pool", "etl", "--type", "process"]

@@ -1,10 +1,11 @@
 """The production topology as processes on this machine, no Docker engine needed.
 
 A real PostgreSQL server (Debian's binaries, in a temp folder on 127.0.0.1), the Prefect server
-on it, process workers for the ``etl`` and ``gpu`` pools, a deployment run of
-``build_benchmark`` through the ETL worker, the retraining that its dataset-update event
-triggers (the trigger of prefect.yaml) through the GPU-pool worker, and the same build on a
-2-worker local Dask cluster giving byte-identical patches.
+on it with API authentication on (as docker-compose.yml runs it), the work pools and queue
+made by the compose file's own `deploy` commands, process workers for the ``etl`` and ``gpu``
+pools, a deployment run of ``build_benchmark`` through the ETL worker, the retraining that its
+dataset-update event triggers (the trigger of prefect.yaml) through the GPU-pool worker, and the
+same build on a 2-worker local Dask cluster giving byte-identical patches.
 """
 
 import hashlib
@@ -23,6 +24,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+AUTH = "l4s-admin:" + "e3b0c44298fc1c149afbf4c8996fb924"  # a test secret, as .env would hold
 
 
 def _pg_bin() -> Path | None:
@@ -139,7 +141,13 @@ def server(postgres, tmp_path_factory):
         DO_NOT_TRACK="1",
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_DATABASE_CONNECTION_URL=postgres,
+        PREFECT_SERVER_API_AUTH_STRING=AUTH,
     )
+    # The compose file's preflight accepts these secrets (it refuses placeholders).
+    check = subprocess.run([sys.executable, "-m", "landslide4sense.stack"], capture_output=True,
+                           text=True, env={**env, "POSTGRES_PASSWORD": "a" * 24,
+                                           "PREFECT_API_AUTH_STRING": AUTH})  # fmt: skip
+    assert check.returncode == 0, check.stderr
     proc = start(
         [
             sys.executable,
@@ -167,13 +175,19 @@ def server(postgres, tmp_path_factory):
             time.sleep(1)
         else:
             pytest.fail("the Prefect server did not answer in 120 s")
+        # Closed: no credentials, no API; the wrong ones neither.
+        assert httpx.get(f"{url}/flow_runs/count", timeout=5).status_code == 401
+        assert httpx.post(f"{url}/flow_runs/count", timeout=5, auth=("l4s-admin", "guess")
+                          ).status_code == 401  # fmt: skip
         client = {
             **env,
             "PREFECT_API_URL": url,
+            "PREFECT_API_AUTH_STRING": AUTH,
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
         }
         client.pop("PREFECT_SERVER_DATABASE_CONNECTION_URL")
+        client.pop("PREFECT_SERVER_API_AUTH_STRING")
         yield url, client
     finally:
         stop(proc)
@@ -187,12 +201,19 @@ def digests(out: Path) -> dict[str, str]:
     }
 
 
+def deploy_commands() -> list[str]:
+    """The compose file's `deploy` service commands that make the pools and queues."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    script = compose["services"]["deploy"]["command"][-1]
+    return [line for line in script.splitlines() if line and "deploy --all" not in line]
+
+
 def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.deployments import run_deployment
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
     from landslide4sense.acquisition.synthetic import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
@@ -200,23 +221,10 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
     from landslide4sense.flows.train import retrain_baselines
 
     url, env = server
-    for pool in ("etl", "gpu"):
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "prefect",
-                "work-pool",
-                "create",
-                pool,
-                "--type",
-                "process",
-                "--overwrite",
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+    bin_dir = Path(sys.executable).parent
+    for line in deploy_commands():  # as docker-compose.yml's deploy service runs them
+        subprocess.run(["sh", "-ec", line], env={**env, "PATH": f"{bin_dir}:{env['PATH']}"},
+                       check=True, capture_output=True)  # fmt: skip
     regions, raw = write_demo_inputs(tmp_path / "demo")
     region = regions / "demo-hills.yaml"
     out = tmp_path / "bench"
@@ -242,12 +250,18 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
         for pool in ("etl", "gpu")
     ]
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_API_AUTH_STRING: AUTH}):
+            with get_client(sync_client=True) as client:  # the limits of the compose file
+                assert client.read_work_pool("gpu").concurrency_limit == 1
+                queue = client.read_work_queue_by_name("benchmark", work_pool_name="etl")
+                assert queue.concurrency_limit == 1
             # The deployments of prefect.yaml, with this checkout as their source.
             build = build_benchmark.from_source(str(ROOT), spec["build-benchmark"]["entrypoint"])
             build.deploy(
                 name="build-benchmark",
                 work_pool_name="etl",
+                work_queue_name=spec["build-benchmark"]["work_pool"]["work_queue_name"],
+                concurrency_limit=spec["build-benchmark"]["concurrency_limit"]["limit"],
                 print_next_steps=False,
                 parameters={"regions": str(region), "raw": str(raw), "out": str(out)},
             )
@@ -259,6 +273,7 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
                 work_pool_name="gpu",
                 print_next_steps=False,
                 triggers=[DeploymentEventTrigger(**spec["retrain-baselines"]["triggers"][0])],
+                concurrency_limit=spec["retrain-baselines"]["concurrency_limit"]["limit"],
                 parameters={
                     "models": "ContextNet",
                     "iterations": 4,
@@ -289,6 +304,7 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
 
             # The same build fanned out on a 2-worker Dask cluster: the same bytes.
             monkeypatch.setenv("PREFECT_API_URL", url)
+            monkeypatch.setenv("PREFECT_API_AUTH_STRING", AUTH)
             dask_out = tmp_path / "bench-dask"
             build_benchmark.with_options(task_runner=dask_runner("local"))(
                 regions=region, out=dask_out, raw=raw

@@ -1,0 +1,194 @@
+"""One run at a time per output folder.
+
+:func:`output_lock` holds an exclusive ``flock`` on ``OUT/.l4s/lock`` for the whole of a
+``build``, ``add-region``, publish, restore or retraining. The kernel releases it when the
+holding process ends in any way (``kill -9`` included), so a crashed run never leaves a stale
+lock behind and nothing has to be cleaned up by hand.
+
+A second run on the same folder **waits**: it says once who holds the folder (PID, host,
+command, Prefect flow run, start time; the holder writes them into the lock file) and goes on
+as soon as the folder is free, so two ``add-region`` runs started together both land, one
+after the other. Waiting, rather than failing at once, is what the production stack needs:
+the retraining that a new version triggers starts while its build is still finishing.
+
+Within one process the lock is re-entrant for the thread that holds it (the flow holds it,
+and the publish step it calls takes it again); other threads of the process wait like other
+processes do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from landslide4sense.errors import L4SError
+
+log = logging.getLogger(__name__)
+
+STATE = ".l4s"  # OUT/.l4s: the tool's own state (work, lock, marker)
+LOCK_FILE = "lock"
+
+
+class OutputLocked(L4SError, TimeoutError):
+    """The output folder stayed locked by another run for longer than the caller would wait."""
+
+
+@dataclass
+class _Held:
+    """This process's hold on one lock file."""
+
+    thread: threading.RLock = field(default_factory=threading.RLock)
+    fd: int | None = None
+    depth: int = 0
+
+
+_registry = threading.Lock()
+_held: dict[str, _Held] = {}
+
+
+def lock_path(out: str | Path) -> Path:
+    return Path(out) / STATE / LOCK_FILE
+
+
+def holder(out: str | Path) -> dict | None:
+    """What the current holder of ``out`` wrote about itself, or None (free, or not said)."""
+    try:
+        text = lock_path(out).read_text()
+        return json.loads(text) if text.strip() else None
+    except (OSError, ValueError):
+        return None
+
+
+def describe(info: dict | None) -> str:
+    """A holder in words: ``pid 123 on host (l4s add-region, flow run 'x'), since 12:00:01``."""
+    if not info:
+        return "another run (it has not said which yet)"
+    what = ", ".join(
+        str(v) for v in (info.get("command"), info.get("flow_run") and
+                         f"flow run {info['flow_run']}") if v
+    )  # fmt: skip
+    return (
+        f"pid {info.get('pid')} on {info.get('host')}"
+        + (f" ({what})" if what else "")
+        + f", since {info.get('started')}"
+    )
+
+
+def _wait(fd: int, out: Path, timeout: float | None) -> None:
+    """Block until ``fd`` holds the exclusive lock, or ``timeout`` seconds have passed."""
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise OutputLocked(
+                    f"{out} is still in use by {describe(holder(out))} after {timeout:.0f} s; "
+                    "run again when it has finished"
+                ) from None
+            time.sleep(0.1)
+
+
+def _flock(out: Path, timeout: float | None, on_wait: Callable[[str], None]) -> int:
+    """An open descriptor of ``out``'s lock file that holds its exclusive lock."""
+    path = lock_path(out)
+    told = False
+    while True:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if not told:
+                    on_wait(f"{out} is in use by {describe(holder(out))}; waiting for it to "
+                            "finish (Ctrl-C stops waiting)")  # fmt: skip
+                    told = True
+                _wait(fd, out, timeout)
+            # The folder may have been removed and made again while we waited (a failed first
+            # build removes the folder it created): then this lock guards nothing; retry.
+            try:
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    return fd
+            except FileNotFoundError:
+                pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _announce(fd: int, command: str, flow_run: str | None) -> None:
+    info = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command,
+        "flow_run": flow_run,
+        "started": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    data = json.dumps(info).encode()
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+
+
+@contextmanager
+def output_lock(
+    out: str | Path,
+    command: str,
+    flow_run: str | None = None,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] = log.warning,
+) -> Iterator[None]:
+    """Hold the lock of output folder ``out`` for the block (creating ``OUT/.l4s/lock``).
+
+    Args:
+        out: the output folder.
+        command: what the run is, in words (``l4s add-region iburi-2018``).
+        flow_run: the Prefect flow run, when the run is one.
+        timeout: seconds to wait at most (None: as long as it takes).
+        on_wait: told once, in words, who holds the folder when we have to wait.
+
+    Raises:
+        OutputLocked: still held by another run after ``timeout`` seconds.
+    """
+    out = Path(out).resolve()
+    with _registry:
+        held = _held.setdefault(str(lock_path(out)), _Held())
+    if not held.thread.acquire(timeout=-1 if timeout is None else timeout):
+        raise OutputLocked(f"{out} is in use by another run of this process; try again later")
+    try:
+        if held.depth == 0:
+            held.fd = _flock(out, timeout, on_wait)
+            _announce(held.fd, command, flow_run)
+        held.depth += 1
+        try:
+            yield
+        finally:
+            held.depth -= 1
+            if held.depth == 0 and held.fd is not None:
+                os.ftruncate(held.fd, 0)
+                os.close(held.fd)  # closing the descriptor releases the lock
+                held.fd = None
+    finally:
+        held.thread.release()
+
+
+def is_held(out: str | Path) -> bool:
+    """Whether this process holds the lock of ``out``."""
+    with _registry:
+        held = _held.get(str(lock_path(Path(out).resolve())))
+    return held is not None and held.depth > 0
