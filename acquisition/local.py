@@ -21,6 +21,7 @@ from pathlib import Path
 import rasterio
 from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.windows import Window
 
 from landslide4sense.acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene
 from landslide4sense.errors import InputDataError, MissingInputError
@@ -36,15 +37,25 @@ def check_raster(path: Path, what: str) -> None:
     """Check that ``path`` opens as a raster with a CRS and a geotransform.
 
     Raises:
-        InputDataError: naming the file, what is missing and how to fix it.
+        InputDataError: naming the file, what is missing or broken (not a raster, cut short)
+            and how to fix it.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         try:
             with rasterio.open(path) as src:
                 crs, transform, gcps = src.crs, src.transform, src.gcps[0]
+                last = Window(src.width - 1, src.height - 1, 1, 1)
+                whole = _reads(src, last)
         except RasterioIOError as err:
-            raise InputDataError(f"{path}: cannot read {what} as a raster ({err})") from err
+            raise InputDataError(
+                f"{path}: cannot read {what} as a raster ({err}); give a GeoTIFF (or JPEG 2000)"
+            ) from err
+    if not whole:
+        raise InputDataError(
+            f"{path}: {what} is cut short (its last block cannot be read: an interrupted copy "
+            "or download); copy or download it again"
+        )
     if crs is None or (transform == Affine.identity() and not gcps):
         missing = " and ".join(
             m
@@ -56,6 +67,15 @@ def check_raster(path: Path, what: str) -> None:
             "Fix: export it as a georeferenced GeoTIFF, or assign them with "
             "`gdal_edit.py -a_srs EPSG:xxxx -a_ullr ulx uly lrx lry` (or a .aux.xml sidecar)."
         )
+
+
+def _reads(src, window: Window) -> bool:
+    """Whether the block holding ``window`` decodes (the last block of a cut-off file does not)."""
+    try:
+        src.read(1, window=window)
+    except RasterioIOError:
+        return False
+    return True
 
 
 def find_band(folder: Path, band: str) -> Path | None:

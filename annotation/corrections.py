@@ -112,6 +112,15 @@ def label_layer(path: str | Path, accept_candidates: bool = False) -> str | None
     return None
 
 
+def _cand_id(target) -> int | None:
+    """A correction's ``target`` as a candidate id, or None when it is not a whole number."""
+    try:
+        value = float(target)
+    except (TypeError, ValueError):
+        return None
+    return int(value) if value.is_integer() else None
+
+
 def _check(corrections: gpd.GeoDataFrame, ids: set[int], path: Path) -> None:
     missing = [c for c in CORRECTION_COLUMNS if c not in corrections.columns]
     if missing:
@@ -120,7 +129,7 @@ def _check(corrections: gpd.GeoDataFrame, ids: set[int], path: Path) -> None:
         where = f"{path}: corrections row {i + 1}"
         if row["op"] not in OPS:
             raise InputDataError(f"{where}: op is {row['op']!r}; use one of {', '.join(OPS)}")
-        if row["op"] != "add" and (pd.isna(row["target"]) or int(row["target"]) not in ids):
+        if row["op"] != "add" and _cand_id(row["target"]) not in ids:
             raise InputDataError(
                 f"{where}: {row['op']} needs target = the cand_id of an existing candidate, "
                 f"found {row['target']!r}"
@@ -177,9 +186,9 @@ def apply_corrections(
         if row.op == "add":
             current[f"add:{row.row_no + 1}"] = row.geometry
         elif row.op == "delete":
-            current.pop(f"cand:{int(row.target)}", None)
+            current.pop(f"cand:{_cand_id(row.target)}", None)
         else:
-            current[f"cand:{int(row.target)}"] = row.geometry
+            current[f"cand:{_cand_id(row.target)}"] = row.geometry
     out = gpd.GeoDataFrame(
         {"source": list(current)}, geometry=list(current.values()), crs=candidates.crs
     )

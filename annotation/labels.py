@@ -200,6 +200,11 @@ def prepare_labels(
     from landslide4sense.annotation.corrections import history
 
     gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
+    if report.non_polygon_dropped and not report.polygons + report.slivers_dropped:
+        raise InputDataError(
+            f"{path}: the labels are {report.non_polygon_dropped} points or lines, no polygon; "
+            "landslide labels are the outlines of the scars: digitise them as polygons"
+        )
     report.layer, report.corrections = layer, history(path)
     area = aoi if aoi is not None else box(*grid.bounds)
     if len(gdf) and not gdf.geometry.intersects(area).any():

@@ -12,7 +12,9 @@ Tasks pass file paths, never arrays.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import shapely
@@ -25,14 +27,17 @@ from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, get_source
 from landslide4sense.annotation import prepare_labels
-from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
+from landslide4sense.errors import L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
+from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_scaling, region_files
+from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.lock import STATE, output_lock
+from landslide4sense.output import claim_output
+from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version
-from landslide4sense.regions import Region, load_region, load_regions, region_grid
+from landslide4sense.regions import Region, load_region, region_grid
 
-STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 
 
@@ -194,7 +199,7 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
             payload={"dataset": str(out.resolve()), "version": meta["version"],
                      "previous": before, "counts": meta["counts"]},
         )  # fmt: skip
-    return {k: meta[k] for k in ("version", "counts", "scaling")}
+    return {**{k: meta[k] for k in ("version", "counts", "scaling")}, "previous": before}
 
 
 def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
@@ -218,8 +223,6 @@ def _build_regions(
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
-    if scaling not in SCALINGS:
-        raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
     work = out / STATE
     layers = [fetch_layers(f, source, raw, work) for f in region_files]
     labelsets = [
@@ -257,52 +260,75 @@ def _results(futures: list) -> list:
     return [f.result() for f in futures]
 
 
-def _cleanup_on_error(out: Path, created: bool) -> None:
-    if created and not (out / "dataset.json").exists():
-        shutil.rmtree(out, ignore_errors=True)
+@contextlib.contextmanager
+def _claimed(out: Path, command: str) -> Iterator[None]:
+    """Claim ``out`` as a benchmark folder and hold its lock for the block.
+
+    When the block fails on bad input in a folder this run claimed and nothing was published,
+    the claim is undone: ``OUT/.l4s`` goes, and the folder too if this run made it.
+    """
+    existed = out.exists()
+    claimed = claim_output(out)
+    with output_lock(out, command, flow_run_name()):
+        claimed = claim_output(out) or claimed  # made again, if a failed run removed it
+        try:
+            yield
+        except L4SError:
+            if claimed and not (out / "dataset.json").exists():
+                shutil.rmtree(out / STATE, ignore_errors=True)
+                if not existed:
+                    shutil.rmtree(out, ignore_errors=True)
+            raise
 
 
 @flow(name="build-benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def build_benchmark(
-    regions: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    regions: Path,
+    out: Path,
+    source: str = "local",
+    raw: Path | None = None,
+    scaling: str = "l4s",
+    max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
-    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML)."""
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML).
+
+    Bad input is refused before anything is written; the output folder is locked for the run.
+    """
     regions, out = Path(regions), Path(out)
-    files = [regions] if regions.is_file() else [r.path for r in load_regions(regions)]
-    created = not out.exists()
-    try:
-        job_files = _build_regions(files, source, raw, out, scaling)
-        return publish(out, job_files, scaling)
-    except L4SError:
-        _cleanup_on_error(out, created)
-        raise
+    files = region_files(regions)
+    check_build(files, source, raw, out, scaling, max_aoi_km2)
+    with _claimed(out, f"l4s build {regions}"):
+        return publish(out, _build_regions(files, source, raw, out, scaling), scaling)
 
 
 @flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def add_region(
-    region: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    region: Path,
+    out: Path,
+    source: str = "local",
+    raw: Path | None = None,
+    scaling: str = "l4s",
+    max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
     Regions already in the benchmark keep their patch numbers: the new region's patches are
-    numbered after theirs.
+    numbered after theirs. Bad input is refused before anything is written; the output folder
+    is locked for the run (a second run waits, then adds its region to the first's benchmark).
     """
     region, out = Path(region), Path(out)
-    name = load_region(region).name
-    created = not out.exists()
-    state = out / STATE / "regions.json"
-    existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
-    if existing and read_json(out / "dataset.json")["scaling"] != scaling:
-        raise ConfigError(
-            f"{out}: the benchmark uses scaling '{read_json(out / 'dataset.json')['scaling']}', "
-            f"not '{scaling}'; pass --scaling to match, or rebuild it with `l4s build`"
-        )
-    try:
+    (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
+    with _claimed(out, f"l4s add-region {reg.name}"):
+        check_scaling(out, scaling)  # the benchmark may have changed while this run waited
+        state = out / STATE / "regions.json"
+        existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
+        names = [RegionJob.load(j).name for j in existing]
+        if reg.name in names:
+            get_run_logger().info(
+                "region '%s' is already in the benchmark (number %d of %d): rebuilding it in "
+                "place", reg.name, names.index(reg.name) + 1, len(names)
+            )  # fmt: skip
         (new_job,) = _build_regions([region], source, raw, out, scaling)
-        jobs = [j for j in existing if RegionJob.load(j).name != name]
-        positions = [i for i, j in enumerate(existing) if RegionJob.load(j).name == name]
-        jobs.insert(positions[0] if positions else len(jobs), new_job)
-        return publish(out, jobs, scaling)
-    except L4SError:
-        _cleanup_on_error(out, created)
-        raise
+        jobs = [j for j, n in zip(existing, names, strict=True) if n != reg.name]
+        jobs.insert(names.index(reg.name) if reg.name in names else len(jobs), new_job)
+        return {**publish(out, jobs, scaling), "region": reg.name, "rebuilt": reg.name in names}

@@ -1,8 +1,9 @@
 """``l4s``: the command line of landslide4sense.
 
 Every command that builds runs a Prefect flow on Prefect's embedded local API (no server
-needed); set ``PREFECT_API_URL`` to run against a server instead. Errors in the input print
-one message that names the file and the fix, and exit with status 2.
+needed); set ``PREFECT_API_URL`` to run against a server instead. Bad input is refused before
+Prefect starts (:mod:`flows.preflight`): one message that names the file, the problem and the
+fix, printed once, exit status 2, nothing written.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from landslide4sense.errors import L4SError
+from landslide4sense.errors import ConfigError, L4SError
+from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_demo, region_files
 from landslide4sense.flows.runners import prefect_defaults
 
 
@@ -31,6 +33,8 @@ def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> No
         default="l4s",
         help="l4s: divide by the original release's constants (default); raw: units",
     )
+    p.add_argument("--max-aoi-km2", type=float, default=MAX_AOI_KM2,
+                   help=f"refuse larger AOIs (default {MAX_AOI_KM2:,.0f} km2)")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -109,6 +113,7 @@ def _build(args: argparse.Namespace) -> dict:
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
+            max_aoi_km2=args.max_aoi_km2,
         )
 
 
@@ -117,9 +122,13 @@ def _add_region(args: argparse.Namespace) -> dict:
 
     flow, api = _on_runner(add_region, args.dask)
     with api:
-        return flow(
-            region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
-        )
+        result = flow(region=args.region, out=args.out, source=args.source, raw=args.raw,
+                      scaling=args.scaling, max_aoi_km2=args.max_aoi_km2)  # fmt: skip
+    if result["rebuilt"]:
+        same = result["version"] == result["previous"]
+        print(f"{result['region']} was already in the benchmark: rebuilt in place"
+              + (", nothing changed" if same else ""))  # fmt: skip
+    return result
 
 
 def _demo(args: argparse.Namespace) -> dict:
@@ -214,15 +223,63 @@ COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": 
             "models": _models, "plan": _plan, "annotate": _annotate}  # fmt: skip
 
 
+def _check_train(args: argparse.Namespace) -> None:
+    """Settings, models, and every patch of the dataset (read once: the flow reuses them)."""
+    for option in ("iterations", "batch_size", "eval_every"):
+        if getattr(args, option) < 1:
+            raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got "
+                              f"{getattr(args, option)}")  # fmt: skip
+    from landslide4sense.training.data import load_benchmark_once
+    from landslide4sense.training.models import model_names
+
+    model_names(args.models)
+    load_benchmark_once(args.dataset)
+
+
+PREFLIGHT = {
+    "build": lambda a: check_build(region_files(a.regions), a.source, a.raw, a.out, a.scaling,
+                                   a.max_aoi_km2),
+    "add-region": lambda a: check_build([a.region], a.source, a.raw, a.out, a.scaling,
+                                        a.max_aoi_km2, adding=True),
+    "demo": lambda a: check_demo(a.out),
+    "train": _check_train,
+}  # fmt: skip
+
+
+class _Once(logging.Filter):
+    """Our errors are printed once, by :func:`main`: drop Prefect's copies of them (the task and
+    flow logs with their tracebacks, and the failed-state lines). The Prefect UI keeps them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, L4SError):
+            return False
+        if record.name.startswith("prefect") and "Failed(" in record.getMessage():
+            return not any(f" {name}:" in record.getMessage() for name in _error_names())
+        return True
+
+
+def _error_names(cls: type = L4SError) -> set[str]:
+    return {cls.__name__}.union(*(_error_names(c) for c in cls.__subclasses__()))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        if args.command in PREFLIGHT:
+            PREFLIGHT[args.command](args)
+    except L4SError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     prefect_defaults()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_Once())
     for chatty in ("httpx", "pyogrio"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    started = time.perf_counter()
     try:
         result = COMMANDS[args.command](args)
     except L4SError as err:

@@ -25,6 +25,13 @@ def prefect_defaults() -> None:
         os.environ.setdefault(key, value)
 
 
+def flow_run_name() -> str | None:
+    """The Prefect flow run this code runs in, in words (for who waits on an output's lock)."""
+    from prefect.runtime import flow_run
+
+    return f"'{flow_run.name}' ({flow_run.id})" if flow_run.id else None
+
+
 def dask_runner(address: str):
     """A Dask task runner: ``local`` starts a 2-worker cluster of processes on this machine;
     anything else is the address of a running scheduler (``tcp://host:8786``)."""

@@ -9,8 +9,6 @@ emits the ``l4s.dataset.updated`` event (see :mod:`flows.build`); the deployment
 
 from __future__ import annotations
 
-import functools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,51 +19,21 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from landslide4sense.errors import ConfigError
+from landslide4sense.flows.runners import flow_run_name
+from landslide4sense.lock import output_lock
 
 DATASET_UPDATED = "l4s.dataset.updated"
-
-
-def model_names(models: str | list[str]) -> list[str]:
-    """``all``, a comma-separated string or a list of names, checked against the registry."""
-    from landslide4sense.training.models import MODELS
-
-    names = list(MODELS) if models in ("all", ["all"]) else models
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODELS]
-    if unknown:
-        raise ConfigError(
-            f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}"
-        )
-    return names
-
-
-def dataset_version(dataset: Path) -> str:
-    meta = dataset / "dataset.json"
-    if meta.exists():
-        return json.loads(meta.read_text())["version"]
-    from landslide4sense.training.data import folder_version
-
-    return folder_version(dataset)
-
-
-@functools.lru_cache(maxsize=1)
-def _benchmark(dataset: str, version: str):
-    """The benchmark in memory, read once per version for all the models of a run."""
-    from landslide4sense.training.data import load_benchmark
-
-    return load_benchmark(dataset)
 
 
 @task
 def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -> dict:
     """Train and score one model; returns its metrics."""
+    from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.report import sample_index
     from landslide4sense.training.train import TrainConfig, train_model
 
     logger = get_run_logger()
-    data = _benchmark(str(dataset), version)
+    data = load_benchmark_once(dataset)
     artifact = create_progress_artifact(0.0, description=f"{name}: iterations done")
 
     def progress(i: int, n: int, loss) -> None:
@@ -81,6 +49,7 @@ def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -
 @task
 def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Path:
     """Table I, the spider plots and the detection maps of the trained models."""
+    from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.report import (
         plot_detections,
         plot_spider,
@@ -92,7 +61,7 @@ def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Pa
     results = {n: m for n in names if (m := read_metrics(out / n)) is not None}
     _, md = write_table(out, results, version)
     plot_spider(out / "spider.png", results)
-    data = _benchmark(str(dataset), version)
+    data = load_benchmark_once(dataset)
     preds = {n: np.load(out / n / "sample_predictions.npy") for n in results
              if (out / n / "sample_predictions.npy").exists()}  # fmt: skip
     plot_detections(out / "detections.png", data, sample_index(data), preds)
@@ -120,26 +89,34 @@ def retrain_baselines(
     the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
     ``augment`` flips training patches at random (off by default: the paper names none).
     """
-    from landslide4sense.training.train import TrainConfig, read_metrics
+    from landslide4sense.output import is_benchmark
+    from landslide4sense.training.data import benchmark_version
+    from landslide4sense.training.models import model_names
+    from landslide4sense.training.train import read_metrics, train_config
 
     logger = get_run_logger()
     dataset = Path(dataset)
     names = model_names(models)
-    version = dataset_version(dataset)
-    run_dir = Path(out or dataset / "training") / version
-    cfg = TrainConfig(
+    cfg = train_config(
         iterations=iterations, batch_size=batch_size, device=device, seed=seed,
-        eval_every=min(eval_every, iterations), compile=compile, augment=augment,
+        eval_every=eval_every, compile=compile, augment=augment,
     ).model_dump()  # fmt: skip
-    trained, skipped = [], []
-    for name in names:
-        done = read_metrics(run_dir / name)
-        if done is not None and done["config"] == cfg and not force:
-            skipped.append(name)
-            logger.info("%s already trained on version %s with these settings", name, version)
-            continue
-        train_one(dataset, version, name, cfg, run_dir)
-        trained.append(name)
-    table = write_report(dataset, version, run_dir, names)
+    results = Path(out or dataset / "training")
+    # One run at a time per benchmark (or, for a folder not ours, per results folder).
+    with output_lock(dataset if is_benchmark(dataset) else results,
+                     f"l4s train {dataset}", flow_run_name()):  # fmt: skip
+        version = benchmark_version(dataset)
+        run_dir = results / version
+        trained, skipped = [], []
+        for name in names:
+            done = read_metrics(run_dir / name)
+            if done is not None and done["config"] == cfg and not force:
+                skipped.append(name)
+                logger.info("%s already trained on version %s with these settings", name,
+                            version)  # fmt: skip
+                continue
+            train_one(dataset, version, name, cfg, run_dir)
+            trained.append(name)
+        table = write_report(dataset, version, run_dir, names)
     return {"version": version, "out": str(run_dir), "trained": trained, "skipped": skipped,
             "table": str(table)}  # fmt: skip

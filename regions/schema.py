@@ -177,7 +177,14 @@ def _read_geojson_aoi(path: Path) -> BaseGeometry:
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: AOI GeoJSON is not valid JSON ({err})") from err
     features = data.get("features", [data]) if isinstance(data, dict) else []
-    geoms = [shape(f.get("geometry", f)) for f in features]
+    try:
+        geoms = [shape(f.get("geometry", f)) for f in features]
+    except (AttributeError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError) as err:
+        raise ConfigError(
+            f"{path}: AOI GeoJSON is not a valid geometry ({type(err).__name__}: {err}); give "
+            'a Polygon, e.g. {"type": "Polygon", "coordinates": [[[lon, lat], ...]]}, or a '
+            "FeatureCollection of them"
+        ) from err
     if not geoms:
         raise ConfigError(f"{path}: AOI GeoJSON holds no geometry; add one Polygon in lon/lat")
     geom = shapely.union_all(geoms)

@@ -15,6 +15,7 @@ training list; we do not.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import logging
 import math
@@ -26,10 +27,12 @@ import h5py
 import numpy as np
 
 from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.training.metrics import NODATA
 
 log = logging.getLogger(__name__)
 
 SPLIT_DIRS = {"train": "TrainData", "test": "TestData"}
+BANDS = 14
 
 
 @dataclass
@@ -61,12 +64,58 @@ def _numbered(folder: Path, stem: str) -> list[Path]:
     return [p for _, p in sorted(files)]
 
 
+def _read(path: Path, key: str) -> np.ndarray:
+    """Dataset ``key`` of one patch file."""
+    try:
+        with h5py.File(path, "r") as f:
+            if key not in f:
+                raise InputDataError(
+                    f"{path}: no '{key}' dataset (found {list(f)}); a Landslide4Sense "
+                    f"{'image' if key == 'img' else 'mask'} patch holds '{key}'"
+                )
+            return f[key][()]
+    except OSError as err:  # not HDF5, or cut short
+        raise InputDataError(
+            f"{path}: not a readable HDF5 file ({err}); copy or download it again"
+        ) from err
+
+
+def _check_image(path: Path, a: np.ndarray, shape: tuple[int, ...] | None) -> None:
+    if a.ndim != 3 or a.shape[2] != BANDS or (shape is not None and a.shape != shape):
+        raise InputDataError(
+            f"{path}: img has shape {a.shape}, expected {shape or ('H', 'W', BANDS)} ("
+            f"{BANDS} bands, channels last, the same size as the other patches)"
+        )
+    bad = ~np.isfinite(a)
+    if bad.any():
+        raise InputDataError(
+            f"{path}: img holds {int(bad.sum())} NaN or infinite values (bands "
+            f"{sorted({int(b) + 1 for b in np.nonzero(bad)[2]})}); training needs finite "
+            "values: fill them (e.g. with the band's mean) or remove the patch and its mask"
+        )
+
+
+def _check_mask(path: Path, m: np.ndarray, shape: tuple[int, int]) -> None:
+    if m.shape != shape:
+        raise InputDataError(f"{path}: mask has shape {m.shape}, expected {shape}")
+    odd = ~np.isin(m, (0, 1, NODATA))
+    if odd.any():
+        raise InputDataError(
+            f"{path}: mask holds values {sorted(np.unique(m[odd]).tolist())[:5]}; expected 0 (no "
+            f"landslide), 1 (landslide) or {NODATA} (no data: left out of the loss and of "
+            "the scores)"
+        )
+
+
 def read_split(root: Path, split: str) -> PatchSet:
     """Every patch of a split, read once into contiguous arrays (channels first).
 
+    Every file is checked as it is read: the ``img`` / ``mask`` datasets exist, images are
+    (H, W, 14) like the first one, with finite values, masks (H, W) of 0, 1 or 255 (no data).
+
     Raises:
         MissingInputError: the split has no image patches.
-        InputDataError: a patch has the wrong key, shape, or band count.
+        InputDataError: a patch is unreadable or has the wrong key, shape or values.
     """
     folder = root / SPLIT_DIRS[split]
     images = _numbered(folder / "img", "image")
@@ -78,21 +127,19 @@ def read_split(root: Path, split: str) -> PatchSet:
     masks = _numbered(folder / "mask", "mask")
     if masks and len(masks) != len(images):
         raise InputDataError(f"{folder}: {len(images)} images but {len(masks)} masks")
-    with h5py.File(images[0], "r") as f:
-        if "img" not in f:
-            raise InputDataError(f"{images[0]}: no 'img' dataset (found {list(f)})")
-        h, w, c = f["img"].shape
+    first = _read(images[0], "img")
+    _check_image(images[0], first, None)
+    h, w, c = first.shape
     x = np.empty((len(images), c, h, w), np.float32)
     y = np.empty((len(images), h, w), np.uint8) if masks else None
     for i, path in enumerate(images):
-        with h5py.File(path, "r") as f:
-            a = f["img"]
-            if a.shape != (h, w, c):
-                raise InputDataError(f"{path}: img has shape {a.shape}, expected {(h, w, c)}")
-            x[i] = np.moveaxis(a[()], -1, 0)  # float64 in the original release: cast here
+        a = first if i == 0 else _read(path, "img")
+        _check_image(path, a, first.shape)
+        x[i] = np.moveaxis(a, -1, 0)  # float64 in the original release: cast here
         if y is not None:
-            with h5py.File(masks[i], "r") as f:
-                y[i] = f["mask"][()]
+            m = _read(masks[i], "mask")
+            _check_mask(masks[i], m, (h, w))
+            y[i] = m
     ids = [f"{split}_{i + 1}" for i in range(len(images))]
     return PatchSet(x, y, _regions(root, split, len(images)), ids)
 
@@ -148,9 +195,10 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
     """Read a benchmark (ours or the original release) and standardise it.
 
     Raises:
-        MissingInputError: the folder is not in the Landslide4Sense layout.
+        MissingInputError: the folder is missing or not in the Landslide4Sense layout.
+        InputDataError: a patch is unreadable or wrong (see :func:`read_split`).
     """
-    root = Path(root)
+    root = _existing(root)
     meta = (
         json.loads((root / "dataset.json").read_text()) if (root / "dataset.json").exists() else {}
     )
@@ -179,6 +227,30 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
     return Splits(
         root, version, train_all.subset(train_idx), train_all.subset(val_idx), test, mean, std
     )
+
+
+def _existing(root: str | Path) -> Path:
+    root = Path(root)
+    if not root.is_dir():
+        raise MissingInputError(f"{root}: no such folder (--dataset: the benchmark to train on)")
+    return root
+
+
+def benchmark_version(root: str | Path) -> str:
+    """A benchmark's version: its ``dataset.json``'s, or :func:`folder_version` without one."""
+    meta = _existing(root) / "dataset.json"
+    return json.loads(meta.read_text())["version"] if meta.exists() else folder_version(Path(root))
+
+
+@functools.lru_cache(maxsize=1)
+def _load_once(root: str, version: str) -> Splits:
+    return load_benchmark(root)
+
+
+def load_benchmark_once(root: str | Path) -> Splits:
+    """:func:`load_benchmark`, read once per process and version: the CLI reads (and so
+    checks) it before the training flow starts, and every model of the run shares it."""
+    return _load_once(str(_existing(root)), benchmark_version(root))
 
 
 def folder_version(root: Path) -> str:

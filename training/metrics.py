@@ -6,6 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+#: Mask value of pixels without a label in some releases: left out of the loss and the scores.
+NODATA = 255
+
 
 @dataclass
 class Confusion:
@@ -17,8 +20,11 @@ class Confusion:
     tn: int = 0
 
     def add(self, pred: np.ndarray, truth: np.ndarray) -> Confusion:
-        """Accumulate one batch of predicted and true labels (any shape, values 0/1)."""
-        p, t = pred.astype(bool).ravel(), truth.astype(bool).ravel()
+        """Accumulate one batch of predicted and true labels (any shape, values 0/1; truth 255
+        is no data and is left out)."""
+        p, t = pred.ravel(), truth.ravel()
+        labelled = t != NODATA
+        p, t = p[labelled].astype(bool), t[labelled].astype(bool)
         tp = int(np.count_nonzero(p & t))
         pos, true = int(np.count_nonzero(p)), int(np.count_nonzero(t))
         self.tp += tp

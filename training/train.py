@@ -19,13 +19,13 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import atomic_path, write_json
 from landslide4sense.training.data import PatchSet, Splits
-from landslide4sense.training.metrics import Confusion
+from landslide4sense.training.metrics import NODATA, Confusion
 from landslide4sense.training.models import get_model, parameter_count
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,26 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compile: bool = False
     eval_batch_size: int = Field(64, ge=1)
+
+
+def train_config(**settings) -> TrainConfig:
+    """A :class:`TrainConfig` from flow or command-line settings; ``eval_every`` is capped at
+    ``iterations``.
+
+    Raises:
+        ConfigError: naming each invalid setting as its command-line option.
+    """
+    try:
+        cfg = TrainConfig(**settings)
+    except ValidationError as err:
+        raise ConfigError(
+            "invalid training settings: "
+            + "; ".join(
+                f"--{str(e['loc'][0]).replace('_', '-')} {e['msg'].lower()}, got {e['input']!r}"
+                for e in err.errors()
+            )
+        ) from err
+    return cfg.model_copy(update={"eval_every": min(cfg.eval_every, cfg.iterations)})
 
 
 def pick_device(name: str) -> torch.device:
@@ -83,7 +103,7 @@ class Trainer:
         self.opt = torch.optim.Adam(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
         )
-        self.loss = nn.CrossEntropyLoss()
+        self.loss = nn.CrossEntropyLoss(ignore_index=NODATA)  # 255: no label
         self.iteration, self.best_f1, self.history = 0, -1.0, []
 
     def _tensor(self, x: np.ndarray) -> torch.Tensor:

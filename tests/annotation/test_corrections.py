@@ -97,6 +97,18 @@ def test_bad_corrections_name_the_row_and_field(tmp_path, row, message):
     assert "corrections row 1" in str(err.value) and str(path) in str(err.value)
 
 
+@pytest.mark.parametrize("target", ["abc", "2.5"])
+def test_a_target_that_is_not_a_candidate_number_is_named(tmp_path, target):
+    """A corrections layer drawn by hand, its target a text field holding a non-number."""
+    path = tmp_path / "labels.gpkg"
+    rows = gpd.GeoDataFrame({"op": ["delete"], "target": [target], "reason": ["x"],
+                             "editor": ["ab"], "edited_at": ["2026-11-24T10:00:00"]},
+                            geometry=[None], crs=CRS)  # fmt: skip
+    write_layers(path, {"candidates": candidates(), "corrections": rows})
+    with pytest.raises(InputDataError, match=f"needs target = the cand_id .*found '{target}'"):
+        merge(path)
+
+
 def test_corrupt_empty_and_missing_geopackages(tmp_path):
     bad = tmp_path / "bad.gpkg"
     bad.write_bytes(b"not a geopackage at all")

@@ -50,8 +50,25 @@ def get_model(name: str, in_channels: int = 14, num_classes: int = 2) -> nn.Modu
     return init_weights(MODELS[name](in_channels=in_channels, num_classes=num_classes))
 
 
+def model_names(models: str | list[str]) -> list[str]:
+    """``all``, a comma-separated string or a list of names, checked against the registry.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the valid ones).
+    """
+    names = list(MODELS) if models in ("all", ["all"]) else models
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise ConfigError(
+            f"unknown model(s) {', '.join(unknown)}; choose from: {', '.join(MODELS)}"
+        )
+    return names
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["MODELS", "get_model", "parameter_count"]
+__all__ = ["MODELS", "get_model", "model_names", "parameter_count"]
