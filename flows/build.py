@@ -32,7 +32,8 @@ from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_scaling, region_files
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.lock import STATE, output_lock
+from landslide4sense.layout import STATE_DIR
+from landslide4sense.lock import output_lock
 from landslide4sense.output import claim_output
 from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version
@@ -189,7 +190,7 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
     before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
-    write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
+    write_json(out / STATE_DIR / "regions.json", [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
     if meta["version"] != before:
         emit_event(
@@ -209,7 +210,7 @@ def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
         job = read_json(f)
         keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
     kept = {k.resolve() for k in keep}
-    for region_dir in (out / STATE).iterdir():
+    for region_dir in (out / STATE_DIR).iterdir():
         if not region_dir.is_dir():
             continue
         for stage in region_dir.iterdir():
@@ -223,7 +224,7 @@ def _build_regions(
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
-    work = out / STATE
+    work = out / STATE_DIR
     layers = [fetch_layers(f, source, raw, work) for f in region_files]
     labelsets = [
         resolve_labels(f, lay, source, raw, work)
@@ -275,7 +276,7 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
             yield
         except L4SError:
             if claimed and not (out / "dataset.json").exists():
-                shutil.rmtree(out / STATE, ignore_errors=True)
+                shutil.rmtree(out / STATE_DIR, ignore_errors=True)
                 if not existed:
                     shutil.rmtree(out, ignore_errors=True)
             raise
@@ -320,7 +321,7 @@ def add_region(
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
     with _claimed(out, f"l4s add-region {reg.name}"):
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited
-        state = out / STATE / "regions.json"
+        state = out / STATE_DIR / "regions.json"
         existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
         names = [RegionJob.load(j).name for j in existing]
         if reg.name in names:

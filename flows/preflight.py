@@ -21,6 +21,7 @@ from pathlib import Path
 from rasterio.warp import transform_bounds
 
 from landslide4sense.acquisition.local import LABEL_SUFFIXES, LocalSource, find_labels
+from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.output import check_output, current_meta
 from landslide4sense.regions import PATCH_SIZE, Region, load_region, load_regions, region_grid
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 #: a bbox (a whole continent) would otherwise mean days of downloads and terabytes of patches.
 MAX_AOI_KM2 = 50_000.0
 EARTH_RADIUS_KM = 6371.0088  # the mean radius
-SCALINGS = ("l4s", "raw")
 POLYGONAL = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z")
 
 
@@ -209,8 +209,8 @@ def check_build(
     Raises:
         L4SError: the first problem found, naming the file, what is wrong and the fix.
     """
-    if scaling not in SCALINGS:
-        raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
+    if scaling not in names(Scaling):
+        raise ConfigError(f"--scaling must be one of {', '.join(names(Scaling))}, got {scaling!r}")
     check_output(out)
     if adding:
         check_scaling(out, scaling)

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from landslide4sense.errors import L4SError
+from landslide4sense.layout import STATE_DIR
 
 log = logging.getLogger(__name__)
 
-STATE = ".l4s"  # OUT/.l4s: the tool's own state (work, lock, marker)
-LOCK_FILE = "lock"
+LOCK_FILE = "lock"  # in OUT/.l4s
 
 
 class OutputLocked(L4SError, TimeoutError):
@@ -57,7 +57,7 @@ _held: dict[str, _Held] = {}
 
 
 def lock_path(out: str | Path) -> Path:
-    return Path(out) / STATE / LOCK_FILE
+    return Path(out) / STATE_DIR / LOCK_FILE
 
 
 def holder(out: str | Path) -> dict | None:

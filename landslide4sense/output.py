@@ -14,7 +14,7 @@ from pathlib import Path
 from landslide4sense import __version__
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json, write_json
-from landslide4sense.lock import STATE
+from landslide4sense.layout import DATASET_JSON, STATE_DIR
 
 MARKER = "benchmark.json"
 
@@ -25,12 +25,12 @@ class NotABenchmarkError(ConfigError):
 
 def is_benchmark(out: str | Path) -> bool:
     """Whether ``out`` carries our marker."""
-    return (Path(out) / STATE / MARKER).is_file()
+    return (Path(out) / STATE_DIR / MARKER).is_file()
 
 
 def current_meta(out: str | Path) -> dict | None:
     """The ``dataset.json`` of the benchmark's current version, or None (none published yet)."""
-    path = Path(out) / "dataset.json"
+    path = Path(out) / DATASET_JSON
     return read_json(path) if path.is_file() else None
 
 
@@ -48,12 +48,12 @@ def check_output(out: str | Path) -> None:
     if not out.is_dir():
         raise NotABenchmarkError(f"{out}: --out must be a folder; this is a file")
     entries = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
-    if not entries or entries == [f"{STATE}/"]:
+    if not entries or entries == [f"{STATE_DIR}/"]:
         return
     shown = ", ".join(entries[:6]) + (f" and {len(entries) - 6} more" if len(entries) > 6 else "")
-    older = (out / "dataset.json").exists() and (out / STATE).is_dir()
+    older = (out / DATASET_JSON).exists() and (out / STATE_DIR).is_dir()
     raise NotABenchmarkError(
-        f"{out}: not a landslide4sense benchmark folder (no {STATE}/{MARKER}) and not empty: "
+        f"{out}: not a landslide4sense benchmark folder (no {STATE_DIR}/{MARKER}) and not empty: "
         f"it holds {shown}. "
         + (
             "It was built by an earlier landslide4sense; rebuild it into a new folder."
@@ -74,9 +74,9 @@ def claim_output(out: str | Path) -> bool:
     check_output(out)
     if is_benchmark(out):
         return False
-    (out / STATE).mkdir(parents=True, exist_ok=True)
+    (out / STATE_DIR).mkdir(parents=True, exist_ok=True)
     write_json(
-        out / STATE / MARKER,
+        out / STATE_DIR / MARKER,
         {
             "what": "a landslide4sense benchmark folder; the tool writes only into these",
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
