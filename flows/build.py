@@ -5,9 +5,11 @@ candidates when it has none, a stop until they are corrected), make terrain (met
 slope) and prepare labels (repair, rasterize), cut its tiles block by block; then all regions
 are assembled into the benchmark, and a new version emits ``l4s.dataset.updated``.
 
-Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key is a digest of the
-stage's inputs: a re-run skips what is done, and a killed build resumes where it stopped.
-Tasks pass file paths, never arrays.
+Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content
+of the stage's input files, every parameter and the code version (:mod:`landslide4sense.cache`):
+a re-run skips what is done and intact, redoes what changed, and a killed build resumes where
+it stopped. Tasks pass file paths, never arrays. The flows hold the output folder's lock for the
+whole run, and publish a new version atomically (:mod:`landslide4sense.versions`).
 """
 
 from __future__ import annotations
@@ -27,19 +29,35 @@ from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, get_source
 from landslide4sense.annotation import prepare_labels
+from landslide4sense.cache import (
+    building,
+    clear_temporary,
+    corrupt,
+    file_hash,
+    read_cached,
+    reusable,
+    seal,
+    stage_key,
+)
 from landslide4sense.errors import L4SError, MissingInputError, SourceError
-from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_scaling, region_files
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import STATE_DIR
 from landslide4sense.lock import output_lock
-from landslide4sense.output import claim_output
+from landslide4sense.output import claim_output, current_meta
 from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
-from landslide4sense.patching.assemble import code_version
 from landslide4sense.regions import Region, load_region, region_grid
+from landslide4sense.versions import current_version, list_versions, version_jobs
 
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
+HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
+JOB_FILE = "job.json"  # in a patches folder: the region's job (rewritten on every run)
+
+
+def _job(path: Path) -> RegionJob:
+    """A region's job file, from its patches folder."""
+    return RegionJob.from_dict(read_cached(path, Path(path).parent))
 
 
 def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
@@ -114,9 +132,11 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     region = load_region(region_file)
     grid = region_grid(region)
     dem = Path(layers["dem"])
-    folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
-    if not (folder / "slope.tif").exists():
-        write_terrain(dem, grid, folder)
+    key = stage_key(file_hash(dem, work / HASHES), grid.to_dict())
+    folder = work / region.name / f"terrain-{key}"
+    if not reusable(folder):
+        with building(folder) as tmp:
+            write_terrain(dem, grid, tmp)
     return folder
 
 
@@ -126,11 +146,13 @@ def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
     region = load_region(region_file)
     grid = region_grid(region)
     path = Path(labels["path"])
-    key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
-                 region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
+    key = stage_key(file_hash(path, work / HASHES), labels["layer"], grid.to_dict(),
+                    region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
-    prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
-                   min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
+    if not reusable(folder):
+        aoi = _aoi_in_grid_crs(region, grid.crs)
+        with building(folder) as tmp:
+            prepare_labels(path, grid, tmp, aoi, region.annotation.min_area_m2, labels["layer"])
     return folder
 
 
@@ -142,27 +164,6 @@ def plan_region(
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
-    inputs = {
-        "bands": {b: fingerprint(p) for b, p in raw.bands.items()},
-        "terrain": terrain.name,
-        "labels": labels.name,
-        "scaling": scaling,
-        "grid": grid.to_dict(),
-        "aoi": region.aoi.model_dump(mode="json"),
-        "code": code_version(),
-    }
-    folder = work / region.name / f"patches-{digest(inputs)}"
-    provenance = {
-        "source": raw.source,
-        "scenes": [s.__dict__ for s in raw.scenes],
-        "details": raw.details,
-        "labels": read_json(labels / "labels.json"),
-        "region_yaml": region_file.read_text(),
-        "event": region.event.model_dump(mode="json"),
-        "imagery": region.imagery.model_dump(mode="json"),
-        "dem": region.dem,
-        "notes": region.notes,
-    }
     job = RegionJob(
         name=region.name,
         grid=grid,
@@ -172,26 +173,44 @@ def plan_region(
         mask=str(labels / "mask.tif"),
         aoi_wkt=_aoi_in_grid_crs(region, grid.crs).wkt,
         scaling=scaling,
-        work=str(folder),
-        provenance=provenance,
+        work="",
     )
-    return job.save(folder / "job.json")
+    key = stage_key({b: file_hash(p, work / HASHES) for b, p in raw.bands.items()},
+                    terrain.name, labels.name, scaling, grid.to_dict(), job.aoi_wkt,
+                    job.rows_per_block)  # fmt: skip
+    folder = work / region.name / f"patches-{key}"
+    reusable(folder)  # a finished folder must be intact; an unfinished one resumes
+    provenance = {
+        "source": raw.source,
+        "scenes": [s.__dict__ for s in raw.scenes],
+        "details": raw.details,
+        "labels": read_cached(labels / "labels.json", labels),
+        "region_yaml": region_file.read_text(),
+        "event": region.event.model_dump(mode="json"),
+        "imagery": region.imagery.model_dump(mode="json"),
+        "dem": region.dem,
+        "notes": region.notes,
+    }
+    job.work, job.provenance = str(folder), provenance
+    return job.save(folder / JOB_FILE)
 
 
 @task
 def cut_block(job_file: Path, start: int, stop: int) -> Path:
     """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
-    return patch_rows(RegionJob.load(job_file), start, stop)
+    return patch_rows(_job(job_file), start, stop)
 
 
 @task
 def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
-    before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
-    meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
-    write_json(out / STATE_DIR / "regions.json", [str(f.relative_to(out)) for f in job_files])
-    _forget_stale_work(out, job_files)
+    before = current_version(out)
+    for f in job_files:  # every region's patches finished and intact
+        if not reusable(f.parent):
+            raise corrupt(f.parent, "its patches were never finished")
+    meta = assemble(out, [_job(f) for f in job_files], scaling)
+    _forget_stale_work(out)
     if meta["version"] != before:
         emit_event(
             event=DATASET_UPDATED,
@@ -203,16 +222,19 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
     return {**{k: meta[k] for k in ("version", "counts", "scaling")}, "previous": before}
 
 
-def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
-    """Remove work folders of regions or inputs no longer in the benchmark."""
+def _forget_stale_work(out: Path) -> None:
+    """Remove work folders of regions or inputs in none of the kept versions (so that any of
+    them can be restored and built on)."""
+    job_files = [j for v in list_versions(out) for j in version_jobs(out, v.version)]
     keep = {f.parent for f in job_files}
     for f in job_files:
-        job = read_json(f)
+        job = read_cached(f, f.parent)
         keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
     kept = {k.resolve() for k in keep}
     for region_dir in (out / STATE_DIR).iterdir():
         if not region_dir.is_dir():
             continue
+        clear_temporary(region_dir)  # stage folders of killed runs
         for stage in region_dir.iterdir():
             stale = stage.name.startswith(STAGES) and stage.resolve() not in kept
             if stage.is_dir() and stale:
@@ -242,15 +264,18 @@ def _build_regions(
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
-    cuts = [(f, [cut_block.submit(f, a, b) for a, b in RegionJob.load(f).blocks()])
+    cuts = [(f, [cut_block.submit(f, a, b) for a, b in _job(f).blocks()])
             for f in job_files]  # fmt: skip
     for job_file, futures in cuts:
-        name = RegionJob.load(job_file).name
+        name = _job(job_file).name
         artifact = create_progress_artifact(0.0, description=f"tile rows cut in {name}")
         for i, _ in enumerate(as_completed(futures), 1):
             update_progress_artifact(artifact, 100.0 * i / len(futures))
             logger.info("%s: %d/%d blocks of tile rows cut", name, i, len(futures))
     _results([fut for _, futures in cuts for fut in futures])
+    for job_file in job_files:  # every block cut: the region's patches are done
+        if not reusable(job_file.parent):
+            seal(job_file.parent, exclude=(JOB_FILE,))
     return job_files
 
 
@@ -299,7 +324,17 @@ def build_benchmark(
     files = region_files(regions)
     check_build(files, source, raw, out, scaling, max_aoi_km2)
     with _claimed(out, f"l4s build {regions}"):
+        files = _in_join_order(out, files)
         return publish(out, _build_regions(files, source, raw, out, scaling), scaling)
+
+
+def _in_join_order(out: Path, files: list[Path]) -> list[Path]:
+    """Region files in the order their regions joined the benchmark; new ones after, by name."""
+    meta = current_meta(out)
+    joined = [r["name"] for r in meta["regions"]] if meta else []
+    names = {f: load_region(f).name for f in files}
+    rank = {name: i for i, name in enumerate(joined)}
+    return sorted(files, key=lambda f: (rank.get(names[f], len(joined)), names[f]))
 
 
 @flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -321,9 +356,8 @@ def add_region(
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
     with _claimed(out, f"l4s add-region {reg.name}"):
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited
-        state = out / STATE_DIR / "regions.json"
-        existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
-        names = [RegionJob.load(j).name for j in existing]
+        existing = version_jobs(out) if current_version(out) else []
+        names = [j.parent.parent.name for j in existing]  # .l4s/<region>/patches-<key>/
         if reg.name in names:
             get_run_logger().info(
                 "region '%s' is already in the benchmark (number %d of %d): rebuilding it in "

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from landslide4sense.errors import ConfigError, L4SError
+from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_demo, region_files
 from landslide4sense.flows.runners import prefect_defaults
 
@@ -67,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="retrain models already trained")
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
+
+    v = sub.add_parser("versions", help="list the versions a benchmark keeps (* = current)")
+    v.add_argument("out", type=Path, help="the benchmark folder")
+    rs = sub.add_parser("restore", help="make a kept version the current one again")
+    rs.add_argument("out", type=Path, help="the benchmark folder")
+    rs.add_argument("version", help="a version `l4s versions OUT` lists")
 
     sub.add_parser("models", help="list the baselines and their parameter counts")
 
@@ -162,6 +168,32 @@ def _train(args: argparse.Namespace) -> dict:
     return result
 
 
+def _versions(args: argparse.Namespace) -> None:
+    from landslide4sense.versions import list_versions
+
+    kept = list_versions(_benchmark_folder(args.out))
+    print(f"{args.out}: {len(kept)} version(s) kept, newest first (* = current)")
+    for v in kept:
+        print(f"{'*' if v.current else ' '} {v.version}  {v.created}  {v.train} train + "
+              f"{v.test} test  {', '.join(v.regions)}")  # fmt: skip
+
+
+def _restore(args: argparse.Namespace) -> None:
+    from landslide4sense.versions import check_version, restore
+
+    restore(_benchmark_folder(args.out), check_version(args.version))
+    print(f"{args.out}: version {args.version} is current again (retrain it with "
+          f"`l4s train --dataset {args.out}` if it has no results yet)")  # fmt: skip
+
+
+def _benchmark_folder(out: Path) -> Path:
+    from landslide4sense.output import is_benchmark
+
+    if not is_benchmark(out):
+        raise MissingInputError(f"{out}: not a landslide4sense benchmark folder")
+    return out
+
+
 def _models(args: argparse.Namespace) -> None:
     from landslide4sense.training.models import MODELS, get_model, parameter_count
 
@@ -220,7 +252,8 @@ def _annotate(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "models": _models, "plan": _plan, "annotate": _annotate}  # fmt: skip
+            "versions": _versions, "restore": _restore, "models": _models, "plan": _plan,
+            "annotate": _annotate}  # fmt: skip
 
 
 def _check_train(args: argparse.Namespace) -> None:
@@ -231,9 +264,10 @@ def _check_train(args: argparse.Namespace) -> None:
                               f"{getattr(args, option)}")  # fmt: skip
     from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.models import model_names
+    from landslide4sense.versions import data_folder
 
     model_names(args.models)
-    load_benchmark_once(args.dataset)
+    load_benchmark_once(data_folder(args.dataset))
 
 
 PREFLIGHT = {

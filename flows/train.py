@@ -93,6 +93,7 @@ def retrain_baselines(
     from landslide4sense.training.data import benchmark_version
     from landslide4sense.training.models import model_names
     from landslide4sense.training.train import read_metrics, train_config
+    from landslide4sense.versions import data_folder
 
     logger = get_run_logger()
     dataset = Path(dataset)
@@ -102,10 +103,12 @@ def retrain_baselines(
         eval_every=eval_every, compile=compile, augment=augment,
     ).model_dump()  # fmt: skip
     results = Path(out or dataset / "training")
-    # One run at a time per benchmark (or, for a folder not ours, per results folder).
-    with output_lock(dataset if is_benchmark(dataset) else results,
-                     f"l4s train {dataset}", flow_run_name()):  # fmt: skip
-        version = benchmark_version(dataset)
+    # One run at a time per benchmark (or, for a folder not ours, per results folder), on one
+    # version throughout: the current one's own folder.
+    ours = is_benchmark(dataset)
+    with output_lock(dataset if ours else results, f"l4s train {dataset}", flow_run_name()):
+        data = data_folder(dataset)
+        version = benchmark_version(data)
         run_dir = results / version
         trained, skipped = [], []
         for name in names:
@@ -115,8 +118,8 @@ def retrain_baselines(
                 logger.info("%s already trained on version %s with these settings", name,
                             version)  # fmt: skip
                 continue
-            train_one(dataset, version, name, cfg, run_dir)
+            train_one(data, version, name, cfg, run_dir)
             trained.append(name)
-        table = write_report(dataset, version, run_dir, names)
+        table = write_report(data, version, run_dir, names)
     return {"version": version, "out": str(run_dir), "trained": trained, "skipped": skipped,
             "table": str(table)}  # fmt: skip

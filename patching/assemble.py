@@ -3,8 +3,8 @@
 Each region's kept tiles, in row-major order, are split by the paper's rule (the first quarter
 trains, the rest tests), then numbered from 1 per split across regions in the given order, so
 that appending a region never renumbers the patches already published. The benchmark is built
-in a staging folder and published by renaming; ``dataset.json`` is removed first and written
-last, so a folder with a ``dataset.json`` is always a complete benchmark.
+in a staging folder and published as a new version (:mod:`landslide4sense.versions`): a kill
+at any instant leaves the previous version or the new one, whole.
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ import logging
 import math
 import os
 import shutil
-import uuid
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
+from landslide4sense.cache import code_version
 from landslide4sense.files import read_json, write_json, write_text
 from landslide4sense.patching.card import render_card
 from landslide4sense.patching.figures import plot_band_means, plot_landslide_share, plot_samples
+from landslide4sense.patching.numbering import assign_numbers
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
 from landslide4sense.regions import PATCH_SIZE
+from landslide4sense.versions import KEEP_VERSIONS, commit, staged
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,19 @@ MANIFEST_FIELDS = [
     "sha256",
     "version",
 ]
-PUBLISHED = ("TrainData", "TestData", "manifest.csv", "card.md", "figures", "regions")
 
 
-def code_version() -> str:
-    try:
-        return version("landslide4sense")
-    except PackageNotFoundError:
-        return "unknown"
+def previous_numbers(manifest: Path) -> dict[tuple[str, str], list[int]]:
+    """The numbers of each (region, split) in a published manifest, in tile order."""
+    if not manifest.exists():
+        return {}
+    numbers: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
+    with manifest.open(newline="") as f:
+        for r in csv.DictReader(f):
+            key = (r["region"], r["split"])
+            numbers.setdefault(key, []).append((int(r["tile_row"]), int(r["tile_col"]),
+                                                int(r["index"])))  # fmt: skip
+    return {k: [n for *_, n in sorted(v)] for k, v in numbers.items()}
 
 
 def split_count(n: int, train_fraction: float = 0.25) -> int:
@@ -107,16 +113,36 @@ def assemble(
     scaling: str,
     train_fraction: float = 0.25,
     figures: bool = True,
+    keep: int = KEEP_VERSIONS,
 ) -> dict:
-    """Publish the benchmark of ``jobs`` (in this order) into ``out``; return ``dataset.json``.
+    """Publish the benchmark of ``jobs`` (in this order) into ``out`` as a new version, keeping
+    the last ``keep`` versions; return ``dataset.json``.
 
     Raises:
         EmptyResultError: a region has no valid tile.
+        PublishError: writing failed (a full disk); the previous version stays current.
     """
     out = Path(out)
+    with staged(out) as stage:
+        meta = _write_version(out, stage, jobs, scaling, train_fraction, figures)
+        commit(out, stage, meta["version"], [Path(j.work) / "job.json" for j in jobs], keep)
+    meta = read_json(out / "dataset.json")  # the same content published before keeps its own
+    log.info(
+        "benchmark %s: %d train + %d test patches, version %s",
+        out,
+        meta["counts"]["train"],
+        meta["counts"]["test"],
+        meta["version"],
+    )
+    return meta
+
+
+def _write_version(
+    out: Path, stage: Path, jobs: list[RegionJob], scaling: str, train_fraction: float,
+    figures: bool,
+) -> dict:  # fmt: skip
     regions: list[RegionTiles] = [collect_tiles(job) for job in jobs]
     previous = read_json(out / "dataset.json") if (out / "dataset.json").exists() else None
-    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
     for split_dir in SPLITS.values():
         for kind in ("img", "mask"):
             (stage / split_dir / kind).mkdir(parents=True, exist_ok=True)
@@ -124,14 +150,19 @@ def assemble(
     counters = {"train": 0, "test": 0}
     rows: list[dict] = []
     per_split: dict[tuple[str, str], list[dict]] = {}
-    for reg in regions:
+    n_trains = [split_count(len(reg.tiles), train_fraction) for reg in regions]
+    numbers, renumbered = assign_numbers(
+        [(reg.name, {"train": k, "test": len(reg.tiles) - k})
+         for reg, k in zip(regions, n_trains, strict=True)],
+        previous_numbers(out / "manifest.csv"),
+    )  # fmt: skip
+    for reg, n_train in zip(regions, n_trains, strict=True):
         prov = reg.job.provenance
         scenes = prov.get("scenes", [])
-        n_train = split_count(len(reg.tiles), train_fraction)
         for i, tile in enumerate(reg.tiles):
             split = "train" if i < n_train else "test"
             counters[split] += 1
-            n = counters[split]
+            n = numbers[(reg.name, split)][i if split == "train" else i - n_train]
             img_src, mask_src = reg.job.patch_paths(tile["row"], tile["col"])
             img_rel = f"{SPLITS[split]}/img/image_{n}.h5"
             mask_rel = f"{SPLITS[split]}/mask/mask_{n}.h5"
@@ -247,19 +278,12 @@ def assemble(
         "regions": region_meta,
         "all": everything,
         "history": history,
+        "renumbered": [r.describe() for r in renumbered],
     }
     if figures:
         _figures(stage, meta, rows)
     write_text(stage / "card.md", render_card(meta))
     write_json(stage / "dataset.json", meta)
-    _publish(stage, out)
-    log.info(
-        "benchmark %s: %d train + %d test patches, version %s",
-        out,
-        counters["train"],
-        counters["test"],
-        dataset_version,
-    )
     return meta
 
 
@@ -280,18 +304,3 @@ def _figures(stage: Path, meta: dict, rows: list[dict]) -> None:
     groups = [*meta["regions"], meta["all"]]
     plot_band_means(figs / "band_means.png", groups, meta["bands"], meta["scaling"])
     plot_landslide_share(figs / "landslide_share.png", groups)
-
-
-def _publish(stage: Path, out: Path) -> None:
-    """Swap the staged benchmark into ``out``; ``dataset.json`` goes last (the commit)."""
-    (out / "dataset.json").unlink(missing_ok=True)
-    trash = out / f".trash-{uuid.uuid4().hex[:8]}"
-    trash.mkdir()
-    for name in PUBLISHED:
-        if (out / name).exists():
-            os.replace(out / name, trash / name)
-        if (stage / name).exists():
-            os.replace(stage / name, out / name)
-    os.replace(stage / "dataset.json", out / "dataset.json")
-    shutil.rmtree(trash, ignore_errors=True)
-    shutil.rmtree(stage, ignore_errors=True)

@@ -115,6 +115,9 @@ def render_card(meta: dict) -> str:
     history = (
         "\n".join(f"- {h['version']} ({h.get('created')})" for h in meta["history"]) or "- none"
     )
+    renumbered = "\n".join(f"- {r}" for r in meta.get("renumbered", [])) or (
+        "- none: every region kept its numbers"
+    )
     return f"""# {meta["name"]}, version `{meta["version"]}`
 
 Landslide detection patches in the layout of the original Landslide4Sense release
@@ -163,6 +166,12 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 - The authors never published their AOIs: the regions are approximations from the paper's
   figures (each region YAML says so).
 - Patches are float32 (the original release stored float64).
+
+## Numbering
+Patch numbers (N of `image_N.h5`) count per split in the order regions joined the benchmark; a
+region keeps its numbers in every later version unless its count of tiles in a split changes.
+Renumbered in this version:
+{renumbered}
 
 ## Previous versions
 {history}

@@ -1,0 +1,86 @@
+"""Stable patch numbers: known answers of the numbering rule, and a rebuild that changes one
+region's tile count while the other keeps every number and byte."""
+
+import hashlib
+
+from affine import Affine
+
+from landslide4sense.patching import assemble, patch_rows
+from landslide4sense.patching.numbering import Renumbered, assign_numbers
+from landslide4sense.regions import Grid
+from landslide4sense.versions import list_versions
+from tests.helpers import known_job
+
+
+def test_a_new_benchmark_counts_from_one_in_join_order():
+    numbers, renumbered = assign_numbers(
+        [("b", {"train": 2, "test": 3}), ("a", {"train": 1, "test": 2})], {}
+    )
+    assert numbers == {("b", "train"): [1, 2], ("b", "test"): [1, 2, 3],
+                       ("a", "train"): [3], ("a", "test"): [4, 5]}  # fmt: skip
+    assert renumbered == []
+
+
+def test_only_a_region_whose_count_changed_is_renumbered():
+    previous = {("a", "train"): [1, 2], ("a", "test"): [1, 2, 3, 4, 5, 6],
+                ("b", "train"): [3], ("b", "test"): [7, 8]}  # fmt: skip
+    numbers, renumbered = assign_numbers(
+        [("a", {"train": 3, "test": 6}), ("b", {"train": 1, "test": 2}),
+         ("c", {"train": 1, "test": 1})], previous,
+    )  # fmt: skip
+    assert numbers[("b", "train")] == [3] and numbers[("b", "test")] == [7, 8]
+    assert numbers[("a", "test")] == [1, 2, 3, 4, 5, 6]  # same count in test: kept
+    assert numbers[("a", "train")] == [4, 5, 6]  # after the highest train number, 3
+    assert numbers[("c", "train")] == [7] and numbers[("c", "test")] == [9]
+    assert renumbered == [Renumbered("a", "train", [1, 2], [4, 5, 6])]
+    assert renumbered[0].describe() == (
+        "a (train): 2 -> 3 patches, numbers 1-2 -> 4-6; 1-2 are no longer used"
+    )
+
+
+def test_a_removed_region_leaves_its_numbers_unused():
+    previous = {("a", "train"): [1], ("b", "train"): [2], ("c", "train"): [3]}
+    numbers, _ = assign_numbers([("a", {"train": 1}), ("c", {"train": 1}),
+                                 ("d", {"train": 2})], previous)  # fmt: skip
+    assert numbers == {("a", "train"): [1], ("c", "train"): [3], ("d", "train"): [4, 5]}
+
+
+def grid(cols: int, x0: float) -> Grid:
+    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
+
+
+def digests(out):
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for split in ("TrainData", "TestData")
+        for p in (out / split).rglob("*.h5")
+    }
+
+
+def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
+    alpha = known_job(tmp_path / "a", grid(5, 500000), "alpha", "raw", hole=None)
+    beta = known_job(tmp_path / "b", grid(3, 600000), "beta", "raw", hole=None, offset=1)
+    alpha9 = known_job(tmp_path / "a9", grid(9, 500000), "alpha", "raw", hole=None)
+    for job in (alpha, beta, alpha9):
+        patch_rows(job, 0, 1)
+    out = tmp_path / "bench"
+    assemble(out, [alpha, beta], "raw", figures=False)
+    before = digests(out)
+    meta = assemble(out, [alpha9, beta], "raw", figures=False)  # alpha: 5 -> 9 tiles
+    after = digests(out)
+    # beta (train 3, test 4..5 before) keeps its numbers and bytes; alpha (2 + 3 -> 3 + 6
+    # tiles) moves after the highest numbers: train 4..6, test 6..11.
+    for name in ("TrainData/img/image_3.h5", "TestData/img/image_4.h5", "TestData/img/image_5.h5"):
+        assert after[name] == before[name]
+    assert sorted(int(p.stem.split("_")[1]) for p in (out / "TrainData" / "img").iterdir()) == [
+        3, 4, 5, 6]  # fmt: skip
+    assert meta["renumbered"] == [
+        "alpha (train): 2 -> 3 patches, numbers 1-2 -> 4-6; 1-2 are no longer used",
+        "alpha (test): 3 -> 6 patches, numbers 1-3 -> 6-11; 1-3 are no longer used",
+    ]
+    card = (out / "card.md").read_text()
+    assert "alpha (test): 3 -> 6 patches, numbers 1-3 -> 6-11" in card
+    # Published again unchanged: the same version (its folder is kept as it was).
+    again = assemble(out, [alpha9, beta], "raw", figures=False)
+    assert again == meta
+    assert digests(out) == after and len(list_versions(out)) == 2
