@@ -181,7 +181,8 @@ def _versions(args: argparse.Namespace) -> None:
 def _restore(args: argparse.Namespace) -> None:
     from landslide4sense.versions import check_version, restore
 
-    restore(_benchmark_folder(args.out), check_version(args.version))
+    version = check_version(args.version)
+    restore(_benchmark_folder(args.out), version)
     print(f"{args.out}: version {args.version} is current again (retrain it with "
           f"`l4s train --dataset {args.out}` if it has no results yet)")  # fmt: skip
 
@@ -262,6 +263,8 @@ def _check_train(args: argparse.Namespace) -> None:
         if getattr(args, option) < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got "
                               f"{getattr(args, option)}")  # fmt: skip
+    if not args.dataset.is_dir():  # before torch is imported
+        raise MissingInputError(f"{args.dataset}: no such folder (--dataset: the benchmark)")
     from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.models import model_names
     from landslide4sense.versions import data_folder
