@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
-from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.regions import Grid
 from landslide4sense.regions.schema import Event, Imagery
@@ -64,6 +64,21 @@ class Scene(Record):
     cloud_cover: float | None = None
 
 
+class MergeReport(Record):
+    """Counts of the last merge of corrections into labels (``l4s annotate merge``)."""
+
+    candidates: int = 0
+    added: int = 0
+    deleted: int = 0
+    reshaped: int = 0
+    labels: int = 0
+    invalid_repaired: int = 0
+    slivers_dropped: int = 0
+    overlaps_dissolved: int = 0
+    area_m2: float = 0.0
+    merged_at: str | None = None
+
+
 class LabelReport(Record):
     """Counts of what label cleaning did, for the log and the dataset card."""
 
@@ -77,7 +92,14 @@ class LabelReport(Record):
     polygons: int = 0
     area_m2: float = 0.0
     layer: str | None = None
-    corrections: dict[str, int] | None = None  # counts of the last merge (candidates, added...)
+    corrections: MergeReport | None = None  # when the labels were made by correcting candidates
+
+
+class LabelFile(Record):
+    """The label polygons a region is built with: a vector file and its layer."""
+
+    path: Path
+    layer: str | None = None  # None: the file's only layer (or its ``labels`` layer)
 
 
 class _Provenance(Record):
@@ -154,7 +176,7 @@ class ManifestRow(Record):
     landslide_fraction: float
     scene_ids: str  # separated by ';'
     scene_dates: str  # separated by ';', in the order of scene_ids
-    source: str
+    source: SourceKind
     sha256: str
     version: str
 
@@ -256,7 +278,7 @@ def read_dataset_meta(path: str | Path) -> DatasetMeta:
         raise InputDataError(f"{path}: not valid JSON ({err}); {rebuild}") from err
     found = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(found, int):
-        raise InputDataError(
+        raise OutdatedFileError(
             f"{path}: no schema_version (written before dataset.json had one, or not a "
             f"landslide4sense dataset.json); this code reads schema {SCHEMA_VERSION}: {rebuild}"
         )
@@ -266,7 +288,7 @@ def read_dataset_meta(path: str | Path) -> DatasetMeta:
             f"({SCHEMA_VERSION}); upgrade it (pip install -U landslide4sense)"
         )
     if found < SCHEMA_VERSION:
-        raise InputDataError(
+        raise OutdatedFileError(
             f"{path}: schema_version {found} is older than this code reads ({SCHEMA_VERSION}); "
             f"{rebuild}"
         )
