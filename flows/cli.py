@@ -153,6 +153,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
     from landslide4sense.flows.train import retrain_baselines
 
     result = retrain_baselines(

