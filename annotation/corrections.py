@@ -284,10 +284,7 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
 
 def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     """``annotation_report.md`` and one PNG per file: where candidates and labels agree."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -307,14 +304,14 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
         rgb = np.ones((*c.shape, 3))
         rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)
         png = out_dir / f"{Path(path).stem}_agreement.png"
-        fig, ax = plt.subplots(figsize=(7, 7 * c.shape[0] / max(c.shape[1], 1) + 0.5))
+        fig = Figure(figsize=(7, 7 * c.shape[0] / max(c.shape[1], 1) + 0.5))
+        ax = fig.subplots()
         ax.imshow(rgb, interpolation="nearest")
         ax.set_title(f"{Path(path).name}: IoU {a['iou']:.3f}, F1 {a['f1']:.3f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         fig.tight_layout()
         fig.savefig(png, dpi=100)
-        plt.close(fig)
         lines.append(
             f"| {Path(path).name} | {a['candidates']} | {a['labels']} | {a['added']} | "
             f"{a['deleted']} | {a['reshaped']} | {a['iou']:.3f} | {a['f1']:.3f} |"

@@ -32,7 +32,13 @@ from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import DATASET_JSON, REGION_LIST, STATE_DIR
 from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version, previous_meta
-from landslide4sense.records import LabelFile, LayerProvenance, Scene, read_dataset_meta
+from landslide4sense.records import (
+    LabelFile,
+    LabelReport,
+    LayerProvenance,
+    Scene,
+    read_dataset_meta,
+)
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
@@ -152,7 +158,7 @@ def plan_region(
         source=raw.source,
         scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
         details=raw.details,
-        labels=read_json(labels / "labels.json"),
+        labels=LabelReport.model_validate(read_json(labels / "labels.json")),
         region_yaml=region_file.read_text(),
         event=region.event,
         imagery=region.imagery,

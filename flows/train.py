@@ -3,7 +3,7 @@
 ``retrain_baselines`` trains each asked model (skipping those already trained on this version
 with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
 ``spider.png`` and ``detections.png`` into ``OUT/<version>/``. Publishing a new dataset version
-emits the ``l4s.dataset.updated`` event (see :mod:`flows.build`); the deployment trigger in
+emits the ``l4s.dataset.updated`` event (see :mod:`.build`); the deployment trigger in
 ``prefect.yaml`` turns that event into a run of this flow on the GPU work pool.
 """
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
 
 from landslide4sense.patching.hdf5 import read_image, read_mask
 from landslide4sense.records import Summary
@@ -27,7 +24,8 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
     """Rows of RGB, slope, DEM and mask for a few patches (like the paper's Fig. 6)."""
     if not samples:
         return
-    fig, axes = plt.subplots(len(samples), 4, figsize=(9, 2.3 * len(samples)), squeeze=False)
+    fig = Figure(figsize=(9, 2.3 * len(samples)))
+    axes = fig.subplots(len(samples), 4, squeeze=False)
     for ax_row, (img_path, mask_path, title) in zip(axes, samples, strict=True):
         img = read_image(img_path) * divisors  # back to source units
         mask = read_mask(mask_path)
@@ -49,12 +47,12 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
     fig.suptitle("Sample patches (most landslide pixels per region)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_band_means(path: Path, groups: list[Summary], bands: list[str], scaling: str) -> None:
     """Per-band mean of landslide vs non-landslide pixels, per region and split (Fig. 7)."""
-    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 2.6 * len(groups)), squeeze=False)
+    fig = Figure(figsize=(10, 2.6 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)
     x = np.arange(len(bands))
     for ax, group in zip(axes[:, 0], groups, strict=True):
         series = [
@@ -72,12 +70,12 @@ def plot_band_means(path: Path, groups: list[Summary], bands: list[str], scaling
     axes[0, 0].legend(fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 def plot_landslide_share(path: Path, groups: list[Summary]) -> None:
     """Share of landslide pixels per region, training and test sets (Fig. 8)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    fig = Figure(figsize=(9, 3.2))
+    axes = fig.subplots(1, 2, sharey=True)
     names = [g.name for g in groups]
     shares = {
         "train": [100 * g.train.landslide_share for g in groups],
@@ -92,4 +90,3 @@ def plot_landslide_share(path: Path, groups: list[Summary]) -> None:
     axes[0].set_ylabel("landslide pixels (%)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
