@@ -17,14 +17,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    ValidationError,
-)
+from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationError
 
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
@@ -247,7 +240,7 @@ class DatasetMeta(Record):
     train_std: list[float]
     counts: Counts
     regions: list[RegionMeta]
-    all: Summary = Field(description="every region together")
+    all: Summary  # every region together
     history: list[HistoryEntry] = []
 
 
@@ -306,18 +299,13 @@ def write_dataset_meta(path: str | Path, meta: DatasetMeta) -> Path:
 MANIFEST_FIELDS: list[str] = list(ManifestRow.model_fields)
 
 
-def manifest_text(rows: list[ManifestRow]) -> str:
-    """The CSV text of ``manifest.csv``: a header, then one line per row."""
+def write_manifest(path: str | Path, rows: list[ManifestRow]) -> Path:
+    """Write ``manifest.csv`` atomically: a header, then one line per row."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(r.model_dump(mode="json") for r in rows)
-    return buf.getvalue()
-
-
-def write_manifest(path: str | Path, rows: list[ManifestRow]) -> Path:
-    """Write ``manifest.csv`` atomically."""
-    return write_text(path, manifest_text(rows))
+    return write_text(path, buf.getvalue())
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:
