@@ -13,9 +13,8 @@ def test_strings_become_members_and_bad_values_are_refused():
         {"regions": "regions", "out": "out", "source": "stac", "scaling": "raw"}
     )
     assert ok["source"] is SourceKind.STAC and ok["scaling"] is Scaling.RAW
-    assert retrain_baselines.validate_parameters({"dataset": "d", "device": "cuda"})["device"] is (
-        Device.CUDA
-    )
+    device = retrain_baselines.validate_parameters({"dataset": "d", "device": "cuda"})["device"]
+    assert device is Device.CUDA
     for flow, bad in [
         (build_benchmark, {"regions": "r", "out": "o", "scaling": "minmax"}),
         (add_region, {"region": "r.yaml", "out": "o", "source": "sentinelhub"}),
