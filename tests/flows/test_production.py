@@ -299,5 +299,12 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
                          "--out", str(dask_out), "--dask", "local"]) == 0  # fmt: skip
             assert digests(dask_out) == digests(out) and len(digests(out)) > 50
     finally:
+        # The in-process flows' event and log workers talk to this server: deliver what they
+        # hold and stop them, so that later tests get workers for their own API.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        EventsWorker.drain_all(timeout=30)
+        APILogWorker.drain_all(timeout=30)
         for w in workers:
             stop(w)
