@@ -8,7 +8,8 @@ are assembled into the benchmark, and a new version emits ``l4s.dataset.updated`
 Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content
 of the stage's input files, every parameter and the code version (:mod:`landslide4sense.cache`):
 a re-run skips what is done and intact, redoes what changed, and a killed build resumes where
-it stopped. Tasks pass file paths, never arrays. The flows hold the output folder's lock for the
+it stopped. Tasks pass file paths, never arrays. The flows check their input before anything
+is written (:mod:`landslide4sense.flows.preflight`), hold the output folder's lock for the
 whole run, and publish a new version atomically (:mod:`landslide4sense.versions`).
 """
 
@@ -39,25 +40,26 @@ from landslide4sense.cache import (
     seal,
     stage_key,
 )
+from landslide4sense.choices import Scaling, SourceKind
 from landslide4sense.errors import L4SError, MissingInputError, SourceError
 from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_scaling, region_files
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.layout import STATE_DIR
+from landslide4sense.layout import DATASET_JSON, JOB_FILE, STATE_DIR
 from landslide4sense.lock import output_lock
 from landslide4sense.output import claim_output, current_meta
 from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.records import LabelFile, LabelReport, LayerProvenance, Scene
 from landslide4sense.regions import Region, load_region, region_grid
 from landslide4sense.versions import current_version, list_versions, version_jobs
 
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
-JOB_FILE = "job.json"  # in a patches folder: the region's job (rewritten on every run)
 
 
 def _job(path: Path) -> RegionJob:
     """A region's job file, from its patches folder."""
-    return RegionJob.from_dict(read_cached(path, Path(path).parent))
+    return RegionJob.model_validate(read_cached(path, Path(path).parent))
 
 
 def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
@@ -79,20 +81,20 @@ def _network_error(task, task_run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
-def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
+def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
     """Deliver (or find) a region's raw layers; returns their paths and provenance."""
     region = load_region(region_file)
     layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
     return layers.to_dict()
 
 
-def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: Path):
+def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
     """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
     source; the region's ``annotation.pre_imagery`` window for a networked one."""
     from landslide4sense.annotation import band_files
 
     folder = Path(raw or "") / region.name / "pre"
-    if source == "local" or region.annotation.pre_imagery is None:
+    if source == SourceKind.LOCAL or region.annotation.pre_imagery is None:
         return band_files(folder) if folder.is_dir() else None
     window = region.annotation.pre_imagery.model_dump()
     pre = region.model_copy(update={"imagery": region.imagery.model_copy(update=window)})
@@ -100,8 +102,8 @@ def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: 
 
 
 @task
-def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | None,
-                   work: Path) -> dict:  # fmt: skip
+def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Path | None,
+                   work: Path) -> LabelFile:  # fmt: skip
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
@@ -123,7 +125,8 @@ def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | Non
         bands = {b: Path(p) for b, p in layers["bands"].items()}
         write_candidates(region, grid, pre, bands, layers["dem"], labels,
                          work / region.name / "candidates")  # fmt: skip
-    return {"path": str(labels), "layer": label_layer(labels, region.annotation.accept_candidates)}
+    layer = label_layer(labels, region.annotation.accept_candidates)
+    return LabelFile(path=labels, layer=layer)
 
 
 @task
@@ -141,29 +144,46 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
 
 
 @task
-def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
+def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
-    path = Path(labels["path"])
-    key = stage_key(file_hash(path, work / HASHES), labels["layer"], grid.to_dict(),
+    key = stage_key(file_hash(labels.path, work / HASHES), labels.layer, grid.to_dict(),
                     region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
     if not reusable(folder):
         aoi = _aoi_in_grid_crs(region, grid.crs)
         with building(folder) as tmp:
-            prepare_labels(path, grid, tmp, aoi, region.annotation.min_area_m2, labels["layer"])
+            prepare_labels(labels.path, grid, tmp, aoi, region.annotation.min_area_m2,
+                           labels.layer)  # fmt: skip
     return folder
 
 
 @task
 def plan_region(
-    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str, work: Path
+    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling, work: Path
 ) -> Path:
     """Write the region's :class:`RegionJob`; returns its path."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
+    aoi = _aoi_in_grid_crs(region, grid.crs).wkt
+    key = stage_key({b: file_hash(p, work / HASHES) for b, p in raw.bands.items()},
+                    terrain.name, labels.name, scaling, grid.to_dict(), aoi,
+                    RegionJob.model_fields["rows_per_block"].default)  # fmt: skip
+    folder = work / region.name / f"patches-{key}"
+    reusable(folder)  # a finished folder must be intact; an unfinished one resumes
+    provenance = LayerProvenance(
+        source=raw.source,
+        scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
+        details=raw.details,
+        labels=LabelReport.model_validate(read_cached(labels / "labels.json", labels)),
+        region_yaml=region_file.read_text(),
+        event=region.event,
+        imagery=region.imagery,
+        dem=region.dem,
+        notes=region.notes,
+    )
     job = RegionJob(
         name=region.name,
         grid=grid,
@@ -171,27 +191,11 @@ def plan_region(
         slope=str(terrain / "slope.tif"),
         dem=str(terrain / "dem.tif"),
         mask=str(labels / "mask.tif"),
-        aoi_wkt=_aoi_in_grid_crs(region, grid.crs).wkt,
+        aoi_wkt=aoi,
         scaling=scaling,
-        work="",
+        work=str(folder),
+        provenance=provenance,
     )
-    key = stage_key({b: file_hash(p, work / HASHES) for b, p in raw.bands.items()},
-                    terrain.name, labels.name, scaling, grid.to_dict(), job.aoi_wkt,
-                    job.rows_per_block)  # fmt: skip
-    folder = work / region.name / f"patches-{key}"
-    reusable(folder)  # a finished folder must be intact; an unfinished one resumes
-    provenance = {
-        "source": raw.source,
-        "scenes": [s.__dict__ for s in raw.scenes],
-        "details": raw.details,
-        "labels": read_cached(labels / "labels.json", labels),
-        "region_yaml": region_file.read_text(),
-        "event": region.event.model_dump(mode="json"),
-        "imagery": region.imagery.model_dump(mode="json"),
-        "dem": region.dem,
-        "notes": region.notes,
-    }
-    job.work, job.provenance = str(folder), provenance
     return job.save(folder / JOB_FILE)
 
 
@@ -202,7 +206,7 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
+def publish(out: Path, job_files: list[Path], scaling: Scaling) -> dict:
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
     before = current_version(out)
@@ -211,30 +215,32 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
             raise corrupt(f.parent, "its patches were never finished")
     meta = assemble(out, [_job(f) for f in job_files], scaling)
     _forget_stale_work(out)
-    if meta["version"] != before:
+    counts = meta.counts.model_dump(mode="json")
+    if meta.version != before:
         emit_event(
             event=DATASET_UPDATED,
             resource={"prefect.resource.id": f"l4s.dataset.{out.resolve()}",
                       "prefect.resource.name": out.name},
-            payload={"dataset": str(out.resolve()), "version": meta["version"],
-                     "previous": before, "counts": meta["counts"]},
+            payload={"dataset": str(out.resolve()), "version": meta.version,
+                     "previous": before, "counts": counts},
         )  # fmt: skip
-    return {**{k: meta[k] for k in ("version", "counts", "scaling")}, "previous": before}
+    return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value,
+            "previous": before}  # fmt: skip
 
 
 def _forget_stale_work(out: Path) -> None:
     """Remove work folders of regions or inputs in none of the kept versions (so that any of
-    them can be restored and built on)."""
+    them can be restored and built on), and the temporary folders of killed stages."""
     job_files = [j for v in list_versions(out) for j in version_jobs(out, v.version)]
     keep = {f.parent for f in job_files}
     for f in job_files:
-        job = read_cached(f, f.parent)
-        keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
+        job = _job(f)
+        keep |= {Path(job.slope).parent, Path(job.mask).parent}
     kept = {k.resolve() for k in keep}
     for region_dir in (out / STATE_DIR).iterdir():
         if not region_dir.is_dir():
             continue
-        clear_temporary(region_dir)  # stage folders of killed runs
+        clear_temporary(region_dir)
         for stage in region_dir.iterdir():
             stale = stage.name.startswith(STAGES) and stage.resolve() not in kept
             if stage.is_dir() and stale:
@@ -242,7 +248,7 @@ def _forget_stale_work(out: Path) -> None:
 
 
 def _build_regions(
-    region_files: list[Path], source: str, raw: Path | None, out: Path, scaling: str
+    region_files: list[Path], source: SourceKind, raw: Path | None, out: Path, scaling: Scaling
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
@@ -300,7 +306,7 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
         try:
             yield
         except L4SError:
-            if claimed and not (out / "dataset.json").exists():
+            if claimed and not (out / DATASET_JSON).exists():
                 shutil.rmtree(out / STATE_DIR, ignore_errors=True)
                 if not existed:
                     shutil.rmtree(out, ignore_errors=True)
@@ -311,9 +317,9 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
 def build_benchmark(
     regions: Path,
     out: Path,
-    source: str = "local",
+    source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
-    scaling: str = "l4s",
+    scaling: Scaling = Scaling.L4S,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Build the benchmark from every region file in ``regions`` (a folder, or one YAML).
@@ -341,9 +347,9 @@ def _in_join_order(out: Path, files: list[Path]) -> list[Path]:
 def add_region(
     region: Path,
     out: Path,
-    source: str = "local",
+    source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
-    scaling: str = "l4s",
+    scaling: Scaling = Scaling.L4S,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.

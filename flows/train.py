@@ -3,7 +3,7 @@
 ``retrain_baselines`` trains each asked model (skipping those already trained on this version
 with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
 ``spider.png`` and ``detections.png`` into ``OUT/<version>/``. Publishing a new dataset version
-emits the ``l4s.dataset.updated`` event (see :mod:`flows.build`); the deployment trigger in
+emits the ``l4s.dataset.updated`` event (see :mod:`.build`); the deployment trigger in
 ``prefect.yaml`` turns that event into a run of this flow on the GPU work pool.
 """
 
@@ -19,6 +19,8 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from landslide4sense.choices import Device
+from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.lock import output_lock
 
@@ -75,7 +77,7 @@ def retrain_baselines(
     models: str = "all",
     iterations: int = 5000,
     batch_size: int = 32,
-    device: str = "auto",
+    device: Device = Device.AUTO,
     out: Path | None = None,
     force: bool = False,
     seed: int = 2022,
@@ -89,6 +91,7 @@ def retrain_baselines(
     the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
     ``augment`` flips training patches at random (off by default: the paper names none).
     """
+    require_extra("torch", "train")
     from landslide4sense.output import is_benchmark
     from landslide4sense.training.data import benchmark_version
     from landslide4sense.training.models import model_names

@@ -2,8 +2,9 @@
 
 The layout is the original Landslide4Sense release's (``TrainData/img/image_N.h5`` with dataset
 ``img``, ``TrainData/mask/mask_N.h5`` with dataset ``mask``, the same under ``TestData/``; N
-counts from 1 per split), plus our manifest, metadata, card, figures and the ``.l4s`` work
-folder. Every stage takes these names from here.
+counts from 1 per split), plus our manifest, metadata, card, figures, the kept versions with
+the ``current`` link the published names go through, and the ``.l4s`` folder of the tool's own
+state. Every stage takes these names from here.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ CARD_MD = "card.md"  # the dataset card
 FIGURES_DIR = "figures"
 REGIONS_DIR = "regions"  # copies of the region files the benchmark was built from
 TRAINING_DIR = "training"  # training results, one folder per version
-STATE_DIR = ".l4s"  # per-region work, so that a re-run resumes
-REGION_LIST = "regions.json"  # in STATE_DIR: the job files of the benchmark's regions, in order
-#: What a publication replaces; DATASET_JSON goes last.
-PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), MANIFEST_CSV, CARD_MD, FIGURES_DIR,
-                              REGIONS_DIR)  # fmt: skip
+STATE_DIR = ".l4s"  # the tool's own: marker, lock, per-region work a re-run resumes from
+MARKER = "benchmark.json"  # in STATE_DIR: this folder is a benchmark the tool may write
+LOCK_FILE = "lock"  # in STATE_DIR: held by the one run that writes the folder
+JOB_FILE = "job.json"  # in a region's patches folder: the job that cut them
+VERSIONS_DIR = "versions"  # every kept version, whole: versions/<version>/
+CURRENT = "current"  # a link to versions/<version>; the published names link through it
+VERSION_FILE = ".l4s-version.json"  # in a version: its files and region jobs, written last
 
 
 def image_path(split: Split, n: int) -> str:

@@ -32,11 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from landslide4sense.errors import L4SError
-from landslide4sense.layout import STATE_DIR
+from landslide4sense.layout import LOCK_FILE, STATE_DIR
 
 log = logging.getLogger(__name__)
-
-LOCK_FILE = "lock"  # in OUT/.l4s
 
 
 class OutputLocked(L4SError, TimeoutError):

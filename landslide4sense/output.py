@@ -14,9 +14,7 @@ from pathlib import Path
 from landslide4sense import __version__
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json, write_json
-from landslide4sense.layout import DATASET_JSON, STATE_DIR
-
-MARKER = "benchmark.json"
+from landslide4sense.layout import DATASET_JSON, MARKER, STATE_DIR
 
 
 class NotABenchmarkError(ConfigError):

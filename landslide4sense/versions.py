@@ -41,15 +41,12 @@ from pathlib import Path
 
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import write_json
-from landslide4sense.layout import DATASET_JSON
+from landslide4sense.layout import CURRENT, DATASET_JSON, VERSION_FILE, VERSIONS_DIR
 from landslide4sense.lock import output_lock
 from landslide4sense.output import is_benchmark
 
 log = logging.getLogger(__name__)
 
-VERSIONS_DIR = "versions"
-CURRENT = "current"
-VERSION_FILE = ".l4s-version.json"  # in each version: its files and region jobs; written last
 STAGING_PREFIX = ".staging-"
 TMP_PREFIX = ".l4s-tmp-"  # temporary links in OUT, renamed onto their name
 KEEP_VERSIONS = 2

@@ -40,7 +40,7 @@ def _span(numbers: list[int]) -> str:
 
 def assign_numbers(
     counts: list[tuple[str, dict[str, int]]], previous: dict[Key, list[int]]
-) -> tuple[dict[Key, list[int]], list[Renumbered]]:
+) -> dict[Key, list[int]]:
     """Numbers for each region's patches in each split.
 
     Args:
@@ -49,8 +49,7 @@ def assign_numbers(
             its tiles (empty for a new benchmark).
 
     Returns:
-        The numbers of each (region, split), in tile order, and the (region, split) pairs that
-        were in the previous version but got new numbers.
+        The numbers of each (region, split), in tile order.
     """
     numbers: dict[Key, list[int]] = {}
     fresh: list[tuple[Key, int]] = []
@@ -64,12 +63,15 @@ def assign_numbers(
     top: dict[str, int] = {}
     for (_, split), old in previous.items():
         top[split] = max([top.get(split, 0), *old])
-    renumbered = []
     for key, n in fresh:
         split = key[1]
         start = top.get(split, 0) + 1
         numbers[key] = list(range(start, start + n))
         top[split] = start + n - 1
-        if key in previous:
-            renumbered.append(Renumbered(*key, previous[key], numbers[key]))
-    return numbers, renumbered
+    return numbers
+
+
+def renumbered(numbers: dict[Key, list[int]], previous: dict[Key, list[int]]) -> list[Renumbered]:
+    """The (region, split) pairs of the previous version whose numbers changed."""
+    return [Renumbered(*key, previous[key], now) for key, now in numbers.items()
+            if key in previous and previous[key] != now]  # fmt: skip

@@ -14,9 +14,7 @@ training list; we do not.
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import logging
 import math
 import re
@@ -27,6 +25,8 @@ import h5py
 import numpy as np
 
 from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV
+from landslide4sense.records import read_dataset_meta, read_manifest
 from landslide4sense.training.metrics import NODATA
 
 log = logging.getLogger(__name__)
@@ -146,14 +146,10 @@ def read_split(root: Path, split: str) -> PatchSet:
 
 def _regions(root: Path, split: str, n: int) -> list[str]:
     """Each patch's region from ``manifest.csv``; ``all`` without one (the original release)."""
-    manifest = root / "manifest.csv"
+    manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
-    rows = sorted(
-        (int(r["index"]), r["region"])
-        for r in csv.DictReader(manifest.open())
-        if r["split"] == split
-    )
+    rows = sorted((r.index, r.region) for r in read_manifest(manifest) if r.split == split)
     if len(rows) != n:
         raise InputDataError(f"{manifest}: lists {len(rows)} {split} patches, the folder has {n}")
     return [region for _, region in rows]
@@ -199,14 +195,12 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         InputDataError: a patch is unreadable or wrong (see :func:`read_split`).
     """
     root = _existing(root)
-    meta = (
-        json.loads((root / "dataset.json").read_text()) if (root / "dataset.json").exists() else {}
-    )
+    meta = read_dataset_meta(root / DATASET_JSON) if (root / DATASET_JSON).exists() else None
     train_all, test = read_split(root, "train"), read_split(root, "test")
     if train_all.masks is None:
         raise MissingInputError(f"{root}/TrainData/mask: training patches have no masks")
-    if "train_mean" in meta:
-        mean, std = np.asarray(meta["train_mean"]), np.asarray(meta["train_std"])
+    if meta is not None:
+        mean, std = np.asarray(meta.train_mean), np.asarray(meta.train_std)
     else:
         mean, std = band_stats(train_all.images)
     std = np.where(std > 0, std, 1.0)
@@ -215,7 +209,7 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         s.images /= std.astype(np.float32)[None, :, None, None]
     val_idx = validation_index(train_all.regions, val_fraction)
     train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)
-    version = meta.get("version") or folder_version(root)
+    version = meta.version if meta is not None else folder_version(root)
     log.info(
         "benchmark %s (version %s): %d train, %d validation, %d test patches",
         root,
@@ -238,8 +232,8 @@ def _existing(root: str | Path) -> Path:
 
 def benchmark_version(root: str | Path) -> str:
     """A benchmark's version: its ``dataset.json``'s, or :func:`folder_version` without one."""
-    meta = _existing(root) / "dataset.json"
-    return json.loads(meta.read_text())["version"] if meta.exists() else folder_version(Path(root))
+    meta = _existing(root) / DATASET_JSON
+    return read_dataset_meta(meta).version if meta.exists() else folder_version(Path(root))
 
 
 @functools.lru_cache(maxsize=1)

@@ -49,8 +49,8 @@ def out(tmp_path):
 
 
 def test_the_layout_readers_load_follows_the_current_version(jobs, out):
-    v1 = assemble(out, jobs[:1], "raw", figures=False)["version"]
-    v2 = assemble(out, jobs[:2], "raw", figures=False)["version"]
+    v1 = assemble(out, jobs[:1], "raw", figures=False).version
+    v2 = assemble(out, jobs[:2], "raw", figures=False).version
     assert current_version(out) == v2 and os.readlink(out / "current") == f"versions/{v2}"
     for name in ("TrainData", "TestData", "manifest.csv", "card.md", "dataset.json"):
         assert os.readlink(out / name) == f"current/{name}"
@@ -68,7 +68,7 @@ def test_the_layout_readers_load_follows_the_current_version(jobs, out):
 
 
 def test_the_last_two_versions_stay_and_an_older_one_can_be_restored(jobs, out, capsys):
-    versions = [assemble(out, jobs[: k + 1], "raw", figures=False)["version"] for k in range(3)]
+    versions = [assemble(out, jobs[: k + 1], "raw", figures=False).version for k in range(3)]
     kept = list_versions(out)
     assert [v.version for v in kept] == versions[:0:-1] and kept[0].current
     assert not (out / "versions" / versions[0]).exists()  # the oldest is gone
@@ -82,7 +82,7 @@ def test_the_last_two_versions_stay_and_an_older_one_can_be_restored(jobs, out, 
     assert json.loads((out / "dataset.json").read_text())["counts"]["train"] == 3
     assert not (out / "TrainData" / "img" / "image_4.h5").exists()  # gamma is not in it
     # Publishing after a restore keeps the restored one (current) and the newest other.
-    v4 = assemble(out, [jobs[2], jobs[0]], "raw", figures=False)["version"]
+    v4 = assemble(out, [jobs[2], jobs[0]], "raw", figures=False).version
     assert {v.version for v in list_versions(out)} == {v4, versions[1]}
 
 
@@ -107,7 +107,7 @@ def test_a_current_link_that_is_not_ours_is_refused(jobs, out, capsys):
 
 
 def test_pruning_deletes_only_what_the_tool_wrote(jobs, out):
-    v1 = assemble(out, jobs[:1], "raw", figures=False)["version"]
+    v1 = assemble(out, jobs[:1], "raw", figures=False).version
     (out / "TrainData" / "notes.txt").write_text("mine")  # lands inside version v1
     (out / "holiday.png").write_text("mine")
     for k in (2, 3):

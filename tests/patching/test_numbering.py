@@ -6,25 +6,23 @@ import hashlib
 from affine import Affine
 
 from landslide4sense.patching import assemble, patch_rows
-from landslide4sense.patching.numbering import Renumbered, assign_numbers
+from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.regions import Grid
 from landslide4sense.versions import list_versions
 from tests.helpers import known_job
 
 
 def test_a_new_benchmark_counts_from_one_in_join_order():
-    numbers, renumbered = assign_numbers(
-        [("b", {"train": 2, "test": 3}), ("a", {"train": 1, "test": 2})], {}
-    )
+    numbers = assign_numbers([("b", {"train": 2, "test": 3}), ("a", {"train": 1, "test": 2})], {})
     assert numbers == {("b", "train"): [1, 2], ("b", "test"): [1, 2, 3],
                        ("a", "train"): [3], ("a", "test"): [4, 5]}  # fmt: skip
-    assert renumbered == []
+    assert renumbered(numbers, {}) == []
 
 
 def test_only_a_region_whose_count_changed_is_renumbered():
     previous = {("a", "train"): [1, 2], ("a", "test"): [1, 2, 3, 4, 5, 6],
                 ("b", "train"): [3], ("b", "test"): [7, 8]}  # fmt: skip
-    numbers, renumbered = assign_numbers(
+    numbers = assign_numbers(
         [("a", {"train": 3, "test": 6}), ("b", {"train": 1, "test": 2}),
          ("c", {"train": 1, "test": 1})], previous,
     )  # fmt: skip
@@ -32,16 +30,17 @@ def test_only_a_region_whose_count_changed_is_renumbered():
     assert numbers[("a", "test")] == [1, 2, 3, 4, 5, 6]  # same count in test: kept
     assert numbers[("a", "train")] == [4, 5, 6]  # after the highest train number, 3
     assert numbers[("c", "train")] == [7] and numbers[("c", "test")] == [9]
-    assert renumbered == [Renumbered("a", "train", [1, 2], [4, 5, 6])]
-    assert renumbered[0].describe() == (
+    changed = renumbered(numbers, previous)
+    assert changed == [Renumbered("a", "train", [1, 2], [4, 5, 6])]
+    assert changed[0].describe() == (
         "a (train): 2 -> 3 patches, numbers 1-2 -> 4-6; 1-2 are no longer used"
     )
 
 
 def test_a_removed_region_leaves_its_numbers_unused():
     previous = {("a", "train"): [1], ("b", "train"): [2], ("c", "train"): [3]}
-    numbers, _ = assign_numbers([("a", {"train": 1}), ("c", {"train": 1}),
-                                 ("d", {"train": 2})], previous)  # fmt: skip
+    numbers = assign_numbers([("a", {"train": 1}), ("c", {"train": 1}),
+                              ("d", {"train": 2})], previous)  # fmt: skip
     assert numbers == {("a", "train"): [1], ("c", "train"): [3], ("d", "train"): [4, 5]}
 
 
@@ -74,7 +73,7 @@ def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
         assert after[name] == before[name]
     assert sorted(int(p.stem.split("_")[1]) for p in (out / "TrainData" / "img").iterdir()) == [
         3, 4, 5, 6]  # fmt: skip
-    assert meta["renumbered"] == [
+    assert meta.renumbered == [
         "alpha (train): 2 -> 3 patches, numbers 1-2 -> 4-6; 1-2 are no longer used",
         "alpha (test): 3 -> 6 patches, numbers 1-3 -> 6-11; 1-3 are no longer used",
     ]
