@@ -287,11 +287,18 @@ def _check_train(args: argparse.Namespace) -> None:
     load_benchmark_once(data_folder(args.dataset))
 
 
+def _check_build(args: argparse.Namespace) -> None:
+    """The extras the command needs, then its input (:func:`check_build`)."""
+    if args.dask:
+        require_extra("prefect_dask", "dask")
+    files = [args.region] if args.command == "add-region" else region_files(args.regions)
+    check_build(files, args.source, args.raw, args.out, args.scaling, args.max_aoi_km2,
+                adding=args.command == "add-region")  # fmt: skip
+
+
 PREFLIGHT = {
-    "build": lambda a: check_build(region_files(a.regions), a.source, a.raw, a.out, a.scaling,
-                                   a.max_aoi_km2),
-    "add-region": lambda a: check_build([a.region], a.source, a.raw, a.out, a.scaling,
-                                        a.max_aoi_km2, adding=True),
+    "build": _check_build,
+    "add-region": _check_build,
     "demo": lambda a: check_demo(a.out),
     "train": _check_train,
 }  # fmt: skip
@@ -328,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_Once())
+        if not any(isinstance(f, _Once) for f in handler.filters):
+            handler.addFilter(_Once())
     for chatty in ("httpx", "pyogrio"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
