@@ -41,8 +41,14 @@ from landslide4sense.cache import (
     stage_key,
 )
 from landslide4sense.choices import Scaling, SourceKind
-from landslide4sense.errors import L4SError, MissingInputError, SourceError
-from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_scaling, region_files
+from landslide4sense.errors import L4SError, SourceError
+from landslide4sense.flows.preflight import (
+    MAX_AOI_KM2,
+    check_build,
+    check_scaling,
+    no_labels,
+    region_files,
+)
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import DATASET_JSON, JOB_FILE, STATE_DIR
@@ -115,12 +121,7 @@ def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Pat
     if labels is None:
         pre = _pre_event_bands(region, grid, source, raw, work)
         if pre is None:
-            raise MissingInputError(
-                f"region '{region.name}' has no labels: add the corrected landslide polygons as "
-                f"{Path(raw or '.') / region.name / 'labels.gpkg'}, or provide pre-event imagery "
-                f"({Path(raw or '.') / region.name / 'pre' / 's2'}/B02..B08.tif, or "
-                "annotation.pre_imagery in the region file) to make OBIA candidates"
-            )
+            raise no_labels(region, raw)
         labels = Path(raw or work) / region.name / "labels.gpkg"
         bands = {b: Path(p) for b, p in layers["bands"].items()}
         write_candidates(region, grid, pre, bands, layers["dem"], labels,

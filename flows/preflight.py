@@ -62,9 +62,9 @@ def check_aoi(region: Region, max_km2: float = MAX_AOI_KM2) -> None:
     if km2 > max_km2:
         raise ConfigError(
             f"{region.path}: the aoi's bounding box covers {km2:,.0f} km2, more than the cap of "
-            f"{max_km2:,.0f} km2 "
-            "(about four Sentinel-2 tiles); check the bbox (west, south, east, north in "
-            "degrees), split the region, or raise the cap with --max-aoi-km2"
+            f"{max_km2:,.0f} km2; check the bbox (west, south, east, north in degrees), split "
+            "the region, or raise the cap with --max-aoi-km2 (the default, "
+            f"{MAX_AOI_KM2:,.0f} km2, is about four Sentinel-2 tiles)"
         )
     grid = region_grid(region)
     rows, cols = grid.tile_shape()
@@ -172,13 +172,18 @@ def _check_raw(region: Region, source: str, raw: Path | None) -> None:
         labels = find_labels(region, Path(raw or ".") / region.name)
     if labels is not None:
         check_labels(labels, region)
-    elif source == "local" and not (pre := raw / region.name / "pre" / "s2").is_dir():
-        raise MissingInputError(
-            f"region '{region.name}' has no labels: add the corrected landslide polygons as "
-            f"{raw / region.name / 'labels.gpkg'}, or provide pre-event imagery "
-            f"({pre}/B02..B08.tif, or annotation.pre_imagery in the region file) to make OBIA "
-            "candidates"
-        )
+    elif source == "local" and not (raw / region.name / "pre" / "s2").is_dir():
+        raise no_labels(region, raw)
+
+
+def no_labels(region: Region, raw: Path | None) -> MissingInputError:
+    """The error for a region with neither labels nor pre-event imagery for candidates."""
+    folder = Path(raw or ".") / region.name
+    return MissingInputError(
+        f"region '{region.name}' has no labels: add the corrected landslide polygons as "
+        f"{folder / 'labels.gpkg'}, or provide pre-event imagery ({folder / 'pre' / 's2'}/"
+        "B02..B08.tif, or annotation.pre_imagery in the region file) to make OBIA candidates"
+    )
 
 
 def check_scaling(out: Path, scaling: str) -> None:

@@ -122,6 +122,7 @@ def test_two_add_regions_started_together_both_land(demo_inputs, tmp_path):
     regions, raw = demo_inputs
     out = tmp_path / "bench"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # two start on a busy box
     procs = []
     for name in ("demo-hills", "demo-valley"):
         cmd = [sys.executable, "-m", "landslide4sense.flows.cli", "add-region",
