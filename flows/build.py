@@ -12,12 +12,14 @@ Tasks pass file paths, never arrays.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import shapely
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -28,7 +30,14 @@ from landslide4sense.annotation import prepare_labels
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.patching import (
+    SCALINGS,
+    RegionJob,
+    assemble,
+    cut_blocks,
+    patch_rows,
+    write_terrain,
+)
 from landslide4sense.patching.assemble import code_version
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
@@ -144,6 +153,7 @@ def plan_region(
         "grid": grid.to_dict(),
         "aoi": region.aoi.model_dump(mode="json"),
         "code": code_version(),
+        "layout": 2,  # a folder per block of tile rows (1: one folder of patches)
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
     provenance = {
@@ -176,6 +186,20 @@ def plan_region(
 def cut_block(job_file: Path, start: int, stop: int) -> Path:
     """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
     return patch_rows(RegionJob.load(job_file), start, stop)
+
+
+@task
+def cut_regions(job_files: list[Path]) -> list[Path]:
+    """Cut every block of every region on this machine's cores (a pool of processes)."""
+    logger = get_run_logger()
+    blocks = [(job, a, b) for job in map(RegionJob.load, job_files) for a, b in job.blocks()]
+    artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
+
+    def progress(done: int, total: int) -> None:
+        update_progress_artifact(artifact, 100.0 * done / total)
+        logger.info("%d/%d blocks of tile rows cut", done, total)
+
+    return cut_blocks(blocks, processes=os.cpu_count() or 1, progress=progress)
 
 
 @task
@@ -238,6 +262,10 @@ def _build_regions(
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
+    if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
+        cut_regions(job_files)  # this machine: processes, since cutting holds the GIL
+        return job_files
+    # A cluster (Dask): every block is a task of its own, fanned out to the workers.
     cuts = [(f, [cut_block.submit(f, a, b) for a, b in RegionJob.load(f).blocks()])
             for f in job_files]  # fmt: skip
     for job_file, futures in cuts:

@@ -3,16 +3,22 @@
 A :class:`RegionJob` names every input of a region (bands, slope, DEM, mask, grid, AOI,
 scaling) and the folder its patches go to. :func:`patch_rows` cuts a block of tile rows: for
 each strip of 128 grid rows it reads the 14 bands and the mask, drops tiles outside the AOI or
-with any missing pixel, and writes the rest. A block records its tiles in an index file only
-after all its patches exist, so a killed run resumes at the first unfinished block, and
-blocks are independent (they can run in parallel).
+with any missing pixel, and writes the rest. A block is written into a folder of its own under
+a temporary name, with an index of its tiles, and renamed when complete: a killed run resumes
+at the first unfinished block, no patch file is ever half-written, and blocks are independent.
+:func:`cut_blocks` cuts blocks on several processes (the work is CPU-bound and holds the GIL);
+every block's bytes are the same whichever process cuts it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import multiprocessing
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -73,12 +79,18 @@ class RegionJob:
             (a, min(rows, a + self.rows_per_block)) for a in range(0, rows, self.rows_per_block)
         ]
 
+    def block_dir(self, start: int, stop: int) -> Path:
+        """The folder of a block's patches and index (present only when complete)."""
+        return Path(self.work) / f"rows_{start:04d}_{stop:04d}"
+
     def index_path(self, start: int, stop: int) -> Path:
-        return Path(self.work) / "index" / f"rows_{start:04d}_{stop:04d}.json"
+        return self.block_dir(start, stop) / "index.json"
 
     def patch_paths(self, row: int, col: int) -> tuple[Path, Path]:
+        start = row - row % self.rows_per_block
+        block = self.block_dir(start, min(start + self.rows_per_block, self.grid.tile_shape()[0]))
         name = f"{row:04d}_{col:04d}.h5"
-        return Path(self.work) / "img" / name, Path(self.work) / "mask" / name
+        return block / "img" / name, block / "mask" / name
 
 
 def _strip_stats(img: np.ndarray, mask: np.ndarray, ncols: int) -> dict[str, np.ndarray]:
@@ -108,6 +120,14 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
     index = job.index_path(start, stop)
     if index.exists():
         return index
+    block = index.parent
+    # Our own leftovers of a killed run: a partial folder, or (only if tampered with) a block
+    # without its index. Files go into the partial folder directly: it is renamed when whole.
+    partial = block.with_name(f".{block.name}.partial")
+    for stale in (partial, block):
+        shutil.rmtree(stale, ignore_errors=True)
+    (partial / "img").mkdir(parents=True)
+    (partial / "mask").mkdir()
     grid, size = job.grid, PATCH_SIZE
     ncols = grid.tile_shape()[1]
     aoi = shapely.from_wkt(job.aoi_wkt)
@@ -136,9 +156,9 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                     continue
                 patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
                 label = np.ascontiguousarray(mask[:, cs])
-                img_path, mask_path = job.patch_paths(row, col)
-                write_image(img_path, patch)
-                write_mask(mask_path, label)
+                name = f"{row:04d}_{col:04d}.h5"
+                write_image(partial / "img" / name, patch, atomic=False)
+                write_mask(partial / "mask" / name, label, atomic=False)
                 digest = hashlib.sha256(patch.data)
                 digest.update(label.data)
                 tiles.append(
@@ -155,8 +175,60 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 )
             if progress is not None:
                 progress(row - start + 1, stop - start)
-    write_json(index, {"rows": [start, stop], "tiles": tiles, "dropped": dropped})
+    write_json(partial / index.name, {"rows": [start, stop], "tiles": tiles, "dropped": dropped})
+    os.replace(partial, block)
     return index
+
+
+#: GDAL's block cache per worker, MB (its default, 5% of RAM, is per process; a strip needs a
+#: couple of source tile rows of every band).
+WORKER_GDAL_CACHE_MB = 256
+
+
+def _init_worker() -> None:
+    os.environ.setdefault("GDAL_CACHEMAX", str(WORKER_GDAL_CACHE_MB))
+
+
+def cut_blocks(
+    blocks: Sequence[tuple[RegionJob, int, int]],
+    processes: int = 2,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Cut blocks ``(job, start, stop)`` of tile rows on ``processes`` worker processes.
+
+    Blocks already cut are skipped. The result is the same as cutting them one after another
+    in this process (``processes=1`` does exactly that). On the first failure, blocks not yet
+    started are cancelled and the error is raised once the running ones have finished.
+
+    Returns:
+        The blocks' index files, in the order given.
+    """
+    todo = [(job, a, b) for job, a, b in blocks if not job.index_path(a, b).exists()]
+    done, total = len(blocks) - len(todo), len(blocks)
+    if processes <= 1 or len(todo) <= 1:
+        for job, a, b in todo:
+            patch_rows(job, a, b)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        return [job.index_path(a, b) for job, a, b in blocks]
+    # Spawned workers import only this module's dependencies (not the caller's, nor Prefect's).
+    context = multiprocessing.get_context("spawn")
+    workers = min(processes, len(todo))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
+        pending = {pool.submit(patch_rows, job, a, b) for job, a, b in todo}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for future in finished:
+                if future.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    wait(pending)
+                    raise future.exception()
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    return [job.index_path(a, b) for job, a, b in blocks]
 
 
 @dataclass
@@ -195,4 +267,4 @@ def collect_tiles(job: RegionJob) -> RegionTiles:
     return RegionTiles(job.name, tiles, dropped, job)
 
 
-__all__ = ["STACK_BANDS", "RegionJob", "RegionTiles", "collect_tiles", "patch_rows"]
+__all__ = ["STACK_BANDS", "RegionJob", "RegionTiles", "collect_tiles", "cut_blocks", "patch_rows"]
