@@ -41,6 +41,8 @@ from landslide4sense.patching import (
 from landslide4sense.patching.assemble import code_version
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
+#: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
+CUT_PROCESSES = os.cpu_count() or 1
 STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 
@@ -67,6 +69,7 @@ def _network_error(task, task_run, state) -> bool:
 def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
     """Deliver (or find) a region's raw layers; returns their paths and provenance."""
     region = load_region(region_file)
+    get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
     layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
     return layers.to_dict()
 
@@ -199,7 +202,7 @@ def cut_regions(job_files: list[Path]) -> list[Path]:
         update_progress_artifact(artifact, 100.0 * done / total)
         logger.info("%d/%d blocks of tile rows cut", done, total)
 
-    return cut_blocks(blocks, processes=os.cpu_count() or 1, progress=progress)
+    return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
 
 
 @task

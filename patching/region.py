@@ -121,13 +121,23 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
     if index.exists():
         return index
     block = index.parent
-    # Our own leftovers of a killed run: a partial folder, or (only if tampered with) a block
-    # without its index. Files go into the partial folder directly: it is renamed when whole.
+    # Files go into a partial folder, renamed when whole. Our own leftovers of a killed run go
+    # first: a partial folder, or (only if tampered with) a block without its index.
     partial = block.with_name(f".{block.name}.partial")
     for stale in (partial, block):
         shutil.rmtree(stale, ignore_errors=True)
-    (partial / "img").mkdir(parents=True)
-    (partial / "mask").mkdir()
+    try:
+        (partial / "img").mkdir(parents=True)
+        (partial / "mask").mkdir()
+        write_json(partial / index.name, _cut(job, start, stop, partial, progress))
+        os.replace(partial, block)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return index
+
+
+def _cut(job: RegionJob, start: int, stop: int, folder: Path, progress: Progress | None) -> dict:
+    """Write the patches of tile rows ``start``..``stop-1`` into ``folder``; return the index."""
     grid, size = job.grid, PATCH_SIZE
     ncols = grid.tile_shape()[1]
     aoi = shapely.from_wkt(job.aoi_wkt)
@@ -157,8 +167,8 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
                 label = np.ascontiguousarray(mask[:, cs])
                 name = f"{row:04d}_{col:04d}.h5"
-                write_image(partial / "img" / name, patch, atomic=False)
-                write_mask(partial / "mask" / name, label, atomic=False)
+                write_image(folder / "img" / name, patch, atomic=False)
+                write_mask(folder / "mask" / name, label, atomic=False)
                 digest = hashlib.sha256(patch.data)
                 digest.update(label.data)
                 tiles.append(
@@ -175,9 +185,7 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 )
             if progress is not None:
                 progress(row - start + 1, stop - start)
-    write_json(partial / index.name, {"rows": [start, stop], "tiles": tiles, "dropped": dropped})
-    os.replace(partial, block)
-    return index
+    return {"rows": [start, stop], "tiles": tiles, "dropped": dropped}
 
 
 #: GDAL's block cache per worker, MB (its default, 5% of RAM, is per process; a strip needs a
