@@ -25,8 +25,9 @@ IMAGE_KEY, MASK_KEY = "img", "mask"
 
 
 @functools.cache
-def _header(key: str, shape: tuple[int, ...], dtype: str) -> bytes:
-    """The bytes h5py writes before the data of a contiguous ``key`` dataset (checked below)."""
+def header(key: str, shape: tuple[int, ...], dtype: str) -> bytes:
+    """The bytes h5py writes before the data of a contiguous ``key`` dataset of ``shape`` and
+    ``dtype`` (a numpy type string, ``<f4``), in every such file."""
     data = np.zeros(shape, dtype)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "template.h5"
@@ -49,7 +50,7 @@ def _write_new(path: Path, parts: list) -> None:
 
 def _write(path: Path, key: str, data: np.ndarray, atomic: bool) -> None:
     data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("="))
-    parts = [_header(key, data.shape, data.dtype.str), memoryview(data).cast("B")]
+    parts = [header(key, data.shape, data.dtype.str), memoryview(data).cast("B")]
     if not atomic:
         _write_new(path, parts)
         return
