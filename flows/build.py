@@ -39,6 +39,7 @@ from landslide4sense.patching import (
     write_terrain,
 )
 from landslide4sense.patching.assemble import code_version
+from landslide4sense.processes import in_child_process
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
 #: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
@@ -122,7 +123,7 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     dem = Path(layers["dem"])
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
     if not (folder / "slope.tif").exists():
-        write_terrain(dem, grid, folder)
+        in_child_process(write_terrain, dem, grid, folder)
     return folder
 
 
@@ -135,8 +136,8 @@ def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
     key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
-    prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
-                   min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
+    in_child_process(prepare_labels, path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
+                     region.annotation.min_area_m2, labels["layer"])  # fmt: skip
     return folder
 
 
