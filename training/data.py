@@ -61,13 +61,42 @@ def _numbered(folder: Path, stem: str) -> list[Path]:
     return [p for _, p in sorted(files)]
 
 
+def read_split_file(root: Path, split: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """A split's images (N, C, H, W) float32 and masks (N, H, W) uint8 from its single file
+    (``TrainData.h5``: ``img`` (N, H, W, C), ``mask`` (N, H, W), one patch per chunk), when it
+    holds the benchmark's current version; None otherwise (the patch files are read instead).
+    """
+    path, meta = root / f"{SPLIT_DIRS[split]}.h5", root / "dataset.json"
+    if not (path.exists() and meta.exists()):
+        return None
+    version = json.loads(meta.read_text()).get("version")
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("version") != version:
+            log.warning("%s holds version %s, not %s: reading the patch files", path,
+                        f.attrs.get("version"), version)  # fmt: skip
+            return None
+        img = f["img"]
+        n, h, w, c = img.shape
+        x = np.empty((n, c, h, w), np.float32)
+        buf = np.empty((min(n, 256), h, w, c), np.float32)  # channels last, a batch at a time
+        for a in range(0, n, len(buf)):
+            k = min(len(buf), n - a)
+            img.read_direct(buf, np.s_[a : a + k], np.s_[:k])
+            x[a : a + k] = buf[:k].transpose(0, 3, 1, 2)
+        return x, f["mask"][()]
+
+
 def read_split(root: Path, split: str) -> PatchSet:
-    """Every patch of a split, read once into contiguous arrays (channels first).
+    """Every patch of a split, read once into contiguous arrays (channels first): from the
+    split's single file when it has one (:func:`read_split_file`), else from its patch files.
 
     Raises:
         MissingInputError: the split has no image patches.
         InputDataError: a patch has the wrong key, shape, or band count.
     """
+    if (packed := read_split_file(root, split)) is not None:
+        ids = [f"{split}_{i + 1}" for i in range(len(packed[0]))]
+        return PatchSet(*packed, _regions(root, split, len(ids)), ids)
     folder = root / SPLIT_DIRS[split]
     images = _numbered(folder / "img", "image")
     if not images:

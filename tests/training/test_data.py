@@ -65,3 +65,22 @@ def test_validation_never_holds_a_training_patch():
 def test_missing_layout_is_named(tmp_path):
     with pytest.raises(MissingInputError, match="Landslide4Sense layout"):
         read_split(tmp_path, "train")
+
+
+def test_the_single_file_per_split_reads_as_the_patch_files(tmp_path):
+    from landslide4sense.patching.split_file import write_split_files
+
+    root = write_release(tmp_path, 300, 3, seed=4, dtype="float32")  # 300: two read batches
+    meta = {"version": "abcdef012345", "counts": {"train": 300, "test": 3}}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    folders = read_split(root, "train")
+    write_split_files(root)
+    packed = read_split(root, "train")
+    assert np.array_equal(packed.images, folders.images) and packed.images.flags.c_contiguous
+    assert np.array_equal(packed.masks, folders.masks) and packed.ids == folders.ids
+    for i in range(1, 301):  # proof it was read from the file: the patch files go
+        (root / "TrainData" / "img" / f"image_{i}.h5").unlink()
+    assert np.array_equal(read_split(root, "train").images, folders.images)
+    (root / "dataset.json").write_text(json.dumps({"version": "fedcba987654"}))
+    with pytest.raises(MissingInputError, match=r"no image_N\.h5"):  # another version: not used
+        read_split(root, "train")
