@@ -101,10 +101,8 @@ def _validate(args: argparse.Namespace) -> None:
 
     if args.command == "add-region":
         load_region(args.region)
-    elif args.command == "build":
+    else:
         (load_region if args.regions.is_file() else load_regions)(args.regions)
-    if args.command == "demo":
-        return
     if args.source == "local" and args.raw is None:
         raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
     if args.source == "local" and not args.raw.is_dir():
@@ -255,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     started = time.perf_counter()
     try:
-        if args.command in ("build", "add-region", "demo"):
+        if args.command in ("build", "add-region"):
             _validate(args)
         result = COMMANDS[args.command](args)
     except L4SError as err:

@@ -209,29 +209,31 @@ def cut_blocks(
         The blocks' index files, in the order given.
     """
     todo = [(job, a, b) for job, a, b in blocks if not job.index_path(a, b).exists()]
-    done, total = len(blocks) - len(todo), len(blocks)
+    done = len(blocks) - len(todo)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(blocks))
+
     if processes <= 1 or len(todo) <= 1:
         for job, a, b in todo:
             patch_rows(job, a, b)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        return [job.index_path(a, b) for job, a, b in blocks]
-    # Spawned workers import only this module's dependencies (not the caller's, nor Prefect's).
-    env = {"GDAL_CACHEMAX": str(WORKER_GDAL_CACHE_MB)}
-    with process_pool(min(processes, len(todo)), env) as pool:
-        pending = {pool.submit(patch_rows, job, a, b) for job, a, b in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                if future.exception() is not None:
-                    for other in pending:
-                        other.cancel()
-                    wait(pending)
-                    raise future.exception()
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+            tick()
+    else:  # spawned workers import what cutting needs, not the caller's modules nor Prefect
+        env = {"GDAL_CACHEMAX": str(WORKER_GDAL_CACHE_MB)}
+        with process_pool(min(processes, len(todo)), env) as pool:
+            pending = {pool.submit(patch_rows, job, a, b) for job, a, b in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    if future.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        wait(pending)
+                        raise future.exception()
+                    tick()
     return [job.index_path(a, b) for job, a, b in blocks]
 
 
