@@ -220,10 +220,47 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
     return {"times": times, "peak_gb": peak_rss_mb() / 1024}
 
 
+# --- the single file per split -------------------------------------------------------------
+
+
+def split_files(bench: Path) -> dict:
+    """Build ``TrainData.h5``/``TestData.h5`` from a benchmark's patch files, then read the
+    training split into memory from them and from the patch files (in a child process)."""
+    import numpy as np
+
+    from landslide4sense.patching.split_file import SPLIT_FOLDERS, write_split_files
+    from landslide4sense.training.data import read_split
+
+    t = time.perf_counter()
+    write_split_files(bench)
+    built = time.perf_counter() - t
+    t = time.perf_counter()
+    packed = read_split(bench, "train")
+    from_file = time.perf_counter() - t
+    for folder in SPLIT_FOLDERS.values():
+        (bench / f"{folder}.h5").unlink()
+    t = time.perf_counter()
+    files = read_split(bench, "train")
+    from_files = time.perf_counter() - t
+    if not np.array_equal(packed.images, files.images):
+        raise RuntimeError("the split file and the patch files disagree")
+    return {"patches": count_patches(bench), "train": len(files.images), "built": built,
+            "from_file": from_file, "from_files": from_files}  # fmt: skip
+
+
+def report_split_files(bench: Path) -> None:
+    cmd = [sys.executable, __file__, "--split-files", str(bench)]
+    r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    print(f"\n== the single file per split ({r['patches']} patches, {r['train']} training)")
+    print(f"  built from the patch files      {r['patches'] / r['built']:7.0f} patches/s")
+    print(f"  training split read, one file   {r['train'] / r['from_file']:7.0f} patches/s")
+    print(f"  training split read, per patch  {r['train'] / r['from_files']:7.0f} patches/s")
+
+
 # --- one patch file, each way -------------------------------------------------------------
 
 
-def patch_files(out: Path, n: int = 1000) -> None:
+def patch_files(out: Path, n: int = 300, rounds: int = 3) -> None:
     import h5py
     import numpy as np
 
@@ -247,19 +284,23 @@ def patch_files(out: Path, n: int = 1000) -> None:
         write_image(folder / f"image_{i}.h5", img, atomic=False)
         write_mask(folder / f"mask_{i}.h5", mask, atomic=False)
 
-    print(f"\n== one patch file (image + mask), {n} of each way, one process")
-    for name, fn in [("h5py.File per patch (plain)", plain),
-                     ("fixed header + data, temp name + rename", ours_atomic),
-                     ("fixed header + data, in a block folder", ours_block)]:  # fmt: skip
-        folder = out / "files"
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        t = time.perf_counter()
-        for i in range(n):
-            fn(i, folder)
-        secs = time.perf_counter() - t
-        print(f"  {name:<42} {secs / n * 1e6:7.0f} us per pair, {n / secs:6.0f} patches/s")
-        shutil.rmtree(folder, ignore_errors=True)
+    ways = {"h5py.File per patch (plain)": plain,
+            "fixed header + data, temp name + rename": ours_atomic,
+            "fixed header + data, in a block folder": ours_block}  # fmt: skip
+    secs: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):  # interleaved, files removed at once: the same page-cache state
+        for name, fn in ways.items():
+            folder = out / "files"
+            folder.mkdir(parents=True, exist_ok=True)
+            t = time.perf_counter()
+            for i in range(n):
+                fn(i, folder)
+            secs[name].append(time.perf_counter() - t)
+            shutil.rmtree(folder)
+    print(f"\n== one patch file (image + mask), {n} each way x {rounds}, median")
+    for name, values in secs.items():
+        t = statistics.median(values)
+        print(f"  {name:<42} {t / n * 1e6:7.0f} us per pair, {n / t:6.0f} patches/s")
 
 
 # --- report -------------------------------------------------------------------------------
@@ -333,6 +374,8 @@ def main() -> None:
             print(f"  ours is {spread(speed, '.2f')} x faster than naive; ours / floor = "
                   f"{spread(over, '.2f')}")  # fmt: skip
             per_patch[size] = statistics.median(r["wall"] / r["patches"] for r in rows["ours"])
+            if size == sizes[-1]:
+                report_split_files(folder / "ours")
             shutil.rmtree(folder / "ours", ignore_errors=True)
             if args.stages:
                 work = folder / "stages"
@@ -342,7 +385,10 @@ def main() -> None:
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 for name, secs in result["times"].items():
                     print(f"  stage {name:<38} {secs:7.2f} s")
-                print(f"  stages in one process, peak RSS {result['peak_gb']:.2f} GB")
+                total = sum(result["times"].values())
+                t_floor = statistics.median(r["wall"] for r in rows["floor"])
+                print(f"  pipeline alone (stages, no CLI) {total:.1f} s = {total / t_floor:.2f} x "
+                      f"the floor; peak RSS of its process {result['peak_gb']:.2f} GB")  # fmt: skip
                 shutil.rmtree(work, ignore_errors=True)
         if len(sizes) > 1:
             s0, s1 = sizes[0], sizes[-1]
@@ -363,6 +409,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--floor":
         write_floor(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--split-files":
+        print(json.dumps(split_files(Path(sys.argv[2]))))
     elif len(sys.argv) == 5 and sys.argv[1] == "--stages":
         r = stages(Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
         print(json.dumps(r))
