@@ -78,11 +78,12 @@ def read_split_file(root: Path, split: str) -> tuple[np.ndarray, np.ndarray] | N
         img = f["img"]
         n, h, w, c = img.shape
         x = np.empty((n, c, h, w), np.float32)
-        buf = np.empty((min(n, 256), h, w, c), np.float32)  # channels last, a batch at a time
+        buf = np.empty((min(n, 32), h, w, c), np.float32)  # channels last, a batch at a time
         for a in range(0, n, len(buf)):
             k = min(len(buf), n - a)
             img.read_direct(buf, np.s_[a : a + k], np.s_[:k])
-            x[a : a + k] = buf[:k].transpose(0, 3, 1, 2)
+            for j in range(k):  # patch by patch: the transposed copy stays in the CPU's cache
+                x[a + j] = buf[j].transpose(2, 0, 1)
         return x, f["mask"][()]
 
 
