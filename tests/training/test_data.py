@@ -70,7 +70,7 @@ def test_missing_layout_is_named(tmp_path):
 def test_the_single_file_per_split_reads_as_the_patch_files(tmp_path):
     from landslide4sense.patching.split_file import write_split_files
 
-    root = write_release(tmp_path, 300, 3, seed=4, dtype="float32")  # 300: two read batches
+    root = write_release(tmp_path, 300, 3, seed=4, dtype="float32")  # 300: read in batches, the last one partial
     meta = {"version": "abcdef012345", "counts": {"train": 300, "test": 3}}
     (root / "dataset.json").write_text(json.dumps(meta))
     folders = read_split(root, "train")
