@@ -123,7 +123,7 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     dem = Path(layers["dem"])
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
     if not (folder / "slope.tif").exists():
-        in_child_process(write_terrain, dem, grid, folder, 200.0, CUT_PROCESSES)
+        in_child_process(write_terrain, dem, grid, folder)
     return folder
 
 

@@ -8,7 +8,6 @@ back and handled by this process's loggers (and so reach Prefect's log, as on a 
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import logging.handlers
@@ -55,32 +54,10 @@ def process_pool(workers: int, env: dict[str, str] | None = None) -> Iterator[Pr
         queue.close()
 
 
-def can_fork() -> bool:
-    """Whether this process may start processes (a daemonic one, as Dask's workers, may not)."""
-    return not multiprocessing.current_process().daemon
-
-
 def in_child_process(fn: Callable[..., T], /, *args) -> T:
     """``fn(*args)`` on a fresh spawned process (see the module's docstring); here instead when
-    this process may not start one."""
-    if not can_fork():
+    this process may not start children (a daemonic worker, as Dask's are)."""
+    if multiprocessing.current_process().daemon:
         return fn(*args)
     with process_pool(1) as pool:
         return pool.submit(fn, *args).result()
-
-
-def ordered_map(fn: Callable[..., T], argsets: list[tuple], processes: int) -> Iterator[T]:
-    """``fn(*args)`` for each of ``argsets``, in order, on ``processes`` spawned processes (here
-    when 1, or when this process may not start any), at most ``processes + 1`` results ahead
-    of the consumer."""
-    if processes <= 1 or len(argsets) <= 1 or not can_fork():
-        yield from (fn(*args) for args in argsets)
-        return
-    with process_pool(processes) as pool:
-        ahead: collections.deque = collections.deque()
-        for args in argsets:
-            ahead.append(pool.submit(fn, *args))
-            if len(ahead) > processes:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()

@@ -27,7 +27,6 @@ from rasterio.windows import Window, from_bounds
 
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
-from landslide4sense.processes import ordered_map
 from landslide4sense.regions import Grid, snapped_grid
 
 log = logging.getLogger(__name__)
@@ -137,84 +136,15 @@ def _overlaps(win: Window, src) -> bool:
     )
 
 
-def _metric_dem(src, grid: Grid, margin: float, stack: contextlib.ExitStack):
-    """A reader of rows of the DEM under ``grid`` (plus ``margin`` m) on a metric CRS, and that
-    raster's CRS, transform, width and height.
-
-    Raises:
-        InputDataError: the DEM does not cover the grid, or is neither metric nor geographic.
-    """
-    left, bottom, right, top = grid.bounds
-    if src.crs.is_geographic:
-        lat = math.radians(grid.center_lonlat()[1])
-        xres = src.res[0] * 111320.0 * math.cos(lat)
-        yres = src.res[1] * 110574.0
-        # The finer axis: the warp only upsamples. (Downsampling one axis with GDAL's
-        # bilinear kernel biased a tilted test plane by up to 0.6 m, i.e. 0.5 deg of slope.)
-        res = round(min(xres, yres), 1)
-        target = snapped_grid(
-            grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
-        )
-        # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation
-        # errors on the plane test drop from 1 cm to 3 mm.
-        vrt = WarpedVRT(
-            src,
-            crs=target.crs,
-            transform=target.transform,
-            width=target.width,
-            height=target.height,
-            resampling=Resampling.bilinear,
-            dtype="float32",
-            src_nodata=src.nodata,
-            nodata=float("nan"),
-            tolerance=0.001,
-        )
-        reader = _VrtReader(stack.enter_context(vrt))
-        return reader, target.crs, target.transform, target.width, target.height
-    if src.crs.linear_units_factor[1] != 1.0:
-        raise InputDataError(
-            f"{src.name}: DEM CRS {src.crs} is neither in metres nor in degrees; "
-            "reproject it to a UTM zone (gdalwarp -t_srs EPSG:326xx) first"
-        )
-    b = transform_bounds(grid.crs, src.crs, left, bottom, right, top, densify_pts=21)
-    f = from_bounds(b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin, src.transform)
-    c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
-    win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0)
-    if not _overlaps(win, src):
-        raise InputDataError(
-            f"{src.name}: the DEM (bounds {tuple(round(v) for v in src.bounds)} in "
-            f"{src.crs}) does not cover the region grid ({tuple(round(v) for v in b)}); "
-            "supply a DEM of the region's area"
-        )
-    width, height = int(win.width), int(win.height)
-    return _WindowReader(src, win), src.crs, src.window_transform(win), width, height
-
-
-def _terrain_rows(dem_path: Path, grid: Grid, margin: float, r0: int, r1: int):
-    """Rows ``r0``..``r1-1`` of the metric DEM and their slope (read with a one-row halo)."""
-    with contextlib.ExitStack() as stack:
-        src = stack.enter_context(rasterio.open(dem_path))
-        reader, _, transform, _, height = _metric_dem(src, grid, margin, stack)
-        a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
-        z = reader.read(a0, a1)
-        s = slope_degrees(z, abs(transform.a), abs(transform.e))
-        return z[r0 - a0 : r1 - a0], s[r0 - a0 : r1 - a0]
-
-
 def write_terrain(
-    dem_path: str | Path,
-    grid: Grid,
-    out_dir: str | Path,
-    margin: float = 200.0,
-    processes: int = 1,
+    dem_path: str | Path, grid: Grid, out_dir: str | Path, margin: float = 200.0
 ) -> tuple[Path, Path]:
     """The DEM under ``grid`` (plus ``margin`` m) on a metric CRS, and its slope in degrees.
 
     A DEM in a projected CRS is cropped without resampling. A DEM in geographic degrees is
     projected (bilinear) onto the grid's UTM CRS at its own pixel size in metres. Slope is
-    computed on that metric DEM at its native resolution. In blocks of rows, each read with a
-    one-row halo, so the slope equals a whole-array computation and memory stays flat; the
-    blocks' slopes are computed on ``processes`` processes (the same values on any number).
+    computed on that metric DEM at its native resolution. One pass in blocks of rows, each read
+    with a one-row halo, so the slope equals a whole-array computation and memory stays flat.
     Both rasters cover the whole grid; where the DEM does not, they hold NaN.
 
     Returns:
@@ -224,26 +154,80 @@ def write_terrain(
         InputDataError: the DEM does not cover the grid, or is neither metric nor geographic.
     """
     dem_path, out_dir = Path(dem_path), Path(out_dir)
+    left, bottom, right, top = grid.bounds
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(rasterio.open(dem_path))
-        _, crs, transform, width, height = _metric_dem(src, grid, margin, stack)
         if src.crs.is_geographic:
-            log.info("DEM %s projected from degrees to %s at %.1f m", dem_path.name, grid.crs,
-                     transform.a)  # fmt: skip
+            lat = math.radians(grid.center_lonlat()[1])
+            xres = src.res[0] * 111320.0 * math.cos(lat)
+            yres = src.res[1] * 110574.0
+            # The finer axis: the warp only upsamples. (Downsampling one axis with GDAL's
+            # bilinear kernel biased a tilted test plane by up to 0.6 m, i.e. 0.5 deg of slope.)
+            res = round(min(xres, yres), 1)
+            target = snapped_grid(
+                grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
+            )
+            # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation
+            # errors on the plane test drop from 1 cm to 3 mm.
+            vrt = WarpedVRT(
+                src,
+                crs=target.crs,
+                transform=target.transform,
+                width=target.width,
+                height=target.height,
+                resampling=Resampling.bilinear,
+                dtype="float32",
+                src_nodata=src.nodata,
+                nodata=float("nan"),
+                tolerance=0.001,
+            )
+            reader = _VrtReader(stack.enter_context(vrt))
+            crs, transform, width, height = (
+                target.crs,
+                target.transform,
+                target.width,
+                target.height,
+            )
+            log.info("DEM %s projected from degrees to %s at %.1f m", dem_path.name, grid.crs, res)
+        else:
+            if src.crs.linear_units_factor[1] != 1.0:
+                raise InputDataError(
+                    f"{dem_path}: DEM CRS {src.crs} is neither in metres nor in degrees; "
+                    "reproject it to a UTM zone (gdalwarp -t_srs EPSG:326xx) first"
+                )
+            b = transform_bounds(grid.crs, src.crs, left, bottom, right, top, densify_pts=21)
+            f = from_bounds(
+                b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin, src.transform
+            )
+            c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
+            win = Window(
+                c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0
+            )
+            if not _overlaps(win, src):
+                raise InputDataError(
+                    f"{dem_path}: the DEM (bounds {tuple(round(v) for v in src.bounds)} in "
+                    f"{src.crs}) does not cover the region grid ({tuple(round(v) for v in b)}); "
+                    "supply a DEM of the region's area"
+                )
+            reader = _WindowReader(src, win)
+            crs, transform = src.crs, src.window_transform(win)
+            width, height = int(win.width), int(win.height)
+        xres, yres = abs(transform.a), abs(transform.e)
         dem_out, slope_out = out_dir / "dem.tif", out_dir / "slope.tif"
         profile = _profile(width, height, crs, transform)
         dem_tmp = stack.enter_context(atomic_path(dem_out))
         slope_tmp = stack.enter_context(atomic_path(slope_out))
         dem_dst = stack.enter_context(rasterio.open(dem_tmp, "w", **profile))
         slope_dst = stack.enter_context(rasterio.open(slope_tmp, "w", **profile))
-        blocks = list(_row_blocks(height))
-        rows = ordered_map(_terrain_rows, [(dem_path, grid, margin, *b) for b in blocks], processes)
         valid = 0
-        for (r0, r1), (z, s) in zip(blocks, rows, strict=True):
+        for r0, r1 in _row_blocks(height):
+            a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
+            z = reader.read(a0, a1)
+            s = slope_degrees(z, xres, yres)
             w = Window(0, r0, width, r1 - r0)
-            dem_dst.write(z, 1, window=w)
-            slope_dst.write(s, 1, window=w)
-            valid += int(np.isfinite(z).sum())
+            dem_dst.write(z[r0 - a0 : r1 - a0], 1, window=w)
+            slope_dst.write(s[r0 - a0 : r1 - a0], 1, window=w)
+            valid += int(np.isfinite(z[r0 - a0 : r1 - a0]).sum())
         if valid == 0:
             raise InputDataError(
                 f"{dem_path}: the DEM does not cover the region grid {grid.bounds} "
