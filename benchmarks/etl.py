@@ -188,6 +188,7 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
     from landslide4sense.acquisition import LocalSource
     from landslide4sense.annotation import prepare_labels
     from landslide4sense.patching import RegionJob, assemble, cut_blocks, write_terrain
+    from landslide4sense.records import LayerProvenance
     from landslide4sense.regions import load_region, region_grid
 
     reg = load_region(region)
@@ -213,6 +214,7 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
         name="tile", grid=grid, bands={b: str(p) for b, p in layers.bands.items()},
         slope=str(work / "slope.tif"), dem=str(work / "dem.tif"), mask=str(labels.mask),
         aoi_wkt=box(*grid.bounds).wkt, scaling="l4s", work=str(work / "patches"),
+        provenance=LayerProvenance(source=layers.source),
     )  # fmt: skip
     blocks = [(job, a, b) for a, b in job.blocks()]
     stage(f"patches ({os.cpu_count()} processes)", cut_blocks, blocks, os.cpu_count())
@@ -228,17 +230,22 @@ def split_files(bench: Path) -> dict:
     training split into memory from them and from the patch files (in a child process)."""
     import numpy as np
 
-    from landslide4sense.patching.split_file import SPLIT_FOLDERS, write_split_files
+    from landslide4sense.choices import Split
+    from landslide4sense.layout import SPLIT_FILES
+    from landslide4sense.patching.split_file import write_split_files
+    from landslide4sense.records import read_dataset_meta
     from landslide4sense.training.data import read_split
 
+    meta = read_dataset_meta(bench / "dataset.json")
     t = time.perf_counter()
-    write_split_files(bench)
+    write_split_files(bench, meta.version, {Split.TRAIN: meta.counts.train,
+                                            Split.TEST: meta.counts.test})  # fmt: skip
     built = time.perf_counter() - t
     t = time.perf_counter()
     packed = read_split(bench, "train")
     from_file = time.perf_counter() - t
-    for folder in SPLIT_FOLDERS.values():
-        (bench / f"{folder}.h5").unlink()
+    for name in SPLIT_FILES.values():
+        (bench / name).unlink()
     t = time.perf_counter()
     files = read_split(bench, "train")
     from_files = time.perf_counter() - t

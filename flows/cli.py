@@ -13,26 +13,39 @@ import argparse
 import logging
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 
+from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
+from landslide4sense.extras import require_extra
 from landslide4sense.flows.api import local_api
 from landslide4sense.flows.runners import prefect_defaults
 
 
+def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum], default: StrEnum,
+            help: str) -> None:  # fmt: skip
+    """An option whose value is a member of ``choice`` (the enum checks it, argparse lists it)."""
+    p.add_argument(flag, type=choice, choices=list(choice), default=default,
+                   help=f"{help} (default: {default})")  # fmt: skip
+
+
 def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
-    p.add_argument("--source", default="local", help="where raw layers come from (default: local)")
+    _choice(p, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
     if needs_out:
         p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    p.add_argument(
-        "--scaling",
-        choices=("l4s", "raw"),
-        default="l4s",
-        help="l4s: divide by the original release's constants (default); raw: units",
-    )
+    _scaling(p)
+    _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE,
+            "release: the original release's folders; release+split-files: also one chunked "
+            "HDF5 file per split (TrainData.h5, TestData.h5), which `l4s train` reads")  # fmt: skip
+
+
+def _scaling(p: argparse.ArgumentParser) -> None:
+    _choice(p, "--scaling", Scaling, Scaling.L4S,
+            "l4s: divide by the original release's constants; raw: source units")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
     d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
-    d.add_argument("--scaling", choices=("l4s", "raw"), default="l4s")
+    _scaling(d)
 
     t = sub.add_parser("train", help="train the baselines on a benchmark; writes Table I")
     t.add_argument(
@@ -58,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--models", default="all", help="all, or names separated by commas")
     t.add_argument("--iterations", type=int, default=5000)
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present")
     t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
     t.add_argument("--eval-every", type=int, default=500)
     t.add_argument("--seed", type=int, default=2022)
@@ -86,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plan", help="what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    pl.add_argument("--source", choices=("earthengine", "stac"), default="earthengine")
+    networked = [SourceKind.EARTHENGINE, SourceKind.STAC]
+    pl.add_argument("--source", type=SourceKind, choices=networked, default=networked[0],
+                    help="a networked source (default: earthengine)")  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -103,9 +118,9 @@ def _validate(args: argparse.Namespace) -> None:
         load_region(args.region)
     else:
         (load_region if args.regions.is_file() else load_regions)(args.regions)
-    if args.source == "local" and args.raw is None:
+    if args.source == SourceKind.LOCAL and args.raw is None:
         raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
-    if args.source == "local" and not args.raw.is_dir():
+    if args.source == SourceKind.LOCAL and not args.raw.is_dir():
         raise MissingInputError(f"{args.raw}: raw folder not found (--raw)")
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"{args.out}: --out is a file; give a folder for the benchmark")
@@ -131,6 +146,7 @@ def _build(args: argparse.Namespace) -> dict:
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
+            layout=args.layout,
         )
 
 
@@ -140,8 +156,9 @@ def _add_region(args: argparse.Namespace) -> dict:
 
     with api:
         return _on_runner(add_region, args.dask)(
-            region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
-        )
+            region=args.region, out=args.out, source=args.source, raw=args.raw,
+            scaling=args.scaling, layout=args.layout,
+        )  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> dict:
@@ -153,7 +170,7 @@ def _demo(args: argparse.Namespace) -> dict:
     out = args.out / "benchmark"
     with api:
         result = build_benchmark(
-            regions=regions, out=out, source="local", raw=raw, scaling=args.scaling
+            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling
         )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
@@ -165,6 +182,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
     if not args.dataset.is_dir():
         raise MissingInputError(f"{args.dataset}: benchmark folder not found (--dataset)")
     api = local_api()
@@ -183,6 +201,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _models(args: argparse.Namespace) -> None:
+    require_extra("torch", "train")
     from landslide4sense.training.models import MODELS, get_model, parameter_count
 
     print(f"{'model':<14}{'parameters':>14}")
@@ -203,7 +222,7 @@ def _plan(args: argparse.Namespace) -> None:
         return
     g = plan["grid"]
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
-    if args.source == "earthengine":
+    if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
         print(f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
               f"{', '.join(plan['collections'])}")  # fmt: skip

@@ -16,13 +16,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from landslide4sense.choices import Split
 from landslide4sense.errors import InputDataError
-from landslide4sense.files import atomic_path, read_json
-from landslide4sense.patching.hdf5 import IMAGE_KEY, MASK_KEY, header
-from landslide4sense.patching.stack import STACK_BANDS
-from landslide4sense.regions import PATCH_SIZE
+from landslide4sense.files import atomic_path
+from landslide4sense.layout import (
+    IMAGE_KEY,
+    MASK_KEY,
+    PATCH_SIZE,
+    SPLIT_FILES,
+    STACK_BANDS,
+    image_path,
+    mask_path,
+)
+from landslide4sense.patching.hdf5 import header
 
-SPLIT_FOLDERS = {"train": "TrainData", "test": "TestData"}
 IMAGE_SHAPE = (PATCH_SIZE, PATCH_SIZE, len(STACK_BANDS))
 MASK_SHAPE = (PATCH_SIZE, PATCH_SIZE)
 
@@ -66,19 +73,16 @@ def write_split_file(path: str | Path, images: list[Path], masks: list[Path],
     return Path(path)
 
 
-def write_split_files(root: str | Path) -> list[Path]:
-    """``TrainData.h5`` and ``TestData.h5`` of the benchmark at ``root`` (its current version)."""
+def write_split_files(root: str | Path, version: str, counts: dict[Split, int]) -> list[Path]:
+    """``TrainData.h5`` and ``TestData.h5`` of the benchmark (or staged benchmark) at ``root``,
+    from its patch files: ``counts[split]`` patches of each split, of dataset ``version``."""
     root = Path(root)
-    meta = read_json(root / "dataset.json")
-    written = []
-    for split, folder in SPLIT_FOLDERS.items():
-        n = range(1, meta["counts"][split] + 1)
-        written.append(
-            write_split_file(
-                root / f"{folder}.h5",
-                [root / folder / "img" / f"image_{i}.h5" for i in n],
-                [root / folder / "mask" / f"mask_{i}.h5" for i in n],
-                {"version": meta["version"], "split": split, "bands": list(STACK_BANDS)},
-            )
+    return [
+        write_split_file(
+            root / SPLIT_FILES[split],
+            [root / image_path(split, n) for n in range(1, counts[split] + 1)],
+            [root / mask_path(split, n) for n in range(1, counts[split] + 1)],
+            {"version": version, "split": split.value, "bands": list(STACK_BANDS)},
         )
-    return written
+        for split in SPLIT_FILES
+    ]

@@ -1,9 +1,8 @@
-import json
-
 import h5py
 import numpy as np
 import pytest
 
+from landslide4sense.choices import Split
 from landslide4sense.errors import InputDataError
 from landslide4sense.patching import write_image, write_mask
 from landslide4sense.patching.split_file import write_split_file, write_split_files
@@ -27,13 +26,12 @@ def benchmark(root, counts):
                 write_image(path, img)
             write_mask(root / folder / "mask" / f"mask_{n}.h5", mask)
             arrays[(split, n)] = img, mask
-    (root / "dataset.json").write_text(json.dumps({"version": "0123456789ab", "counts": counts}))
     return arrays
 
 
 def test_split_files_hold_every_patch_as_its_file_does(tmp_path):
     arrays = benchmark(tmp_path, {"train": 2, "test": 3})
-    paths = write_split_files(tmp_path)
+    paths = write_split_files(tmp_path, "0123456789ab", {Split.TRAIN: 2, Split.TEST: 3})
     assert paths == [tmp_path / "TrainData.h5", tmp_path / "TestData.h5"]
     for split, path in zip(("train", "test"), paths, strict=True):
         with h5py.File(path, "r") as f:
@@ -46,7 +44,7 @@ def test_split_files_hold_every_patch_as_its_file_does(tmp_path):
                 assert np.array_equal(f["img"][n - 1], img)
                 assert np.array_equal(f["mask"][n - 1], mask)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "TestData", "TestData.h5", "TrainData", "TrainData.h5", "dataset.json"
+        "TestData", "TestData.h5", "TrainData", "TrainData.h5"
     ]  # fmt: skip
 
 
