@@ -110,7 +110,8 @@ def _validate(args: argparse.Namespace) -> None:
     """Check the inputs of a build before Prefect and the pipeline are imported.
 
     Raises:
-        L4SError: an invalid region file, a missing raw folder, an ``--out`` that is a file.
+        L4SError: an invalid region file, a missing raw folder, an ``--out`` that is a file,
+            ``--dask`` without the ``dask`` extra.
     """
     from landslide4sense.regions import load_region, load_regions
 
@@ -124,6 +125,8 @@ def _validate(args: argparse.Namespace) -> None:
         raise MissingInputError(f"{args.raw}: raw folder not found (--raw)")
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"{args.out}: --out is a file; give a folder for the benchmark")
+    if args.dask:
+        require_extra("prefect_dask", "dask")
 
 
 def _on_runner(flow, dask: str | None):
