@@ -25,15 +25,14 @@ from prefect.futures import as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
+from landslide4sense import __version__
 from landslide4sense.acquisition import RawLayers, get_source
-from landslide4sense.annotation import prepare_labels
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import DATASET_JSON, REGION_LIST, STATE_DIR
-from landslide4sense.patching import RegionJob, assemble, cut_blocks, patch_rows, write_terrain
-from landslide4sense.patching.assemble import code_version, previous_meta
+from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
 from landslide4sense.processes import in_child_process
 from landslide4sense.records import (
     LabelFile,
@@ -125,6 +124,8 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     dem = Path(layers["dem"])
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
     if not (folder / "slope.tif").exists():
+        from landslide4sense.patching import write_terrain
+
         in_child_process(write_terrain, dem, grid, folder)
     return folder
 
@@ -137,6 +138,8 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
     key = digest(fingerprint(labels.path), labels.layer, grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
+    from landslide4sense.annotation import prepare_labels
+
     in_child_process(prepare_labels, labels.path, grid, folder,
                      _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
                      labels.layer)  # fmt: skip
@@ -158,7 +161,7 @@ def plan_region(
         "scaling": scaling,
         "grid": grid.to_dict(),
         "aoi": region.aoi.model_dump(mode="json"),
-        "code": code_version(),
+        "code": __version__,
         "layout": 2,  # a folder per block of tile rows (1: one folder of patches)
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
@@ -213,6 +216,8 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
             layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
+    from landslide4sense.patching.assemble import assemble, previous_meta
+
     previous = previous_meta(out)
     before = previous.version if previous else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling, layout=layout)

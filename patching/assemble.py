@@ -49,7 +49,6 @@ from landslide4sense.layout import (
     mask_path,
 )
 from landslide4sense.patching.card import render_card
-from landslide4sense.patching.figures import plot_band_means, plot_landslide_share, plot_samples
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
 from landslide4sense.patching.stack import scale_divisors
@@ -330,6 +329,13 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow]) -> None:
+    # Imported here: matplotlib is needed only now, not by whoever imports the package.
+    from landslide4sense.patching.figures import (
+        plot_band_means,
+        plot_landslide_share,
+        plot_samples,
+    )
+
     figs = stage / FIGURES_DIR
     figs.mkdir(parents=True, exist_ok=True)
     samples = []
