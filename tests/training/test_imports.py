@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 GEO_AND_ORCHESTRATION = ("rasterio", "geopandas", "prefect", "shapely", "pyproj", "pyogrio",
-                         "fiona", "yaml", "scipy", "skimage", "richdem", "ee", "affine")  # fmt: skip
+                         "fiona", "yaml", "scipy", "skimage", "richdem", "ee",
+                         "affine")  # fmt: skip
 TRAINING = ("landslide4sense.training", "landslide4sense.training.train",
             "landslide4sense.training.data", "landslide4sense.training.models",
             "landslide4sense.training.metrics", "landslide4sense.training.checkpoint",

@@ -20,8 +20,7 @@ import time
 import pytest
 import torch
 
-from landslide4sense.training import TrainConfig, load_benchmark, train_model
-from landslide4sense.training import checkpoint
+from landslide4sense.training import TrainConfig, checkpoint, load_benchmark, train_model
 from landslide4sense.training.synthetic import write_release
 
 # Deterministic cuBLAS (read when CUDA starts; harmless on the CPU).

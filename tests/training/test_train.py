@@ -112,9 +112,10 @@ def test_a_checkpoint_that_holds_code_is_refused(tmp_path):
 
 def test_progress_lines_name_iteration_loss_rate_and_eta(caplog):
     updates = []
-    with caplog.at_level(logging.INFO, "landslide4sense.training.progress"), TrainingProgress(
-        "U-Net", live=False, every_s=0, on_update=updates.append
-    ) as progress:
+    with (
+        caplog.at_level(logging.INFO, "landslide4sense.training.progress"),
+        TrainingProgress("U-Net", live=False, every_s=0, on_update=updates.append) as progress,
+    ):
         for i, loss in enumerate([1.0, 0.5, 0.25, 0.125], 1):
             progress(i, 4, torch.tensor(loss))
     assert [u.iteration for u in updates] == [1, 2, 3, 4]
