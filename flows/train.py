@@ -20,6 +20,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError
 
 DATASET_UPDATED = "l4s.dataset.updated"
@@ -97,7 +98,7 @@ def retrain_baselines(
     models: str = "all",
     iterations: int = 5000,
     batch_size: int = 32,
-    device: str = "auto",
+    device: Device = Device.AUTO,
     out: Path | None = None,
     force: bool = False,
     seed: int = 2022,
@@ -124,7 +125,7 @@ def retrain_baselines(
     cfg = TrainConfig(
         iterations=iterations, batch_size=batch_size, device=device, seed=seed,
         eval_every=min(eval_every, iterations), compile=compile, augment=augment,
-    ).model_dump()  # fmt: skip
+    ).model_dump(mode="json")  # fmt: skip
     trained, skipped = [], []
     for name in names:
         done = read_metrics(run_dir / name)

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path
 
@@ -33,7 +34,7 @@ class CheckpointInfo(BaseModel):
     model: str
     model_args: dict[str, int]
     bands: list[str]
-    scaling: Literal["l4s", "raw"]
+    scaling: Scaling
     mean: list[float]
     std: list[float]
     dataset_version: str
@@ -46,7 +47,7 @@ class CheckpointInfo(BaseModel):
 def save(path: Path, info: CheckpointInfo, weights: dict, **extra: Any) -> None:
     """Write a checkpoint atomically: ``info``, ``weights`` and any resume state in ``extra``."""
     with atomic_path(path) as tmp:
-        torch.save({"info": info.model_dump(), "weights": weights, **extra}, tmp)
+        torch.save({"info": info.model_dump(mode="json"), "weights": weights, **extra}, tmp)
 
 
 def load(path: str | Path) -> dict:

@@ -39,7 +39,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV, STACK_BANDS
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +49,6 @@ log = logging.getLogger(__name__)
 SPLIT_DIRS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
 #: Names a split may have in ``manifest.csv``.
 MANIFEST_SPLITS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
-#: The channel order of every patch (the original release's): Sentinel-2 B1..B12 without B8A,
-#: slope (degrees), DEM (metres).
-BANDS = (*(f"B{i:02d}" for i in range(1, 13)), "slope", "dem")
 #: A dataset version this project writes (a content hash), or one made for a folder without
 #: ``dataset.json`` (:func:`folder_version`). Versions name folders: nothing else is accepted.
 VERSION_PATTERN = re.compile(r"(release-)?[0-9a-f]{12}")
@@ -247,7 +246,7 @@ def read_split(
 
 def _regions(root: Path, split: str, n: int) -> list[str]:
     """Each patch's region from ``manifest.csv``; ``all`` without one (the original release)."""
-    manifest = root / "manifest.csv"
+    manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
     with manifest.open() as f:
@@ -294,9 +293,8 @@ class Splits:
     unscored: dict[str, int]
     mean: np.ndarray
     std: np.ndarray
-    scaling: str = "l4s"
-    bands: tuple[str, ...] = BANDS
-    scale_divisors: list[float] | None = None
+    scaling: Scaling = Scaling.L4S
+    bands: tuple[str, ...] = STACK_BANDS
 
     @property
     def test(self) -> PatchSet | None:
@@ -314,7 +312,7 @@ class Splits:
 
 
 def _metadata(root: Path) -> dict:
-    path = root / "dataset.json"
+    path = root / DATASET_JSON
     if not path.exists():
         return {}
     try:
@@ -361,8 +359,8 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
     version = meta.get("version") or folder_version(root)
     splits = Splits(
         root, version, train, val, scored, unscored, mean, std,
-        scaling=meta.get("scaling", "l4s"), bands=tuple(meta.get("bands", BANDS)),
-        scale_divisors=meta.get("scale_divisors"),
+        scaling=Scaling(meta.get("scaling", Scaling.L4S)),
+        bands=tuple(meta.get("bands", STACK_BANDS)),
     )  # fmt: skip
     log.info("benchmark %s (version %s): %s", root, version, "; ".join(splits.describe()))
     return splits

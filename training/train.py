@@ -22,7 +22,6 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from landslide4sense import __version__
+from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.files import atomic_path, write_json
 from landslide4sense.training import checkpoint
@@ -56,7 +56,7 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(500, ge=1)
     seed: int = 2022
     augment: bool = False
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = Device.AUTO
     compile: bool = False
     eval_batch_size: int = Field(64, ge=1)
     deterministic: bool = Field(
@@ -64,12 +64,12 @@ class TrainConfig(BaseModel):
     )
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
+def pick_device(name: Device | str) -> torch.device:
+    if name == Device.CUDA and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but torch sees no CUDA device")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
+    if name == Device.AUTO:
+        name = Device.CUDA if torch.cuda.is_available() else Device.CPU
+    return torch.device(str(name))
 
 
 def batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
@@ -162,7 +162,7 @@ class Trainer:
             model=self.name, model_args=self.model_args, bands=list(d.bands), scaling=d.scaling,
             mean=d.mean.tolist(), std=d.std.tolist(), dataset_version=d.version,
             code_version=__version__, iteration=self.iteration, val_f1=val_f1,
-            config=self.cfg.model_dump(),
+            config=self.cfg.model_dump(mode="json"),
         )  # fmt: skip
 
     def _resume(self) -> None:
@@ -174,7 +174,7 @@ class Trainer:
         except L4SError as err:  # an older format, or damaged: the run starts over
             log.warning("%s: %s cannot be resumed (%s); starting afresh", self.name, last, err)
             return
-        if state["info"].config != self.cfg.model_dump() or "optimizer" not in state:
+        if state["info"].config != self.cfg.model_dump(mode="json") or "optimizer" not in state:
             log.info("%s: %s was made with other settings; starting afresh", self.name, last)
             return
         # Loaded on the CPU: weights and Adam's state move to the parameters' device here;
@@ -286,7 +286,7 @@ def train_model(
         "dataset": str(data.root),
         "version": data.version,
         "device": str(t.device),
-        "config": cfg.model_dump(),
+        "config": cfg.model_dump(mode="json"),
         "best_val_f1": t.best_f1,
         "history": t.history,
         "scores": scores,

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from landslide4sense.errors import InputDataError
+from landslide4sense.layout import STACK_BANDS
 from landslide4sense.training import checkpoint
-from landslide4sense.training.data import BANDS, load_benchmark
+from landslide4sense.training.data import load_benchmark
 from landslide4sense.training.progress import TrainingProgress
 from landslide4sense.training.synthetic import write_release
 from landslide4sense.training.train import TrainConfig, Trainer, batch_indices, train_model
@@ -52,7 +53,7 @@ def test_checkpoints_carry_what_inference_needs(small, tmp_path):
     assert set(state) == {"info", "weights"}  # weights only: no Adam state in best.pt
     info = state["info"]
     assert info.model == "ContextNet" and info.model_args == {"in_channels": 14, "num_classes": 2}
-    assert info.bands == list(BANDS) and info.scaling == "l4s"
+    assert info.bands == list(STACK_BANDS) and info.scaling == "l4s"
     assert np.allclose(info.mean, small.mean) and np.allclose(info.std, small.std)
     assert info.dataset_version == small.version and info.code_version
     assert info.config == QUICK.model_dump()
