@@ -280,9 +280,17 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
         raise EmptyResultError(f"{path}: neither candidates nor labels hold a polygon")
     grid = snapped_grid(str(cand.crs), tuple(both.total_bounds), resolution)
     shape = (grid.height, grid.width)
-    c = rasterize_labels(cand.geometry.values, grid.transform, shape).astype(bool)
-    t = rasterize_labels(lab.geometry.values, grid.transform, shape).astype(bool)
-    tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
+
+    def raster(geometries) -> np.ndarray:
+        return rasterize_labels(geometries, grid.transform, shape).astype(bool)
+
+    c, t = raster(cand.geometry.values), raster(lab.geometry.values)
+    sources = cand["source"].fillna("obia") if "source" in cand else pd.Series(["obia"] * len(cand))
+    by_source = {
+        name: {"candidates": int((sources == name).sum()),
+               **_pixel_agreement(raster(cand.geometry.values[(sources == name).values]), t)}
+        for name in sorted(sources.unique())
+    }  # fmt: skip
     edits = history(path) or {}
     return {
         "file": str(path),
@@ -291,10 +299,19 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
         "added": int(edits.get("added", 0)),
         "deleted": int(edits.get("deleted", 0)),
         "reshaped": int(edits.get("reshaped", 0)),
-        "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+        **_pixel_agreement(c, t),
+        "by_source": by_source,
         "grid": grid,
         "maps": (c, t),
+    }
+
+
+def _pixel_agreement(c: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """Pixel IoU and F1 of candidate map ``c`` against label map ``t`` (1 when both empty)."""
+    tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
+    return {
+        "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
     }
 
 
@@ -310,15 +327,27 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     lines = [
         "# Annotation report",
         "",
-        "Agreement of the OBIA candidates (as proposed) with the corrected labels (as "
-        "merged), on a 10 m grid. Red: both; blue: removed from the candidates; green: "
-        "added by the corrections.",
+        "Agreement of the candidates (as proposed, by OBIA or a model) with the corrected "
+        "labels (as merged), on a 10 m grid. Red: both; blue: removed from the candidates; "
+        "green: added by the corrections.",
         "",
         "| file | candidates | labels | added | deleted | reshaped | pixel IoU | pixel F1 |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    source_lines = [
+        "",
+        "## Which source proposed the candidates",
+        "",
+        "Each candidate's `source` (layer `candidates`): `obia`, or `model:<name>` for "
+        "`l4s annotate candidates --from-model`; each source's candidates against the labels.",
+        "",
+        "| file | source | candidates | pixel IoU | pixel F1 |",
+        "|---|---|---|---|---|",
+    ]
     for path in paths:
         a = agreement(path)
+        source_lines += [f"| {Path(path).name} | {name} | {s['candidates']} | {s['iou']:.3f} | "
+                      f"{s['f1']:.3f} |" for name, s in a["by_source"].items()]  # fmt: skip
         c, t = a["maps"]
         rgb = np.ones((*c.shape, 3))
         rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)
@@ -336,4 +365,4 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
             f"{a['deleted']} | {a['reshaped']} | {a['iou']:.3f} | {a['f1']:.3f} |"
         )
         lines += ["", f"![{Path(path).stem}]({png.name})", ""]
-    return write_text(out_dir / "annotation_report.md", "\n".join(lines) + "\n")
+    return write_text(out_dir / "annotation_report.md", "\n".join(lines + source_lines) + "\n")
