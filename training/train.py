@@ -156,7 +156,8 @@ class Trainer:
         total = sum(per_region.values(), Confusion())
         return {"all": total.scores(), **{r: c.scores() for r, c in per_region.items()}}
 
-    def _info(self, val_f1: float) -> checkpoint.CheckpointInfo:
+    def checkpoint_info(self, val_f1: float) -> checkpoint.CheckpointInfo:
+        """What the checkpoints of this run say about themselves, now."""
         d = self.data
         return checkpoint.CheckpointInfo(
             model=self.name, model_args=self.model_args, bands=list(d.bands), scaling=d.scaling,
@@ -224,9 +225,10 @@ class Trainer:
         )  # fmt: skip
         if val["f1"] > self.best_f1 or not len(self.data.val):  # no validation: keep the last
             self.best_f1 = val["f1"]
-            checkpoint.save(self.out / "best.pt", self._info(val["f1"]), self.model.state_dict())
+            info = self.checkpoint_info(val["f1"])
+            checkpoint.save(self.out / "best.pt", info, self.model.state_dict())
         checkpoint.save(
-            self.out / "last.pt", self._info(val["f1"]), self.model.state_dict(),
+            self.out / "last.pt", self.checkpoint_info(val["f1"]), self.model.state_dict(),
             optimizer=self.opt.state_dict(), best_f1=self.best_f1, history=self.history,
             rng=checkpoint.rng_state(self.cuda),
         )  # fmt: skip

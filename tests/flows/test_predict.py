@@ -173,3 +173,15 @@ def test_candidates_need_obia_or_a_model(trained, tmp_path, capsys):
 def test_the_dataset_version_travels_with_the_checkpoint(trained):
     info = load(trained["checkpoint"])["info"]
     assert info.dataset_version == read_json(trained["bench"] / "dataset.json")["version"]
+
+
+def test_the_map_event_deployment_entrypoint_loads():
+    from pathlib import Path
+
+    from prefect.flows import load_flow_from_entrypoint
+
+    root = Path(__file__).resolve().parents[2]
+    spec = next(d for d in yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]
+                if d["name"] == "map-event")  # fmt: skip
+    loaded = load_flow_from_entrypoint(str(root / spec["entrypoint"]))
+    assert loaded.name == "map-event" and spec["work_pool"]["name"] == "gpu"

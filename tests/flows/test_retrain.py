@@ -16,6 +16,7 @@ from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
 from landslide4sense.flows.train import retrain_baselines
+from landslide4sense.training.synthetic import write_release
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,31 @@ def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path):
     assert retrain_baselines(dataset=bench, force=True, **QUICK)["trained"] == ["ContextNet"]
     with pytest.raises(ConfigError, match="unknown model"):
         retrain_baselines(dataset=bench, models="SegNet")
+
+
+def table_row(table: str, model: str) -> list[str]:
+    line = next(x for x in table.splitlines() if x.startswith(f"| {model} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_competition_layout_scores_every_split_with_masks(tmp_path):
+    root = write_release(tmp_path / "release", 12, 6, size=32, seed=3, n_val=4)
+    table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
+    assert "- validation: 4 patches (ValidData) pick the checkpoint" in table
+    assert "- TestData: 6 patches with masks, scored (test)" in table
+    cells = table_row(table, "ContextNet")
+    assert all(0 <= float(c) <= 100 for c in cells[1:5])  # test R/P/F1 and validation F1
+    assert cells[5:8] == ["49.29", "70.77", "58.11"]  # the paper's, on its own split
+
+
+def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
+    root = write_release(tmp_path / "first", 12, 6, size=32, seed=3, n_val=4, masks=("train",))
+    table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
+    assert table_row(table, "ContextNet")[1:4] == ["no masks"] * 3
+    assert "this release has no TestData masks, so there are no test scores" in table
+    assert "- ValidData: 4 patches without masks in this release: not scored" in table
+    assert "- TestData: 6 patches without masks in this release: not scored" in table
+    assert "- validation: 2 patches (held out from TrainData: the last 10% of each" in table
 
 
 def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):

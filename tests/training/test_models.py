@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -59,3 +61,9 @@ def test_every_model_has_its_deviations_listed():
     rows = table.splitlines()[2:]
     assert [r.split(" | ")[0].lstrip("| ") for r in rows] == PAPER_NAMES
     assert all(r.count(" | ") == 7 for r in rows)  # eight cells, none missing
+
+
+def test_the_readme_shows_the_deviation_table_of_the_code():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    counts = {name: parameter_count(get_model(name)) for name in MODELS}
+    assert deviation_table(counts) in readme
