@@ -111,8 +111,9 @@ def set_rng_state(state: dict, cuda: bool) -> None:
     """Restore :func:`rng_state`. The states must be on the CPU (as :func:`load` gives them);
     a CUDA state saved by a CPU run is left as seeded."""
     torch.set_rng_state(state["torch"])
-    if cuda and state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if cuda:  # device by device: a run saved on more GPUs than this host has keeps what fits
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
     n = state["numpy"]
     np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["gauss"]))  # fmt: skip

@@ -28,12 +28,13 @@ and pydantic to train.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import logging
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -99,9 +100,9 @@ class PatchSet:
         regions: each patch's region (``all`` without a manifest).
         ids: each patch's id (``test_12``).
         mean, std: the per-band standardisation, float32 (C,).
+        rows: for each patch, its row of ``array``.
         array: standardised (M, C, H, W) float32 images held in memory (the training split),
             shared by its subsets; None: images are read from ``files`` when asked.
-        rows: for each patch, its row of ``array``.
     """
 
     name: str
@@ -111,13 +112,13 @@ class PatchSet:
     ids: list[str]
     mean: np.ndarray
     std: np.ndarray
+    rows: np.ndarray
     array: np.ndarray | None = None
-    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return len(self.files)
 
-    @property
+    @functools.cached_property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every image."""
         if self.array is not None:
@@ -150,8 +151,8 @@ class PatchSet:
             [self.ids[i] for i in index],
             self.mean,
             self.std,
+            self.rows[index],
             self.array,
-            self.rows[index] if self.array is not None else self.rows,
         )
 
 
@@ -239,8 +240,8 @@ def read_split(
         ids,
         mean,
         std,
-        array,
         np.arange(len(images)),
+        array,
     )
 
 
