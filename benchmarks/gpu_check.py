@@ -69,7 +69,7 @@ def measure(name: str, data, cfg: TrainConfig, out: Path) -> dict:
     device = trainer.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    warm, end = min(10, cfg.eval_every // 3), cfg.eval_every - 1
+    warm, end = max(1, min(10, cfg.eval_every // 3)), cfg.eval_every - 1  # before a validation
     marks: dict[int, float] = {}
 
     def progress(i: int, n: int, loss: torch.Tensor) -> None:
@@ -79,7 +79,10 @@ def measure(name: str, data, cfg: TrainConfig, out: Path) -> dict:
     t = sync(device)
     trainer.fit(progress)
     fit_s = sync(device) - t
-    rate = (end - warm) / (marks[end] - marks[warm]) if end > warm else float("nan")
+    if end > warm and end in marks:
+        rate = (end - warm) / (marks[end] - marks[warm])
+    else:  # too few iterations for a steady state: the whole fit, validations included
+        rate = cfg.iterations / fit_s
     t = sync(device)
     trainer.evaluate(data.val)
     val_s = sync(device) - t

@@ -1,7 +1,7 @@
 """Training benchmark: loader throughput, iterations/s on the CPU, host memory of the release.
 
     python benchmarks/train.py [--patches 400] [--cpu-batch 8] [--models all]
-                               [--release 3799,245,800] [--skip-memory]
+                               [--release 3799,245,800] [--parts abc]
 
 (a) Loader: patches/s of our loader (every file read once into one array, batches sliced from
     it) against the original Landslide4Sense code's approach on the same files (open the image
@@ -156,19 +156,22 @@ def main() -> None:
     p.add_argument("--cpu-iterations", type=int, default=3)
     p.add_argument("--models", default="all")
     p.add_argument("--release", default="3799,245,800", help="train,val,test patches for (c)")
-    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--parts", default="abc", help="which of (a), (b), (c) to run")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
         memory_child(args.memory_child)
         return
     names = list(MODELS) if args.models == "all" else args.models.split(",")
-    loader(args.patches)
-    print(f"\n(b) CPU ({torch.get_num_threads()} threads), batch {args.cpu_batch}, 128 x 128 x 14")
-    for name in names:
-        rate = iterations_per_second(name, args.cpu_batch, args.cpu_iterations, 1)
-        print(f"  {name:<12} {rate:7.3f} it/s")
-    if not args.skip_memory:
+    if "a" in args.parts:
+        loader(args.patches)
+    if "b" in args.parts:
+        print(f"\n(b) CPU ({torch.get_num_threads()} threads), batch {args.cpu_batch}, "
+              "128 x 128 x 14")  # fmt: skip
+        for name in names:
+            rate = iterations_per_second(name, args.cpu_batch, args.cpu_iterations, 1)
+            print(f"  {name:<12} {rate:7.3f} it/s")
+    if "c" in args.parts:
         memory(tuple(int(v) for v in args.release.split(",")))
 
 
