@@ -3,11 +3,12 @@
 #
 #   PYTHONPATH=/tmp/site bash benchmarks/gpu_check.sh
 #
-# 1. benchmarks/gpu_check.py: the eleven models at batch 32 with the real loader, bf16
+# 1. The CUDA resume test: a training process killed mid-run resumes to identical results
+#    (tests/training/test_resume.py, on the CPU and on CUDA; about a minute).
+# 2. benchmarks/gpu_check.py: the eleven models at batch 32 with the real loader, bf16
 #    autocast, validation, checkpoints and the test pass; iterations/s; the projected time of
-#    11 x 5000 iterations (target <= 30 min).
-# 2. The CUDA resume test: a training process killed mid-run resumes to identical results
-#    (tests/training/test_resume.py, on the CPU and on CUDA).
+#    11 x 5000 iterations (target <= 30 min); host memory with a release of the original's
+#    size. Lines are printed (and written) as they come, so a cut-off run still reports.
 #
 # Needs python3 with torch (CUDA), numpy, h5py, pytest, pydantic and the landslide4sense wheel
 # (installed with `pip install --no-deps --target /tmp/site ...`); nothing else: no network,
@@ -22,15 +23,15 @@ log=/dev/null
 if [ -n "${OUT:-}" ]; then mkdir -p "$OUT"; log="$OUT/gpu_check.txt"; fi
 export CUBLAS_WORKSPACE_CONFIG=:4096:8  # deterministic cuBLAS for the resume test
 
-"$python" "$here/gpu_check.py" "$@"  # writes $OUT/gpu_check.txt itself
-figures=$?
-
-echo | tee -a "$log"
-echo "CUDA resume test (tests/training/test_resume.py):" | tee -a "$log"
+echo "CUDA resume test (tests/training/test_resume.py):" | tee "$log"
 # -P: the repository's own landslide4sense/ folder must not shadow the installed package.
 (cd "$repo" && "$python" -P -m pytest --noconftest -p no:cacheprovider -q -rs \
     tests/training/test_resume.py 2>&1) | tee -a "$log"
-resume=$?
+resume=${PIPESTATUS[0]}
+echo | tee -a "$log"
+
+"$python" "$here/gpu_check.py" "$@" 2>&1 | tee -a "$log"  # figures, as they come
+figures=${PIPESTATUS[0]}
 
 echo "gpu_check: figures exit $figures, resume test exit $resume" | tee -a "$log"
 [ "$figures" -eq 0 ] && [ "$resume" -eq 0 ]

@@ -10,9 +10,10 @@
 (b) Training iterations/s per model on the CPU (batch ``--cpu-batch``).
 (c) Host memory: a release the size of the original competition release (3,799 training,
     245 validation and 800 test patches of 128 x 128 x 14, float64 on disk, all with masks) is
-    synthesized in a temporary folder; a child process loads it and trains on it (ContextNet,
-    batch 32, a validation pass and the test pass included) and reports its peak resident
-    memory (VmHWM). Target: <= 4.5 GB. The training array alone is 3.5 GB (float32).
+    synthesized in a temporary folder (64 different patches per split, the rest hard links to
+    them: memory does not depend on content); a child process loads it and trains on it
+    (ContextNet, batch 32, two validation passes and the test pass) and reports its peak
+    resident memory (VmHWM). Target: <= 4.5 GB. The training array alone is 3.5 GB (float32).
 On a GPU, ``benchmarks/gpu_check.sh`` measures the eleven models with this loader.
 """
 
@@ -110,14 +111,14 @@ def iterations_per_second(name: str, batch: int, n: int, warmup: int) -> float:
     return n / (time.perf_counter() - t)
 
 
-def memory_child(root: str) -> None:
+def memory_child(root: str, device: str) -> None:
     """Load the release and train on it; print the figures as JSON (run in its own process)."""
     from landslide4sense.training import TrainConfig, train_model
 
     t = time.perf_counter()
     data = load_benchmark(root)
     loaded, after_load = time.perf_counter() - t, peak_rss_mb()
-    cfg = TrainConfig(iterations=4, batch_size=32, eval_every=2, device="cpu")
+    cfg = TrainConfig(iterations=4, batch_size=32, eval_every=2, device=device)
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         m = train_model("ContextNet", data, cfg, out)
@@ -127,17 +128,18 @@ def memory_child(root: str) -> None:
     print(json.dumps(figures))
 
 
-def memory(sizes: tuple[int, int, int]) -> None:
+def memory(sizes: tuple[int, int, int], device: str) -> None:
     n_train, n_val, n_test = sizes
     print(f"\n(c) host memory: a release of {n_train} training, {n_val} validation and {n_test} "
-          "test patches (128 x 128 x 14, float64 on disk), loaded and trained on (ContextNet, "
-          "batch 32, 4 iterations, 2 validation passes, the test pass)")  # fmt: skip
+          "test patches (128 x 128 x 14, float64 on disk), loaded and trained on (ContextNet "
+          f"on the {device.upper()}, batch 32, 4 iterations, 2 validation passes, the test "
+          "pass)")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        write_release(tmp, n_train, n_test, n_val=n_val, seed=0)
+        write_release(tmp, n_train, n_test, n_val=n_val, seed=0, distinct=64)
         print(f"  synthesized in {time.perf_counter() - t:.0f} s")
-        done = subprocess.run([sys.executable, __file__, "--memory-child", tmp],
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run([sys.executable, __file__, "--memory-child", tmp, "--device",
+                               device], capture_output=True, text=True, check=True)  # fmt: skip
     r = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {'; '.join(r['splits'])}")
     print(
@@ -157,10 +159,11 @@ def main() -> None:
     p.add_argument("--models", default="all")
     p.add_argument("--release", default="3799,245,800", help="train,val,test patches for (c)")
     p.add_argument("--parts", default="abc", help="which of (a), (b), (c) to run")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(c) trains here")
     p.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
-        memory_child(args.memory_child)
+        memory_child(args.memory_child, args.device)
         return
     names = list(MODELS) if args.models == "all" else args.models.split(",")
     if "a" in args.parts:
@@ -172,7 +175,7 @@ def main() -> None:
             rate = iterations_per_second(name, args.cpu_batch, args.cpu_iterations, 1)
             print(f"  {name:<12} {rate:7.3f} it/s")
     if "c" in args.parts:
-        memory(tuple(int(v) for v in args.release.split(",")))
+        memory(tuple(int(v) for v in args.release.split(",")), args.device)
 
 
 if __name__ == "__main__":
