@@ -3,13 +3,16 @@
 ``write_release(root, n_train, n_test)`` writes ``TrainData/`` and ``TestData/`` with
 ``img/image_N.h5`` (float64 (size, size, 14), as the original release stores it) and
 ``mask/mask_N.h5``; ``n_val`` adds ``ValidData/`` (the competition layout), and
-``masks=("train",)`` leaves the other splits without masks, as the first public release did.
+``masks=("train",)`` leaves the other splits without masks, as the first public release did;
+``distinct=k`` makes only k patches per split and links the others to them (a release of the
+original's size in a few MB of disk, for measuring memory and time, not accuracy).
 Landslides are elliptical blobs where the red, red-edge and SWIR bands rise and NIR drops, on
 a noisy background: separable, so a model must learn them quickly.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -44,12 +47,15 @@ def write_release(
     dtype: str = "float64",
     n_val: int = 0,
     masks: tuple[str, ...] = ("train", "val", "test"),
+    distinct: int = 0,
 ) -> Path:
     """Write the dataset under ``root``; returns ``root``.
 
     Args:
         n_train, n_val, n_test: patches per split (``n_val`` 0: no ``ValidData``).
         masks: the splits that get masks.
+        distinct: 0, or how many different patches a split holds; patch ``i`` is then a hard
+            link to patch ``(i - 1) % distinct + 1``.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -61,6 +67,12 @@ def write_release(
         if split in masks:
             (folder / "mask").mkdir(parents=True, exist_ok=True)
         for i in range(1, n + 1):
+            files = [("img", "image")] + ([("mask", "mask")] if split in masks else [])
+            if distinct and i > distinct:
+                for kind, stem in files:
+                    source = folder / kind / f"{stem}_{(i - 1) % distinct + 1}.h5"
+                    os.link(source, folder / kind / f"{stem}_{i}.h5")
+                continue
             img, mask = make_patch(rng, size)
             with h5py.File(folder / "img" / f"image_{i}.h5", "w") as f:
                 f.create_dataset("img", data=img.astype(dtype))

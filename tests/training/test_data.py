@@ -120,3 +120,14 @@ def test_a_version_that_is_not_ours_never_becomes_a_path(tmp_path, version):
         dataset_version(root)
     with pytest.raises(InputDataError, match="field 'version'"):
         load_benchmark(root)
+
+
+def test_a_release_of_links_reads_as_its_size(tmp_path):
+    root = write_release(tmp_path, 10, 3, size=16, seed=9, n_val=2, distinct=4)
+    assert len(list((root / "TrainData" / "img").glob("*.h5"))) == 10
+    assert (root / "TrainData" / "img" / "image_9.h5").samefile(
+        root / "TrainData" / "img" / "image_1.h5")  # fmt: skip
+    data = load_benchmark(root)
+    assert (len(data.train), len(data.val), len(data.test)) == (10, 2, 3)
+    assert np.array_equal(data.train.read([5])[0], data.train.read([1])[0])  # 6 -> 2
+    assert not np.array_equal(data.train.read([2])[0], data.train.read([1])[0])
