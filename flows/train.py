@@ -3,7 +3,7 @@
 ``retrain_baselines`` trains each asked model (skipping those already trained on this version
 with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
 ``spider.png`` and ``detections.png`` into ``OUT/<version>/``. Publishing a new dataset version
-emits the ``l4s.dataset.updated`` event (see :mod:`flows.build`); the deployment trigger in
+emits the ``l4s.dataset.updated`` event (see :mod:`.build`); the deployment trigger in
 ``prefect.yaml`` turns that event into a run of this flow on the GPU work pool.
 """
 
@@ -22,6 +22,7 @@ from prefect.artifacts import (
 
 from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError
+from landslide4sense.extras import require_extra
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -114,6 +115,7 @@ def retrain_baselines(
     ``torch.compile`` (CUDA); ``augment`` flips training patches at random (off by default:
     the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
     """
+    require_extra("torch", "train")
     from landslide4sense.training.data import dataset_version
     from landslide4sense.training.train import TrainConfig, read_metrics
 

@@ -27,10 +27,8 @@ and pydantic to train.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import json
 import logging
 import math
 import re
@@ -250,12 +248,11 @@ def _regions(root: Path, split: str, n: int) -> list[str]:
     manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
-    with manifest.open() as f:
-        rows = sorted(
-            (int(r["index"]), r["region"])
-            for r in csv.DictReader(f)
-            if r["split"] in MANIFEST_SPLITS[split]
-        )
+    from landslide4sense.records import read_manifest  # here: records imports the geo stack
+
+    rows = sorted(
+        (r.index, r.region) for r in read_manifest(manifest) if r.split in MANIFEST_SPLITS[split]
+    )
     if len(rows) != n:
         raise InputDataError(f"{manifest}: lists {len(rows)} {split} patches, the folder has {n}")
     return [region for _, region in rows]
@@ -312,15 +309,16 @@ class Splits:
         return lines
 
 
-def _metadata(root: Path) -> dict:
+def _metadata(root: Path):
+    """The benchmark's ``dataset.json`` (validated, its version checked), or None without one
+    (the original release). Imports the records (and the geo stack) only when there is one."""
     path = root / DATASET_JSON
     if not path.exists():
-        return {}
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputDataError(f"{path}: not valid JSON ({err}); rebuild the benchmark") from err
-    check_version(meta.get("version"), path)
+        return None
+    from landslide4sense.records import read_dataset_meta
+
+    meta = read_dataset_meta(path)
+    check_version(meta.version, path)
     return meta
 
 
@@ -336,7 +334,7 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
     if not root.is_dir():
         raise MissingInputError(f"{root}: no such benchmark folder; build one with `l4s build`")
     meta = _metadata(root)
-    stats = (meta["train_mean"], meta["train_std"]) if "train_mean" in meta else (None, None)
+    stats = (meta.train_mean, meta.train_std) if meta is not None else (None, None)
     train_all = read_split(root, "train", *stats, in_memory=True)
     if train_all.masks is None:
         raise MissingInputError(f"{root}/TrainData/mask: training patches have no masks")
@@ -357,11 +355,11 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         val = train_all.subset(val_idx, f"held out from TrainData: the last {val_fraction:.0%} "
                                "of each region's patches")  # fmt: skip
     scored = {k: s for k, s in others.items() if s.masks is not None}
-    version = meta.get("version") or folder_version(root)
+    version = meta.version if meta is not None else folder_version(root)
     splits = Splits(
         root, version, train, val, scored, unscored, mean, std,
-        scaling=Scaling(meta.get("scaling", Scaling.L4S)),
-        bands=tuple(meta.get("bands", STACK_BANDS)),
+        scaling=meta.scaling if meta is not None else Scaling.L4S,
+        bands=tuple(meta.bands) if meta is not None else STACK_BANDS,
     )  # fmt: skip
     log.info("benchmark %s (version %s): %s", root, version, "; ".join(splits.describe()))
     return splits
@@ -379,4 +377,4 @@ def dataset_version(root: str | Path) -> str:
     """The version of the benchmark at ``root``: ``dataset.json``'s (checked), else
     :func:`folder_version`."""
     meta = _metadata(Path(root))
-    return meta["version"] if meta else folder_version(Path(root))
+    return meta.version if meta is not None else folder_version(Path(root))
