@@ -23,6 +23,7 @@ import rasterio
 from rasterio.merge import merge
 from rasterio.vrt import WarpedVRT
 
+from landslide4sense.acquisition.base import DemLayer
 from landslide4sense.errors import SourceError
 from landslide4sense.files import atomic_path
 from landslide4sense.regions import Grid, Region
@@ -88,7 +89,7 @@ class AsfDemSource:
             raise SourceError(f"ASF search failed: {err}") from err
         return list(results)[: self.max_granules]
 
-    def fetch_dem(self, region: Region, grid: Grid, work: Path) -> tuple[Path, dict]:
+    def fetch_dem(self, region: Region, grid: Grid, work: Path) -> DemLayer:
         """Download, extract and mosaic the DEMs of the RTC granules over ``region``.
 
         Raises:
@@ -118,10 +119,13 @@ class AsfDemSource:
                 dems.append(extract_dem(archive, work / "dems"))
             mosaic_dems(dems, out)
         log.info("ASF RTC DEM of %s from %d granules", region.name, len(names))
-        return out, {
-            "dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
-            "dem_granules": ", ".join(names),
-        }
+        return DemLayer(
+            out,
+            {
+                "dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
+                "dem_granules": ", ".join(names),
+            },
+        )
 
 
 def extract_dem(archive: Path, folder: Path) -> Path:

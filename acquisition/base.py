@@ -1,8 +1,10 @@
-"""What every source delivers: a region's raw layers as files, with their provenance.
+"""What the sources deliver: a region's raw layers as files, with their provenance.
 
-A source (local files, Earth Engine, STAC, ASF) turns a :class:`~regions.Region` into
-:class:`RawLayers`: one raster per Sentinel-2 band at its native resolution (any CRS), a DEM
-(any CRS), the label polygons, and where they came from. Later stages see only file paths.
+A Sentinel-2 source (local files, Earth Engine, STAC) only fetches: it turns a
+:class:`~regions.Region` into :class:`Sentinel2Layers`, one raster per band at its native
+resolution (any CRS) and the scenes they came from. The DEM comes from the region's ``dem:``
+(:mod:`acquisition.dem`) whatever the Sentinel-2 source, as a :class:`DemLayer`; the flow
+composes both with the labels into :class:`RawLayers`. Later stages see only file paths.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from landslide4sense.regions import Grid, Region
+from landslide4sense.regions import Grid, Region, snapped_grid
 
 #: Sentinel-2 MSI bands and their native pixel size in metres.
 S2_NATIVE_RESOLUTION: dict[str, int] = {
@@ -33,6 +35,20 @@ S2_NATIVE_RESOLUTION: dict[str, int] = {
 S2_BANDS: tuple[str, ...] = tuple(b for b in S2_NATIVE_RESOLUTION if b != "B8A")
 
 
+def band_groups() -> dict[int, tuple[str, ...]]:
+    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}."""
+    groups: dict[int, list[str]] = {}
+    for band, res in S2_NATIVE_RESOLUTION.items():
+        groups.setdefault(res, []).append(band)
+    return {res: tuple(bands) for res, bands in sorted(groups.items())}
+
+
+def nested_grid(grid: Grid, resolution: float) -> Grid:
+    """A grid of ``resolution`` m covering ``grid``, its origin on multiples of ``resolution``
+    (so its pixels nest exactly in the 10 m grid)."""
+    return snapped_grid(grid.crs, grid.bounds, resolution)
+
+
 @dataclass(frozen=True)
 class Scene:
     """One Sentinel-2 acquisition that contributed pixels."""
@@ -40,6 +56,33 @@ class Scene:
     id: str
     date: str | None = None
     cloud_cover: float | None = None
+
+
+@dataclass
+class Sentinel2Layers:
+    """What a Sentinel-2 source returns.
+
+    Attributes:
+        source: the source's name (``local``, ``earthengine``, ``stac``).
+        bands: band name (``B01``..``B12``, maybe ``B8A``) to raster path, at native resolution.
+            Values are L1C digital numbers (reflectance x 10000, the pre-2022 range); 0 means
+            no data unless the file declares another nodata.
+        scenes: the acquisitions the bands were made from.
+        details: provenance (collections, cloud limits, composite method...).
+    """
+
+    source: str
+    bands: dict[str, Path]
+    scenes: list[Scene] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemLayer:
+    """A region's DEM: the raster (metres, any CRS) and its provenance (product, heights)."""
+
+    path: Path
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,6 +109,13 @@ class RawLayers:
     scenes: list[Scene] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def compose(cls, region: str, s2: Sentinel2Layers, dem: DemLayer, labels: Path | None
+                ) -> RawLayers:  # fmt: skip
+        """The layers of ``region``: Sentinel-2 from its source, the DEM, the labels."""
+        return cls(region, s2.source, s2.bands, dem.path, labels, s2.scenes,
+                   {**s2.details, **dem.details})  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bands"] = {k: str(v) for k, v in self.bands.items()}
@@ -87,10 +137,10 @@ class RawLayers:
 
 
 class Source(Protocol):
-    """Anything that can deliver a region's raw layers into a work folder."""
+    """Anything that can deliver a region's Sentinel-2 bands into a work folder."""
 
     name: str
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
-        """Deliver ``region``'s layers covering ``grid``; write any downloads under ``work``."""
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
+        """Deliver ``region``'s bands covering ``grid``; write any downloads under ``work``."""
         ...

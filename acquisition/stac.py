@@ -20,10 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from landslide4sense.acquisition.base import RawLayers, Scene
-from landslide4sense.acquisition.dem import fetch_dem
-from landslide4sense.acquisition.earthengine import band_groups, nested_grid
-from landslide4sense.acquisition.local import find_labels
+from landslide4sense.acquisition.base import Scene, Sentinel2Layers, band_groups, nested_grid
 from landslide4sense.errors import SourceError
 from landslide4sense.files import atomic_path
 from landslide4sense.regions import Grid, Region
@@ -185,7 +182,7 @@ class StacSource:
             )
         return items
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
         items = self.search(region)
         out = Path(work) / "stac" / "s2"
         bands = {}
@@ -205,14 +202,11 @@ class StacSource:
             )
             for i in items
         ]
-        dem, dem_details = fetch_dem(region, grid, Path(work), self.raw)
         details = {
             "stac_api": self.url,
             "collection": self.collection,
             "scene_cloud_limit": region.imagery.max_scene_cloud,
             "composite": "per-pixel median",
             "pixel_cloud_mask": f"{masked} of {len(items)} scenes have one (scl/qa60)",
-            **dem_details,
         }
-        labels = find_labels(region, Path(self.raw or ".") / region.name)
-        return RawLayers(region.name, self.name, bands, dem, labels, scenes, details)
+        return Sentinel2Layers(self.name, bands, scenes, details)

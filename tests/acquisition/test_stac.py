@@ -9,7 +9,6 @@ import rasterio
 from rasterio.warp import transform_bounds
 
 from landslide4sense.acquisition.stac import ASSETS, StacSource, search_parameters
-from landslide4sense.acquisition.synthetic import synthesize_scene
 from landslide4sense.errors import SourceError
 from landslide4sense.patching import read_on_grid
 from landslide4sense.regions import parse_region, region_grid
@@ -56,9 +55,8 @@ def make_cogs(folder):
 def test_median_composite_from_cogs_over_http(tmp_path):
     items = make_cogs(tmp_path / "files")
     grid = region_grid(REGION)
-    synthesize_scene(tmp_path / "raw", "udp", grid, seed=0)  # the DEM and labels
     with FakeStac(tmp_path / "files", items).running() as fake:
-        layers = StacSource(tmp_path / "raw", url=fake.url).fetch(REGION, grid, tmp_path / "work")
+        layers = StacSource(url=fake.url).fetch(REGION, grid, tmp_path / "work")
     assert [s.id for s in layers.scenes] == ["A", "B"]  # C is over the 60% scene limit
     assert fake.searches[0]["query"] == {"eo:cloud_cover": {"lte": 60}}
     assert fake.range_requests > 0  # windowed reads, not whole files
