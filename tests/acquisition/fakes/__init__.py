@@ -9,15 +9,7 @@ the service would refuse is refused, with the service's message where the contra
 from tests.acquisition.fakes.asf import FakeCmr
 from tests.acquisition.fakes.earthengine import FakeEarthEngine, Scene
 from tests.acquisition.fakes.http import Handler, self_signed, serving
-from tests.acquisition.fakes.stac import FakeStac, stac_item
+from tests.acquisition.fakes.stac import FakeS3, FakeStac, l1c_item
 
-__all__ = [
-    "FakeCmr",
-    "FakeEarthEngine",
-    "FakeStac",
-    "Handler",
-    "Scene",
-    "self_signed",
-    "serving",
-    "stac_item",
-]
+__all__ = ["FakeCmr", "FakeEarthEngine", "FakeS3", "FakeStac", "Handler", "Scene", "l1c_item",
+           "self_signed", "serving"]  # fmt: skip
