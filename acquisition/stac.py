@@ -91,9 +91,7 @@ def plan(region: Region, grid: Grid) -> dict:
         "grid": grid.to_dict(),
         "search": search_parameters(region),
         "assets": ASSETS,
-        "band_grids": {
-            f"{res}m": grid.buffered(resolution=res).to_dict() for res in band_groups()
-        },  # fmt: skip
+        "band_grids": {f"{res}m": grid.buffered(resolution=res).to_dict() for res in band_groups()},
         "cloud_mask": f"s2cloudless on {', '.join(CLOUD_BANDS)} at {CLOUD_RESOLUTION} m",
     }
 

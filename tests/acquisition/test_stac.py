@@ -152,20 +152,20 @@ def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services, tmp_path
     item = src.search(REGION)[0]
     window = rasterio.windows.Window(0, 0, 4, 4)
     # (one band each: GDAL remembers a refused file for the rest of the process)
-    with stac.s3_env(KEYS, s3.url, AWS_REQUEST_PAYER=""):
-        with pytest.raises(SourceError, match="access denied.*requester-pays"):
-            src.read(item, "B03", grid, window)
+    refused = pytest.raises(SourceError, match=r"access denied.*requester-pays")
+    with stac.s3_env(KEYS, s3.url, AWS_REQUEST_PAYER=""), refused:
+        src.read(item, "B03", grid, window)
     assert set(s3.refused) == {"AccessDenied"}
-    with stac.s3_env({**KEYS, "AWS_SECRET_ACCESS_KEY": "wrong"}, s3.url):
-        with pytest.raises(SourceError, match="access denied"):
-            src.read(item, "B04", grid, window)
+    wrong = {**KEYS, "AWS_SECRET_ACCESS_KEY": "wrong"}
+    with stac.s3_env(wrong, s3.url), pytest.raises(SourceError, match="access denied"):
+        src.read(item, "B04", grid, window)
     assert s3.refused[-1] == "SignatureDoesNotMatch"
     with stac.s3_env(KEYS, s3.url):  # the same read, signed and paid: served
         assert src.read(item, "B02", grid, window).shape == (4, 4)
     for k in KEYS:
         monkeypatch.delenv(k)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    with pytest.raises(SourceError, match="requester-pays.*AWS_ACCESS_KEY_ID"):
+    with pytest.raises(SourceError, match=r"requester-pays.*AWS_ACCESS_KEY_ID"):
         src.fetch(REGION, grid, tmp_path / "work")
 
 

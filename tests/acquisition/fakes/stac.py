@@ -28,8 +28,19 @@ from shapely.geometry import box, shape
 from tests.acquisition.fakes.http import Handler, serving
 from tests.helpers import CONTRACTS
 
-SEARCH_FIELDS = {"collections", "bbox", "intersects", "datetime", "query", "sortby", "limit",
-                 "ids", "fields", "next", "token"}  # fmt: skip
+SEARCH_FIELDS = {
+    "collections",
+    "bbox",
+    "intersects",
+    "datetime",
+    "query",
+    "sortby",
+    "limit",
+    "ids",
+    "fields",
+    "next",
+    "token",
+}
 MAX_LIMIT = 10000
 BUCKET = "sentinel-s2-l1c"
 
@@ -38,9 +49,16 @@ def item_template() -> dict:
     return json.loads((CONTRACTS / "earth-search-sentinel-2-l1c-item.json").read_text())
 
 
-def l1c_item(item_id: str, when: str, cloud: float, footprint: list[float], epsg: int,
-             tile: str, bands: dict[str, tuple[int, list[int], list[float]]],
-             baseline: str = "02.05") -> dict:  # fmt: skip
+def l1c_item(
+    item_id: str,
+    when: str,
+    cloud: float,
+    footprint: list[float],
+    epsg: int,
+    tile: str,
+    bands: dict[str, tuple[int, list[int], list[float]]],
+    baseline: str = "02.05",
+) -> dict:
     """An Earth Search L1C item shaped like the real one.
 
     Args:
@@ -86,8 +104,10 @@ def l1c_item(item_id: str, when: str, cloud: float, footprint: list[float], epsg
             a["raster:bands"][0].update({"spatial_resolution": gsd, "offset": offset})
         assets[key] = a
     item["assets"] = assets
-    item["links"] = [dict(link, href=link["href"].replace("S2B_27VWK_20240206_0_L1C", item_id))
-                     for link in item["links"]]  # fmt: skip
+    item["links"] = [
+        dict(link, href=link["href"].replace("S2B_27VWK_20240206_0_L1C", item_id))
+        for link in item["links"]
+    ]
     return item
 
 
@@ -137,18 +157,28 @@ class FakeStac:
 
     def landing(self) -> dict:
         return {
-            "type": "Catalog", "id": "earth-search-aws", "stac_version": "1.0.0",
+            "type": "Catalog",
+            "id": "earth-search-aws",
+            "stac_version": "1.0.0",
             "description": "A STAC API of public datasets on AWS (stand-in)",
-            "conformsTo": ["https://api.stacspec.org/v1.0.0/core",
-                           "https://api.stacspec.org/v1.0.0/item-search",
-                           "https://api.stacspec.org/v1.0.0/item-search#query",
-                           "https://api.stacspec.org/v1.0.0/item-search#sort",
-                           "https://api.stacspec.org/v1.0.0/collections"],
-            "links": [{"rel": "self", "href": self.url + "/"},
-                      {"rel": "root", "href": self.url + "/"},
-                      {"rel": "search", "href": self.url + "/search", "method": "POST",
-                       "type": "application/geo+json"}],
-        }  # fmt: skip
+            "conformsTo": [
+                "https://api.stacspec.org/v1.0.0/core",
+                "https://api.stacspec.org/v1.0.0/item-search",
+                "https://api.stacspec.org/v1.0.0/item-search#query",
+                "https://api.stacspec.org/v1.0.0/item-search#sort",
+                "https://api.stacspec.org/v1.0.0/collections",
+            ],
+            "links": [
+                {"rel": "self", "href": self.url + "/"},
+                {"rel": "root", "href": self.url + "/"},
+                {
+                    "rel": "search",
+                    "href": self.url + "/search",
+                    "method": "POST",
+                    "type": "application/geo+json",
+                },
+            ],
+        }
 
     def search(self, params: dict) -> dict:
         """One page of results, with a ``next`` link when more match.
@@ -165,29 +195,43 @@ class FakeStac:
             raise ValueError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
         if "bbox" in params and "intersects" in params:
             raise ValueError("only one of bbox and intersects may be given")
-        area = shape(params["intersects"]) if "intersects" in params else (
-            box(*params["bbox"]) if "bbox" in params else None)  # fmt: skip
+        area = (
+            shape(params["intersects"])
+            if "intersects" in params
+            else (box(*params["bbox"]) if "bbox" in params else None)
+        )
         start, _, end = (params.get("datetime") or "../..").partition("/")
         chosen = [
-            i for i in self.items
+            i
+            for i in self.items
             if i["collection"] in params.get("collections", [i["collection"]])
             and (area is None or shape(i["geometry"]).intersects(area))
             and _in_window(i["properties"]["datetime"], start, end)
-            and all(_query(i["properties"].get(f), ops)
-                    for f, ops in params.get("query", {}).items())
-        ]  # fmt: skip
+            and all(
+                _query(i["properties"].get(f), ops) for f, ops in params.get("query", {}).items()
+            )
+        ]
         for rule in reversed(params.get("sortby", [])):
             name = rule["field"].removeprefix("properties.")
-            chosen.sort(key=lambda i, n=name: (i["properties"].get(n) is None,
-                                               i["properties"].get(n)),
-                        reverse=rule.get("direction", "asc") == "desc")  # fmt: skip
+            chosen.sort(
+                key=lambda i, n=name: (i["properties"].get(n) is None, i["properties"].get(n)),
+                reverse=rule.get("direction", "asc") == "desc",
+            )
         first = int(params.get("next", 0))
         page = chosen[first : first + limit]
         links = []
         if first + limit < len(chosen):
             body = {**params, "next": str(first + limit)}
-            links.append({"rel": "next", "href": self.url + "/search", "method": "POST",
-                          "body": body, "merge": False, "type": "application/geo+json"})  # fmt: skip
+            links.append(
+                {
+                    "rel": "next",
+                    "href": self.url + "/search",
+                    "method": "POST",
+                    "body": body,
+                    "merge": False,
+                    "type": "application/geo+json",
+                }
+            )
         return {
             "type": "FeatureCollection",
             "features": page,
@@ -224,46 +268,70 @@ def _query(value, ops: dict) -> bool:
 
 
 def _s3_error(code: str, message: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message></Error>").encode()  # fmt: skip
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error>"
+    ).encode()
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def signature_problem(method: str, path: str, query: str, headers, keys: dict[str, str],
-                      region: str) -> tuple[str, str] | None:  # fmt: skip
+def signature_problem(
+    method: str, path: str, query: str, headers, keys: dict[str, str], region: str
+) -> tuple[str, str] | None:
     """Why a request's AWS Signature V4 is refused (S3's code and message), or None."""
     auth = headers.get("Authorization", "")
-    m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
-                     r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})", auth)  # fmt: skip
+    m = re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
+        r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})",
+        auth,
+    )
     if m is None:
         return "AccessDenied", "Access Denied"
     key_id, day, signed_region, signed, signature = m.groups()
     if key_id not in keys:
-        return "InvalidAccessKeyId", ("The AWS Access Key Id you provided does not exist in our "
-                                      "records.")  # fmt: skip
+        return "InvalidAccessKeyId", (
+            "The AWS Access Key Id you provided does not exist in our records."
+        )
     if signed_region != region:
-        return "AuthorizationHeaderMalformed", (f"The authorization header is malformed; the "
-                                                f"region '{signed_region}' is wrong; expecting "
-                                                f"'{region}'")  # fmt: skip
+        return "AuthorizationHeaderMalformed", (
+            f"The authorization header is malformed; the "
+            f"region '{signed_region}' is wrong; expecting "
+            f"'{region}'"
+        )
     names = signed.split(";")
     canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     params = sorted(p.partition("=")[::2] for p in query.split("&") if p)
-    canonical = "\n".join([method, quote(path, safe="/~"),
-                           "&".join(f"{k}={v}" for k, v in params), canonical_headers, signed,
-                           headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD")])  # fmt: skip
+    canonical = "\n".join(
+        [
+            method,
+            quote(path, safe="/~"),
+            "&".join(f"{k}={v}" for k, v in params),
+            canonical_headers,
+            signed,
+            headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ]
+    )
     scope = f"{day}/{region}/s3/aws4_request"
-    to_sign = "\n".join(["AWS4-HMAC-SHA256", headers.get("x-amz-date", ""), scope,
-                         hashlib.sha256(canonical.encode()).hexdigest()])  # fmt: skip
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            headers.get("x-amz-date", ""),
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
     k = _hmac(("AWS4" + keys[key_id]).encode(), day)
     for part in (region, "s3", "aws4_request"):
         k = _hmac(k, part)
-    if not hmac.compare_digest(hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest(),
-                               signature):  # fmt: skip
-        return "SignatureDoesNotMatch", ("The request signature we calculated does not match the "
-                                         "signature you provided.")  # fmt: skip
+    if not hmac.compare_digest(
+        hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest(), signature
+    ):
+        return "SignatureDoesNotMatch", (
+            "The request signature we calculated does not match the signature you provided."
+        )
     if "x-amz-request-payer" not in names or headers.get("x-amz-request-payer") != "requester":
         return "AccessDenied", "Access Denied"  # requester-pays bucket, no payer header
     return None
@@ -275,8 +343,12 @@ class FakeS3:
     ``fail_every``: every n-th object request answers 503 SlowDown.
     """
 
-    def __init__(self, files: dict[str, Path], keys: dict[str, str] | None = None,
-                 region: str = "eu-central-1"):  # fmt: skip
+    def __init__(
+        self,
+        files: dict[str, Path],
+        keys: dict[str, str] | None = None,
+        region: str = "eu-central-1",
+    ):
         self.files, self.region = files, region
         self.keys = keys or {"AKIASTANDIN": "stand-in-secret"}
         self.lock = threading.Lock()
@@ -305,18 +377,21 @@ class FakeS3:
         with self.lock:
             self.requests += 1
             n = self.requests
-        problem = signature_problem(handler.command, path, query, handler.headers, self.keys,
-                                    self.region)  # fmt: skip
+        problem = signature_problem(
+            handler.command, path, query, handler.headers, self.keys, self.region
+        )
         if problem:
             self.refused.append(problem[0])
             return handler.send(403, _s3_error(*problem), "application/xml")
         bucket, _, key = path.lstrip("/").partition("/")
         if self.fail_every and n % self.fail_every == 0:
-            return handler.send(503, _s3_error("SlowDown", "Please reduce your request rate."),
-                                "application/xml")  # fmt: skip
+            return handler.send(
+                503, _s3_error("SlowDown", "Please reduce your request rate."), "application/xml"
+            )
         if bucket != BUCKET or key not in self.files:
-            return handler.send(404, _s3_error("NoSuchKey", "The specified key does not exist."),
-                                "application/xml")  # fmt: skip
+            return handler.send(
+                404, _s3_error("NoSuchKey", "The specified key does not exist."), "application/xml"
+            )
         data = self.files[key].read_bytes()
         rng = handler.headers.get("Range")
         headers = {"Accept-Ranges": "bytes", "x-amz-request-charged": "requester"}
