@@ -6,10 +6,10 @@ as strict as its service, from the published contracts in ``../shared/contracts`
 the service would refuse is refused, with the service's message where the contract has it.
 """
 
-from tests.acquisition.fakes.asf import FakeCmr
+from tests.acquisition.fakes.asf import FakeAsf, Granule
 from tests.acquisition.fakes.earthengine import FakeEarthEngine, Scene
 from tests.acquisition.fakes.http import Handler, self_signed, serving
 from tests.acquisition.fakes.stac import FakeS3, FakeStac, l1c_item
 
-__all__ = ["FakeCmr", "FakeEarthEngine", "FakeS3", "FakeStac", "Handler", "Scene", "l1c_item",
-           "self_signed", "serving"]  # fmt: skip
+__all__ = ["FakeAsf", "FakeEarthEngine", "FakeS3", "FakeStac", "Granule", "Handler", "Scene",
+           "l1c_item", "self_signed", "serving"]  # fmt: skip
