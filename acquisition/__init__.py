@@ -22,11 +22,11 @@ from landslide4sense.acquisition.base import (
     Sentinel2Layers,
     Source,
     band_groups,
-    nested_grid,
 )
 from landslide4sense.acquisition.dem import fetch_dem
 from landslide4sense.acquisition.local import LocalSource, check_raster, find_labels
 from landslide4sense.errors import ConfigError
+from landslide4sense.extras import require_extra
 
 SOURCES = ("local", "earthengine", "stac")
 
@@ -47,6 +47,7 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
             raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
         return LocalSource(raw)
     if name == "earthengine":
+        require_extra("ee", "earthengine")
         from landslide4sense.acquisition.earthengine import EarthEngineSource
 
         return EarthEngineSource(**options)
@@ -60,6 +61,7 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
 def plan_source(name: str, region, grid) -> dict:
     """What source ``name`` would request for ``region`` on ``grid``, without network."""
     if name == "earthengine":
+        require_extra("ee", "earthengine")
         from landslide4sense.acquisition.earthengine import plan
 
         return plan(region, grid)
@@ -85,6 +87,5 @@ __all__ = [
     "fetch_dem",
     "find_labels",
     "get_source",
-    "nested_grid",
     "plan_source",
 ]

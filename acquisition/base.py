@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from landslide4sense.regions import Grid, Region, snapped_grid
+from landslide4sense.records import Scene
+from landslide4sense.regions import Grid, Region
 
 #: Sentinel-2 MSI bands and their native pixel size in metres.
 S2_NATIVE_RESOLUTION: dict[str, int] = {
@@ -36,26 +37,14 @@ S2_BANDS: tuple[str, ...] = tuple(b for b in S2_NATIVE_RESOLUTION if b != "B8A")
 
 
 def band_groups() -> dict[int, tuple[str, ...]]:
-    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}."""
+    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}.
+
+    A group's grid is ``grid.buffered(resolution=res)``: it covers the region's 10 m grid and
+    its pixels nest exactly in it (origin on multiples of ``res``)."""
     groups: dict[int, list[str]] = {}
     for band, res in S2_NATIVE_RESOLUTION.items():
         groups.setdefault(res, []).append(band)
     return {res: tuple(bands) for res, bands in sorted(groups.items())}
-
-
-def nested_grid(grid: Grid, resolution: float) -> Grid:
-    """A grid of ``resolution`` m covering ``grid``, its origin on multiples of ``resolution``
-    (so its pixels nest exactly in the 10 m grid)."""
-    return snapped_grid(grid.crs, grid.bounds, resolution)
-
-
-@dataclass(frozen=True)
-class Scene:
-    """One Sentinel-2 acquisition that contributed pixels."""
-
-    id: str
-    date: str | None = None
-    cloud_cover: float | None = None
 
 
 @dataclass
@@ -131,7 +120,7 @@ class RawLayers:
             bands={k: Path(v) for k, v in d["bands"].items()},
             dem=Path(d["dem"]),
             labels=None if d.get("labels") is None else Path(d["labels"]),
-            scenes=[Scene(**s) for s in d.get("scenes", [])],
+            scenes=[Scene.model_validate(s) for s in d.get("scenes", [])],
             details=d.get("details", {}),
         )
 

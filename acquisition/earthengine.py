@@ -40,7 +40,6 @@ from landslide4sense.acquisition.base import (
     Scene,
     Sentinel2Layers,
     band_groups,
-    nested_grid,
 )
 from landslide4sense.acquisition.download import BlockRequest, download_blocks, mosaic, plan_blocks
 from landslide4sense.acquisition.retry import (
@@ -51,7 +50,7 @@ from landslide4sense.acquisition.retry import (
     retry_after_seconds,
 )
 from landslide4sense.errors import ConfigError, SourceError
-from landslide4sense.regions import Grid, Region, snapped_grid
+from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 
@@ -127,19 +126,15 @@ def s2_requests(grid: Grid, side: int | None = None) -> list[BlockRequest]:
     return [
         req
         for res, bands in band_groups().items()
-        for req in plan_blocks(f"s2-{res}m", bands, nested_grid(grid, res), "uint16", side)
+        for req in plan_blocks(f"s2-{res}m", bands, grid.buffered(resolution=res), "uint16", side)
     ]
 
 
 def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequest]:
     """Requests of an Earth Engine DEM on a UTM grid at its native pixel size (plus a margin,
     so slope has neighbours at the edges)."""
-    res = EE_DEMS[kind][2]
-    left, bottom, right, top = grid.bounds
-    dem_grid = snapped_grid(
-        grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
-    )
-    return plan_blocks(f"dem-{kind}", ("elevation",), dem_grid, "float32")
+    return plan_blocks(f"dem-{kind}", ("elevation",), grid.buffered(margin, EE_DEMS[kind][2]),
+                       "float32")  # fmt: skip
 
 
 def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import rasterio
 from affine import Affine
+from pydantic import ValidationError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from landslide4sense.acquisition.base import (
@@ -164,8 +165,8 @@ def _read_scenes(s2: Path) -> list[Scene]:
     if not f.exists():
         return [Scene(id=f"local:{s2.resolve()}")]
     try:
-        return [Scene(**s) for s in json.loads(f.read_text())]
-    except (json.JSONDecodeError, TypeError) as err:
+        return [Scene.model_validate(s) for s in json.loads(f.read_text())]
+    except (json.JSONDecodeError, TypeError, ValidationError) as err:
         raise InputDataError(
             f'{f}: expected a JSON list of {{"id": ..., "date": ...}} objects ({err})'
         ) from err

@@ -143,7 +143,7 @@ def plan_region(
     folder = work / region.name / f"patches-{digest(inputs)}"
     provenance = {
         "source": raw.source,
-        "scenes": [s.__dict__ for s in raw.scenes],
+        "scenes": [s.model_dump() for s in raw.scenes],
         "details": raw.details,
         "labels": read_json(labels / "labels.json"),
         "region_yaml": region_file.read_text(),

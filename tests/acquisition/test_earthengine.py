@@ -13,7 +13,7 @@ from affine import Affine
 from google.auth.credentials import AnonymousCredentials
 from google.oauth2.credentials import Credentials
 
-from landslide4sense.acquisition import band_groups, nested_grid
+from landslide4sense.acquisition import band_groups
 from landslide4sense.acquisition import earthengine as eem
 from landslide4sense.acquisition.download import (
     MAX_CONCURRENCY,
@@ -52,7 +52,7 @@ def catalog_names(asset: str) -> list[str]:
 
 def scene_grid(grid: Grid) -> Grid:
     """The 10 m grid of a stand-in scene: it covers the 60 m band grid nested in ``grid``."""
-    return nested_grid(nested_grid(grid, 60), 10)
+    return grid.buffered(resolution=60).buffered(resolution=10)
 
 
 def uniform_scene(grid: Grid, index: str, date: str, value: float, cs_cdf: float = 0.9):
@@ -61,7 +61,7 @@ def uniform_scene(grid: Grid, index: str, date: str, value: float, cs_cdf: float
     sizes = {b["name"]: b["pixel_size_m"] for b in contract()[S2]["bands"]}
     scene, bands = scene_grid(grid), {}
     for i, name in enumerate(eem.EE_BAND_NAMES.values()):
-        g = nested_grid(scene, sizes[name])
+        g = scene.buffered(resolution=sizes[name])
         bands[name] = np.full((g.height, g.width), value + i, np.float64)
     return index, date, bands, np.full((scene.height, scene.width), cs_cdf)
 
@@ -372,7 +372,7 @@ def test_dem_from_earth_engine(monkeypatch, tmp_path):
 
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
     region = REGION.model_copy(update={"dem": "srtm"})
-    wide = nested_grid(GRID, 30)
+    wide = GRID.buffered(resolution=30)
     wide = Grid(wide.crs, wide.transform @ Affine.translation(-20, -20), wide.width + 40,
                 wide.height + 40)  # fmt: skip
     z = np.arange(wide.width * wide.height, dtype=np.float64).reshape(wide.height, wide.width)

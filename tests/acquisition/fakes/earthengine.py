@@ -336,6 +336,21 @@ class Evaluator:
     def f_Feature(self, geometry=None, metadata=None):
         return {"geometry": geometry, "properties": metadata or {}}
 
+    def f_Collection_size(self, collection):
+        return len(collection)
+
+    def f_Collection_limit(self, collection, limit=None, key=None, ascending=None):
+        if key not in (None, "system:time_start"):
+            raise not_in_stand_in(f"Collection.limit by {key}")
+        ordered = (
+            sorted(
+                collection, key=lambda i: i.props["system:time_start"], reverse=ascending is False
+            )
+            if key
+            else collection
+        )
+        return Coll(ordered[:limit])
+
     def f_Collection_map(self, collection, baseAlgorithm, dropNulls=None):
         return Coll(baseAlgorithm(x) for x in collection)
 
@@ -804,12 +819,10 @@ def s2_catalog(
     band's contract pixel size (10/20/60 m, origin snapped: as the pipeline's band grids);
     ``cs_cdf`` is on the 10 m grid.
     """
-    from landslide4sense.regions import snapped_grid
-
     sizes = {b["name"]: b["pixel_size_m"] for b in contract()[S2]["bands"]}
     s2, cs = [], []
     for index, date, bands, cs_cdf in scenes:
-        on = {b: (snapped_grid(grid.crs, grid.bounds, sizes[b]), a) for b, a in bands.items()}
+        on = {b: (grid.buffered(resolution=sizes[b]), a) for b, a in bands.items()}
         s2.append(Scene(index, date, on, {"MGRS_TILE": index[-5:]}, footprint))
         cs.append(Scene(index, date, {"cs_cdf": (grid, cs_cdf)}, {}, footprint))
     return {S2: s2, CS_PLUS: cs}

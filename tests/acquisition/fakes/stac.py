@@ -135,7 +135,7 @@ class FakeStac:
                     return self.json({"conformsTo": fake.landing()["conformsTo"]})
                 m = re.fullmatch(r"/collections/([^/]+)", path)
                 if m and m.group(1) in fake.collections():
-                    return self.json({"type": "Collection", "id": m.group(1), "links": []})
+                    return self.json(fake.collection(m.group(1)))
                 return self.json({"code": "NotFoundError", "description": "Not Found"}, 404)
 
             def do_POST(self):
@@ -155,6 +155,16 @@ class FakeStac:
     def collections(self) -> set[str]:
         return {i["collection"] for i in self.items}
 
+    def collection(self, name: str) -> dict:
+        return {
+            "type": "Collection", "stac_version": "1.0.0", "id": name, "license": "proprietary",
+            "description": "Sentinel-2 Level-1C top-of-atmosphere reflectances (stand-in)",
+            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                       "temporal": {"interval": [["2015-06-27T10:25:31.456Z", None]]}},
+            "links": [{"rel": "self", "href": f"{self.url}/collections/{name}"},
+                      {"rel": "root", "href": self.url + "/"}],
+        }  # fmt: skip
+
     def landing(self) -> dict:
         return {
             "type": "Catalog",
@@ -171,6 +181,7 @@ class FakeStac:
             "links": [
                 {"rel": "self", "href": self.url + "/"},
                 {"rel": "root", "href": self.url + "/"},
+                {"rel": "data", "href": self.url + "/collections"},
                 {
                     "rel": "search",
                     "href": self.url + "/search",
