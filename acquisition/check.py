@@ -80,7 +80,8 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
 
         n = eem.compute_value(eem.scenes(region).size(), ONCE)
         cs = eem.compute_value(ee.ImageCollection(eem.CLOUD_SCORE_PLUS).limit(1).size(), ONCE)
-        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {'found' if cs else 'missing'}"
+        found = "found" if cs else "missing"
+        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {found}"
 
     out.append(_run("earthengine", "scenes", scenes,
                     "widen imagery: start/end in the region file"))  # fmt: skip

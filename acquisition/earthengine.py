@@ -378,8 +378,8 @@ class EarthEngineSource:
         report = download_blocks(reqs, request_bodies(s2_composite(region)), send,
                                  out / "cache", self.concurrency, self.policy)  # fmt: skip
         bands = mosaic(reqs, report.paths, out / "s2", nodata=0)
-        found = [Scene(f["properties"]["id"], f["properties"]["date"],
-                       _percent(f["properties"].get("cloud_share")))
+        found = [Scene(id=f["properties"]["id"], date=f["properties"]["date"],
+                       cloud_cover=_percent(f["properties"].get("cloud_share")))
                  for f in summary]  # fmt: skip
         details = {
             "collections": f"{S2_COLLECTION} + {CLOUD_SCORE_PLUS} ({CS_BAND})",

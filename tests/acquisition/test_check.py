@@ -23,8 +23,8 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
     monkeypatch.setenv("EARTHDATA_TOKEN", "stand-in-token")
     grid = region_grid(REGION)
-    scenes = [uniform_scene(grid, f"2017080{d}T000000_2017080{d}T000000_T19UDP", f"2017-08-0{d}",
-                            1000) for d in (1, 6)]  # fmt: skip
+    scenes = [uniform_scene(grid, f"2017080{d}T000000_2017080{d}T000000_T19UDP",
+                            f"2017-08-0{d}", 1000) for d in (1, 6)]  # fmt: skip
     ee_fake = FakeEarthEngine(s2_catalog(scene_grid(grid), scenes, REGION.aoi_geometry()))
     items, files = archive(tmp_path / "bucket")
     with rasterio.open(RIOTILER / "B01.jp2") as src:
@@ -33,8 +33,15 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
     with (ee_fake.running(), FakeStac(items).running() as api, FakeS3(files).running() as s3,
           FakeAsf([frame], tmp_path).running() as asf):  # fmt: skip
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(asf.cert))
-        checks = check_sources(REGION, ee_url=ee_fake.url, ee_creds=TOKEN, stac_url=api.url,
-                               s3_endpoint=s3.url, cmr_host=asf.host, edl_host=asf.host)  # fmt: skip
+        endpoints = {
+            "ee_url": ee_fake.url,
+            "ee_creds": TOKEN,
+            "stac_url": api.url,
+            "s3_endpoint": s3.url,
+            "cmr_host": asf.host,
+            "edl_host": asf.host,
+        }
+        checks = check_sources(REGION, **endpoints)
     lines = "\n".join(c.line() for c in checks)
     assert all(c.ok for c in checks), lines
     assert [(c.source, c.what) for c in checks] == [
