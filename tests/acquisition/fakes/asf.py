@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import ssl
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ class FakeAsf:
         self.downloads: list[str] = []
         self.refused: list[int] = []
         self.fail_first = 0
+        self.latency = 0.0  # seconds before each answer
 
     @contextmanager
     def running(self):
@@ -97,6 +99,7 @@ class FakeAsf:
 
     def search(self, handler: Handler, params: dict) -> None:
         self.searches.append(params)
+        time.sleep(self.latency)
         level = SHORT_NAMES.get(params.get("shortName", ""))
         if "bounding_box" in params:
             area = box(*map(float, params["bounding_box"].split(",")))
@@ -114,6 +117,7 @@ class FakeAsf:
                      headers={"CMR-Hits": str(len(items))})  # fmt: skip
 
     def download(self, handler: Handler, name: str) -> None:
+        time.sleep(self.latency)
         granule = next((g for g in self.granules if g.file_name == name), None)
         if handler.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
             self.refused.append(401)

@@ -19,6 +19,7 @@ import hmac
 import json
 import re
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -121,6 +122,7 @@ class FakeStac:
     def __init__(self, items: list[dict]):
         self.items = items
         self.searches: list[dict] = []
+        self.latency = 0.0  # seconds per search
 
     @contextmanager
     def running(self):
@@ -198,6 +200,7 @@ class FakeStac:
             ValueError: an unknown field, a bad limit or a malformed filter (HTTP 400).
         """
         self.searches.append(params)
+        time.sleep(self.latency)
         unknown = set(params) - SEARCH_FIELDS
         if unknown:
             raise ValueError(f"unknown search parameter(s) {sorted(unknown)}")
@@ -351,7 +354,8 @@ def signature_problem(
 class FakeS3:
     """A requester-pays bucket: ``files`` maps object keys to local files.
 
-    ``fail_every``: every n-th object request answers 503 SlowDown.
+    ``fail_every``: every n-th object request answers 503 SlowDown; ``latency``: seconds
+    before each answer.
     """
 
     def __init__(
@@ -367,6 +371,7 @@ class FakeS3:
         self.bytes = 0
         self.refused: list[str] = []
         self.fail_every = 0
+        self.latency = 0.0
 
     @contextmanager
     def running(self):
@@ -385,6 +390,7 @@ class FakeS3:
 
     def serve(self, handler: Handler) -> None:
         path, _, query = handler.path.partition("?")
+        time.sleep(self.latency)
         with self.lock:
             self.requests += 1
             n = self.requests
