@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -428,10 +429,19 @@ class Evaluator:
         return self._binary(image1, image2, np.ma.less)
 
     def f_Image_updateMask(self, image, mask):
+        single = len(mask.bands) == 1
+        last: dict = {}  # a one-band mask is read once per grid, not once per band
+
+        def keep(b, g) -> np.ndarray:
+            if not single:
+                return mask.band(b, g).filled(0) != 0
+            if last.get("grid") != g:
+                last.update(grid=g, keep=mask.band(mask.bands[0], g).filled(0) != 0)
+            return last["keep"]
+
         def read(b, g):
-            m = mask.band(mask.bands[0] if len(mask.bands) == 1 else b, g)
             values = image.band(b, g)
-            return np.ma.masked_array(values, np.ma.getmaskarray(values) | (m.filled(0) == 0))
+            return np.ma.masked_array(values, np.ma.getmaskarray(values) | ~keep(b, g))
 
         return derived(image, image.bands, read, image.dtypes)
 
@@ -441,8 +451,13 @@ class Evaluator:
         bands = list(dict.fromkeys(b for img in collection for b in img.bands))
 
         def read(b, g):
-            stack = np.ma.stack([img.band(b, g) for img in collection if b in img.bands])
-            return np.ma.median(stack, axis=0)
+            layers = [img.band(b, g) for img in collection if b in img.bands]
+            if len(layers) == 1:  # the median of one value
+                return layers[0]
+            stack = np.stack([v.astype(float).filled(np.nan) for v in layers])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # masked in every image
+                return np.ma.masked_invalid(np.nanmedian(stack, axis=0))
 
         first = collection[0]
         return Img(bands, {b: "float64" for b in bands}, {}, read, first.crs, first.resolution)
