@@ -61,6 +61,7 @@ ASSETS = {"B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": 
 #: The bands s2cloudless reads, in its order.
 CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
 CLOUD_RESOLUTION = 60
+NO_DATA = 255  # in a cloud mask: the scene has no pixel there
 BLOCK_ROWS = 1024
 #: Changes whenever the composite's method changes (part of the cache key).
 METHOD = "s2cloudless-0.4-60m/harmonized/median/1"
@@ -259,12 +260,15 @@ class StacSource:
                             self.median_band(items, masks, band, grid.buffered(resolution=res),
                                              bands[band])  # fmt: skip
         write_json(out / "scenes.json", [i.id for i in items])
+        shares = [cloud_share(out / "clouds" / f"{i.id}.tif") for i in items]
         scenes = [Scene(id=i.id, date=str(i.datetime.date()) if i.datetime else None,
-                        cloud_cover=i.properties.get("eo:cloud_cover")) for i in items]  # fmt: skip
+                        cloud_cover=share) for i, share in zip(items, shares, strict=True)]  # fmt: skip
+        known = [v for v in shares if v is not None]
         details = {
-            "stac_api": self.url,
-            "collection": self.collection,
+            "collections": f"{self.url} {self.collection} (s3://sentinel-s2-l1c)",
             "scene_cloud_limit": region.imagery.max_scene_cloud,
+            "scene_cloud_cover": {i.id: i.properties.get("eo:cloud_cover") for i in items},
+            "cloud_masked_share": round(sum(known) / len(known), 2) if known else None,
             "scene_order": "least cloudy first (eo:cloud_cover)",
             "harmonized": "processing baseline 04.00+ offset removed (pre-2022 DN range)",
             "pixel_cloud_mask": f"s2cloudless 1.7 (threshold 0.4) at {CLOUD_RESOLUTION} m",
@@ -302,13 +306,15 @@ class StacSource:
         g = grid.buffered(resolution=CLOUD_RESOLUTION)
         full = Window(0, 0, g.width, g.height)
         stack = np.stack([self.read(item, b, g, full, Resampling.average) for b in CLOUD_BANDS], -1)
-        clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0]
+        clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0].astype("uint8")
+        clouds[np.isnan(stack).all(axis=-1)] = NO_DATA
         profile = {"driver": "GTiff", "width": g.width, "height": g.height, "count": 1,
-                   "dtype": "uint8", "crs": g.crs, "transform": g.transform}  # fmt: skip
+                   "dtype": "uint8", "crs": g.crs, "transform": g.transform,
+                   "nodata": NO_DATA}  # fmt: skip
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(clouds.astype("uint8"), 1)
-        log.info("%s: %.1f%% of the AOI's pixels cloudy (s2cloudless)", item.id,
-                 100 * clouds.mean())  # fmt: skip
+            dst.write(clouds, 1)
+        log.info("%s: %.1f%% of the region's pixels cloudy (s2cloudless)", item.id,
+                 cloud_share(path))  # fmt: skip
         return path
 
     def median_band(self, items, masks: list[Path], band: str, grid: Grid, out: Path) -> Path:
@@ -336,4 +342,13 @@ def read_mask(path: Path, grid: Grid, window: Window) -> np.ndarray:
     with rasterio.open(path) as src, WarpedVRT(src, crs=grid.crs, transform=grid.transform,
                                                width=grid.width, height=grid.height,
                                                resampling=Resampling.nearest) as vrt:  # fmt: skip
-        return vrt.read(1, window=window) > 0
+        return vrt.read(1, window=window) == 1
+
+
+def cloud_share(path: Path) -> float | None:
+    """The share (%) of a scene's pixels over the region that its mask calls cloud, as Earth
+    Engine's scene summary reports it; None where the scene has no data there."""
+    with rasterio.open(path) as src:
+        mask = src.read(1)
+    valid = mask != NO_DATA
+    return round(100 * float((mask[valid] == 1).mean()), 2) if valid.any() else None
