@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,7 @@ CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B
 CLOUD_RESOLUTION = 60
 NO_DATA = 255  # in a cloud mask: the scene has no pixel there
 BLOCK_ROWS = 1024
+READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
 #: Changes whenever the composite's method changes (part of the cache key).
 METHOD = "s2cloudless-0.4-60m/harmonized/median/1"
 AWS_SETUP = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
@@ -205,6 +207,7 @@ class StacSource:
                  policy: RetryPolicy | None = None):  # fmt: skip
         self.url, self.collection, self.max_items = url, collection, max_items
         self.s3_endpoint, self.policy = s3_endpoint, policy or RetryPolicy()
+        self._keys: dict[str, str] | None = None
 
     def search(self, region: Region) -> list:
         """The scenes of the composite, least cloudy first.
@@ -242,8 +245,8 @@ class StacSource:
         Raises:
             SourceError: no AWS keys, no scene, or a read failed for good.
         """
-        keys = aws_credentials()
-        if keys is None:
+        self._keys = aws_credentials()
+        if self._keys is None:
             raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
         items = self.search(region)
         key = digest(region.aoi.model_dump(mode="json"), grid.to_dict(),
@@ -252,17 +255,17 @@ class StacSource:
         out = Path(work) / "stac" / key
         bands = {band: out / f"{band}.tif" for bands in band_groups().values() for band in bands}
         if not all(p.exists() for p in bands.values()):
-            with s3_env(keys, self.s3_endpoint):
-                masks = [self.cloud_mask(item, grid, out / "clouds") for item in items]
-                for res, names in band_groups().items():
-                    for band in names:
-                        if not bands[band].exists():
-                            self.median_band(items, masks, band, grid.buffered(resolution=res),
-                                             bands[band])  # fmt: skip
+            masks = [self.cloud_mask(item, grid, out / "clouds") for item in items]
+            for res, names in band_groups().items():
+                for band in names:
+                    if not bands[band].exists():
+                        self.median_band(items, masks, band, grid.buffered(resolution=res),
+                                         bands[band])  # fmt: skip
         write_json(out / "scenes.json", [i.id for i in items])
         shares = [cloud_share(out / "clouds" / f"{i.id}.tif") for i in items]
         scenes = [Scene(id=i.id, date=str(i.datetime.date()) if i.datetime else None,
-                        cloud_cover=share) for i, share in zip(items, shares, strict=True)]  # fmt: skip
+                        cloud_cover=share)
+                  for i, share in zip(items, shares, strict=True)]  # fmt: skip
         known = [v for v in shares if v is not None]
         details = {
             "collections": f"{self.url} {self.collection} (s3://sentinel-s2-l1c)",
@@ -279,20 +282,11 @@ class StacSource:
 
     def read(self, item, band: str, grid: Grid, window: Window,
              resampling: Resampling = Resampling.bilinear) -> np.ndarray:  # fmt: skip
-        """``band`` of ``item`` on ``grid`` (float32, NaN where no data), harmonized."""
-        href = item.assets[ASSETS[band]].href
-
-        def read() -> np.ndarray:
-            try:
-                with (rasterio.open(vsi_path(href)) as src,
-                      WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                                height=grid.height, resampling=resampling, dtype="float32",
-                                src_nodata=0, nodata=float("nan")) as vrt):  # fmt: skip
-                    return vrt.read(1, window=window)
-            except RasterioIOError as err:
-                raise _classify(err, href) from err
-
-        values = self.policy.call(read, f"reading {band} of {item.id}")
+        """``band`` of ``item`` on ``grid`` (float32, NaN where no data), harmonized; in any
+        thread (GDAL's settings are per thread: each read sets its own)."""
+        with s3_env(self._keys, self.s3_endpoint):
+            values = read_band(item.assets[ASSETS[band]].href, grid, window, resampling,
+                               self.policy)  # fmt: skip
         offset = dn_offset(item, band)
         return np.maximum(values + offset, 1) if offset else values
 
@@ -305,7 +299,8 @@ class StacSource:
             threshold=0.4, average_over=1, dilation_size=1, all_bands=False)  # fmt: skip
         g = grid.buffered(resolution=CLOUD_RESOLUTION)
         full = Window(0, 0, g.width, g.height)
-        stack = np.stack([self.read(item, b, g, full, Resampling.average) for b in CLOUD_BANDS], -1)
+        reads = in_threads(lambda b: self.read(item, b, g, full, Resampling.average), CLOUD_BANDS)
+        stack = np.stack(reads, -1)
         clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0].astype("uint8")
         clouds[np.isnan(stack).all(axis=-1)] = NO_DATA
         profile = {"driver": "GTiff", "width": g.width, "height": g.height, "count": 1,
@@ -325,16 +320,39 @@ class StacSource:
         with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             for r0 in range(0, grid.height, BLOCK_ROWS):
                 window = Window(0, r0, grid.width, min(BLOCK_ROWS, grid.height - r0))
-                stack = []
-                for item, mask in zip(items, masks, strict=True):
-                    values = self.read(item, band, grid, window)
+                stack = in_threads(lambda i, w=window: self.read(items[i], band, grid, w),
+                                   range(len(items)))  # fmt: skip
+                for values, mask in zip(stack, masks, strict=True):
                     values[read_mask(mask, grid, window)] = np.nan
-                    stack.append(values)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # pixels cloudy everywhere
                     med = np.nanmedian(np.stack(stack), axis=0)
                 dst.write(np.nan_to_num(np.rint(med), nan=0).astype(np.uint16), 1, window=window)
         return out
+
+
+def read_band(href: str, grid: Grid, window: Window, resampling: Resampling,
+              policy: RetryPolicy) -> np.ndarray:  # fmt: skip
+    """A window of a remote band on ``grid`` (float32, NaN where no data), under ``policy``;
+    GDAL's settings (keys, payer) come from the caller's ``rasterio.Env``."""
+
+    def read() -> np.ndarray:
+        try:
+            with (rasterio.open(vsi_path(href)) as src,
+                  WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                            height=grid.height, resampling=resampling, dtype="float32",
+                            src_nodata=0, nodata=float("nan")) as vrt):  # fmt: skip
+                return vrt.read(1, window=window)
+        except RasterioIOError as err:
+            raise _classify(err, href) from err
+
+    return policy.call(read, f"reading {href}")
+
+
+def in_threads(fn, args) -> list:
+    """``[fn(a) for a in args]``, with up to :data:`READERS` reads in flight."""
+    with ThreadPoolExecutor(READERS) as pool:
+        return list(pool.map(fn, args))
 
 
 def read_mask(path: Path, grid: Grid, window: Window) -> np.ndarray:
