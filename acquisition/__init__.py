@@ -25,10 +25,11 @@ from landslide4sense.acquisition.base import (
 )
 from landslide4sense.acquisition.dem import fetch_dem
 from landslide4sense.acquisition.local import LocalSource, check_raster, find_labels
+from landslide4sense.choices import SourceKind, names
 from landslide4sense.errors import ConfigError
 from landslide4sense.extras import require_extra
 
-SOURCES = ("local", "earthengine", "stac")
+SOURCES = tuple(names(SourceKind))
 
 
 def get_source(name: str, raw: str | Path | None = None, **options) -> Source:

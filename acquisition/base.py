@@ -110,6 +110,7 @@ class RawLayers:
         d["bands"] = {k: str(v) for k, v in self.bands.items()}
         d["dem"] = str(self.dem)
         d["labels"] = None if self.labels is None else str(self.labels)
+        d["scenes"] = [s.model_dump() for s in self.scenes]
         return d
 
     @classmethod
