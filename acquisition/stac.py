@@ -169,16 +169,22 @@ def dn_offset(item, band: str) -> float:
     return -1000.0 if baseline >= "04.00" else 0.0
 
 
-#: S3's messages of transient refusals (GDAL passes S3's <Message>, not the status).
+#: Transient failures as GDAL words them: S3's <Message> of a refusal (not the status), and
+#: a block read that failed once the file was open (a range request that did not complete).
 S3_TRANSIENT = re.compile(r"reduce your request rate|internal error|try again|unavailable|"
-                          r"timed? ?out|onnection|reset by peer", re.IGNORECASE)  # fmt: skip
+                          r"timed? ?out|onnection|reset by peer|read failed|IReadBlock failed",
+                          re.IGNORECASE)  # fmt: skip
 S3_REFUSED = re.compile(r"access denied|signature|access key id|forbidden", re.IGNORECASE)
 
 
 def _classify(err: RasterioIOError, href: str) -> SourceError:
     """A failed read as transient (HTTP 429/5xx, S3's SlowDown, timeouts, dropped
     connections) or permanent (refused keys or payment, a missing object)."""
-    text = str(err)
+    chain, cause = [], err
+    while cause is not None and len(chain) < 5:  # GDAL's earlier errors say more
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = "; ".join(dict.fromkeys(chain))
     code = re.search(r"HTTP (?:response )?code:? ?(\d{3})", text)
     status = int(code.group(1)) if code else None
     if (status and is_transient(status)) or S3_TRANSIENT.search(text):
