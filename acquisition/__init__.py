@@ -27,7 +27,6 @@ from landslide4sense.acquisition.dem import fetch_dem
 from landslide4sense.acquisition.local import LocalSource, check_raster, find_labels
 from landslide4sense.choices import SourceKind, names
 from landslide4sense.errors import ConfigError
-from landslide4sense.extras import require_extra
 
 SOURCES = tuple(names(SourceKind))
 
@@ -48,7 +47,6 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
             raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
         return LocalSource(raw)
     if name == "earthengine":
-        require_extra("ee", "earthengine")
         from landslide4sense.acquisition.earthengine import EarthEngineSource
 
         return EarthEngineSource(**options)
@@ -62,7 +60,6 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
 def plan_source(name: str, region, grid) -> dict:
     """What source ``name`` would request for ``region`` on ``grid``, without network."""
     if name == "earthengine":
-        require_extra("ee", "earthengine")
         from landslide4sense.acquisition.earthengine import plan
 
         return plan(region, grid)

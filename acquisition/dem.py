@@ -6,7 +6,6 @@ from pathlib import Path
 
 from landslide4sense.acquisition.base import DemLayer
 from landslide4sense.acquisition.local import find_dem
-from landslide4sense.extras import require_extra
 from landslide4sense.regions import Grid, Region
 
 
@@ -33,7 +32,6 @@ def fetch_dem(
 
         return AsfDemSource(**options).fetch_dem(region, grid, Path(work) / "asf")
     if region.dem in ("srtm", "aw3d30"):
-        require_extra("ee", "earthengine")
         from landslide4sense.acquisition.earthengine import fetch_ee_dem
 
         return fetch_ee_dem(region, grid, Path(work) / "earthengine", **options)

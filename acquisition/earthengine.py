@@ -28,12 +28,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import ee
-import google.auth.exceptions
-import requests
-from google.auth.transport.requests import AuthorizedSession
-from googleapiclient.errors import HttpError
-
 from landslide4sense.acquisition.base import (
     S2_NATIVE_RESOLUTION,
     DemLayer,
@@ -50,7 +44,14 @@ from landslide4sense.acquisition.retry import (
     retry_after_seconds,
 )
 from landslide4sense.errors import ConfigError, SourceError
+from landslide4sense.extras import require_extra
 from landslide4sense.regions import Grid, Region
+
+ee = require_extra("ee", "earthengine")
+requests = require_extra("requests", "earthengine")
+auth_errors = require_extra("google.auth.exceptions", "earthengine")
+AuthorizedSession = require_extra("google.auth.transport.requests", "earthengine").AuthorizedSession
+HttpError = require_extra("googleapiclient.errors", "earthengine").HttpError
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def _post(method: str, body: dict, dest: Path | None = None):
     except (requests.ConnectionError, requests.Timeout,
             requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
         raise TransientError(f"connection to Earth Engine failed: {err}") from err
-    except google.auth.exceptions.GoogleAuthError as err:  # a refused token could not refresh
+    except auth_errors.GoogleAuthError as err:  # a refused token could not refresh
         raise SourceError(f"Earth Engine {method}: credentials refused ({err}); {FIXES[401]}"
                           ) from err  # fmt: skip
 
@@ -288,7 +289,7 @@ def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = 
                           project=project())  # fmt: skip
         except (requests.ConnectionError, requests.Timeout) as err:
             raise TransientError(f"Earth Engine unreachable: {err}") from err
-        except (ee.EEException, google.auth.exceptions.GoogleAuthError) as err:
+        except (ee.EEException, auth_errors.GoogleAuthError) as err:
             http = err.__context__  # the client turns HTTP errors into EEException
             if isinstance(http, HttpError) and is_transient(http.status_code):
                 raise TransientError(

@@ -25,14 +25,22 @@ from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
 from landslide4sense.annotation import prepare_labels
+from landslide4sense.choices import Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
-from landslide4sense.patching.assemble import code_version
+from landslide4sense.layout import DATASET_JSON, REGION_LIST, STATE_DIR
+from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.patching.assemble import code_version, previous_meta
+from landslide4sense.records import (
+    LabelFile,
+    LabelReport,
+    LayerProvenance,
+    Scene,
+    read_dataset_meta,
+)
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
-STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 
 
@@ -44,7 +52,7 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
 
 
 @task
-def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
+def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
     """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
     (found first, so a missing local file fails before any download), the labels in
     ``RAW/<region>/``. Not retried here: every network call retries by itself
@@ -57,13 +65,13 @@ def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -
     return RawLayers.compose(region.name, s2, dem, labels).to_dict()
 
 
-def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: Path):
+def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
     """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
     source; the region's ``annotation.pre_imagery`` window for a networked one."""
     from landslide4sense.annotation import band_files
 
     folder = Path(raw or "") / region.name / "pre"
-    if source == "local" or region.annotation.pre_imagery is None:
+    if source == SourceKind.LOCAL or region.annotation.pre_imagery is None:
         return band_files(folder) if folder.is_dir() else None
     window = region.annotation.pre_imagery.model_dump()
     pre = region.model_copy(update={"imagery": region.imagery.model_copy(update=window)})
@@ -71,8 +79,8 @@ def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: 
 
 
 @task
-def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | None,
-                   work: Path) -> dict:  # fmt: skip
+def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Path | None,
+                   work: Path) -> LabelFile:  # fmt: skip
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
@@ -94,7 +102,8 @@ def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | Non
         bands = {b: Path(p) for b, p in layers["bands"].items()}
         write_candidates(region, grid, pre, bands, layers["dem"], labels,
                          work / region.name / "candidates")  # fmt: skip
-    return {"path": str(labels), "layer": label_layer(labels, region.annotation.accept_candidates)}
+    layer = label_layer(labels, region.annotation.accept_candidates)
+    return LabelFile(path=labels, layer=layer)
 
 
 @task
@@ -110,22 +119,21 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
 
 
 @task
-def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
+def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
-    path = Path(labels["path"])
-    key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
+    key = digest(fingerprint(labels.path), labels.layer, grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
-    prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
-                   min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
+    prepare_labels(labels.path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
+                   min_area_m2=region.annotation.min_area_m2, layer=labels.layer)  # fmt: skip
     return folder
 
 
 @task
 def plan_region(
-    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str, work: Path
+    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling, work: Path
 ) -> Path:
     """Write the region's :class:`RegionJob`; returns its path."""
     region = load_region(region_file)
@@ -141,17 +149,17 @@ def plan_region(
         "code": code_version(),
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
-    provenance = {
-        "source": raw.source,
-        "scenes": [s.model_dump() for s in raw.scenes],
-        "details": raw.details,
-        "labels": read_json(labels / "labels.json"),
-        "region_yaml": region_file.read_text(),
-        "event": region.event.model_dump(mode="json"),
-        "imagery": region.imagery.model_dump(mode="json"),
-        "dem": region.dem,
-        "notes": region.notes,
-    }
+    provenance = LayerProvenance(
+        source=raw.source,
+        scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
+        details=raw.details,
+        labels=LabelReport.model_validate(read_json(labels / "labels.json")),
+        region_yaml=region_file.read_text(),
+        event=region.event,
+        imagery=region.imagery,
+        dem=region.dem,
+        notes=region.notes,
+    )
     job = RegionJob(
         name=region.name,
         grid=grid,
@@ -174,32 +182,34 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
+def publish(out: Path, job_files: list[Path], scaling: Scaling) -> dict:
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
-    before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
+    previous = previous_meta(out)
+    before = previous.version if previous else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
-    write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
+    write_json(out / STATE_DIR / REGION_LIST, [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
-    if meta["version"] != before:
+    counts = meta.counts.model_dump(mode="json")
+    if meta.version != before:
         emit_event(
             event=DATASET_UPDATED,
             resource={"prefect.resource.id": f"l4s.dataset.{out.resolve()}",
                       "prefect.resource.name": out.name},
-            payload={"dataset": str(out.resolve()), "version": meta["version"],
-                     "previous": before, "counts": meta["counts"]},
+            payload={"dataset": str(out.resolve()), "version": meta.version,
+                     "previous": before, "counts": counts},
         )  # fmt: skip
-    return {k: meta[k] for k in ("version", "counts", "scaling")}
+    return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value}
 
 
 def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
     """Remove work folders of regions or inputs no longer in the benchmark."""
     keep = {f.parent for f in job_files}
     for f in job_files:
-        job = read_json(f)
-        keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
+        job = RegionJob.load(f)
+        keep |= {Path(job.slope).parent, Path(job.mask).parent}
     kept = {k.resolve() for k in keep}
-    for region_dir in (out / STATE).iterdir():
+    for region_dir in (out / STATE_DIR).iterdir():
         if not region_dir.is_dir():
             continue
         for stage in region_dir.iterdir():
@@ -209,13 +219,11 @@ def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
 
 
 def _build_regions(
-    region_files: list[Path], source: str, raw: Path | None, out: Path, scaling: str
+    region_files: list[Path], source: SourceKind, raw: Path | None, out: Path, scaling: Scaling
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
-    if scaling not in SCALINGS:
-        raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
-    work = out / STATE
+    work = out / STATE_DIR
     layers = [fetch_layers(f, source, raw, work) for f in region_files]
     labelsets = [
         resolve_labels(f, lay, source, raw, work)
@@ -253,13 +261,17 @@ def _results(futures: list) -> list:
 
 
 def _cleanup_on_error(out: Path, created: bool) -> None:
-    if created and not (out / "dataset.json").exists():
+    if created and not (out / DATASET_JSON).exists():
         shutil.rmtree(out, ignore_errors=True)
 
 
 @flow(name="build-benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def build_benchmark(
-    regions: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    regions: Path,
+    out: Path,
+    source: SourceKind = SourceKind.LOCAL,
+    raw: Path | None = None,
+    scaling: Scaling = Scaling.L4S,
 ) -> dict:
     """Build the benchmark from every region file in ``regions`` (a folder, or one YAML)."""
     regions, out = Path(regions), Path(out)
@@ -275,7 +287,11 @@ def build_benchmark(
 
 @flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def add_region(
-    region: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    region: Path,
+    out: Path,
+    source: SourceKind = SourceKind.LOCAL,
+    raw: Path | None = None,
+    scaling: Scaling = Scaling.L4S,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
@@ -285,12 +301,12 @@ def add_region(
     region, out = Path(region), Path(out)
     name = load_region(region).name
     created = not out.exists()
-    state = out / STATE / "regions.json"
-    existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
-    if existing and read_json(out / "dataset.json")["scaling"] != scaling:
+    published = read_dataset_meta(out / DATASET_JSON) if (out / DATASET_JSON).exists() else None
+    existing = [out / p for p in read_json(out / STATE_DIR / REGION_LIST)] if published else []
+    if published and published.scaling != scaling:
         raise ConfigError(
-            f"{out}: the benchmark uses scaling '{read_json(out / 'dataset.json')['scaling']}', "
-            f"not '{scaling}'; pass --scaling to match, or rebuild it with `l4s build`"
+            f"{out}: the benchmark uses scaling '{published.scaling}', not '{scaling}'; pass "
+            f"--scaling {published.scaling} to match, or rebuild it with `l4s build`"
         )
     try:
         (new_job,) = _build_regions([region], source, raw, out, scaling)

@@ -12,25 +12,35 @@ import contextlib
 import logging
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 
+from landslide4sense.choices import Device, Scaling, SourceKind
 from landslide4sense.errors import L4SError
+from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import prefect_defaults
 
 
+def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum], default: StrEnum,
+            help: str) -> None:  # fmt: skip
+    """An option whose value is a member of ``choice`` (the enum checks it, argparse lists it)."""
+    p.add_argument(flag, type=choice, choices=list(choice), default=default,
+                   help=f"{help} (default: {default})")  # fmt: skip
+
+
 def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
-    p.add_argument("--source", default="local", help="where raw layers come from (default: local)")
+    _choice(p, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
     if needs_out:
         p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    p.add_argument(
-        "--scaling",
-        choices=("l4s", "raw"),
-        default="l4s",
-        help="l4s: divide by the original release's constants (default); raw: units",
-    )
+    _scaling(p)
+
+
+def _scaling(p: argparse.ArgumentParser) -> None:
+    _choice(p, "--scaling", Scaling, Scaling.L4S,
+            "l4s: divide by the original release's constants; raw: source units")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
     d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
-    d.add_argument("--scaling", choices=("l4s", "raw"), default="l4s")
+    _scaling(d)
 
     t = sub.add_parser("train", help="train the baselines on a benchmark; writes Table I")
     t.add_argument(
@@ -56,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--models", default="all", help="all, or names separated by commas")
     t.add_argument("--iterations", type=int, default=5000)
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present")
     t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
     t.add_argument("--eval-every", type=int, default=500)
     t.add_argument("--seed", type=int, default=2022)
@@ -89,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plan", help="what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    pl.add_argument("--source", choices=("earthengine", "stac"), default="earthengine")
+    networked = [SourceKind.EARTHENGINE, SourceKind.STAC]
+    pl.add_argument("--source", type=SourceKind, choices=networked, default=networked[0],
+                    help="a networked source (default: earthengine)")  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -134,7 +146,7 @@ def _demo(args: argparse.Namespace) -> dict:
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
     result = build_benchmark(
-        regions=regions, out=out, source="local", raw=raw, scaling=args.scaling
+        regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling
     )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
@@ -146,6 +158,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
     from landslide4sense.flows.train import retrain_baselines
 
     result = retrain_baselines(
@@ -159,6 +172,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _models(args: argparse.Namespace) -> None:
+    require_extra("torch", "train")
     from landslide4sense.training.models import MODELS, get_model, parameter_count
 
     print(f"{'model':<14}{'parameters':>14}")
@@ -179,7 +193,7 @@ def _plan(args: argparse.Namespace) -> None:
         return
     g = plan["grid"]
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
-    if args.source == "earthengine":
+    if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
         print(f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
               f"{', '.join(plan['collections'])}")  # fmt: skip
