@@ -17,7 +17,6 @@ A region's ``labels.gpkg`` holds three layers, edited in QGIS:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -28,8 +27,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from landslide4sense.annotation.labels import clean_labels, rasterize_labels, read_labels
-from landslide4sense.errors import EmptyResultError, InputDataError, L4SError, MissingInputError
+from landslide4sense.annotation.labels import (
+    clean_labels,
+    history,
+    layers_of,
+    rasterize_labels,
+    read_labels,
+)
+from landslide4sense.errors import EmptyResultError, InputDataError, L4SError
 from landslide4sense.files import atomic_path, write_text
 from landslide4sense.records import MergeReport
 from landslide4sense.regions import snapped_grid
@@ -42,19 +47,6 @@ CORRECTION_COLUMNS = ("op", "target", "reason", "editor", "edited_at")
 
 class CorrectionsNeeded(L4SError, RuntimeError):
     """A region has candidates but no corrected labels, and does not accept candidates."""
-
-
-def layers_of(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.exists():
-        raise MissingInputError(f"{path}: label file not found")
-    try:
-        return [name for name, _ in pyogrio.list_layers(path)]
-    except Exception as err:
-        raise InputDataError(
-            f"{path}: not a readable GeoPackage ({err}); restore it from a copy, or recreate "
-            "it with `l4s annotate candidates`"
-        ) from err
 
 
 def empty_corrections(crs) -> gpd.GeoDataFrame:
@@ -229,16 +221,6 @@ def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
         report.labels,
     )
     return report
-
-
-def history(path: str | Path) -> MergeReport | None:
-    """The counts of the last merge, if the file has them."""
-    if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
-        return None
-    rows = pyogrio.read_dataframe(path, layer="label_history")
-    if not len(rows):
-        return None
-    return MergeReport.model_validate(json.loads(rows.iloc[[-1]].to_json(orient="records"))[0])
 
 
 def agreement(path: str | Path, resolution: float = 10.0) -> dict:

@@ -121,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("labels", type=Path, nargs="+")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
+    src = sub.add_parser("sources", help="the Sentinel-2 and DEM sources")
+    src_sub = src.add_subparsers(dest="step", required=True)
+    ck = src_sub.add_parser("check", help="credentials, endpoints, collections, scene counts")
+    ck.add_argument("region", type=Path, nargs="?", help="a region YAML: also its scenes")
+
     pl = sub.add_parser("plan", help="what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
     networked = [SourceKind.EARTHENGINE, SourceKind.STAC]
@@ -239,6 +244,18 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
 
 
+def _sources(args: argparse.Namespace) -> int:
+    from landslide4sense.acquisition.check import check_sources
+    from landslide4sense.regions import load_region
+
+    checks = check_sources(load_region(args.region) if args.region else None)
+    for c in checks:
+        print(c.line())
+    failed = [c for c in checks if c.ok is False]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    return 1 if failed else 0
+
+
 def _annotate(args: argparse.Namespace) -> None:
     import tempfile
 
@@ -285,7 +302,7 @@ def _annotate(args: argparse.Namespace) -> None:
 
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
             "predict": _predict, "models": _models, "plan": _plan,
-            "annotate": _annotate}  # fmt: skip
+            "annotate": _annotate, "sources": _sources}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    for chatty in ("httpx", "pyogrio"):
+    for chatty in ("httpx", "pyogrio", "asf_search"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
     started = time.perf_counter()
     try:
@@ -302,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if isinstance(result, int):
+        return result
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
         print(
