@@ -241,17 +241,18 @@ def split_files(bench: Path) -> dict:
     write_split_files(bench, meta.version, {Split.TRAIN: meta.counts.train,
                                             Split.TEST: meta.counts.test})  # fmt: skip
     built = time.perf_counter() - t
+    stats = {"mean": meta.train_mean, "std": meta.train_std, "in_memory": True}
     t = time.perf_counter()
-    packed = read_split(bench, "train")
+    packed = read_split(bench, "train", **stats)
     from_file = time.perf_counter() - t
     for name in SPLIT_FILES.values():
         (bench / name).unlink()
     t = time.perf_counter()
-    files = read_split(bench, "train")
+    files = read_split(bench, "train", **stats)
     from_files = time.perf_counter() - t
-    if not np.array_equal(packed.images, files.images):
+    if not np.array_equal(packed.array, files.array):
         raise RuntimeError("the split file and the patch files disagree")
-    return {"patches": count_patches(bench), "train": len(files.images), "built": built,
+    return {"patches": count_patches(bench), "train": len(files), "built": built,
             "from_file": from_file, "from_files": from_files}  # fmt: skip
 
 

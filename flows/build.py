@@ -26,9 +26,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
 from landslide4sense import __version__
-from landslide4sense.acquisition import RawLayers, get_source
+from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
+from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import DATASET_JSON, REGION_LIST, STATE_DIR
@@ -55,24 +55,19 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     )
 
 
-def _network_error(task, task_run, state) -> bool:
-    """Retry a fetch only when a remote service failed (not for bad input)."""
-    try:
-        state.result()
-    except SourceError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
+@task
 def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
-    """Deliver (or find) a region's raw layers; returns their paths and provenance."""
+    """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
+    (found first, so a missing local file fails before any download), the labels in
+    ``RAW/<region>/``. Not retried here: every network call retries by itself
+    (:mod:`acquisition.retry`)."""
     region = load_region(region_file)
     get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
-    layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
-    return layers.to_dict()
+    grid, folder = region_grid(region), work / region.name
+    dem = fetch_dem(region, grid, folder, raw)
+    s2 = get_source(source, raw).fetch(region, grid, folder)
+    labels = find_labels(region, Path(raw or ".") / region.name)
+    return RawLayers.compose(region.name, s2, dem, labels).to_dict()
 
 
 def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
