@@ -16,6 +16,7 @@ whole run, and publish a new version atomically (:mod:`landslide4sense.versions`
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,13 +24,13 @@ from pathlib import Path
 import shapely
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
-from landslide4sense.acquisition import RawLayers, get_source
-from landslide4sense.annotation import prepare_labels
+from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
 from landslide4sense.cache import (
     building,
     clear_temporary,
@@ -40,8 +41,8 @@ from landslide4sense.cache import (
     seal,
     stage_key,
 )
-from landslide4sense.choices import Scaling, SourceKind
-from landslide4sense.errors import L4SError, SourceError
+from landslide4sense.choices import OutputLayout, Scaling, SourceKind
+from landslide4sense.errors import L4SError
 from landslide4sense.flows.preflight import (
     MAX_AOI_KM2,
     check_build,
@@ -54,11 +55,14 @@ from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import DATASET_JSON, JOB_FILE, STATE_DIR
 from landslide4sense.lock import output_lock
 from landslide4sense.output import claim_output, current_meta
-from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
+from landslide4sense.processes import in_child_process
 from landslide4sense.records import LabelFile, LabelReport, LayerProvenance, Scene
 from landslide4sense.regions import Region, load_region, region_grid
 from landslide4sense.versions import current_version, list_versions, version_jobs
 
+#: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
+CUT_PROCESSES = os.cpu_count() or 1
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
 
@@ -75,23 +79,19 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     )
 
 
-def _network_error(task, task_run, state) -> bool:
-    """Retry a fetch only when a remote service failed (not for bad input)."""
-    try:
-        state.result()
-    except SourceError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
+@task
 def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
-    """Deliver (or find) a region's raw layers; returns their paths and provenance."""
+    """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
+    (found first, so a missing local file fails before any download), the labels in
+    ``RAW/<region>/``. Not retried here: every network call retries by itself
+    (:mod:`acquisition.retry`)."""
     region = load_region(region_file)
-    layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
-    return layers.to_dict()
+    get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
+    grid, folder = region_grid(region), work / region.name
+    dem = fetch_dem(region, grid, folder, raw)
+    s2 = get_source(source, raw).fetch(region, grid, folder)
+    labels = find_labels(region, Path(raw or ".") / region.name)
+    return RawLayers.compose(region.name, s2, dem, labels).to_dict()
 
 
 def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
@@ -139,8 +139,10 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
     key = stage_key(file_hash(dem, work / HASHES), grid.to_dict())
     folder = work / region.name / f"terrain-{key}"
     if not reusable(folder):
+        from landslide4sense.patching import write_terrain
+
         with building(folder) as tmp:
-            write_terrain(dem, grid, tmp)
+            in_child_process(write_terrain, dem, grid, tmp)
     return folder
 
 
@@ -153,10 +155,12 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
                     region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
     if not reusable(folder):
-        aoi = _aoi_in_grid_crs(region, grid.crs)
+        from landslide4sense.annotation import prepare_labels
+
         with building(folder) as tmp:
-            prepare_labels(labels.path, grid, tmp, aoi, region.annotation.min_area_m2,
-                           labels.layer)  # fmt: skip
+            in_child_process(prepare_labels, labels.path, grid, tmp,
+                             _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
+                             labels.layer)  # fmt: skip
     return folder
 
 
@@ -207,14 +211,31 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: Scaling) -> dict:
+def cut_regions(job_files: list[Path]) -> list[Path]:
+    """Cut every block of every region on this machine's cores (a pool of processes)."""
+    logger = get_run_logger()
+    blocks = [(job, a, b) for job in map(_job, job_files) for a, b in job.blocks()]
+    artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
+
+    def progress(done: int, total: int) -> None:
+        update_progress_artifact(artifact, 100.0 * done / total)
+        logger.info("%d/%d blocks of tile rows cut", done, total)
+
+    return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
+
+
+@task
+def publish(out: Path, job_files: list[Path], scaling: Scaling,
+            layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
+    from landslide4sense.patching.assemble import assemble
+
     before = current_version(out)
     for f in job_files:  # every region's patches finished and intact
         if not reusable(f.parent):
             raise corrupt(f.parent, "its patches were never finished")
-    meta = assemble(out, [_job(f) for f in job_files], scaling)
+    meta = assemble(out, [_job(f) for f in job_files], scaling, layout=layout)
     _forget_stale_work(out)
     counts = meta.counts.model_dump(mode="json")
     if meta.version != before:
@@ -271,6 +292,10 @@ def _build_regions(
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
+    if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
+        cut_regions(job_files)  # this machine: processes, since cutting holds the GIL
+        return _sealed(job_files)
+    # A cluster (Dask): every block is a task of its own, fanned out to the workers.
     cuts = [(f, [cut_block.submit(f, a, b) for a, b in _job(f).blocks()])
             for f in job_files]  # fmt: skip
     for job_file, futures in cuts:
@@ -280,7 +305,12 @@ def _build_regions(
             update_progress_artifact(artifact, 100.0 * i / len(futures))
             logger.info("%s: %d/%d blocks of tile rows cut", name, i, len(futures))
     _results([fut for _, futures in cuts for fut in futures])
-    for job_file in job_files:  # every block cut: the region's patches are done
+    return _sealed(job_files)
+
+
+def _sealed(job_files: list[Path]) -> list[Path]:
+    """Seal each region's patches folder once every block is cut: its patches are done."""
+    for job_file in job_files:
         if not reusable(job_file.parent):
             seal(job_file.parent, exclude=(JOB_FILE,))
     return job_files
@@ -321,6 +351,7 @@ def build_benchmark(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
+    layout: OutputLayout = OutputLayout.RELEASE,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Build the benchmark from every region file in ``regions`` (a folder, or one YAML).
@@ -332,7 +363,7 @@ def build_benchmark(
     check_build(files, source, raw, out, scaling, max_aoi_km2)
     with _claimed(out, f"l4s build {regions}"):
         files = _in_join_order(out, files)
-        return publish(out, _build_regions(files, source, raw, out, scaling), scaling)
+        return publish(out, _build_regions(files, source, raw, out, scaling), scaling, layout)
 
 
 def _in_join_order(out: Path, files: list[Path]) -> list[Path]:
@@ -351,6 +382,7 @@ def add_region(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
+    layout: OutputLayout = OutputLayout.RELEASE,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
@@ -373,4 +405,5 @@ def add_region(
         (new_job,) = _build_regions([region], source, raw, out, scaling)
         jobs = [j for j, n in zip(existing, names, strict=True) if n != reg.name]
         jobs.insert(names.index(reg.name) if reg.name in names else len(jobs), new_job)
-        return {**publish(out, jobs, scaling), "region": reg.name, "rebuilt": reg.name in names}
+        published = publish(out, jobs, scaling, layout)
+        return {**published, "region": reg.name, "rebuilt": reg.name in names}

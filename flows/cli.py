@@ -1,24 +1,26 @@
 """``l4s``: the command line of landslide4sense.
 
-Every command that builds runs a Prefect flow on Prefect's embedded local API (no server
-needed); set ``PREFECT_API_URL`` to run against a server instead. Bad input is refused before
-Prefect starts (:mod:`flows.preflight`): one message that names the file, the problem and the
-fix, printed once, exit status 2, nothing written.
+Every command that builds or trains runs a Prefect flow on a local Prefect API that stays up
+between commands (:mod:`landslide4sense.flows.api`; nothing to install or start); set
+``PREFECT_API_URL`` to run against a server instead. Bad input is refused before Prefect or
+anything heavy is imported (:mod:`landslide4sense.flows.preflight`): one message that names the
+file, the problem and the fix, printed once, exit status 2, nothing written, within a second
+or two.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
 
-from landslide4sense.choices import Device, Scaling, SourceKind
+from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.extras import require_extra
+from landslide4sense.flows.api import local_api
 from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_demo, region_files
 from landslide4sense.flows.runners import prefect_defaults
 
@@ -38,6 +40,9 @@ def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> No
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
     _scaling(p)
+    _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE,
+            "release: the original release's folders; release+split-files: also one chunked "
+            "HDF5 file per split (TrainData.h5, TestData.h5), which `l4s train` reads")  # fmt: skip
     p.add_argument("--max-aoi-km2", type=float, default=MAX_AOI_KM2,
                    help=f"refuse larger AOIs (default {MAX_AOI_KM2:,.0f} km2)")  # fmt: skip
 
@@ -74,9 +79,25 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
     t.add_argument("--eval-every", type=int, default=500)
     t.add_argument("--seed", type=int, default=2022)
-    t.add_argument("--force", action="store_true", help="retrain models already trained")
+    t.add_argument("--force", action="store_true",
+                   help="retrain models already trained, from scratch")  # fmt: skip
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
+    t.add_argument("--keep-optimizer", action="store_true",
+                   help="keep each model's last.pt (Adam's state, to train on later)")  # fmt: skip
+
+    pr = sub.add_parser("predict", help="map a region's landslides with a trained model")
+    pr.add_argument("checkpoint", type=Path, help="a model's best.pt (of `l4s train`)")
+    pr.add_argument("region", type=Path, help="the region YAML")
+    _choice(pr, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
+    pr.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
+    pr.add_argument("--out", type=Path, required=True, help="folder of the maps to write")
+    _choice(pr, "--device", Device, Device.AUTO, "auto: CUDA when present")
+    pr.add_argument("--threshold", type=float, default=0.5,
+                    help="landslide from this probability (default 0.5)")  # fmt: skip
+    pr.add_argument("--min-area", type=float,
+                    help="drop smaller polygons, m2 (default: the region's "
+                    "min_area_m2)")  # fmt: skip
 
     v = sub.add_parser("versions", help="list the versions a benchmark keeps (* = current)")
     v.add_argument("out", type=Path, help="the benchmark folder")
@@ -88,9 +109,22 @@ def _parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("annotate", help="OBIA candidates, corrections merge, agreement report")
     an_sub = an.add_subparsers(dest="step", required=True)
-    c = an_sub.add_parser("candidates", help="propose landslide polygons from pre/post imagery")
+    c = an_sub.add_parser("candidates", help="propose landslide polygons (OBIA and/or a model)")
     c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
-    c.add_argument("--pre", type=Path, required=True, help="pre-event folder (s2/B*.tif)")
+    c.add_argument("--pre", type=Path, help="pre-event folder (s2/B*.tif): OBIA candidates")
+    c.add_argument(
+        "--from-model",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="candidates from a trained model's best.pt (beside OBIA with --pre)",
+    )
+    _choice(c, "--device", Device, Device.AUTO, "--from-model: where the model runs")
+    c.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="--from-model: landslide from this probability (default 0.5)",
+    )
     c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
     c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
     c.add_argument("--out", type=Path, required=True, help="the GeoPackage to write")
@@ -102,6 +136,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("labels", type=Path, nargs="+")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
+    src = sub.add_parser("sources", help="the Sentinel-2 and DEM sources")
+    src_sub = src.add_subparsers(dest="step", required=True)
+    ck = src_sub.add_parser("check", help="credentials, endpoints, collections, scene counts")
+    ck.add_argument("region", type=Path, nargs="?", help="a region YAML: also its scenes")
+
     pl = sub.add_parser("plan", help="what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
     networked = [SourceKind.EARTHENGINE, SourceKind.STAC]
@@ -112,36 +151,39 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _on_runner(flow, dask: str | None):
-    """The flow on a Dask task runner when asked, and the API its workers report to."""
+    """The flow, on a Dask task runner when asked (its workers inherit the API's address)."""
     if not dask:
-        return flow, contextlib.nullcontext()
-    from landslide4sense.flows.runners import dask_runner, shared_api
+        return flow
+    from landslide4sense.flows.runners import dask_runner
 
-    return flow.with_options(task_runner=dask_runner(dask)), shared_api()
+    return flow.with_options(task_runner=dask_runner(dask))
 
 
 def _build(args: argparse.Namespace) -> dict:
+    api = local_api()  # starts in the background while the flows are imported
     from landslide4sense.flows.build import build_benchmark
 
-    flow, api = _on_runner(build_benchmark, args.dask)
     with api:
-        return flow(
+        return _on_runner(build_benchmark, args.dask)(
             regions=args.regions,
             out=args.out,
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
+            layout=args.layout,
             max_aoi_km2=args.max_aoi_km2,
         )
 
 
 def _add_region(args: argparse.Namespace) -> dict:
+    api = local_api()
     from landslide4sense.flows.build import add_region
 
-    flow, api = _on_runner(add_region, args.dask)
     with api:
-        result = flow(region=args.region, out=args.out, source=args.source, raw=args.raw,
-                      scaling=args.scaling, max_aoi_km2=args.max_aoi_km2)  # fmt: skip
+        result = _on_runner(add_region, args.dask)(
+            region=args.region, out=args.out, source=args.source, raw=args.raw,
+            scaling=args.scaling, layout=args.layout, max_aoi_km2=args.max_aoi_km2,
+        )  # fmt: skip
     if result["rebuilt"]:
         same = result["version"] == result["previous"]
         print(f"{result['region']} was already in the benchmark: rebuilt in place"
@@ -150,14 +192,16 @@ def _add_region(args: argparse.Namespace) -> dict:
 
 
 def _demo(args: argparse.Namespace) -> dict:
+    api = local_api()
     from landslide4sense.acquisition.synthetic import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
 
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
-    result = build_benchmark(
-        regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling
-    )
+    with api:
+        result = build_benchmark(
+            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling
+        )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
@@ -168,15 +212,33 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
+    api = local_api()  # the input was checked (and read) by _check_train
     from landslide4sense.flows.train import retrain_baselines
 
-    result = retrain_baselines(
-        dataset=args.dataset, models=args.models, iterations=args.iterations,
-        batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
-        seed=args.seed, eval_every=args.eval_every, compile=args.compile, augment=args.augment,
-    )  # fmt: skip
+    with api:
+        result = retrain_baselines(
+            dataset=args.dataset, models=args.models, iterations=args.iterations,
+            batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
+            seed=args.seed, eval_every=args.eval_every, compile=args.compile,
+            augment=args.augment, keep_optimizer=args.keep_optimizer,
+        )  # fmt: skip
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
+    return result
+
+
+def _predict(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
+    api = local_api()
+    from landslide4sense.flows.predict import map_event
+
+    with api:
+        result = map_event(checkpoint=args.checkpoint, region=args.region, out=args.out,
+                           source=args.source, raw=args.raw, device=args.device,
+                           threshold=args.threshold, min_area_m2=args.min_area)  # fmt: skip
+    print(f"{result['region']}: {result['landslides']} landslide polygons "
+          f"({result['area_km2']:.3f} km2) by {result['model']}\nprobability: "
+          f"{result['probability']}\npolygons:    {result['polygons']}")  # fmt: skip
     return result
 
 
@@ -237,20 +299,48 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
 
 
+def _sources(args: argparse.Namespace) -> int:
+    from landslide4sense.acquisition.check import check_sources
+    from landslide4sense.regions import load_region
+
+    checks = check_sources(load_region(args.region) if args.region else None)
+    for c in checks:
+        print(c.line())
+    failed = [c for c in checks if c.ok is False]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    return 1 if failed else 0
+
+
 def _annotate(args: argparse.Namespace) -> None:
     import tempfile
 
     from landslide4sense.annotation import band_files, merge, write_candidates, write_report
+    from landslide4sense.annotation.candidates import check_target
     from landslide4sense.regions import load_region, region_grid
 
     if args.step == "candidates":
+        if args.pre is None and args.from_model is None:
+            raise ConfigError("candidates need --pre (OBIA), --from-model CHECKPOINT, or both")
         region = load_region(args.region)
         grid = region_grid(region)
+        check_target(args.out, args.force)
+        pre = band_files(args.pre) if args.pre else None  # missing bands fail before any work
         with tempfile.TemporaryDirectory() as work:
-            gdf = write_candidates(region, grid, band_files(args.pre), band_files(args.post),
-                                   args.dem, args.out, work, args.force)  # fmt: skip
-        print(f"{len(gdf)} candidates ({gdf.area.sum() / 1e6:.3f} km2) in {args.out} (layer "
-              f"candidates); correct them in QGIS (layer corrections), then run "
+            model = None
+            if args.from_model:
+                require_extra("torch", "train")
+                from landslide4sense.layout import S2_BANDS
+                from landslide4sense.training.predict import model_candidates
+
+                model = model_candidates(args.from_model, grid, band_files(args.post, S2_BANDS),
+                                         args.dem, Path(work) / "model", args.device,
+                                         region.annotation.rules.min_area_m2,
+                                         args.threshold)  # fmt: skip
+            gdf = write_candidates(region, grid, pre, band_files(args.post), args.dem,
+                                   args.out, work, args.force, model)  # fmt: skip
+        counts = ", ".join(f"{n} {s}" for s, n in gdf["source"].value_counts().sort_index().items())
+        print(f"{len(gdf)} candidates ({counts}; {gdf.area.sum() / 1e6:.3f} km2) in {args.out} "
+              f"(layer candidates); correct them in QGIS (layer corrections), then run "
               f"`l4s annotate merge {args.out}`")  # fmt: skip
     elif args.step == "merge":
         rep = merge(args.labels, args.min_area)
@@ -266,8 +356,8 @@ def _annotate(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "versions": _versions, "restore": _restore, "models": _models, "plan": _plan,
-            "annotate": _annotate}  # fmt: skip
+            "predict": _predict, "versions": _versions, "restore": _restore, "models": _models,
+            "plan": _plan, "annotate": _annotate, "sources": _sources}  # fmt: skip
 
 
 def _check_train(args: argparse.Namespace) -> None:
@@ -323,13 +413,6 @@ def _error_names(cls: type = L4SError) -> set[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    started = time.perf_counter()
-    try:
-        if args.command in PREFLIGHT:
-            PREFLIGHT[args.command](args)
-    except L4SError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     prefect_defaults()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
@@ -337,13 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _Once) for f in handler.filters):
             handler.addFilter(_Once())
-    for chatty in ("httpx", "pyogrio"):
+    for chatty in ("httpx", "pyogrio", "asf_search"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
+    started = time.perf_counter()
     try:
+        if args.command in PREFLIGHT:
+            PREFLIGHT[args.command](args)
         result = COMMANDS[args.command](args)
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if isinstance(result, int):
+        return result
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
         print(

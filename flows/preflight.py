@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rasterio.warp import transform_bounds
 
-from landslide4sense.acquisition.local import LABEL_SUFFIXES, LocalSource, find_labels
+from landslide4sense.acquisition.local import LABEL_SUFFIXES, LocalSource, find_dem, find_labels
 from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.output import check_output, current_meta
@@ -163,13 +163,14 @@ def _has_polygons(path: Path, layer: str) -> bool:
 
 
 def _check_raw(region: Region, source: str, raw: Path | None) -> None:
-    """The local source's files; any source's labels already in ``RAW/<name>/``."""
+    """The local source's band files, a local DEM, and the labels already in ``RAW/<name>/``
+    (whatever the source)."""
+    region_dir = Path(raw or ".") / region.name
     if source == "local":
-        layers = LocalSource(raw).fetch(region, region_grid(region), raw)  # reads only
-        check_dem(layers.dem, region)
-        labels = layers.labels
-    else:
-        labels = find_labels(region, Path(raw or ".") / region.name)
+        LocalSource(raw).fetch(region, region_grid(region), raw)  # finds and checks; writes nothing
+    if region.dem == "local":
+        check_dem(find_dem(region_dir).path, region)
+    labels = find_labels(region, region_dir)
     if labels is not None:
         check_labels(labels, region)
     elif source == "local" and not (raw / region.name / "pre" / "s2").is_dir():

@@ -28,24 +28,25 @@ DATASET_UPDATED = "l4s.dataset.updated"
 
 
 @task
-def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -> dict:
-    """Train and score one model; returns its metrics."""
+def train_one(dataset: Path, version: str, name: str, config: dict, out: Path,
+              resume: bool = True, keep_optimizer: bool = False) -> dict:  # fmt: skip
+    """Train and score one model; returns its metrics. Progress shows live in the terminal
+    (or as log lines) and in the Prefect UI (a progress artifact)."""
     from landslide4sense.training.data import load_benchmark_once
+    from landslide4sense.training.progress import TrainingProgress
     from landslide4sense.training.report import sample_index
     from landslide4sense.training.train import TrainConfig, train_model
 
-    logger = get_run_logger()
     data = load_benchmark_once(dataset)
-    artifact = create_progress_artifact(0.0, description=f"{name}: iterations done")
+    artifact = create_progress_artifact(0.0, description=f"{name}: starting")
 
-    def progress(i: int, n: int, loss) -> None:
-        if i % 50 and i != n:
-            return
-        update_progress_artifact(artifact, 100.0 * i / n)
-        if i % 500 == 0 or i == n:
-            logger.info("%s: iteration %d/%d, loss %.4f", name, i, n, float(loss))
+    def to_prefect(snapshot) -> None:
+        update_progress_artifact(artifact, snapshot.percent, description=snapshot.line())
 
-    return train_model(name, data, TrainConfig(**config), out / name, progress, sample_index(data))
+    with TrainingProgress(name, on_update=to_prefect) as progress:
+        return train_model(name, data, TrainConfig(**config), out / name, progress,
+                           sample_index(data), resume=resume,
+                           keep_optimizer=keep_optimizer)  # fmt: skip
 
 
 @task
@@ -84,16 +85,18 @@ def retrain_baselines(
     eval_every: int = 500,
     compile: bool = False,
     augment: bool = False,
+    keep_optimizer: bool = False,
 ) -> dict:
     """Train the baselines on the benchmark at ``dataset``; results in ``OUT/<version>/``.
 
     ``out`` defaults to ``<dataset>/training``. A model already trained on this version with
-    the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
-    ``augment`` flips training patches at random (off by default: the paper names none).
+    the same settings is skipped; ``force`` retrains it from scratch. ``compile`` uses
+    ``torch.compile`` (CUDA); ``augment`` flips training patches at random (off by default:
+    the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
     """
     require_extra("torch", "train")
     from landslide4sense.output import is_benchmark
-    from landslide4sense.training.data import benchmark_version
+    from landslide4sense.training.data import dataset_version
     from landslide4sense.training.models import model_names
     from landslide4sense.training.train import read_metrics, train_config
     from landslide4sense.versions import data_folder
@@ -104,24 +107,25 @@ def retrain_baselines(
     cfg = train_config(
         iterations=iterations, batch_size=batch_size, device=device, seed=seed,
         eval_every=eval_every, compile=compile, augment=augment,
-    ).model_dump()  # fmt: skip
+    ).model_dump(mode="json")  # fmt: skip
     results = Path(out or dataset / "training")
     # One run at a time per benchmark (or, for a folder not ours, per results folder), on one
     # version throughout: the current one's own folder.
     ours = is_benchmark(dataset)
     with output_lock(dataset if ours else results, f"l4s train {dataset}", flow_run_name()):
         data = data_folder(dataset)
-        version = benchmark_version(data)
+        version = dataset_version(data)  # checked: it names the results folder
         run_dir = results / version
         trained, skipped = [], []
         for name in names:
             done = read_metrics(run_dir / name)
-            if done is not None and done["config"] == cfg and not force:
+            if done is not None and done["config"] == cfg and "scores" in done and not force:
                 skipped.append(name)
                 logger.info("%s already trained on version %s with these settings", name,
                             version)  # fmt: skip
                 continue
-            train_one(data, version, name, cfg, run_dir)
+            train_one(data, version, name, cfg, run_dir, resume=not force,
+                      keep_optimizer=keep_optimizer)  # fmt: skip
             trained.append(name)
         table = write_report(data, version, run_dir, names)
     return {"version": version, "out": str(run_dir), "trained": trained, "skipped": skipped,

@@ -41,6 +41,8 @@ class OutputLayout(StrEnum):
     """The on-disk layout of a published benchmark."""
 
     RELEASE = "release"  # the original release's TrainData/ and TestData/ folders of HDF5 files
+    #: the release's folders, and beside them one chunked HDF5 file per split (TrainData.h5)
+    SPLIT_FILES = "release+split-files"
 
 
 class Device(StrEnum):

@@ -43,6 +43,8 @@ JOB_FILE = "job.json"  # in a region's patches folder: the job that cut them
 VERSIONS_DIR = "versions"  # every kept version, whole: versions/<version>/
 CURRENT = "current"  # a link to versions/<version>; the published names link through it
 VERSION_FILE = ".l4s-version.json"  # in a version: its files and region jobs, written last
+#: The optional single file per split (``release+split-files`` layout), beside its folder.
+SPLIT_FILES: dict[Split, str] = {s: f"{d}.h5" for s, d in SPLIT_DIRS.items()}
 
 
 def image_path(split: Split, n: int) -> str:

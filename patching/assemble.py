@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from landslide4sense.cache import code_version
-from landslide4sense.choices import Scaling, Split
+from landslide4sense.choices import OutputLayout, Scaling, Split
 from landslide4sense.errors import OutdatedFileError
 from landslide4sense.files import write_text
 from landslide4sense.layout import (
@@ -49,9 +49,9 @@ from landslide4sense.layout import (
     mask_path,
 )
 from landslide4sense.patching.card import render_card
-from landslide4sense.patching.figures import plot_band_means, plot_landslide_share, plot_samples
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
+from landslide4sense.patching.split_file import write_split_files
 from landslide4sense.patching.stack import scale_divisors
 from landslide4sense.records import (
     Counts,
@@ -135,9 +135,12 @@ def previous_numbers(manifest: Path) -> dict[tuple[str, str], list[int]]:
     return {k: [n for *_, n in sorted(v)] for k, v in tiles.items()}
 
 
-def content_version(scaling: Scaling, patches: list[Patch]) -> str:
+def content_version(
+    scaling: Scaling, patches: list[Patch], layout: OutputLayout = OutputLayout.RELEASE
+) -> str:
     """The dataset version: a hash of the scaling, the bands, and every patch's split, number,
-    region, tile and content checksum."""
+    region, tile and content checksum; and of the layout when it is not the plain release
+    (a version is one set of published files: kept versions are never rewritten)."""
     content = {
         "scaling": Scaling(scaling).value,
         "bands": STACK_BANDS,
@@ -146,6 +149,8 @@ def content_version(scaling: Scaling, patches: list[Patch]) -> str:
             for p in patches
         ],
     }
+    if layout != OutputLayout.RELEASE:
+        content["layout"] = OutputLayout(layout).value
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -300,10 +305,13 @@ def assemble(
     scaling: Scaling,
     train_fraction: float = 0.25,
     figures: bool = True,
+    layout: OutputLayout = OutputLayout.RELEASE,
     keep: int = KEEP_VERSIONS,
 ) -> DatasetMeta:
     """Publish the benchmark of ``jobs`` (in the order they joined) into ``out`` as a new
     version, keeping the last ``keep`` versions; return its metadata.
+
+    ``layout`` ``release+split-files`` adds one chunked file per split beside the folders.
 
     Raises:
         EmptyResultError: a region has no valid tile.
@@ -312,7 +320,7 @@ def assemble(
     """
     out = Path(out)
     with staged(out) as stage:
-        version = _write_version(out, stage, jobs, scaling, train_fraction, figures)
+        version = _write_version(out, stage, jobs, scaling, train_fraction, figures, layout)
         commit(out, stage, version, [Path(job.work) / JOB_FILE for job in jobs], keep)
     meta = read_dataset_meta(out / DATASET_JSON)  # a version published before keeps its own
     log.info("benchmark %s: %d train + %d test patches, version %s", out, meta.counts.train,
@@ -322,17 +330,18 @@ def assemble(
 
 def _write_version(
     out: Path, stage: Path, jobs: list[RegionJob], scaling: Scaling, train_fraction: float,
-    figures: bool,
+    figures: bool, layout: OutputLayout,
 ) -> str:  # fmt: skip
     """Write the version of ``jobs`` into ``stage``; return its version."""
     regions = [collect_tiles(job) for job in jobs]
     previous = previous_numbers(out / MANIFEST_CSV)
     patches = number_patches(regions, train_fraction, previous)
-    version = content_version(scaling, patches)
+    version = content_version(scaling, patches, layout)
     meta = dataset_meta(regions, patches, scaling, version=version,
                         created=dt.datetime.now(dt.UTC).replace(microsecond=0),
                         previous=previous_meta(out), train_fraction=train_fraction,
                         renumbered=renumbered(patch_numbers(patches), previous))  # fmt: skip
+    meta = meta.model_copy(update={"layout": layout})
     rows = manifest_rows(patches, version)
     for split_dir in SPLIT_DIRS.values():  # both splits exist, even without a patch
         for kind in (IMAGE_DIR, MASK_DIR):
@@ -341,6 +350,9 @@ def _write_version(
         img_src, mask_src = p.job.patch_paths(p.tile.row, p.tile.col)
         _link(img_src, stage / p.image)
         _link(mask_src, stage / p.mask)
+    if layout == OutputLayout.SPLIT_FILES:
+        counts = {Split.TRAIN: meta.counts.train, Split.TEST: meta.counts.test}
+        write_split_files(stage, version, counts)
     write_manifest(stage / MANIFEST_CSV, rows)
     for job in jobs:
         if job.provenance.region_yaml:
@@ -360,6 +372,13 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow]) -> None:
+    # Imported here: matplotlib is needed only now, not by whoever imports the package.
+    from landslide4sense.patching.figures import (
+        plot_band_means,
+        plot_landslide_share,
+        plot_samples,
+    )
+
     figs = stage / FIGURES_DIR
     figs.mkdir(parents=True, exist_ok=True)
     samples = []
