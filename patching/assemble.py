@@ -26,7 +26,12 @@ import numpy as np
 
 from landslide4sense.files import read_json, write_json, write_text
 from landslide4sense.patching.card import render_card
-from landslide4sense.patching.figures import plot_band_means, plot_landslide_share, plot_samples
+from landslide4sense.patching.figures import (
+    patch_means,
+    plot_band_values,
+    plot_landslide_share,
+    plot_samples,
+)
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
 from landslide4sense.regions import PATCH_SIZE
@@ -249,7 +254,7 @@ def assemble(
         "history": history,
     }
     if figures:
-        _figures(stage, meta, rows)
+        _figures(stage, meta, rows, per_split)
     write_text(stage / "card.md", render_card(meta))
     write_json(stage / "dataset.json", meta)
     _publish(stage, out)
@@ -263,7 +268,7 @@ def assemble(
     return meta
 
 
-def _figures(stage: Path, meta: dict, rows: list[dict]) -> None:
+def _figures(stage: Path, meta: dict, rows: list[dict], per_split: dict) -> None:
     figs = stage / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     samples = []
@@ -276,10 +281,18 @@ def _figures(stage: Path, meta: dict, rows: list[dict]) -> None:
             (stage / r["image"], stage / r["mask"], f"{r['region']} {r['id']}") for r in mine
         ]
     scale_div = np.asarray(meta["scale_divisors"], np.float32)
-    plot_samples(figs / "sample_patches.png", samples[:8], scale_div)
-    groups = [*meta["regions"], meta["all"]]
-    plot_band_means(figs / "band_means.png", groups, meta["bands"], meta["scaling"])
-    plot_landslide_share(figs / "landslide_share.png", groups)
+    plot_samples(figs / "sample_patches.png", samples, scale_div)
+    n_px = PATCH_SIZE * PATCH_SIZE
+    names = [r["name"] for r in meta["regions"]]
+    groups = [
+        (name, {s: patch_means(per_split.get((name, s), []), n_px) for s in SPLITS})
+        for name in names
+    ]
+    everything = {s: [t for n in names for t in per_split.get((n, s), [])] for s in SPLITS}
+    groups.append(("all regions", {s: patch_means(t, n_px) for s, t in everything.items()}))
+    plot_band_values(figs / "band_values.png", groups, meta["bands"], scale_div)
+    shares = [*meta["regions"], meta["all"]]
+    plot_landslide_share(figs / "landslide_share.png", shares, list(SPLITS))
 
 
 def _publish(stage: Path, out: Path) -> None:

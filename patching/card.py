@@ -169,7 +169,7 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 
 ## Figures
 ![sample patches](figures/sample_patches.png)
-![band means](figures/band_means.png)
+![band values](figures/band_values.png)
 ![landslide share](figures/landslide_share.png)
 
 ## How to cite
