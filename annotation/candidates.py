@@ -228,7 +228,10 @@ def write_candidates(
     force: bool = False,
 ) -> gpd.GeoDataFrame:
     """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
-    ``corrections`` layer if it has none). Other layers are kept.
+    ``corrections`` layer if it has none), with QGIS default styles for the layers, and the
+    pre- and post-event true-colour composites beside it (``<name>_pre_rgb.tif``,
+    ``<name>_post_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
+    are kept.
 
     Raises:
         InputDataError: ``out`` already holds corrections (new candidate ids would orphan them)
@@ -236,6 +239,7 @@ def write_candidates(
     """
     from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
     from landslide4sense.annotation.labels import read_labels
+    from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
     from landslide4sense.patching import read_on_grid, write_terrain
 
     out = Path(out)
@@ -251,4 +255,15 @@ def write_candidates(
     if "corrections" not in names or force:
         layers["corrections"] = empty_corrections(gdf.crs)
     write_layers(out, layers)
+    write_layer_styles(out)
+    rgbs = {"pre": read_rgb(pre, grid), "post": read_rgb(post, grid)}
+    stretch = rgb_stretch(list(rgbs.values()))
+    for when, rgb in rgbs.items():
+        write_rgb(rgb_path(out, when), rgb, grid, stretch)
     return gdf
+
+
+def rgb_path(labels: str | Path, when: str) -> Path:
+    """The true-colour composite written beside a label file: ``when`` is pre or post."""
+    labels = Path(labels)
+    return labels.with_name(f"{labels.stem}_{when}_rgb.tif")
