@@ -10,83 +10,135 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import shutil
 import sys
 import time
 from pathlib import Path
 
+from landslide4sense import __version__
+from landslide4sense.choices import OutputLayout, Source
 from landslide4sense.errors import L4SError
 from landslide4sense.flows.runners import prefect_defaults
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+
+
 def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
-    p.add_argument("--source", default="local", help="where raw layers come from (default: local)")
-    p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
+    p.add_argument("--source", choices=[s.value for s in Source], default=Source.LOCAL.value,
+                   help="where the raw layers come from")  # fmt: skip
+    p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
+                   "download cache (networked sources)")  # fmt: skip
     if needs_out:
         p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    p.add_argument(
-        "--scaling",
-        choices=("l4s", "raw"),
-        default="l4s",
-        help="l4s: divide by the original release's constants (default); raw: units",
-    )
+    _add_output_options(p)
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scaling", choices=("l4s", "raw"), default="l4s",
+                   help="l4s: divide each band by the original release's constant; raw: "
+                   "source units (DN, degrees, metres)")  # fmt: skip
+    p.add_argument("--layout", choices=[x.value for x in OutputLayout],
+                   default=OutputLayout.PAPER.value,
+                   help="paper: TrainData + TestData; with-valid: also ValidData (the last "
+                   "10%% of each region's training tiles, held out of TrainData; what "
+                   "TorchGeo's split='val' reads)")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="l4s", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="l4s",
+        description="Rebuild the Landslide4Sense benchmark from raw sources, add regions to it, "
+        "and train its baselines.",
+        formatter_class=_Help,
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Prefect's line for every finished task")  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="what to do (`l4s COMMAND --help` says more)")  # fmt: skip
 
-    b = sub.add_parser("build", help="build the benchmark from every region in a folder")
+    b = _command(sub, "build", "build the benchmark from every region in a folder")
     b.add_argument("--regions", type=Path, default=Path("regions"), help="folder of region YAMLs")
     _add_build_options(b)
 
-    a = sub.add_parser("add-region", help="add one region to a benchmark (a new version)")
+    a = _command(sub, "add-region", "add one region to a benchmark (a new version)")
     a.add_argument("region", type=Path, help="the region YAML")
     _add_build_options(a)
 
-    d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
-    d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
-    d.add_argument("--scaling", choices=("l4s", "raw"), default="l4s")
+    d = _command(sub, "demo", "write a synthetic demo region and build its benchmark")
+    d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder")
+    _add_output_options(d)
 
-    t = sub.add_parser("train", help="train the baselines on a benchmark; writes Table I")
-    t.add_argument(
-        "--dataset", type=Path, required=True, help="benchmark folder (ours or the original)"
-    )
-    t.add_argument("--models", default="all", help="all, or names separated by commas")
-    t.add_argument("--iterations", type=int, default=5000)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
-    t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--seed", type=int, default=2022)
+    t = _command(sub, "train", "train the baselines on a benchmark; writes Table I")
+    t.add_argument("--dataset", type=Path, required=True,
+                   help="benchmark folder (ours or the original release)")  # fmt: skip
+    t.add_argument("--models", default="all",
+                   help="'all', or names separated by commas (see `l4s models`)")  # fmt: skip
+    t.add_argument("--iterations", type=int, default=5000, help="training iterations per model")
+    t.add_argument("--batch-size", type=int, default=32, help="patches per iteration")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: CUDA when present, else CPU")  # fmt: skip
+    t.add_argument("--out", type=Path, help="results folder (default: DATASET/training)")
+    t.add_argument("--eval-every", type=int, default=500,
+                   help="iterations between scores on the validation subset")  # fmt: skip
+    t.add_argument("--seed", type=int, default=2022, help="random seed (weights, batches)")
     t.add_argument("--force", action="store_true", help="retrain models already trained")
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
 
-    sub.add_parser("models", help="list the baselines and their parameter counts")
+    _command(sub, "models", "list the baselines and their parameter counts")
 
-    an = sub.add_parser("annotate", help="OBIA candidates, corrections merge, agreement report")
-    an_sub = an.add_subparsers(dest="step", required=True)
-    c = an_sub.add_parser("candidates", help="propose landslide polygons from pre/post imagery")
+    an = _command(sub, "annotate", "OBIA candidates, corrections merge, agreement report")
+    an_sub = an.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
+    c = _command(an_sub, "candidates", "propose landslide polygons from pre/post imagery")
     c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
     c.add_argument("--pre", type=Path, required=True, help="pre-event folder (s2/B*.tif)")
     c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
     c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
-    c.add_argument("--out", type=Path, required=True, help="the GeoPackage to write")
+    c.add_argument("--out", type=Path, required=True,
+                   help="the GeoPackage to write (RGB composites go beside it)")  # fmt: skip
     c.add_argument("--force", action="store_true", help="replace candidates that have corrections")
-    m = an_sub.add_parser("merge", help="apply the corrections layer: rebuild the labels layer")
-    m.add_argument("labels", type=Path)
-    m.add_argument("--min-area", type=float, default=100.0, help="slivers below, m2 (default 100)")
-    r = an_sub.add_parser("report", help="candidates vs corrected labels: markdown + PNG")
-    r.add_argument("labels", type=Path, nargs="+")
+    m = _command(an_sub, "merge", "apply the corrections layer: rebuild the labels layer")
+    m.add_argument("labels", type=Path, help="the GeoPackage with candidates and corrections")
+    m.add_argument("--min-area", type=float, default=100.0, help="drop slivers below, m2")
+    r = _command(an_sub, "report", "candidates vs corrected labels: markdown + PNG")
+    r.add_argument("labels", type=Path, nargs="+", help="merged GeoPackages")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
-    pl = sub.add_parser("plan", help="what a networked source would request (no network)")
+    pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    pl.add_argument("--source", choices=("earthengine", "stac"), default="earthengine")
+    pl.add_argument("--source", choices=(Source.EARTHENGINE.value, Source.STAC.value),
+                    default=Source.EARTHENGINE.value, help="the networked source")  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def runnable() -> str:
+    """How to run ``l4s`` again from here: its name when it is on PATH, else its path (a
+    virtual environment's ``.venv/bin/l4s`` is usually not on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name != "l4s":  # python -m landslide4sense.flows.cli
+        return f"{sys.executable} -m landslide4sense.flows.cli"
+    on_path = shutil.which("l4s")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "l4s"
+    try:
+        return str(script.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.resolve())
 
 
 def _on_runner(flow, dask: str | None):
@@ -134,7 +186,7 @@ def _demo(args: argparse.Namespace) -> dict:
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
-        f"{out / 'figures'}/\ntrain it:  l4s train --dataset {out} --models U-Net,LinkNet "
+        f"{out / 'figures'}/\ntrain it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
         "--iterations 100 --batch-size 8"
     )
     return result
@@ -196,7 +248,7 @@ def _annotate(args: argparse.Namespace) -> None:
                                    args.dem, args.out, work, args.force)  # fmt: skip
         print(f"{len(gdf)} candidates ({gdf.area.sum() / 1e6:.3f} km2) in {args.out} (layer "
               f"candidates); correct them in QGIS (layer corrections), then run "
-              f"`l4s annotate merge {args.out}`")  # fmt: skip
+              f"`{runnable()} annotate merge {args.out}`")  # fmt: skip
     elif args.step == "merge":
         rep = merge(args.labels, args.min_area)
         print(f"{args.labels}: {rep.candidates} candidates, +{rep.added} added, -{rep.deleted} "
@@ -214,14 +266,36 @@ COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": 
             "models": _models, "plan": _plan, "annotate": _annotate}  # fmt: skip
 
 
+class _QuietTasks(logging.Filter):
+    """Keeps Prefect's "Finished in state Completed()" line of every task off the terminal
+    (the Prefect UI still has them); failures are warnings and errors, and pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name.startswith("prefect.task_runs")
+            and record.levelno <= logging.INFO
+            and record.getMessage().startswith("Finished in state")
+        )
+
+
+def _log_to_terminal(verbose: bool) -> None:
+    """Log lines on stderr; progress bars too when stderr is a terminal (lines print above)."""
+    from landslide4sense import progress
+
+    console = progress.use_terminal() if sys.stderr.isatty() else None
+    handler = progress.ConsoleHandler(console) if console else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    if not verbose:
+        handler.addFilter(_QuietTasks())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for chatty in ("httpx", "pyogrio"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     prefect_defaults()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    for chatty in ("httpx", "pyogrio"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _log_to_terminal(args.verbose)
     started = time.perf_counter()
     try:
         result = COMMANDS[args.command](args)
