@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
@@ -30,6 +31,7 @@ from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version
+from landslide4sense.progress import progress
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
 STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
@@ -41,6 +43,11 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     return shapely.transform(
         shapely.segmentize(region.aoi_geometry(), 0.01), to_grid, interleaved=False
     )
+
+
+def _cached(result: Path) -> State:
+    """A task's result when its work was already done: Prefect shows the run as Cached."""
+    return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
 
 def _network_error(task, task_run, state) -> bool:
@@ -103,19 +110,20 @@ def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | Non
 
 
 @task
-def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
+def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
     """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
     dem = Path(layers["dem"])
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
-    if not (folder / "slope.tif").exists():
-        write_terrain(dem, grid, folder)
+    if (folder / "slope.tif").exists():
+        return _cached(folder)
+    write_terrain(dem, grid, folder)
     return folder
 
 
 @task
-def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
+def make_labels(region_file: Path, labels: dict, work: Path) -> Path | State:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
@@ -123,6 +131,8 @@ def make_labels(region_file: Path, labels: dict, work: Path) -> Path:
     key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
+    if (folder / "labels.json").exists() and (folder / "mask.tif").exists():
+        return _cached(folder)
     prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
                    min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
     return folder
@@ -173,9 +183,12 @@ def plan_region(
 
 
 @task
-def cut_block(job_file: Path, start: int, stop: int) -> Path:
+def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
     """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
-    return patch_rows(RegionJob.load(job_file), start, stop)
+    job = RegionJob.load(job_file)
+    if job.index_path(start, stop).exists():
+        return _cached(job.index_path(start, stop))
+    return patch_rows(job, start, stop)
 
 
 @task
@@ -238,15 +251,24 @@ def _build_regions(
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
-    cuts = [(f, [cut_block.submit(f, a, b) for a, b in RegionJob.load(f).blocks()])
-            for f in job_files]  # fmt: skip
-    for job_file, futures in cuts:
-        name = RegionJob.load(job_file).name
-        artifact = create_progress_artifact(0.0, description=f"tile rows cut in {name}")
-        for i, _ in enumerate(as_completed(futures), 1):
-            update_progress_artifact(artifact, 100.0 * i / len(futures))
-            logger.info("%s: %d/%d blocks of tile rows cut", name, i, len(futures))
-    _results([fut for _, futures in cuts for fut in futures])
+    # One bar over every region (they are cut at the same time), one artifact per region.
+    blocks: dict = {}  # future -> (region job, tile rows in its block)
+    for job_file in job_files:
+        job = RegionJob.load(job_file)
+        blocks |= {cut_block.submit(job_file, a, b): (job, b - a) for a, b in job.blocks()}
+    artifacts = {j.name: create_progress_artifact(0.0, description=f"tile rows cut in {j.name}")
+                 for j, _ in blocks.values()}  # fmt: skip
+    tiles = {j.name: j.grid.tile_shape() for j, _ in blocks.values()}
+    rows_done = dict.fromkeys(tiles, 0)
+    total = sum(rows * cols for rows, cols in tiles.values())
+    with progress(f"cutting {len(tiles)} region(s)", total, "patches", logger) as advance:
+        for future in as_completed(list(blocks)):
+            job, rows = blocks[future]
+            rows_done[job.name] += rows
+            advance(rows * tiles[job.name][1])
+            update_progress_artifact(artifacts[job.name],
+                                     100.0 * rows_done[job.name] / tiles[job.name][0])  # fmt: skip
+    _results(list(blocks))
     return job_files
 
 

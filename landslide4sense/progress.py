@@ -78,7 +78,7 @@ def _amounts(done: float, total: float | None, elapsed: float, unit: str) -> dic
     }
 
 
-def _add_bar(description: str, total: float | None):
+def _add_bar(description: str, total: float | None, unit: str):
     """A task on the one shared rich display (started with the first bar)."""
     global _bars, _active
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -95,7 +95,7 @@ def _add_bar(description: str, total: float | None):
             )
             _bars.start()
         _active += 1
-        return _bars, _bars.add_task(description, total=total, amount="", speed="")
+        return _bars, _bars.add_task(description, total=total, **_amounts(0, total, 1, unit))
 
 
 def _end_bar() -> None:
@@ -127,7 +127,7 @@ def progress(
         return _amounts(done, total, time.perf_counter() - started, unit)
 
     if _console is not None:
-        bars, task = _add_bar(description, total)
+        bars, task = _add_bar(description, total, unit)
 
         def advance(n: float = 1) -> None:
             nonlocal done

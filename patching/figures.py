@@ -39,8 +39,8 @@ SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
 
 def _save(fig, path: Path) -> None:
     """``path`` as PNG (150 dpi) and the same name as SVG."""
-    fig.savefig(path.with_suffix(".png"), dpi=DPI, bbox_inches="tight")
-    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
+    fig.savefig(path.with_suffix(".png"), dpi=DPI)
+    fig.savefig(path.with_suffix(".svg"))
     plt.close(fig)
 
 
@@ -78,7 +78,7 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
                Patch(facecolor=MASK_CMAP(0), edgecolor="0.6", label="other"),
                Patch(facecolor="none", edgecolor=OUTLINE, label="label outline")]  # fmt: skip
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.01))  # fmt: skip
+               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
     fig.suptitle("Sample patches: the two with the most landslide pixels per region (128 x 128 px,"
                  " 10 m)", fontsize=10)  # fmt: skip
     fig.tight_layout(rect=(0, 0.02, 1, 1))
@@ -153,7 +153,7 @@ def plot_band_values(
                      label=f"{cls} pixels, {SPLIT_NAMES[s]} split")
                for i, cls in enumerate(("landslide", "other")) for s in splits_seen]  # fmt: skip
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
-               frameon=False, bbox_to_anchor=(0.5, -0.01))  # fmt: skip
+               frameon=False, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
     fig.suptitle("Band values of landslide and other pixels: per-patch means (box: quartiles, "
                  "whiskers: 5-95 %)", fontsize=10)  # fmt: skip
     fig.tight_layout(rect=(0, 0.03, 1, 1))

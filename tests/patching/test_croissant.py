@@ -13,7 +13,7 @@ mlc = pytest.importorskip("mlcroissant", reason="mlcroissant validates croissant
 
 def test_croissant_validates_offline_and_yields_the_manifest_rows(tmp_path):
     out = tmp_path / "bench"
-    meta = assemble(out, two_regions(tmp_path), "raw")
+    meta = assemble(out, two_regions(tmp_path), "raw", figures=False)
     manifest = out / "manifest.csv"
     doc = croissant(meta, hashlib.sha256(manifest.read_bytes()).hexdigest(),
                     "https://spdx.org/licenses/CC-BY-4.0.html", ["train", "test"])  # fmt: skip

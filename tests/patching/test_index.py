@@ -61,7 +61,7 @@ def test_overlaps_across_splits_are_found_even_across_utm_zones():
 @pytest.fixture
 def published(tmp_path):
     out = tmp_path / "bench"
-    assemble(out, two_regions(tmp_path), "raw")
+    assemble(out, two_regions(tmp_path), "raw", figures=False)
     return out, pd.read_csv(out / "manifest.csv")
 
 
