@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landslide4sense import choices
 from landslide4sense.acquisition.base import (
     S2_BANDS,
     S2_NATIVE_RESOLUTION,
@@ -22,7 +21,7 @@ from landslide4sense.acquisition.base import (
 from landslide4sense.acquisition.local import LocalSource, check_raster
 from landslide4sense.errors import ConfigError
 
-SOURCES = tuple(s.value for s in choices.Source)
+SOURCES = ("local", "earthengine", "stac")
 
 
 def get_source(name: str, raw: str | Path | None = None, **options) -> Source:

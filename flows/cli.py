@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from landslide4sense import __version__
-from landslide4sense.choices import OutputLayout, Source
+from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import L4SError
 from landslide4sense.flows.runners import prefect_defaults
 
@@ -35,8 +35,8 @@ def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
 
 
 def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
-    p.add_argument("--source", choices=[s.value for s in Source], default=Source.LOCAL.value,
-                   help="where the raw layers come from")  # fmt: skip
+    p.add_argument("--source", type=SourceKind, choices=list(SourceKind),
+                   default=SourceKind.LOCAL, help="where the raw layers come from")  # fmt: skip
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
                    "download cache (networked sources)")  # fmt: skip
     if needs_out:
@@ -47,14 +47,14 @@ def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> No
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scaling", choices=("l4s", "raw"), default="l4s",
+    p.add_argument("--scaling", type=Scaling, choices=list(Scaling), default=Scaling.L4S,
                    help="l4s: divide each band by the original release's constant; raw: "
                    "source units (DN, degrees, metres)")  # fmt: skip
-    p.add_argument("--layout", choices=[x.value for x in OutputLayout],
-                   default=OutputLayout.PAPER.value,
-                   help="paper: TrainData + TestData; with-valid: also ValidData (the last "
-                   "10%% of each region's training tiles, held out of TrainData; what "
-                   "TorchGeo's split='val' reads)")  # fmt: skip
+    p.add_argument("--layout", type=OutputLayout, choices=list(OutputLayout),
+                   default=OutputLayout.RELEASE,
+                   help="release: TrainData + TestData (the paper's split); with-valid: also "
+                   "ValidData, the last 10%% of each region's training tiles held out of "
+                   "TrainData (what TorchGeo's split='val' reads)")  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="'all', or names separated by commas (see `l4s models`)")  # fmt: skip
     t.add_argument("--iterations", type=int, default=5000, help="training iterations per model")
     t.add_argument("--batch-size", type=int, default=32, help="patches per iteration")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    t.add_argument("--device", type=Device, choices=list(Device), default=Device.AUTO,
                    help="auto: CUDA when present, else CPU")  # fmt: skip
     t.add_argument("--out", type=Path, help="results folder (default: DATASET/training)")
     t.add_argument("--eval-every", type=int, default=500,
@@ -120,8 +120,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    pl.add_argument("--source", choices=(Source.EARTHENGINE.value, Source.STAC.value),
-                    default=Source.EARTHENGINE.value, help="the networked source")  # fmt: skip
+    pl.add_argument("--source", type=SourceKind,
+                    choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
+                    default=SourceKind.EARTHENGINE, help="the networked source")  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 

@@ -31,3 +31,7 @@ class SourceError(L4SError, OSError):
 
 class EmptyResultError(L4SError, ValueError):
     """A stage produced nothing usable (for example, a region without a single valid tile)."""
+
+
+class MissingExtraError(L4SError, ImportError):
+    """An optional dependency group (a pip extra) that a command needs is not installed."""

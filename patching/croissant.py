@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from landslide4sense.layout import SPLIT_DIRS
 from landslide4sense.patching.card import CITATION
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
@@ -56,7 +57,6 @@ CONTEXT = {
 }
 #: Croissant's standard split of each of our split names.
 SPLIT_URLS = {"train": "cr:TrainingSplit", "val": "cr:ValidationSplit", "test": "cr:TestSplit"}
-SPLIT_DIRS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
 #: The manifest's columns: Croissant data type and meaning.
 MANIFEST_COLUMNS = {
     "id": ("sc:Text", "patch id: <split>_<N>"),

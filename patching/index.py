@@ -22,10 +22,8 @@ import shapely
 from pyproj import Transformer
 
 from landslide4sense.files import atomic_path
-from landslide4sense.regions import PATCH_SIZE
+from landslide4sense.layout import PATCH_SIZE
 
-INDEX_FILE = "patches.parquet"
-STAC_DIR = "stac"
 #: The ml-aoi extension's names of our splits.
 ML_AOI_SPLITS = {"train": "train", "val": "validate", "test": "test"}
 ML_AOI_SCHEMA = "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json"

@@ -18,9 +18,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from landslide4sense.errors import ConfigError
+from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.regions.schema import Region
-
-PATCH_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -83,6 +82,13 @@ class Grid:
         for r in range(rows):
             for c in range(cols):
                 yield r, c, Window(c * size, r * size, size, size)
+
+    def buffered(self, margin: float = 0.0, resolution: float | None = None) -> Grid:
+        """The smallest grid of ``resolution`` pixels (default: this grid's), origin on multiples
+        of it, covering this grid's bounds grown by ``margin`` metres on every side."""
+        left, bottom, right, top = self.bounds
+        grown = (left - margin, bottom - margin, right + margin, top + margin)
+        return snapped_grid(self.crs, grown, resolution or self.resolution)
 
     def to_dict(self) -> dict:
         t = self.transform

@@ -18,12 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
+from landslide4sense.choices import DemKind
 from landslide4sense.errors import ConfigError, MissingInputError
 
 #: Sentinel-2A was launched on 2015-06-23; no Sentinel-2 image is older.
 SENTINEL2_START = dt.date(2015, 6, 23)
-
-DemSource = Literal["local", "asf-palsar-rtc", "srtm", "aw3d30"]
 
 
 class StrictModel(BaseModel):
@@ -124,7 +123,7 @@ class Region(StrictModel):
     event: Event
     aoi: AOI
     imagery: Imagery
-    dem: DemSource = "local"
+    dem: DemKind = DemKind.LOCAL
     labels: str | None = None
     annotation: Annotation = Annotation()
     notes: str = ""

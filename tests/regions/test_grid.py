@@ -53,3 +53,13 @@ def test_grid_round_trips_and_rejects_rotation():
     assert Grid.from_dict(g.to_dict()) == g
     with pytest.raises(ConfigError, match="north-up"):
         Grid("EPSG:32633", Affine(10, 1, 0, 0, -10, 0), 5, 5)
+
+
+def test_buffered_grows_by_the_margin_and_snaps_to_the_resolution():
+    g = Grid("EPSG:32633", Affine(10, 0, 500010, 0, -10, 4000000), 30, 20)  # 500010..500310
+    assert g.buffered() == g
+    b = g.buffered(100.0)
+    assert b.bounds == (499910, 3999700, 500410, 4000100) and b.resolution == 10
+    c = g.buffered(100.0, 30.0)  # 499910 -> 499890, 500410 -> 500430, 3999700 -> 3999690
+    assert c.bounds == (499890, 3999690, 500430, 4000110)
+    assert (c.width, c.height) == (18, 14)

@@ -1,0 +1,59 @@
+"""The fixed facts of a benchmark: its bands, patch size, and the names of what it holds on disk.
+
+The layout is the original Landslide4Sense release's (``TrainData/img/image_N.h5`` with dataset
+``img``, ``TrainData/mask/mask_N.h5`` with dataset ``mask``, the same under ``TestData/``; N
+counts from 1 per split), plus our manifest, metadata, card, figures and the ``.l4s`` work
+folder. Every stage takes these names from here.
+"""
+
+from __future__ import annotations
+
+from landslide4sense.choices import Split
+
+#: The twelve Sentinel-2 bands of a patch: B1..B12 without B8A (B10 exists only in L1C).
+S2_BANDS: tuple[str, ...] = tuple(f"B{i:02d}" for i in range(1, 13))
+#: Channel order of every patch (the original release's): the twelve bands, slope, DEM.
+STACK_BANDS: tuple[str, ...] = (*S2_BANDS, "slope", "dem")
+#: Units of each channel before scaling.
+BAND_UNITS: dict[str, str] = {
+    **{b: "DN (TOA reflectance x 10000)" for b in S2_BANDS},
+    "slope": "degrees",
+    "dem": "metres",
+}
+#: Patches are PATCH_SIZE x PATCH_SIZE pixels of 10 m.
+PATCH_SIZE = 128
+
+#: The folder of each split.
+SPLIT_DIRS: dict[Split, str] = {
+    Split.TRAIN: "TrainData",
+    Split.VAL: "ValidData",  # only in the with-valid layout
+    Split.TEST: "TestData",
+}
+IMAGE_DIR, MASK_DIR = "img", "mask"  # the sub-folders of a split folder
+IMAGE_STEM, MASK_STEM = "image", "mask"  # image_N.h5, mask_N.h5
+IMAGE_KEY, MASK_KEY = "img", "mask"  # the HDF5 dataset in each file
+
+DATASET_JSON = "dataset.json"  # the metadata; its presence marks a complete benchmark
+MANIFEST_CSV = "manifest.csv"  # one row per patch
+CARD_MD = "card.md"  # the dataset card
+FIGURES_DIR = "figures"
+INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
+STAC_DIR = "stac"  # the STAC Collection of the patches (collection.json, items/)
+CROISSANT_JSON = "croissant.json"  # Croissant metadata (MLCommons)
+REGIONS_DIR = "regions"  # copies of the region files the benchmark was built from
+TRAINING_DIR = "training"  # training results, one folder per version
+STATE_DIR = ".l4s"  # per-region work, so that a re-run resumes
+REGION_LIST = "regions.json"  # in STATE_DIR: the job files of the benchmark's regions, in order
+#: What a publication replaces; DATASET_JSON goes last.
+PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), MANIFEST_CSV, INDEX_PARQUET, STAC_DIR,
+                              CROISSANT_JSON, CARD_MD, FIGURES_DIR, REGIONS_DIR)  # fmt: skip
+
+
+def image_path(split: Split, n: int) -> str:
+    """The image file of patch ``n`` of ``split``, relative to the benchmark folder."""
+    return f"{SPLIT_DIRS[split]}/{IMAGE_DIR}/{IMAGE_STEM}_{n}.h5"
+
+
+def mask_path(split: Split, n: int) -> str:
+    """The mask file of patch ``n`` of ``split``, relative to the benchmark folder."""
+    return f"{SPLIT_DIRS[split]}/{MASK_DIR}/{MASK_STEM}_{n}.h5"
