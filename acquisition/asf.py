@@ -121,7 +121,20 @@ class AsfDemSource:
         return out, {
             "dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
             "dem_granules": ", ".join(names),
+            "dem_citation": attribution(products),
         }
+
+
+def _years(products: list, key: str) -> str:
+    years = sorted({str(p.properties.get(key) or "")[:4] for p in products} - {""})
+    return ", ".join(years) or "(year unknown)"
+
+
+def attribution(products: list) -> str:
+    """ASF's required credit for RTC products: the year ASF processed them, and the year JAXA
+    acquired the PALSAR scenes (``ASF DAAC 2015; Includes Material (c) JAXA/METI 2010``)."""
+    return (f"ASF DAAC {_years(products, 'processingDate')}; Includes Material \u00a9 JAXA/METI "
+            f"{_years(products, 'startTime')}")  # fmt: skip
 
 
 def extract_dem(archive: Path, folder: Path) -> Path:

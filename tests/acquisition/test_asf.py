@@ -13,7 +13,7 @@ from landslide4sense.acquisition.asf import AsfDemSource
 from landslide4sense.errors import SourceError
 from landslide4sense.regions import parse_region, snapped_grid
 from tests.acquisition.fakes import FakeCmr
-from tests.helpers import KAGHAN, needs
+from tests.helpers import FIXTURES, KAGHAN, needs
 
 NAME = "AP_26334_FBS_F0970_RT1.zip"
 
@@ -57,6 +57,8 @@ def test_dem_from_asf_via_asf_search(tmp_path, monkeypatch):
     assert "provider=ASF" in fake.searches[0]
     assert fake.downloads == [NAME]  # the second call found everything on disk
     assert again == dem and details["dem_granules"] == NAME
+    # The credit ASF asks for, with the granule's real years (processed 2015, acquired 2010).
+    assert details["dem_citation"] == "ASF DAAC 2015; Includes Material \u00a9 JAXA/METI 2010"
     with rasterio.open(dem) as ours, rasterio.open(KAGHAN / "AW3D30.tif") as real:
         assert ours.crs == real.crs and ours.transform.almost_equals(real.transform)
         assert np.array_equal(ours.read(1), real.read(1))  # one granule: no resampling
@@ -88,3 +90,18 @@ def test_live_asf_search_finds_rtc_granules_over_iburi():
 
     region = load_region(os.path.join(os.path.dirname(__file__), "../../regions/iburi-2018.yaml"))
     assert AsfDemSource(max_granules=2).search(region)
+
+
+def test_attribution_years_of_a_real_search_result():
+    import json
+    from types import SimpleNamespace
+
+    from landslide4sense.acquisition.asf import attribution
+
+    result = FIXTURES.parent / "contracts" / "asf-alos-rtc-result.json"
+    if not result.exists():
+        pytest.skip(f"ASF contract {result} not present (see shared/contracts)")
+    product = SimpleNamespace(properties=json.loads(result.read_text())["properties"])
+    assert attribution([product]) == "ASF DAAC 2015; Includes Material \u00a9 JAXA/METI 2008"
+    assert attribution([]) == ("ASF DAAC (year unknown); Includes Material \u00a9 JAXA/METI "
+                               "(year unknown)")  # fmt: skip
