@@ -30,7 +30,7 @@ from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, 
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.regions import Grid
-from landslide4sense.regions.schema import Event, Imagery
+from landslide4sense.regions.schema import DEFAULT_LICENCE, Event, Imagery
 
 #: The version of the ``dataset.json`` format this code writes and reads.
 SCHEMA_VERSION = 1
@@ -91,6 +91,7 @@ class _Provenance(Record):
     imagery: Imagery | None = None
     dem: DemKind = DemKind.LOCAL
     notes: str = ""
+    licence: str = DEFAULT_LICENCE  # SPDX id, from the region file
 
 
 class LayerProvenance(_Provenance):
@@ -174,6 +175,7 @@ class Summary(Record):
     name: str
     train: SplitSummary
     test: SplitSummary
+    val: SplitSummary | None = None  # in the with-valid layout
 
 
 class RegionMeta(_Provenance):
@@ -184,11 +186,13 @@ class RegionMeta(_Provenance):
     dropped: DropCounts
     train: SplitSummary
     test: SplitSummary
+    val: SplitSummary | None = None  # in the with-valid layout
 
 
 class SplitCounts(Record):
     train: int
     test: int
+    val: int = 0  # in the with-valid layout
 
 
 class Counts(SplitCounts):
@@ -227,6 +231,13 @@ class DatasetMeta(Record):
     regions: list[RegionMeta]
     all: Summary = Field(description="every region together")
     history: list[HistoryEntry] = []
+    # SPDX id of the patches' licence: the regions' when they agree, else "other" (each
+    # region's is in regions[].licence).
+    licence: str = DEFAULT_LICENCE
+    # What built it: package, git commit, Python, GDAL, PROJ, rasterio, numpy, h5py, torch.
+    environment: dict[str, str | None] = {}
+    # Pairs of patch ids of different splits whose footprints overlap (regions that overlap).
+    split_overlaps: list[tuple[str, str]] = []
 
 
 def _invalid(err: ValidationError) -> str:
