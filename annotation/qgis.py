@@ -55,7 +55,8 @@ def _option(parent: ET.Element, name: str | None, value: str | None = None,
     return ET.SubElement(parent, "Option", attrs)
 
 
-def _fill_symbol(parent: ET.Element, name: str, rgb: str, fill_alpha: int, width: float) -> None:
+def _fill_symbol(parent: ET.Element, name: str, rgb: str, fill_alpha: int, width: float,
+                 outline: str = "solid") -> None:  # fmt: skip
     symbol = ET.SubElement(parent, "symbol", {"type": "fill", "name": name, "alpha": "1",
                                               "clip_to_extent": "1", "force_rhr": "0"})  # fmt: skip
     layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "enabled": "1", "pass": "0",
@@ -63,7 +64,7 @@ def _fill_symbol(parent: ET.Element, name: str, rgb: str, fill_alpha: int, width
     options = _option(layer, None, kind="Map")
     for key, value in (("color", f"{rgb},{fill_alpha}"), ("outline_color", f"{rgb},255"),
                        ("outline_width", str(width)), ("outline_width_unit", "MM"),
-                       ("style", "solid"), ("outline_style", "solid")):  # fmt: skip
+                       ("style", "solid"), ("outline_style", outline)):  # fmt: skip
         _option(options, key, value)
 
 
@@ -93,8 +94,11 @@ def style_qml(layer: str) -> str:
                                                 "applyOnUpdate": "0"})  # fmt: skip
     else:
         renderer = ET.SubElement(root, "renderer-v2", {"type": "singleSymbol", **RENDERER})
-        colour, alpha, width = (ORANGE, 40, 0.5) if layer == "candidates" else (VERMILLION, 70, 0.8)
-        _fill_symbol(ET.SubElement(renderer, "symbols"), "0", colour, alpha, width)
+        symbols = ET.SubElement(renderer, "symbols")
+        if layer == "candidates":  # outlines only: labels and corrections show through
+            _fill_symbol(symbols, "0", ORANGE, 0, 0.6, outline="dash")
+        else:
+            _fill_symbol(symbols, "0", VERMILLION, 110, 0.8)
     ET.indent(root)
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(
         root, encoding="unicode"
@@ -125,12 +129,15 @@ def write_layer_styles(gpkg: str | Path, layers: tuple[str, ...] = STYLED_LAYERS
             )
 
 
-def rgb_stretch(composites: list[np.ndarray]) -> tuple[float, float]:
-    """One 2-98 % reflectance range for several (3, H, W) composites, so that their
-    brightness compares (a landslide scar looks brighter after the event than before)."""
-    values = np.concatenate([c[np.isfinite(c)] for c in composites])
-    lo, hi = np.percentile(values, [2, 98])
-    return float(lo), float(hi)
+def rgb_stretch(composites: list[np.ndarray]) -> np.ndarray:
+    """Per band, one 2-98 % reflectance range over several (3, H, W) composites, so that
+    their brightness compares (a landslide scar is brighter after the event than before).
+
+    Returns:
+        (3, 2): low and high reflectance of red, green and blue.
+    """
+    bands = np.concatenate([c.reshape(3, -1) for c in composites], axis=1)
+    return np.stack([np.nanpercentile(b, [2, 98]) for b in bands])
 
 
 def read_rgb(bands: dict[str, Path], grid: Grid) -> np.ndarray:
@@ -140,10 +147,10 @@ def read_rgb(bands: dict[str, Path], grid: Grid) -> np.ndarray:
     return np.stack([read_on_grid(bands[b], grid, sentinel2=True) / 10000.0 for b in RGB_BANDS])
 
 
-def write_rgb(path: str | Path, rgb: np.ndarray, grid: Grid, stretch: tuple[float, float]) -> Path:
+def write_rgb(path: str | Path, rgb: np.ndarray, grid: Grid, stretch: np.ndarray) -> Path:
     """Write a (3, H, W) reflectance composite as an 8-bit RGB Cloud-Optimized GeoTIFF
-    (values 1..255 over ``stretch``, 0 = no data), atomically."""
-    lo, hi = stretch
+    (values 1..255 over each band's ``stretch`` range, 0 = no data), atomically."""
+    lo, hi = stretch[:, :1, None], stretch[:, 1:, None]
     valid = np.all(np.isfinite(rgb), axis=0)
     scaled = np.clip((np.nan_to_num(rgb) - lo) / (hi - lo + 1e-12), 0, 1) * 254 + 1
     data = np.where(valid, scaled, 0).astype(np.uint8)
