@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.artist import setp
 from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
 from matplotlib.patches import Patch
 
 from landslide4sense.patching.hdf5 import read_image, read_mask
@@ -41,7 +39,6 @@ def _save(fig, path: Path) -> None:
     """``path`` as PNG (150 dpi) and the same name as SVG."""
     fig.savefig(path.with_suffix(".png"), dpi=DPI)
     fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
 
 
 def _stretch(a: np.ndarray) -> np.ndarray:
@@ -55,7 +52,8 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
     Fig. 6); one row per sample, so every region given a sample appears."""
     if not samples:
         return
-    fig, axes = plt.subplots(len(samples), 4, figsize=(10, 2.5 * len(samples)), squeeze=False)
+    fig = Figure(figsize=(10, 2.5 * len(samples)))
+    axes = fig.subplots(len(samples), 4, squeeze=False)
     for ax_row, (img_path, mask_path, title) in zip(axes, samples, strict=True):
         img = read_image(img_path) * divisors  # back to source units
         mask = read_mask(mask_path)
@@ -127,7 +125,8 @@ def plot_band_values(
             original release's constants, whatever the scaling, so bands compare).
     """
     relative = np.asarray(divisors, np.float64) / L4S_SCALE
-    fig, axes = plt.subplots(len(groups), 1, figsize=(11, 2.8 * len(groups)), squeeze=False)
+    fig = Figure(figsize=(11, 2.8 * len(groups)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)
     x = np.arange(len(bands))
     for ax, (title, splits) in zip(axes[:, 0], groups, strict=True):
         series = [(s, cls) for cls in ("landslide", "other") for s in splits]
@@ -143,7 +142,7 @@ def plot_band_values(
             for patch in box["boxes"]:
                 patch.set(facecolor=colour, edgecolor="0.15", linewidth=0.5, hatch=HATCH[split])
             for part in ("whiskers", "caps", "medians"):
-                plt.setp(box[part], color="0.15", linewidth=0.6)
+                setp(box[part], color="0.15", linewidth=0.6)
         ax.set_xticks(x, [b.replace("B0", "B") for b in bands], fontsize=8)
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_ylabel("value / original\nrelease's constant", fontsize=8)
@@ -162,7 +161,8 @@ def plot_band_values(
 
 def plot_landslide_share(path: Path, regions: list[dict], splits: Sequence[str]) -> None:
     """Share of landslide pixels per region and split (the paper's Fig. 8), side by side."""
-    fig, ax = plt.subplots(figsize=(max(5.5, 1.6 * len(regions) + 2), 3.4))
+    fig = Figure(figsize=(max(5.5, 1.6 * len(regions) + 2), 3.4))
+    ax = fig.subplots()
     x = np.arange(len(regions))
     width = 0.8 / len(splits)
     for k, split in enumerate(splits):
