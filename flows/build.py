@@ -17,7 +17,12 @@ from pathlib import Path
 
 import shapely
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.states import Completed, State
@@ -29,6 +34,7 @@ from landslide4sense.annotation import prepare_labels
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
+from landslide4sense.layout import CARD_MD, DATASET_JSON
 from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version
 from landslide4sense.progress import progress
@@ -199,6 +205,7 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
     write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
+    post_artifacts(out)
     if meta["version"] != before:
         emit_event(
             event=DATASET_UPDATED,
@@ -208,6 +215,24 @@ def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
                      "previous": before, "counts": meta["counts"]},
         )  # fmt: skip
     return {k: meta[k] for k in ("version", "counts", "scaling")}
+
+
+def post_artifacts(out: Path) -> None:
+    """Post the published card (markdown) and its patch counts (table) to Prefect's UI."""
+    meta = read_json(out / DATASET_JSON)
+    about = f"{out.name}, version {meta['version']}"
+    card = (out / CARD_MD).read_text()
+    if card.startswith("---\n"):  # the card's YAML header is for machines
+        card = card.split("---\n", 2)[2]
+    create_markdown_artifact(markdown=card, key="dataset-card", description=f"card of {about}")
+    counts = meta["counts"]
+    splits = [s for s in ("train", "val", "test") if counts.get(s)]
+    rows = [
+        {"region": name, **{s: c.get(s, 0) for s in splits}}
+        for name, c in counts["regions"].items()
+    ]
+    rows.append({"region": "all", **{s: counts[s] for s in splits}})
+    create_table_artifact(table=rows, key="dataset-counts", description=f"patches of {about}")
 
 
 def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
