@@ -31,6 +31,7 @@ from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, get_source
 from landslide4sense.annotation import prepare_labels
+from landslide4sense.choices import OutputLayout
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
@@ -38,6 +39,7 @@ from landslide4sense.layout import CARD_MD, DATASET_JSON
 from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
 from landslide4sense.patching.assemble import code_version
 from landslide4sense.progress import progress
+from landslide4sense.provenance import portable, portable_values
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
 STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
@@ -145,10 +147,10 @@ def make_labels(region_file: Path, labels: dict, work: Path) -> Path | State:
 
 
 @task
-def plan_region(
-    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str, work: Path
-) -> Path:
-    """Write the region's :class:`RegionJob`; returns its path."""
+def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str,
+                work: Path, raw_dir: Path | None = None) -> Path:  # fmt: skip
+    """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
+    relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
@@ -162,16 +164,20 @@ def plan_region(
         "code": code_version(),
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
+    roots = {"RAW": raw_dir} if raw_dir is not None else {}
+    label_report = read_json(labels / "labels.json")
+    label_report["source"] = portable(label_report["source"], roots)
     provenance = {
         "source": raw.source,
         "scenes": [s.__dict__ for s in raw.scenes],
-        "details": raw.details,
-        "labels": read_json(labels / "labels.json"),
+        "details": portable_values(raw.details, roots),
+        "labels": label_report,
         "region_yaml": region_file.read_text(),
         "event": region.event.model_dump(mode="json"),
         "imagery": region.imagery.model_dump(mode="json"),
         "dem": region.dem,
         "notes": region.notes,
+        "licence": region.licence,
     }
     job = RegionJob(
         name=region.name,
@@ -198,11 +204,12 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: str) -> dict:
+def publish(out: Path, job_files: list[Path], scaling: str,
+            layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
     before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
-    meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling)
+    meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling, layout=layout)
     write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
     post_artifacts(out)
@@ -272,7 +279,7 @@ def _build_regions(
     ]
     dirs = _results([fut for pair in prepared for fut in pair])  # waits for all of them
     job_files = [
-        plan_region(f, lay, terrain, labels, scaling, work)
+        plan_region(f, lay, terrain, labels, scaling, work, raw)
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
@@ -311,15 +318,21 @@ def _cleanup_on_error(out: Path, created: bool) -> None:
 
 @flow(name="build-benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def build_benchmark(
-    regions: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    regions: Path,
+    out: Path,
+    source: str = "local",
+    raw: Path | None = None,
+    scaling: str = "l4s",
+    layout: OutputLayout = OutputLayout.RELEASE,
 ) -> dict:
-    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML)."""
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML);
+    ``layout`` with-valid also writes ``ValidData/``."""
     regions, out = Path(regions), Path(out)
     files = [regions] if regions.is_file() else [r.path for r in load_regions(regions)]
     created = not out.exists()
     try:
         job_files = _build_regions(files, source, raw, out, scaling)
-        return publish(out, job_files, scaling)
+        return publish(out, job_files, scaling, layout)
     except L4SError:
         _cleanup_on_error(out, created)
         raise
@@ -327,12 +340,17 @@ def build_benchmark(
 
 @flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def add_region(
-    region: Path, out: Path, source: str = "local", raw: Path | None = None, scaling: str = "l4s"
+    region: Path,
+    out: Path,
+    source: str = "local",
+    raw: Path | None = None,
+    scaling: str = "l4s",
+    layout: OutputLayout | None = None,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
     Regions already in the benchmark keep their patch numbers: the new region's patches are
-    numbered after theirs.
+    numbered after theirs. ``layout`` defaults to the benchmark's.
     """
     region, out = Path(region), Path(out)
     name = load_region(region).name
@@ -344,12 +362,19 @@ def add_region(
             f"{out}: the benchmark uses scaling '{read_json(out / 'dataset.json')['scaling']}', "
             f"not '{scaling}'; pass --scaling to match, or rebuild it with `l4s build`"
         )
+    published = read_json(out / "dataset.json").get("layout") if existing else None
+    if layout is not None and published is not None and layout != published:
+        raise ConfigError(
+            f"{out}: the benchmark has the {published} layout, not {layout}; leave --layout "
+            "out to keep it, or rebuild it with `l4s build --layout ...`"
+        )
+    layout = OutputLayout(layout or published or OutputLayout.RELEASE)
     try:
         (new_job,) = _build_regions([region], source, raw, out, scaling)
         jobs = [j for j in existing if RegionJob.load(j).name != name]
         positions = [i for i, j in enumerate(existing) if RegionJob.load(j).name == name]
         jobs.insert(positions[0] if positions else len(jobs), new_job)
-        return publish(out, jobs, scaling)
+        return publish(out, jobs, scaling, layout)
     except L4SError:
         _cleanup_on_error(out, created)
         raise

@@ -34,27 +34,27 @@ def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
 
 
-def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
+def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
     p.add_argument("--source", type=SourceKind, choices=list(SourceKind),
                    default=SourceKind.LOCAL, help="where the raw layers come from")  # fmt: skip
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
                    "download cache (networked sources)")  # fmt: skip
-    if needs_out:
-        p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
+    p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    _add_output_options(p)
+    _add_output_options(p, adds)
 
 
-def _add_output_options(p: argparse.ArgumentParser) -> None:
+def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
     p.add_argument("--scaling", type=Scaling, choices=list(Scaling), default=Scaling.L4S,
                    help="l4s: divide each band by the original release's constant; raw: "
                    "source units (DN, degrees, metres)")  # fmt: skip
     p.add_argument("--layout", type=OutputLayout, choices=list(OutputLayout),
-                   default=OutputLayout.RELEASE,
+                   default=None if adds else OutputLayout.RELEASE,
                    help="release: TrainData + TestData (the paper's split); with-valid: also "
                    "ValidData, the last 10%% of each region's training tiles held out of "
-                   "TrainData (what TorchGeo's split='val' reads)")  # fmt: skip
+                   "TrainData (what TorchGeo's split='val' reads)"
+                   + ("; default: the benchmark's" if adds else ""))  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 
     a = _command(sub, "add-region", "add one region to a benchmark (a new version)")
     a.add_argument("region", type=Path, help="the region YAML")
-    _add_build_options(a)
+    _add_build_options(a, adds=True)
 
     d = _command(sub, "demo", "write a synthetic demo region and build its benchmark")
     d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder")
@@ -162,6 +162,7 @@ def _build(args: argparse.Namespace) -> dict:
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
+            layout=args.layout,
         )
 
 
@@ -171,8 +172,9 @@ def _add_region(args: argparse.Namespace) -> dict:
     flow, api = _on_runner(add_region, args.dask)
     with api:
         return flow(
-            region=args.region, out=args.out, source=args.source, raw=args.raw, scaling=args.scaling
-        )
+            region=args.region, out=args.out, source=args.source, raw=args.raw,
+            scaling=args.scaling, layout=args.layout,
+        )  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> dict:
@@ -182,7 +184,7 @@ def _demo(args: argparse.Namespace) -> dict:
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
     result = build_benchmark(
-        regions=regions, out=out, source="local", raw=raw, scaling=args.scaling
+        regions=regions, out=out, source="local", raw=raw, scaling=args.scaling, layout=args.layout
     )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
@@ -305,10 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
-        print(
-            f"version {result['version']}: {c['train']} train + {c['test']} test patches "
-            f"({result['scaling']} scaling) in {time.perf_counter() - started:.0f} s"
-        )
+        counts = " + ".join(f"{c[s]} {s}" for s in ("train", "val", "test") if c.get(s))
+        print(f"version {result['version']}: {counts} patches ({result['scaling']} scaling) in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     return 0
 
 

@@ -24,21 +24,36 @@ from pathlib import Path
 
 import numpy as np
 
+from landslide4sense.choices import OutputLayout
 from landslide4sense.files import read_json, write_json, write_text
-from landslide4sense.patching.card import render_card
+from landslide4sense.layout import CROISSANT_JSON, INDEX_PARQUET, STAC_DIR
+from landslide4sense.patching.card import licence_url, patches_licence, render_card
+from landslide4sense.patching.croissant import croissant
 from landslide4sense.patching.figures import (
     patch_means,
     plot_band_values,
     plot_landslide_share,
     plot_samples,
 )
+from landslide4sense.patching.index import (
+    patch_index,
+    split_overlaps,
+    stac_collection,
+    write_patch_index,
+    write_stac,
+)
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
+from landslide4sense.provenance import environment
 from landslide4sense.regions import PATCH_SIZE
+from landslide4sense.regions.schema import DEFAULT_LICENCE
 
 log = logging.getLogger(__name__)
 
-SPLITS = {"train": "TrainData", "test": "TestData"}
+SPLITS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
+#: The share of each region's training tiles held out as ValidData (the with-valid layout):
+#: training's own held-out validation subset.
+VAL_FRACTION = 0.1
 MANIFEST_FIELDS = [
     "id",
     "split",
@@ -60,7 +75,8 @@ MANIFEST_FIELDS = [
     "sha256",
     "version",
 ]
-PUBLISHED = ("TrainData", "TestData", "manifest.csv", "card.md", "figures", "regions")
+PUBLISHED = ("TrainData", "ValidData", "TestData", "manifest.csv", INDEX_PARQUET, STAC_DIR,
+             CROISSANT_JSON, "card.md", "figures", "regions")  # fmt: skip
 
 
 def code_version() -> str:
@@ -73,6 +89,27 @@ def code_version() -> str:
 def split_count(n: int, train_fraction: float = 0.25) -> int:
     """How many of a region's ``n`` tiles train: the first quarter, rounded up."""
     return math.ceil(n * train_fraction)
+
+
+def layout_splits(layout: OutputLayout) -> list[str]:
+    """The splits of a layout, in order."""
+    if OutputLayout(layout) is OutputLayout.WITH_VALID:
+        return ["train", "val", "test"]
+    return ["train", "test"]
+
+
+def region_splits(n: int, layout: OutputLayout, train_fraction: float = 0.25) -> list[str]:
+    """The split of each of a region's ``n`` tiles (row-major order).
+
+    The first quarter (rounded up) trains and the rest tests (the paper's rule). With the
+    with-valid layout, the last tenth (rounded up) of the training tiles is held out as
+    validation, keeping at least one tile to train (training's own held-out rule).
+    """
+    n_train = split_count(n, train_fraction)
+    n_val = 0
+    if OutputLayout(layout) is OutputLayout.WITH_VALID:
+        n_val = min(math.ceil(n_train * VAL_FRACTION), n_train - 1)
+    return ["train"] * (n_train - n_val) + ["val"] * n_val + ["test"] * (n - n_train)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -112,6 +149,7 @@ def assemble(
     scaling: str,
     train_fraction: float = 0.25,
     figures: bool = True,
+    layout: OutputLayout = OutputLayout.RELEASE,
 ) -> dict:
     """Publish the benchmark of ``jobs`` (in this order) into ``out``; return ``dataset.json``.
 
@@ -122,19 +160,19 @@ def assemble(
     regions: list[RegionTiles] = [collect_tiles(job) for job in jobs]
     previous = read_json(out / "dataset.json") if (out / "dataset.json").exists() else None
     stage = out / f".staging-{uuid.uuid4().hex[:8]}"
-    for split_dir in SPLITS.values():
+    splits = layout_splits(layout)
+    for split in splits:
         for kind in ("img", "mask"):
-            (stage / split_dir / kind).mkdir(parents=True, exist_ok=True)
+            (stage / SPLITS[split] / kind).mkdir(parents=True, exist_ok=True)
 
-    counters = {"train": 0, "test": 0}
+    counters = dict.fromkeys(splits, 0)
     rows: list[dict] = []
     per_split: dict[tuple[str, str], list[dict]] = {}
     for reg in regions:
         prov = reg.job.provenance
         scenes = prov.get("scenes", [])
-        n_train = split_count(len(reg.tiles), train_fraction)
-        for i, tile in enumerate(reg.tiles):
-            split = "train" if i < n_train else "test"
+        for split, tile in zip(region_splits(len(reg.tiles), layout, train_fraction), reg.tiles,
+                               strict=True):  # fmt: skip
             counters[split] += 1
             n = counters[split]
             img_src, mask_src = reg.job.patch_paths(tile["row"], tile["col"])
@@ -199,21 +237,22 @@ def assemble(
             "source": prov.get("source"),
             "scenes": prov.get("scenes", []),
             "details": prov.get("details", {}),
-            "labels": prov.get("labels", {}),
+            "labels": prov.get("labels"),
             "dropped": reg.dropped,
             "event": prov.get("event"),
             "imagery": prov.get("imagery"),
-            "dem": prov.get("dem"),
-            "notes": prov.get("notes"),
+            "dem": prov.get("dem", "local"),
+            "notes": prov.get("notes", ""),
+            "licence": prov.get("licence", DEFAULT_LICENCE),
         }
-        for split in SPLITS:
+        for split in splits:
             entry[split] = _summary(per_split.get((reg.name, split), []))
         region_meta.append(entry)
         if "region_yaml" in prov:
             write_text(stage / "regions" / f"{reg.name}.yaml", prov["region_yaml"])
 
     everything = {"name": "all regions"}
-    for split in SPLITS:
+    for split in splits:
         everything[split] = _summary(
             [t for (_, s), ts in per_split.items() if s == split for t in ts]
         )
@@ -237,38 +276,65 @@ def assemble(
         "scaling": scaling,
         "scale_divisors": L4S_SCALE.tolist() if scaling == "l4s" else [1.0] * len(STACK_BANDS),
         "resampling": "bilinear (all 14 bands); labels: pixel centre inside polygon",
+        "layout": str(layout),
         "split_rule": f"first {train_fraction:.0%} (rounded up) of each region's tiles in "
-        "row-major order train, the rest test",
+        "row-major order train, the rest test"
+        + (
+            f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
+            "held out as validation"
+            if "val" in splits
+            else ""
+        ),
         "train_mean": mean,
         "train_std": std,
         "counts": {
-            "train": counters["train"],
-            "test": counters["test"],
-            "regions": {
-                r["name"]: {"train": r["train"]["patches"], "test": r["test"]["patches"]}
-                for r in region_meta
-            },
+            **counters,
+            "regions": {r["name"]: {s: r[s]["patches"] for s in splits} for r in region_meta},
         },
         "regions": region_meta,
         "all": everything,
         "history": history,
+        "licence": patches_licence([r["licence"] for r in region_meta]),
+        "environment": environment(),
+        "split_overlaps": [],
     }
+    index = patch_index(rows)
+    meta["split_overlaps"] = split_overlaps(index)
+    if meta["split_overlaps"]:
+        log.warning("%d pairs of patches of different splits overlap on the ground, e.g. %s",
+                    len(meta["split_overlaps"]), meta["split_overlaps"][0])  # fmt: skip
+    write_patch_index(stage / INDEX_PARQUET, index)
+    windows = {r["name"]: _window(r, meta["created"]) for r in region_meta}
+    write_stac(stage / STAC_DIR, stac_collection(
+        index, collection_id=f"landslide4sense-{dataset_version}", title=meta["name"],
+        description=f"The patches of {meta['name']}, version {dataset_version}: see card.md.",
+        licence=meta["licence"], windows=windows))  # fmt: skip
+    manifest_sha = hashlib.sha256((stage / "manifest.csv").read_bytes()).hexdigest()
+    write_json(stage / CROISSANT_JSON,
+               croissant(meta, manifest_sha, licence_url(meta["licence"]), splits))  # fmt: skip
     if figures:
-        _figures(stage, meta, rows, per_split)
+        _figures(stage, meta, rows, per_split, splits)
     write_text(stage / "card.md", render_card(meta))
     write_json(stage / "dataset.json", meta)
     _publish(stage, out)
-    log.info(
-        "benchmark %s: %d train + %d test patches, version %s",
-        out,
-        counters["train"],
-        counters["test"],
-        dataset_version,
-    )
+    log.info("benchmark %s: %s patches, version %s", out,
+             " + ".join(f"{n} {s}" for s, n in counters.items()), dataset_version)  # fmt: skip
     return meta
 
 
-def _figures(stage: Path, meta: dict, rows: list[dict], per_split: dict) -> None:
+def _window(region: dict, created: str) -> tuple[dt.date, dt.date]:
+    """A region's imagery window; else its scenes' dates; else the day it was published."""
+    if region.get("imagery"):
+        start, end = region["imagery"]["start"], region["imagery"]["end"]
+    else:
+        dates = sorted(s["date"] for s in region.get("scenes", []) if s.get("date")) or [
+            created[:10]
+        ]
+        start, end = dates[0], dates[-1]
+    return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+
+
+def _figures(stage: Path, meta: dict, rows: list[dict], per_split: dict, splits: list[str]) -> None:
     figs = stage / "figures"
     figs.mkdir(parents=True, exist_ok=True)
     samples = []
@@ -285,14 +351,14 @@ def _figures(stage: Path, meta: dict, rows: list[dict], per_split: dict) -> None
     n_px = PATCH_SIZE * PATCH_SIZE
     names = [r["name"] for r in meta["regions"]]
     groups = [
-        (name, {s: patch_means(per_split.get((name, s), []), n_px) for s in SPLITS})
+        (name, {s: patch_means(per_split.get((name, s), []), n_px) for s in splits})
         for name in names
     ]
-    everything = {s: [t for n in names for t in per_split.get((n, s), [])] for s in SPLITS}
+    everything = {s: [t for n in names for t in per_split.get((n, s), [])] for s in splits}
     groups.append(("all regions", {s: patch_means(t, n_px) for s, t in everything.items()}))
     plot_band_values(figs / "band_values.png", groups, meta["bands"], scale_div)
     shares = [*meta["regions"], meta["all"]]
-    plot_landslide_share(figs / "landslide_share.png", shares, list(SPLITS))
+    plot_landslide_share(figs / "landslide_share.png", shares, splits)
 
 
 def _publish(stage: Path, out: Path) -> None:

@@ -42,6 +42,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 def render_card(meta: dict) -> str:
     """Markdown card of a benchmark from its ``dataset.json`` content."""
+    typed = DatasetMeta.model_validate(meta)
     regions = meta["regions"]
     counts = _table(
         [
@@ -85,7 +86,7 @@ def render_card(meta: dict) -> str:
     )
     label_rows = []
     for r in regions:
-        lab = r["labels"]
+        lab = r["labels"] or {}
         edits = lab.get("corrections") or {}
         label_rows.append([
             r["name"], lab.get("source", ""), lab.get("layer") or "", lab.get("features_read", ""),
@@ -114,19 +115,24 @@ def render_card(meta: dict) -> str:
             f"  Scenes: {scenes or 'none recorded'}.\n  {details}\n"
             f"  Notes: {r.get('notes') or ''}"
         )
-    dems = sorted({r.get("dem") or "local" for r in regions})
-    licences = [SOURCE_LICENCES["Sentinel-2"]] + [SOURCE_LICENCES.get(d, d) for d in dems]
     history = (
         "\n".join(f"- {h['version']} ({h.get('created')})" for h in meta["history"]) or "- none"
     )
-    return f"""# {meta["name"]}, version `{meta["version"]}`
+    limits = "\n".join(f"- {note}" for note in limitations(typed))
+    return (
+        front_matter(typed)
+        + f"""# {meta["name"]}, version `{meta["version"]}`
 
 Landslide detection patches in the layout of the original Landslide4Sense release
 (Ghorbanzadeh et al., IEEE TGRS 2022): `TrainData/img/image_N.h5` (dataset `img`, float32,
 {meta["patch_size"]} x {meta["patch_size"]} x 14, channels last) with `TrainData/mask/mask_N.h5`
 (dataset `mask`, uint8, 1 = landslide), and the same under `TestData/`. Built {meta["created"]}
 by landslide4sense {meta["code_version"]}. `manifest.csv` has one row per patch (region, tile,
-bounds, CRS, landslide fraction, source scenes, checksum, version).
+bounds, CRS, landslide fraction, source scenes, checksum, version); `patches.parquet` is the same
+with each patch's footprint (GeoParquet, EPSG:4326), `stac/collection.json` a STAC Collection of
+the patches, `croissant.json` their Croissant metadata.
+
+{usage_section(typed)}
 
 ## Counts
 {counts}
@@ -158,8 +164,11 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 ## Sources and provenance
 {chr(10).join(sources)}
 
+## Limitations
+{limits}
+
 ## Licences
-{chr(10).join(f"- {x}" for x in licences)}
+{licence_section(typed)}
 - Label polygons: see each region's notes; the original inventories' licences apply.
 - The patches are derived data; keep the attributions above when you share them.
 
@@ -167,6 +176,7 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 - The authors never published their AOIs: the regions are approximations from the paper's
   figures (each region YAML says so).
 - Patches are float32 (the original release stored float64).
+- Test masks are published (the original release withheld the test labels).
 
 ## Previous versions
 {history}
@@ -181,6 +191,7 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 {CITATION}
 ```
 """
+    )
 
 
 # --- What the card says beyond the tables: front matter, usage, limitations, licence. ---

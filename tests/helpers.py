@@ -109,5 +109,5 @@ def known_job(
         scaling=scaling,
         work=str(folder / "work"),
         rows_per_block=1,
-        provenance={"source": "test", "scenes": [{"id": f"S2-{name}", "date": "2020-01-01"}]},
+        provenance={"source": "local", "scenes": [{"id": f"S2-{name}", "date": "2020-01-01"}]},
     )
