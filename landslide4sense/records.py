@@ -77,7 +77,7 @@ class LabelReport(Record):
     polygons: int = 0
     area_m2: float = 0.0
     layer: str | None = None
-    corrections: dict[str, int] | None = None  # counts of the last merge (candidates, added...)
+    corrections: dict[str, Any] | None = None  # the last merge: counts, area, time
 
 
 class _Provenance(Record):
