@@ -2,14 +2,17 @@
 # CPU by default; the GPU worker builds it with a CUDA torch (see docker-compose.yml).
 FROM python:3.11.7-slim-bookworm
 
-ARG TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+# requirements.lock pins torch's release; this index gives its build (the GPU worker: cu128).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 ENV DO_NOT_TRACK=1 \
     PREFECT_SERVER_ANALYTICS_ENABLED=false \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
-RUN pip install ${TORCH}
+# Every dependency at the version CI tested (the lock also pins Prefect to the server's 3.9.1).
+COPY requirements.lock ./
+RUN pip install -r requirements.lock --extra-index-url ${TORCH_INDEX}
 COPY pyproject.toml README.md LICENSE prefect.yaml ./
 COPY landslide4sense landslide4sense
 COPY regions regions
@@ -18,8 +21,7 @@ COPY annotation annotation
 COPY patching patching
 COPY training training
 COPY flows flows
-# The same Prefect as the server image of docker-compose.yml (a newer client may not talk to it).
-RUN pip install '.[train]' prefect==3.9.1
+RUN pip install --no-deps .
 
 # Data (raw layers, benchmarks, training runs) lives on the /data volume.
 VOLUME ["/data"]

@@ -24,6 +24,7 @@ from rasterio.merge import merge
 from rasterio.vrt import WarpedVRT
 
 from landslide4sense.errors import SourceError
+from landslide4sense.extras import require_extra
 from landslide4sense.files import atomic_path
 from landslide4sense.regions import Grid, Region
 
@@ -34,7 +35,7 @@ EDL_HOST = "urs.earthdata.nasa.gov"
 
 def session():
     """An ``asf_search`` session, authenticated when credentials are configured."""
-    import asf_search as asf
+    asf = require_extra("asf_search", "asf")
 
     s = asf.ASFSession()
     user, password = os.environ.get("EARTHDATA_USERNAME"), os.environ.get("EARTHDATA_PASSWORD")
@@ -72,7 +73,7 @@ class AsfDemSource:
         self.host, self._session, self.max_granules = host, session, max_granules
 
     def search(self, region: Region) -> list:
-        import asf_search as asf
+        asf = require_extra("asf_search", "asf")
 
         try:
             results = asf.geo_search(

@@ -28,10 +28,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import ee
-import requests
-from google.auth.transport.requests import AuthorizedSession
-
 from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
 from landslide4sense.acquisition.dem import fetch_dem
 from landslide4sense.acquisition.download import (
@@ -44,7 +40,12 @@ from landslide4sense.acquisition.download import (
 )
 from landslide4sense.acquisition.local import find_labels
 from landslide4sense.errors import ConfigError, SourceError
-from landslide4sense.regions import Grid, Region, snapped_grid
+from landslide4sense.extras import require_extra
+from landslide4sense.regions import Grid, Region
+
+ee = require_extra("ee", "earthengine")
+requests = require_extra("requests", "earthengine")
+AuthorizedSession = require_extra("google.auth.transport.requests", "earthengine").AuthorizedSession
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ def band_groups() -> dict[int, tuple[str, ...]]:
 def nested_grid(grid: Grid, resolution: float) -> Grid:
     """A grid of ``resolution`` m covering ``grid``, its origin on multiples of ``resolution``
     (so its pixels nest exactly in the 10 m grid)."""
-    return snapped_grid(grid.crs, grid.bounds, resolution)
+    return grid.buffered(0.0, resolution)
 
 
 def aoi(region: Region) -> ee.Geometry:
@@ -138,11 +139,7 @@ def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequ
     """Requests of an Earth Engine DEM on a UTM grid at its native pixel size (plus a margin,
     so slope has neighbours at the edges)."""
     res = EE_DEMS[kind][2]
-    left, bottom, right, top = grid.bounds
-    dem_grid = snapped_grid(
-        grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
-    )
-    return plan_blocks(f"dem-{kind}", ("elevation",), dem_grid, "float32")
+    return plan_blocks(f"dem-{kind}", ("elevation",), grid.buffered(margin, res), "float32")
 
 
 def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:

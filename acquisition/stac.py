@@ -25,6 +25,7 @@ from landslide4sense.acquisition.dem import fetch_dem
 from landslide4sense.acquisition.earthengine import band_groups, nested_grid
 from landslide4sense.acquisition.local import find_labels
 from landslide4sense.errors import SourceError
+from landslide4sense.extras import require_extra
 from landslide4sense.files import atomic_path
 from landslide4sense.regions import Grid, Region
 
@@ -168,7 +169,7 @@ class StacSource:
         self.raw, self.url, self.collection, self.max_items = raw, url, collection, max_items
 
     def search(self, region: Region) -> list:
-        import pystac_client
+        pystac_client = require_extra("pystac_client", "stac")
 
         params = search_parameters(region, self.collection, self.max_items)
         try:

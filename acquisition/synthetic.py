@@ -36,7 +36,7 @@ from shapely.geometry import Polygon
 
 from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION
 from landslide4sense.files import atomic_path, write_json, write_text
-from landslide4sense.regions import Grid, Region, parse_region, region_grid, snapped_grid
+from landslide4sense.regions import Grid, Region, parse_region, region_grid
 
 log = logging.getLogger(__name__)
 
@@ -183,10 +183,7 @@ def synthesize_scene(
     if variant not in ("pre", "post"):
         raise ValueError(f"variant must be 'pre' or 'post', got {variant!r}")
     rng = np.random.default_rng(seed)
-    left, bottom, right, top = grid.bounds
-    truth = snapped_grid(
-        grid.crs, (left - margin, bottom - margin, right + margin, top + margin), 10.0
-    )
+    truth = grid.buffered(margin, 10.0)
     # Snap the truth grid's origin and size to 60 m so that 20 m and 60 m bands nest exactly.
     t = truth.transform
     x0, y1 = math.floor(t.c / 60) * 60, math.ceil(t.f / 60) * 60

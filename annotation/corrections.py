@@ -17,9 +17,9 @@ A region's ``labels.gpkg`` holds three layers, edited in QGIS:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -31,6 +31,7 @@ import shapely
 from landslide4sense.annotation.labels import clean_labels, rasterize_labels, read_labels
 from landslide4sense.errors import EmptyResultError, InputDataError, L4SError, MissingInputError
 from landslide4sense.files import atomic_path, write_text
+from landslide4sense.records import MergeReport
 from landslide4sense.regions import snapped_grid
 
 log = logging.getLogger(__name__)
@@ -145,24 +146,6 @@ def _check(corrections: gpd.GeoDataFrame, ids: set[int], path: Path) -> None:
             ) from err
 
 
-@dataclass
-class MergeReport:
-    """Counts of a merge."""
-
-    candidates: int
-    added: int
-    deleted: int
-    reshaped: int
-    labels: int
-    invalid_repaired: int
-    slivers_dropped: int
-    overlaps_dissolved: int
-    area_m2: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def apply_corrections(
     candidates: gpd.GeoDataFrame, corrections: gpd.GeoDataFrame
 ) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
@@ -236,10 +219,9 @@ def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
         slivers_dropped=rep.slivers_dropped,
         overlaps_dissolved=len(clean) - len(labels),
         area_m2=rep.area_m2,
+        merged_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
-    history = pd.DataFrame(
-        [{**report.to_dict(), "merged_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}]
-    )
+    history = pd.DataFrame([report.model_dump()])
     write_layers(
         path, {"labels": labels[["label_id", "sources", "geometry"]], "label_history": history}
     )
@@ -255,12 +237,14 @@ def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
     return report
 
 
-def history(path: str | Path) -> dict | None:
+def history(path: str | Path) -> MergeReport | None:
     """The counts of the last merge, if the file has them."""
     if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
         return None
     rows = pyogrio.read_dataframe(path, layer="label_history")
-    return rows.iloc[-1].to_dict() if len(rows) else None
+    if not len(rows):
+        return None
+    return MergeReport.model_validate(json.loads(rows.iloc[[-1]].to_json(orient="records"))[0])
 
 
 def agreement(path: str | Path, resolution: float = 10.0) -> dict:
@@ -289,14 +273,14 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
     c = rasterize_labels(cand.geometry.values, grid.transform, shape).astype(bool)
     t = rasterize_labels(lab.geometry.values, grid.transform, shape).astype(bool)
     tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
-    edits = history(path) or {}
+    edits = history(path) or MergeReport()
     return {
         "file": str(path),
         "candidates": len(cand),
         "labels": len(lab),
-        "added": int(edits.get("added", 0)),
-        "deleted": int(edits.get("deleted", 0)),
-        "reshaped": int(edits.get("reshaped", 0)),
+        "added": edits.added,
+        "deleted": edits.deleted,
+        "reshaped": edits.reshaped,
         "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
         "grid": grid,
@@ -306,10 +290,7 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
 
 def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     """``annotation_report.md`` and one PNG per file: where candidates and labels agree."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -329,14 +310,14 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
         rgb = np.ones((*c.shape, 3))
         rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)
         png = out_dir / f"{Path(path).stem}_agreement.png"
-        fig, ax = plt.subplots(figsize=(7, 7 * c.shape[0] / max(c.shape[1], 1) + 0.5))
+        fig = Figure(figsize=(7, 7 * c.shape[0] / max(c.shape[1], 1) + 0.5))
+        ax = fig.subplots()
         ax.imshow(rgb, interpolation="nearest")
         ax.set_title(f"{Path(path).name}: IoU {a['iou']:.3f}, F1 {a['f1']:.3f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         fig.tight_layout()
         fig.savefig(png, dpi=100)
-        plt.close(fig)
         lines.append(
             f"| {Path(path).name} | {a['candidates']} | {a['labels']} | {a['added']} | "
             f"{a['deleted']} | {a['reshaped']} | {a['iou']:.3f} | {a['f1']:.3f} |"

@@ -8,7 +8,7 @@ reprojected to the grid's CRS before rasterizing (1 = landslide, pixel centre in
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,31 +22,12 @@ from shapely.geometry.base import BaseGeometry
 
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path, read_json, write_json
+from landslide4sense.records import LabelReport
 from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 
 MASK_BLOCK_ROWS = 1024
-
-
-@dataclass
-class LabelReport:
-    """Counts of what label cleaning did, for the log and the dataset card."""
-
-    source: str
-    crs: str
-    features_read: int = 0
-    invalid_repaired: int = 0
-    empty_dropped: int = 0
-    non_polygon_dropped: int = 0
-    slivers_dropped: int = 0
-    polygons: int = 0
-    area_m2: float = 0.0
-    layer: str | None = None
-    corrections: dict | None = None  # counts of the last merge (annotation.corrections)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def read_labels(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -195,7 +176,7 @@ def prepare_labels(
     done = out_dir / "labels.json"
     result = PreparedLabels(out_dir / "labels.gpkg", out_dir / "mask.tif", None)  # type: ignore[arg-type]
     if done.exists() and result.mask.exists():
-        result.report = LabelReport(**read_json(done))
+        result.report = LabelReport.model_validate(read_json(done))
         return result
     from landslide4sense.annotation.corrections import history
 
@@ -214,7 +195,7 @@ def prepare_labels(
     with atomic_path(result.polygons) as tmp:
         gdf[["geometry"]].to_file(tmp, driver="GPKG", layer="labels")
     write_label_mask(gdf.geometry.values, grid, result.mask)
-    write_json(done, report.to_dict())
+    write_json(done, report.model_dump(mode="json"))
     result.report = report
     log.info(
         "labels %s: %d polygons, %.3f km2 (%d repaired, %d empty dropped)",

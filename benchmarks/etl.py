@@ -56,6 +56,7 @@ def build(raw: Path, work: Path, size: int) -> dict:
     from landslide4sense.acquisition import LocalSource
     from landslide4sense.annotation import prepare_labels
     from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+    from landslide4sense.records import LayerProvenance
     from landslide4sense.regions import parse_region
 
     grid = tile_grid(size)
@@ -96,6 +97,7 @@ def build(raw: Path, work: Path, size: int) -> dict:
         aoi_wkt=box(*grid.bounds).wkt,
         scaling="l4s",
         work=str(work / "patches"),
+        provenance=LayerProvenance(source=layers.source),
     )
 
     def cut_all():  # two blocks at a time, as the flow's ThreadPoolTaskRunner(max_workers=2)
@@ -104,7 +106,7 @@ def build(raw: Path, work: Path, size: int) -> dict:
 
     stage("patches: stack, tile, write", cut_all)
     meta = stage("assemble: split, link, card", assemble, work / "bench", [job], "l4s")
-    n = meta["counts"]["train"] + meta["counts"]["test"]
+    n = meta.counts.train + meta.counts.test
     return {"times": times, "peaks": peaks, "patches": n}
 
 

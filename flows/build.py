@@ -31,18 +31,24 @@ from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, get_source
 from landslide4sense.annotation import prepare_labels
-from landslide4sense.choices import OutputLayout
+from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.layout import CARD_MD, DATASET_JSON
-from landslide4sense.patching import SCALINGS, RegionJob, assemble, patch_rows, write_terrain
-from landslide4sense.patching.assemble import code_version
+from landslide4sense.layout import CARD_MD, DATASET_JSON, REGION_LIST, STATE_DIR
+from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
+from landslide4sense.patching.assemble import code_version, previous_meta
 from landslide4sense.progress import progress
 from landslide4sense.provenance import portable, portable_values
+from landslide4sense.records import (
+    LabelFile,
+    LabelReport,
+    LayerProvenance,
+    Scene,
+    read_dataset_meta,
+)
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
-STATE = ".l4s"  # OUT/.l4s: per-region work and the list of regions in the benchmark
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 
 
@@ -70,20 +76,20 @@ def _network_error(task, task_run, state) -> bool:
 
 
 @task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
-def fetch_layers(region_file: Path, source: str, raw: Path | None, work: Path) -> dict:
+def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
     """Deliver (or find) a region's raw layers; returns their paths and provenance."""
     region = load_region(region_file)
     layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
     return layers.to_dict()
 
 
-def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: Path):
+def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
     """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
     source; the region's ``annotation.pre_imagery`` window for a networked one."""
     from landslide4sense.annotation import band_files
 
     folder = Path(raw or "") / region.name / "pre"
-    if source == "local" or region.annotation.pre_imagery is None:
+    if source == SourceKind.LOCAL or region.annotation.pre_imagery is None:
         return band_files(folder) if folder.is_dir() else None
     window = region.annotation.pre_imagery.model_dump()
     pre = region.model_copy(update={"imagery": region.imagery.model_copy(update=window)})
@@ -91,8 +97,8 @@ def _pre_event_bands(region: Region, grid, source: str, raw: Path | None, work: 
 
 
 @task
-def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | None,
-                   work: Path) -> dict:  # fmt: skip
+def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Path | None,
+                   work: Path) -> LabelFile:  # fmt: skip
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
@@ -114,7 +120,8 @@ def resolve_labels(region_file: Path, layers: dict, source: str, raw: Path | Non
         bands = {b: Path(p) for b, p in layers["bands"].items()}
         write_candidates(region, grid, pre, bands, layers["dem"], labels,
                          work / region.name / "candidates")  # fmt: skip
-    return {"path": str(labels), "layer": label_layer(labels, region.annotation.accept_candidates)}
+    layer = label_layer(labels, region.annotation.accept_candidates)
+    return LabelFile(path=labels, layer=layer)
 
 
 @task
@@ -131,23 +138,22 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
 
 
 @task
-def make_labels(region_file: Path, labels: dict, work: Path) -> Path | State:
+def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | State:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
-    path = Path(labels["path"])
-    key = digest(fingerprint(path), labels["layer"], grid.to_dict(),
+    key = digest(fingerprint(labels.path), labels.layer, grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
     if (folder / "labels.json").exists() and (folder / "mask.tif").exists():
         return _cached(folder)
-    prepare_labels(path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
-                   min_area_m2=region.annotation.min_area_m2, layer=labels["layer"])  # fmt: skip
+    prepare_labels(labels.path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
+                   min_area_m2=region.annotation.min_area_m2, layer=labels.layer)  # fmt: skip
     return folder
 
 
 @task
-def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: str,
+def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling,
                 work: Path, raw_dir: Path | None = None) -> Path:  # fmt: skip
     """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
     relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
@@ -165,20 +171,19 @@ def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, sc
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
     roots = {"RAW": raw_dir} if raw_dir is not None else {}
-    label_report = read_json(labels / "labels.json")
-    label_report["source"] = portable(label_report["source"], roots)
-    provenance = {
-        "source": raw.source,
-        "scenes": [s.__dict__ for s in raw.scenes],
-        "details": portable_values(raw.details, roots),
-        "labels": label_report,
-        "region_yaml": region_file.read_text(),
-        "event": region.event.model_dump(mode="json"),
-        "imagery": region.imagery.model_dump(mode="json"),
-        "dem": region.dem,
-        "notes": region.notes,
-        "licence": region.licence,
-    }
+    label_report = LabelReport.model_validate(read_json(labels / "labels.json"))
+    provenance = LayerProvenance(
+        source=raw.source,
+        scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
+        details=portable_values(raw.details, roots),
+        labels=label_report.model_copy(update={"source": portable(label_report.source, roots)}),
+        region_yaml=region_file.read_text(),
+        event=region.event,
+        imagery=region.imagery,
+        dem=region.dem,
+        notes=region.notes,
+        licence=region.licence,
+    )
     job = RegionJob(
         name=region.name,
         grid=grid,
@@ -204,41 +209,42 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: str,
+def publish(out: Path, job_files: list[Path], scaling: Scaling,
             layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
-    before = read_json(out / "dataset.json")["version"] if (out / "dataset.json").exists() else None
+    previous = previous_meta(out)
+    before = previous.version if previous else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling, layout=layout)
-    write_json(out / STATE / "regions.json", [str(f.relative_to(out)) for f in job_files])
+    write_json(out / STATE_DIR / REGION_LIST, [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
     post_artifacts(out)
-    if meta["version"] != before:
+    counts = meta.counts.model_dump(mode="json")
+    if meta.version != before:
         emit_event(
             event=DATASET_UPDATED,
             resource={"prefect.resource.id": f"l4s.dataset.{out.resolve()}",
                       "prefect.resource.name": out.name},
-            payload={"dataset": str(out.resolve()), "version": meta["version"],
-                     "previous": before, "counts": meta["counts"]},
+            payload={"dataset": str(out.resolve()), "version": meta.version,
+                     "previous": before, "counts": counts},
         )  # fmt: skip
-    return {k: meta[k] for k in ("version", "counts", "scaling")}
+    return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value}
 
 
 def post_artifacts(out: Path) -> None:
     """Post the published card (markdown) and its patch counts (table) to Prefect's UI."""
-    meta = read_json(out / DATASET_JSON)
-    about = f"{out.name}, version {meta['version']}"
+    meta = read_dataset_meta(out / DATASET_JSON)
+    about = f"{out.name}, version {meta.version}"
     card = (out / CARD_MD).read_text()
     if card.startswith("---\n"):  # the card's YAML header is for machines
         card = card.split("---\n", 2)[2]
     create_markdown_artifact(markdown=card, key="dataset-card", description=f"card of {about}")
-    counts = meta["counts"]
-    splits = [s for s in ("train", "val", "test") if counts.get(s)]
+    splits = [s for s in ("train", "val", "test") if getattr(meta.counts, s)]
     rows = [
-        {"region": name, **{s: c.get(s, 0) for s in splits}}
-        for name, c in counts["regions"].items()
+        {"region": name, **{s: getattr(c, s) for s in splits}}
+        for name, c in meta.counts.regions.items()
     ]
-    rows.append({"region": "all", **{s: counts[s] for s in splits}})
+    rows.append({"region": "all", **{s: getattr(meta.counts, s) for s in splits}})
     create_table_artifact(table=rows, key="dataset-counts", description=f"patches of {about}")
 
 
@@ -246,10 +252,10 @@ def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
     """Remove work folders of regions or inputs no longer in the benchmark."""
     keep = {f.parent for f in job_files}
     for f in job_files:
-        job = read_json(f)
-        keep |= {Path(job["slope"]).parent, Path(job["mask"]).parent}
+        job = RegionJob.load(f)
+        keep |= {Path(job.slope).parent, Path(job.mask).parent}
     kept = {k.resolve() for k in keep}
-    for region_dir in (out / STATE).iterdir():
+    for region_dir in (out / STATE_DIR).iterdir():
         if not region_dir.is_dir():
             continue
         for stage in region_dir.iterdir():
@@ -259,13 +265,11 @@ def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
 
 
 def _build_regions(
-    region_files: list[Path], source: str, raw: Path | None, out: Path, scaling: str
+    region_files: list[Path], source: SourceKind, raw: Path | None, out: Path, scaling: Scaling
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
-    if scaling not in SCALINGS:
-        raise ConfigError(f"--scaling must be one of {', '.join(SCALINGS)}, got {scaling!r}")
-    work = out / STATE
+    work = out / STATE_DIR
     layers = [fetch_layers(f, source, raw, work) for f in region_files]
     labelsets = [
         resolve_labels(f, lay, source, raw, work)
@@ -312,7 +316,7 @@ def _results(futures: list) -> list:
 
 
 def _cleanup_on_error(out: Path, created: bool) -> None:
-    if created and not (out / "dataset.json").exists():
+    if created and not (out / DATASET_JSON).exists():
         shutil.rmtree(out, ignore_errors=True)
 
 
@@ -320,9 +324,9 @@ def _cleanup_on_error(out: Path, created: bool) -> None:
 def build_benchmark(
     regions: Path,
     out: Path,
-    source: str = "local",
+    source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
-    scaling: str = "l4s",
+    scaling: Scaling = Scaling.L4S,
     layout: OutputLayout = OutputLayout.RELEASE,
 ) -> dict:
     """Build the benchmark from every region file in ``regions`` (a folder, or one YAML);
@@ -342,9 +346,9 @@ def build_benchmark(
 def add_region(
     region: Path,
     out: Path,
-    source: str = "local",
+    source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
-    scaling: str = "l4s",
+    scaling: Scaling = Scaling.L4S,
     layout: OutputLayout | None = None,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
@@ -355,26 +359,25 @@ def add_region(
     region, out = Path(region), Path(out)
     name = load_region(region).name
     created = not out.exists()
-    state = out / STATE / "regions.json"
-    existing = [out / p for p in read_json(state)] if (out / "dataset.json").exists() else []
-    if existing and read_json(out / "dataset.json")["scaling"] != scaling:
+    published = read_dataset_meta(out / DATASET_JSON) if (out / DATASET_JSON).exists() else None
+    existing = [out / p for p in read_json(out / STATE_DIR / REGION_LIST)] if published else []
+    if published and published.scaling != scaling:
         raise ConfigError(
-            f"{out}: the benchmark uses scaling '{read_json(out / 'dataset.json')['scaling']}', "
-            f"not '{scaling}'; pass --scaling to match, or rebuild it with `l4s build`"
+            f"{out}: the benchmark uses scaling '{published.scaling}', not '{scaling}'; pass "
+            f"--scaling {published.scaling} to match, or rebuild it with `l4s build`"
         )
-    published = read_json(out / "dataset.json").get("layout") if existing else None
-    if layout is not None and published is not None and layout != published:
+    if published and layout is not None and published.layout != layout:
         raise ConfigError(
-            f"{out}: the benchmark has the {published} layout, not {layout}; leave --layout "
-            "out to keep it, or rebuild it with `l4s build --layout ...`"
+            f"{out}: the benchmark has the {published.layout} layout, not {layout}; leave "
+            "--layout out to keep it, or rebuild it with `l4s build --layout ...`"
         )
-    layout = OutputLayout(layout or published or OutputLayout.RELEASE)
+    layout = published.layout if published and layout is None else layout
     try:
         (new_job,) = _build_regions([region], source, raw, out, scaling)
         jobs = [j for j in existing if RegionJob.load(j).name != name]
         positions = [i for i, j in enumerate(existing) if RegionJob.load(j).name == name]
         jobs.insert(positions[0] if positions else len(jobs), new_job)
-        return publish(out, jobs, scaling, layout)
+        return publish(out, jobs, scaling, layout or OutputLayout.RELEASE)
     except L4SError:
         _cleanup_on_error(out, created)
         raise

@@ -18,6 +18,7 @@ from pathlib import Path
 from landslide4sense import __version__
 from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import L4SError
+from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import prefect_defaults
 
 
@@ -35,8 +36,13 @@ def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
 
 
 def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
-    p.add_argument("--source", type=SourceKind, choices=list(SourceKind),
-                   default=SourceKind.LOCAL, help="where the raw layers come from")  # fmt: skip
+    p.add_argument(
+        "--source",
+        type=SourceKind,
+        choices=list(SourceKind),
+        default=SourceKind.LOCAL,
+        help="where the Sentinel-2 bands come from",
+    )
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
                    "download cache (networked sources)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
@@ -131,15 +137,17 @@ def runnable() -> str:
     """How to run ``l4s`` again from here: its name when it is on PATH, else its path (a
     virtual environment's ``.venv/bin/l4s`` is usually not on PATH)."""
     script = Path(sys.argv[0])
-    if script.name != "l4s":  # python -m landslide4sense.flows.cli
-        return f"{sys.executable} -m landslide4sense.flows.cli"
+    if script.name != "l4s":  # python -m ..., or a test runner: the l4s beside this Python
+        script = Path(sys.executable).parent / "l4s"
+        if not script.exists():
+            return f"{sys.executable} -m landslide4sense.flows.cli"
     on_path = shutil.which("l4s")
     if on_path and Path(on_path).resolve() == script.resolve():
         return "l4s"
     try:
-        return str(script.resolve().relative_to(Path.cwd()))
+        return str(script.absolute().relative_to(Path.cwd()))
     except ValueError:
-        return str(script.resolve())
+        return str(script.absolute())
 
 
 def _on_runner(flow, dask: str | None):
@@ -184,7 +192,12 @@ def _demo(args: argparse.Namespace) -> dict:
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
     result = build_benchmark(
-        regions=regions, out=out, source="local", raw=raw, scaling=args.scaling, layout=args.layout
+        regions=regions,
+        out=out,
+        source=SourceKind.LOCAL,
+        raw=raw,
+        scaling=args.scaling,
+        layout=args.layout,
     )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
@@ -196,6 +209,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
     from landslide4sense.flows.train import retrain_baselines
 
     result = retrain_baselines(
@@ -209,6 +223,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _models(args: argparse.Namespace) -> None:
+    require_extra("torch", "train")
     from landslide4sense.training.models import MODELS, get_model, parameter_count
 
     print(f"{'model':<14}{'parameters':>14}")
@@ -229,7 +244,7 @@ def _plan(args: argparse.Namespace) -> None:
         return
     g = plan["grid"]
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
-    if args.source == "earthengine":
+    if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
         print(f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
               f"{', '.join(plan['collections'])}")  # fmt: skip

@@ -7,6 +7,8 @@ import logging
 import os
 from collections.abc import Iterator
 
+from landslide4sense.extras import require_extra
+
 log = logging.getLogger(__name__)
 
 # Offline-friendly Prefect defaults: no telemetry, our library loggers forwarded to Prefect.
@@ -28,7 +30,7 @@ def prefect_defaults() -> None:
 def dask_runner(address: str):
     """A Dask task runner: ``local`` starts a 2-worker cluster of processes on this machine;
     anything else is the address of a running scheduler (``tcp://host:8786``)."""
-    from prefect_dask import DaskTaskRunner
+    DaskTaskRunner = require_extra("prefect_dask", "dask").DaskTaskRunner
 
     if address == "local":
         return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1,

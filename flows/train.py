@@ -3,14 +3,13 @@
 ``retrain_baselines`` trains each asked model (skipping those already trained on this version
 with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
 ``spider.png`` and ``detections.png`` into ``OUT/<version>/``. Publishing a new dataset version
-emits the ``l4s.dataset.updated`` event (see :mod:`flows.build`); the deployment trigger in
+emits the ``l4s.dataset.updated`` event (see :mod:`.build`); the deployment trigger in
 ``prefect.yaml`` turns that event into a run of this flow on the GPU work pool.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,11 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError
+from landslide4sense.extras import require_extra
+from landslide4sense.layout import DATASET_JSON
+from landslide4sense.records import read_dataset_meta
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -42,9 +45,10 @@ def model_names(models: str | list[str]) -> list[str]:
 
 
 def dataset_version(dataset: Path) -> str:
-    meta = dataset / "dataset.json"
-    if meta.exists():
-        return json.loads(meta.read_text())["version"]
+    """The version in the benchmark's ``dataset.json``; for a folder without one (the original
+    release), a digest of its files."""
+    if (dataset / DATASET_JSON).exists():
+        return read_dataset_meta(dataset / DATASET_JSON).version
     from landslide4sense.training.data import folder_version
 
     return folder_version(dataset)
@@ -106,7 +110,7 @@ def retrain_baselines(
     models: str = "all",
     iterations: int = 5000,
     batch_size: int = 32,
-    device: str = "auto",
+    device: Device = Device.AUTO,
     out: Path | None = None,
     force: bool = False,
     seed: int = 2022,
@@ -120,6 +124,7 @@ def retrain_baselines(
     the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
     ``augment`` flips training patches at random (off by default: the paper names none).
     """
+    require_extra("torch", "train")
     from landslide4sense.training.train import TrainConfig, read_metrics
 
     logger = get_run_logger()

@@ -21,6 +21,10 @@ class InputDataError(L4SError, ValueError):
     """A raster or vector input exists but cannot be used as it is."""
 
 
+class OutdatedFileError(InputDataError):
+    """A file written by an older landslide4sense, in a format this version no longer reads."""
+
+
 class MissingInputError(L4SError, FileNotFoundError):
     """An input file the pipeline needs is absent."""
 

@@ -20,14 +20,14 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     ConfigDict,
-    Field,
     PlainSerializer,
     PlainValidator,
     ValidationError,
+    model_serializer,
 )
 
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
-from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.regions import Grid
 from landslide4sense.regions.schema import DEFAULT_LICENCE, Event, Imagery
@@ -64,6 +64,21 @@ class Scene(Record):
     cloud_cover: float | None = None
 
 
+class MergeReport(Record):
+    """Counts of the last merge of corrections into labels (``l4s annotate merge``)."""
+
+    candidates: int = 0
+    added: int = 0
+    deleted: int = 0
+    reshaped: int = 0
+    labels: int = 0
+    invalid_repaired: int = 0
+    slivers_dropped: int = 0
+    overlaps_dissolved: int = 0
+    area_m2: float = 0.0
+    merged_at: str | None = None
+
+
 class LabelReport(Record):
     """Counts of what label cleaning did, for the log and the dataset card."""
 
@@ -77,7 +92,14 @@ class LabelReport(Record):
     polygons: int = 0
     area_m2: float = 0.0
     layer: str | None = None
-    corrections: dict[str, Any] | None = None  # the last merge: counts, area, time
+    corrections: MergeReport | None = None  # when the labels were made by correcting candidates
+
+
+class LabelFile(Record):
+    """The label polygons a region is built with: a vector file and its layer."""
+
+    path: Path
+    layer: str | None = None  # None: the file's only layer (or its ``labels`` layer)
 
 
 class _Provenance(Record):
@@ -155,7 +177,7 @@ class ManifestRow(Record):
     landslide_fraction: float
     scene_ids: str  # separated by ';'
     scene_dates: str  # separated by ';', in the order of scene_ids
-    source: str
+    source: SourceKind
     sha256: str
     version: str
 
@@ -169,7 +191,19 @@ class SplitSummary(Record):
     background: list[float] | None
 
 
-class Summary(Record):
+class _MaybeVal(BaseModel):
+    """A record with a ``val`` field that only the with-valid layout fills: left out of the
+    JSON when empty, so a release-layout ``dataset.json`` names no validation split."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_val(self, handler):
+        data = handler(self)
+        if not data.get("val"):
+            data.pop("val", None)
+        return data
+
+
+class Summary(_MaybeVal, Record):
     """A group of patches (a region, or all) summarised per split."""
 
     name: str
@@ -178,7 +212,7 @@ class Summary(Record):
     val: SplitSummary | None = None  # in the with-valid layout
 
 
-class RegionMeta(_Provenance):
+class RegionMeta(_MaybeVal, _Provenance):
     """A region of a published benchmark: its grid, provenance, drops and summaries."""
 
     name: str
@@ -189,7 +223,7 @@ class RegionMeta(_Provenance):
     val: SplitSummary | None = None  # in the with-valid layout
 
 
-class SplitCounts(Record):
+class SplitCounts(_MaybeVal, Record):
     train: int
     test: int
     val: int = 0  # in the with-valid layout
@@ -229,7 +263,7 @@ class DatasetMeta(Record):
     train_std: list[float]
     counts: Counts
     regions: list[RegionMeta]
-    all: Summary = Field(description="every region together")
+    all: Summary  # every region together
     history: list[HistoryEntry] = []
     # SPDX id of the patches' licence: the regions' when they agree, else "other" (each
     # region's is in regions[].licence).
@@ -267,7 +301,7 @@ def read_dataset_meta(path: str | Path) -> DatasetMeta:
         raise InputDataError(f"{path}: not valid JSON ({err}); {rebuild}") from err
     found = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(found, int):
-        raise InputDataError(
+        raise OutdatedFileError(
             f"{path}: no schema_version (written before dataset.json had one, or not a "
             f"landslide4sense dataset.json); this code reads schema {SCHEMA_VERSION}: {rebuild}"
         )
@@ -277,7 +311,7 @@ def read_dataset_meta(path: str | Path) -> DatasetMeta:
             f"({SCHEMA_VERSION}); upgrade it (pip install -U landslide4sense)"
         )
     if found < SCHEMA_VERSION:
-        raise InputDataError(
+        raise OutdatedFileError(
             f"{path}: schema_version {found} is older than this code reads ({SCHEMA_VERSION}); "
             f"{rebuild}"
         )
@@ -295,18 +329,13 @@ def write_dataset_meta(path: str | Path, meta: DatasetMeta) -> Path:
 MANIFEST_FIELDS: list[str] = list(ManifestRow.model_fields)
 
 
-def manifest_text(rows: list[ManifestRow]) -> str:
-    """The CSV text of ``manifest.csv``: a header, then one line per row."""
+def write_manifest(path: str | Path, rows: list[ManifestRow]) -> Path:
+    """Write ``manifest.csv`` atomically: a header, then one line per row."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(r.model_dump(mode="json") for r in rows)
-    return buf.getvalue()
-
-
-def write_manifest(path: str | Path, rows: list[ManifestRow]) -> Path:
-    """Write ``manifest.csv`` atomically."""
-    return write_text(path, manifest_text(rows))
+    return write_text(path, buf.getvalue())
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:

@@ -9,13 +9,11 @@ from landslide4sense.patching.assemble import assemble, split_count
 from landslide4sense.patching.hdf5 import read_image, read_mask, write_image, write_mask
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles, patch_rows
 from landslide4sense.patching.resample import open_on_grid, read_on_grid
-from landslide4sense.patching.stack import L4S_SCALE, SCALINGS, STACK_BANDS, GridStack, scale
+from landslide4sense.patching.stack import L4S_SCALE, GridStack, scale, scale_divisors
 from landslide4sense.patching.terrain import slope_degrees, write_terrain
 
 __all__ = [
     "L4S_SCALE",
-    "SCALINGS",
-    "STACK_BANDS",
     "GridStack",
     "RegionJob",
     "RegionTiles",
@@ -27,6 +25,7 @@ __all__ = [
     "read_mask",
     "read_on_grid",
     "scale",
+    "scale_divisors",
     "slope_degrees",
     "split_count",
     "write_image",

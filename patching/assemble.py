@@ -1,32 +1,58 @@
 """Assembling regions into the benchmark: split, global numbering, manifest, card, figures.
 
 Each region's kept tiles, in row-major order, are split by the paper's rule (the first quarter
-trains, the rest tests), then numbered from 1 per split across regions in the given order, so
-that appending a region never renumbers the patches already published. The benchmark is built
-in a staging folder and published by renaming; ``dataset.json`` is removed first and written
-last, so a folder with a ``dataset.json`` is always a complete benchmark.
+trains, the rest tests; the with-valid layout holds the last tenth of the training tiles out as
+validation), then numbered from 1 per split across regions in the given order, so that
+appending a region never renumbers the patches already published.
+
+Everything the benchmark says about itself is computed by pure functions, each with its own
+test: :func:`number_patches`, :func:`content_version`, :func:`manifest_rows`,
+:func:`band_stats`, :func:`summarise`, :func:`history` and :func:`dataset_meta` (the card is
+:func:`~landslide4sense.patching.card.render_card`). :func:`assemble` only writes their results
+into a staging folder, with the patch index (GeoParquet, STAC) and Croissant metadata, and
+publishes it by renaming; ``dataset.json`` is removed first and written last, so a folder with
+a ``dataset.json`` is always a complete benchmark.
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
-import io
 import json
 import logging
 import math
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 
-from landslide4sense.choices import OutputLayout
-from landslide4sense.files import read_json, write_json, write_text
-from landslide4sense.layout import CROISSANT_JSON, INDEX_PARQUET, STAC_DIR
+from landslide4sense.choices import OutputLayout, Scaling, Split
+from landslide4sense.errors import OutdatedFileError
+from landslide4sense.files import write_json, write_text
+from landslide4sense.layout import (
+    BAND_UNITS,
+    CARD_MD,
+    CROISSANT_JSON,
+    DATASET_JSON,
+    FIGURES_DIR,
+    IMAGE_DIR,
+    INDEX_PARQUET,
+    MANIFEST_CSV,
+    MASK_DIR,
+    PATCH_SIZE,
+    PUBLISHED,
+    REGIONS_DIR,
+    SPLIT_DIRS,
+    STAC_DIR,
+    STACK_BANDS,
+    image_path,
+    mask_path,
+)
 from landslide4sense.patching.card import licence_url, patches_licence, render_card
 from landslide4sense.patching.croissant import croissant
 from landslide4sense.patching.figures import (
@@ -43,40 +69,28 @@ from landslide4sense.patching.index import (
     write_stac,
 )
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
-from landslide4sense.patching.stack import BAND_UNITS, L4S_SCALE, STACK_BANDS
+from landslide4sense.patching.stack import scale_divisors
 from landslide4sense.provenance import environment
-from landslide4sense.regions import PATCH_SIZE
-from landslide4sense.regions.schema import DEFAULT_LICENCE
+from landslide4sense.records import (
+    Counts,
+    DatasetMeta,
+    HistoryEntry,
+    ManifestRow,
+    RegionMeta,
+    SplitCounts,
+    SplitSummary,
+    Summary,
+    TileRecord,
+    read_dataset_meta,
+    write_dataset_meta,
+    write_manifest,
+)
 
 log = logging.getLogger(__name__)
 
-SPLITS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
 #: The share of each region's training tiles held out as ValidData (the with-valid layout):
 #: training's own held-out validation subset.
 VAL_FRACTION = 0.1
-MANIFEST_FIELDS = [
-    "id",
-    "split",
-    "index",
-    "image",
-    "mask",
-    "region",
-    "tile_row",
-    "tile_col",
-    "xmin",
-    "ymin",
-    "xmax",
-    "ymax",
-    "crs",
-    "landslide_fraction",
-    "scene_ids",
-    "scene_dates",
-    "source",
-    "sha256",
-    "version",
-]
-PUBLISHED = ("TrainData", "ValidData", "TestData", "manifest.csv", INDEX_PARQUET, STAC_DIR,
-             CROISSANT_JSON, "card.md", "figures", "regions")  # fmt: skip
 
 
 def code_version() -> str:
@@ -91,25 +105,306 @@ def split_count(n: int, train_fraction: float = 0.25) -> int:
     return math.ceil(n * train_fraction)
 
 
-def layout_splits(layout: OutputLayout) -> list[str]:
+@dataclass(frozen=True)
+class Patch:
+    """A tile's place in the benchmark: its split and number, and the job that cut it."""
+
+    split: Split
+    index: int  # N of image_N.h5, from 1 per split
+    job: RegionJob
+    tile: TileRecord
+
+    @property
+    def image(self) -> str:
+        return image_path(self.split, self.index)
+
+    @property
+    def mask(self) -> str:
+        return mask_path(self.split, self.index)
+
+
+def layout_splits(layout: OutputLayout) -> list[Split]:
     """The splits of a layout, in order."""
     if OutputLayout(layout) is OutputLayout.WITH_VALID:
-        return ["train", "val", "test"]
-    return ["train", "test"]
+        return [Split.TRAIN, Split.VAL, Split.TEST]
+    return [Split.TRAIN, Split.TEST]
 
 
-def region_splits(n: int, layout: OutputLayout, train_fraction: float = 0.25) -> list[str]:
+def region_splits(
+    n: int, layout: OutputLayout = OutputLayout.RELEASE, train_fraction: float = 0.25
+) -> list[Split]:
     """The split of each of a region's ``n`` tiles (row-major order).
 
-    The first quarter (rounded up) trains and the rest tests (the paper's rule). With the
-    with-valid layout, the last tenth (rounded up) of the training tiles is held out as
-    validation, keeping at least one tile to train (training's own held-out rule).
+    The first ``train_fraction`` (rounded up) trains and the rest tests (the paper's rule).
+    With the with-valid layout, the last tenth (rounded up) of the training tiles is held out
+    as validation, keeping at least one tile to train (training's own held-out rule).
     """
     n_train = split_count(n, train_fraction)
     n_val = 0
     if OutputLayout(layout) is OutputLayout.WITH_VALID:
         n_val = min(math.ceil(n_train * VAL_FRACTION), n_train - 1)
-    return ["train"] * (n_train - n_val) + ["val"] * n_val + ["test"] * (n - n_train)
+    return [Split.TRAIN] * (n_train - n_val) + [Split.VAL] * n_val + [Split.TEST] * (n - n_train)
+
+
+def number_patches(
+    regions: list[RegionTiles],
+    train_fraction: float = 0.25,
+    layout: OutputLayout = OutputLayout.RELEASE,
+) -> list[Patch]:
+    """Split each region's tiles (:func:`region_splits`) and number them from 1 per split
+    across regions, in the order given."""
+    counters = dict.fromkeys(Split, 0)
+    patches = []
+    for reg in regions:
+        splits = region_splits(len(reg.tiles), layout, train_fraction)
+        for split, tile in zip(splits, reg.tiles, strict=True):
+            counters[split] += 1
+            patches.append(Patch(split, counters[split], reg.job, tile))
+    return patches
+
+
+def content_version(scaling: Scaling, patches: list[Patch]) -> str:
+    """The dataset version: a hash of the scaling, the bands, and every patch's split, number,
+    region, tile and content checksum."""
+    content = {
+        "scaling": Scaling(scaling).value,
+        "bands": STACK_BANDS,
+        "patches": [
+            (p.split.value, p.index, p.job.name, p.tile.row, p.tile.col, p.tile.sha256)
+            for p in patches
+        ],
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def manifest_rows(patches: list[Patch], version: str) -> list[ManifestRow]:
+    """One manifest row per patch."""
+    rows = []
+    for p in patches:
+        t, prov = p.tile, p.job.provenance
+        rows.append(
+            ManifestRow(
+                id=f"{p.split}_{p.index}",
+                split=p.split,
+                index=p.index,
+                image=p.image,
+                mask=p.mask,
+                region=p.job.name,
+                tile_row=t.row,
+                tile_col=t.col,
+                xmin=t.bounds[0],
+                ymin=t.bounds[1],
+                xmax=t.bounds[2],
+                ymax=t.bounds[3],
+                crs=p.job.grid.crs,
+                landslide_fraction=round(t.landslide_px / PATCH_SIZE**2, 6),
+                scene_ids=";".join(s.id for s in prov.scenes),
+                scene_dates=";".join(s.date or "" for s in prov.scenes),
+                source=prov.source,
+                sha256=t.sha256,
+                version=version,
+            )
+        )
+    return rows
+
+
+def band_stats(tiles: list[TileRecord]) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation over every pixel of ``tiles``, from their sums."""
+    n = len(tiles) * PATCH_SIZE * PATCH_SIZE
+    s = np.sum([t.sum for t in tiles], axis=0)
+    sq = np.sum([t.sumsq for t in tiles], axis=0)
+    mean = s / n
+    std = np.sqrt(np.maximum(sq / n - mean**2, 0.0))
+    return mean.tolist(), std.tolist()
+
+
+def summarise(tiles: list[TileRecord]) -> SplitSummary:
+    """Patch count, landslide share and per-band means of landslide / other pixels of tiles."""
+    n_px = len(tiles) * PATCH_SIZE * PATCH_SIZE
+    n_ls = sum(t.landslide_px for t in tiles)
+    n_bg = n_px - n_ls
+    s = np.sum([t.sum for t in tiles], axis=0) if tiles else None
+    s_ls = np.sum([t.sum_ls for t in tiles], axis=0) if tiles else None
+    return SplitSummary(
+        patches=len(tiles),
+        landslide_share=n_ls / n_px if n_px else 0.0,
+        landslide=(s_ls / n_ls).tolist() if n_ls else None,
+        background=((s - s_ls) / n_bg).tolist() if n_bg else None,
+    )
+
+
+def _tiles(patches: Iterable[Patch], split: Split, region: str | None = None) -> list[TileRecord]:
+    return [p.tile for p in patches if p.split is split and region in (None, p.job.name)]
+
+
+def history(previous: DatasetMeta | None, version: str) -> list[HistoryEntry]:
+    """The versions before ``version``: the previous benchmark's, plus the previous one itself
+    when its version differs (a re-publication of the same content adds nothing)."""
+    if previous is None:
+        return []
+    if previous.version == version:
+        return previous.history
+    entry = HistoryEntry(version=previous.version, created=previous.created,
+                         counts=previous.counts)  # fmt: skip
+    return [*previous.history, entry]
+
+
+def dataset_meta(
+    regions: list[RegionTiles],
+    patches: list[Patch],
+    scaling: Scaling,
+    *,
+    version: str,
+    created: dt.datetime,
+    previous: DatasetMeta | None = None,
+    train_fraction: float = 0.25,
+    layout: OutputLayout = OutputLayout.RELEASE,
+    environment: dict[str, str | None] | None = None,
+    overlaps: list[tuple[str, str]] | None = None,
+) -> DatasetMeta:
+    """``dataset.json`` of the benchmark made of ``patches`` (numbered from ``regions``).
+
+    Args:
+        environment: what built it (:func:`landslide4sense.provenance.environment`).
+        overlaps: pairs of patches of different splits that overlap (:func:`split_overlaps`).
+    """
+    valid = Split.VAL in layout_splits(layout)
+
+    def summaries(region: str | None = None) -> dict[str, SplitSummary]:
+        splits = layout_splits(layout)
+        return {s.value: summarise(_tiles(patches, s, region)) for s in splits}
+
+    mean, std = band_stats(_tiles(patches, Split.TRAIN))
+    region_meta = [
+        RegionMeta(
+            **reg.job.provenance.model_dump(exclude={"region_yaml"}),
+            name=reg.name,
+            grid=reg.job.grid,
+            dropped=reg.dropped,
+            **summaries(reg.name),
+        )
+        for reg in regions
+    ]
+    everything = Summary(name="all regions", **summaries())
+
+    def counts(group: RegionMeta | Summary) -> dict[str, int]:
+        return {s.value: getattr(group, s).patches for s in layout_splits(layout)}
+
+    held_out = (f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
+                "held out as validation") if valid else ""  # fmt: skip
+    return DatasetMeta(
+        version=version,
+        created=created,
+        code_version=code_version(),
+        layout=layout,
+        patch_size=PATCH_SIZE,
+        bands=list(STACK_BANDS),
+        units=[BAND_UNITS[b] for b in STACK_BANDS],
+        scaling=scaling,
+        scale_divisors=scale_divisors(scaling).tolist(),
+        resampling="bilinear (all 14 bands); labels: pixel centre inside polygon",
+        split_rule=f"first {train_fraction:.0%} (rounded up) of each region's tiles in "
+        f"row-major order train, the rest test{held_out}",
+        train_mean=mean,
+        train_std=std,
+        counts=Counts(
+            **counts(everything),
+            regions={r.name: SplitCounts(**counts(r)) for r in region_meta},
+        ),
+        regions=region_meta,
+        all=everything,
+        history=history(previous, version),
+        licence=patches_licence([r.licence for r in region_meta]),
+        environment=environment or {},
+        split_overlaps=overlaps or [],
+    )
+
+
+def previous_meta(out: Path) -> DatasetMeta | None:
+    """The benchmark already in ``out``, if any. One written by an older landslide4sense is
+    replaced (its history of versions is not carried over).
+
+    Raises:
+        InputDataError: ``out`` holds a ``dataset.json`` from a newer landslide4sense, or an
+            unreadable one.
+    """
+    path = out / DATASET_JSON
+    if not path.exists():
+        return None
+    try:
+        return read_dataset_meta(path)
+    except OutdatedFileError as err:
+        log.warning("%s; replacing it, without its history of versions", err)
+        return None
+
+
+def assemble(
+    out: str | Path,
+    jobs: list[RegionJob],
+    scaling: Scaling,
+    train_fraction: float = 0.25,
+    figures: bool = True,
+    layout: OutputLayout = OutputLayout.RELEASE,
+) -> DatasetMeta:
+    """Publish the benchmark of ``jobs`` (in this order) into ``out``; return its metadata.
+
+    Raises:
+        EmptyResultError: a region has no valid tile.
+        InputDataError: ``out`` holds a benchmark from a newer landslide4sense.
+    """
+    out = Path(out)
+    regions = [collect_tiles(job) for job in jobs]
+    patches = number_patches(regions, train_fraction, layout)
+    version = content_version(scaling, patches)
+    rows = manifest_rows(patches, version)
+    index = patch_index(r.model_dump(mode="json") for r in rows)
+    overlaps = split_overlaps(index)
+    if overlaps:
+        log.warning("%d pairs of patches of different splits overlap on the ground (regions "
+                    "whose AOIs overlap), e.g. %s and %s", len(overlaps), *overlaps[0])  # fmt: skip
+    meta = dataset_meta(regions, patches, scaling, version=version,
+                        created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                        previous=previous_meta(out), train_fraction=train_fraction,
+                        layout=layout, environment=environment(), overlaps=overlaps)  # fmt: skip
+
+    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
+    splits = layout_splits(layout)
+    for split in splits:  # every split of the layout exists, even without a patch
+        for kind in (IMAGE_DIR, MASK_DIR):
+            (stage / SPLIT_DIRS[split] / kind).mkdir(parents=True)
+    for p in patches:
+        img_src, mask_src = p.job.patch_paths(p.tile.row, p.tile.col)
+        _link(img_src, stage / p.image)
+        _link(mask_src, stage / p.mask)
+    write_manifest(stage / MANIFEST_CSV, rows)
+    write_patch_index(stage / INDEX_PARQUET, index)
+    windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
+    write_stac(stage / STAC_DIR, stac_collection(
+        index, collection_id=f"landslide4sense-{version}", title=meta.name,
+        description=f"The patches of {meta.name}, version {version}: see card.md.",
+        licence=meta.licence, windows=windows))  # fmt: skip
+    manifest_sha256 = hashlib.sha256((stage / MANIFEST_CSV).read_bytes()).hexdigest()
+    write_json(stage / CROISSANT_JSON, croissant(meta, manifest_sha256,
+                                                 licence_url(meta.licence), splits))  # fmt: skip
+    for job in jobs:
+        if job.provenance.region_yaml:
+            write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
+    if figures:
+        _figures(stage, meta, rows, patches, splits)
+    write_text(stage / CARD_MD, render_card(meta))
+    write_dataset_meta(stage / DATASET_JSON, meta)
+    _publish(stage, out)
+    log.info("benchmark %s: %s patches, version %s", out,
+             " + ".join(f"{getattr(meta.counts, s)} {s}" for s in splits), version)  # fmt: skip
+    return meta
+
+
+def _window(region: RegionMeta, published: dt.date) -> tuple[dt.date, dt.date]:
+    """A region's imagery window; else its scenes' dates; else the day it was published."""
+    if region.imagery is not None:
+        return region.imagery.start, region.imagery.end
+    dates = sorted(dt.date.fromisoformat(s.date) for s in region.scenes if s.date)
+    return (dates[0], dates[-1]) if dates else (published, published)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -119,251 +414,31 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _band_stats(tiles: list[dict]) -> tuple[list[float], list[float]]:
-    n = len(tiles) * PATCH_SIZE * PATCH_SIZE
-    s = np.sum([t["sum"] for t in tiles], axis=0)
-    sq = np.sum([t["sumsq"] for t in tiles], axis=0)
-    mean = s / n
-    std = np.sqrt(np.maximum(sq / n - mean**2, 0.0))
-    return mean.tolist(), std.tolist()
-
-
-def _summary(tiles: list[dict]) -> dict:
-    """Patch count, landslide share and per-band means of landslide / other pixels of tiles."""
-    n_px = len(tiles) * PATCH_SIZE * PATCH_SIZE
-    n_ls = sum(t["landslide_px"] for t in tiles)
-    n_bg = n_px - n_ls
-    s = np.sum([t["sum"] for t in tiles], axis=0) if tiles else None
-    s_ls = np.sum([t["sum_ls"] for t in tiles], axis=0) if tiles else None
-    return {
-        "patches": len(tiles),
-        "landslide_share": n_ls / n_px if n_px else 0.0,
-        "landslide": (s_ls / n_ls).tolist() if n_ls else None,
-        "background": ((s - s_ls) / n_bg).tolist() if n_bg else None,
-    }
-
-
-def assemble(
-    out: str | Path,
-    jobs: list[RegionJob],
-    scaling: str,
-    train_fraction: float = 0.25,
-    figures: bool = True,
-    layout: OutputLayout = OutputLayout.RELEASE,
-) -> dict:
-    """Publish the benchmark of ``jobs`` (in this order) into ``out``; return ``dataset.json``.
-
-    Raises:
-        EmptyResultError: a region has no valid tile.
-    """
-    out = Path(out)
-    regions: list[RegionTiles] = [collect_tiles(job) for job in jobs]
-    previous = read_json(out / "dataset.json") if (out / "dataset.json").exists() else None
-    stage = out / f".staging-{uuid.uuid4().hex[:8]}"
-    splits = layout_splits(layout)
-    for split in splits:
-        for kind in ("img", "mask"):
-            (stage / SPLITS[split] / kind).mkdir(parents=True, exist_ok=True)
-
-    counters = dict.fromkeys(splits, 0)
-    rows: list[dict] = []
-    per_split: dict[tuple[str, str], list[dict]] = {}
-    for reg in regions:
-        prov = reg.job.provenance
-        scenes = prov.get("scenes", [])
-        for split, tile in zip(region_splits(len(reg.tiles), layout, train_fraction), reg.tiles,
-                               strict=True):  # fmt: skip
-            counters[split] += 1
-            n = counters[split]
-            img_src, mask_src = reg.job.patch_paths(tile["row"], tile["col"])
-            img_rel = f"{SPLITS[split]}/img/image_{n}.h5"
-            mask_rel = f"{SPLITS[split]}/mask/mask_{n}.h5"
-            _link(img_src, stage / img_rel)
-            _link(mask_src, stage / mask_rel)
-            per_split.setdefault((reg.name, split), []).append(tile)
-            rows.append(
-                {
-                    "id": f"{split}_{n}",
-                    "split": split,
-                    "index": n,
-                    "image": img_rel,
-                    "mask": mask_rel,
-                    "region": reg.name,
-                    "tile_row": tile["row"],
-                    "tile_col": tile["col"],
-                    "xmin": tile["bounds"][0],
-                    "ymin": tile["bounds"][1],
-                    "xmax": tile["bounds"][2],
-                    "ymax": tile["bounds"][3],
-                    "crs": reg.job.grid.crs,
-                    "landslide_fraction": round(tile["landslide_px"] / PATCH_SIZE**2, 6),
-                    "scene_ids": ";".join(s["id"] for s in scenes),
-                    "scene_dates": ";".join(s.get("date") or "" for s in scenes),
-                    "source": prov.get("source", ""),
-                    "sha256": tile["sha256"],
-                }
-            )
-
-    content = hashlib.sha256(
-        json.dumps(
-            {
-                "scaling": scaling,
-                "bands": STACK_BANDS,
-                "patches": [
-                    (r["split"], r["index"], r["region"], r["tile_row"], r["tile_col"], r["sha256"])
-                    for r in rows
-                ],
-            },
-            sort_keys=True,
-        ).encode()
-    )
-    dataset_version = content.hexdigest()[:12]
-    for r in rows:
-        r["version"] = dataset_version
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(stage / "manifest.csv", buf.getvalue())
-
-    train_tiles = [t for (_, s), ts in per_split.items() if s == "train" for t in ts]
-    mean, std = _band_stats(train_tiles)
-    region_meta = []
-    for reg in regions:
-        prov = reg.job.provenance
-        entry = {
-            "name": reg.name,
-            "grid": reg.job.grid.to_dict(),
-            "source": prov.get("source"),
-            "scenes": prov.get("scenes", []),
-            "details": prov.get("details", {}),
-            "labels": prov.get("labels"),
-            "dropped": reg.dropped,
-            "event": prov.get("event"),
-            "imagery": prov.get("imagery"),
-            "dem": prov.get("dem", "local"),
-            "notes": prov.get("notes", ""),
-            "licence": prov.get("licence", DEFAULT_LICENCE),
-        }
-        for split in splits:
-            entry[split] = _summary(per_split.get((reg.name, split), []))
-        region_meta.append(entry)
-        if "region_yaml" in prov:
-            write_text(stage / "regions" / f"{reg.name}.yaml", prov["region_yaml"])
-
-    everything = {"name": "all regions"}
-    for split in splits:
-        everything[split] = _summary(
-            [t for (_, s), ts in per_split.items() if s == split for t in ts]
-        )
-
-    history = []
-    if previous is not None and previous.get("version") != dataset_version:
-        history = [
-            *previous.get("history", []),
-            {k: previous.get(k) for k in ("version", "created", "counts")},
-        ]
-    elif previous is not None:
-        history = previous.get("history", [])
-    meta = {
-        "name": "Landslide4Sense (rebuilt)",
-        "version": dataset_version,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "code_version": code_version(),
-        "patch_size": PATCH_SIZE,
-        "bands": list(STACK_BANDS),
-        "units": [BAND_UNITS[b] for b in STACK_BANDS],
-        "scaling": scaling,
-        "scale_divisors": L4S_SCALE.tolist() if scaling == "l4s" else [1.0] * len(STACK_BANDS),
-        "resampling": "bilinear (all 14 bands); labels: pixel centre inside polygon",
-        "layout": str(layout),
-        "split_rule": f"first {train_fraction:.0%} (rounded up) of each region's tiles in "
-        "row-major order train, the rest test"
-        + (
-            f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
-            "held out as validation"
-            if "val" in splits
-            else ""
-        ),
-        "train_mean": mean,
-        "train_std": std,
-        "counts": {
-            **counters,
-            "regions": {r["name"]: {s: r[s]["patches"] for s in splits} for r in region_meta},
-        },
-        "regions": region_meta,
-        "all": everything,
-        "history": history,
-        "licence": patches_licence([r["licence"] for r in region_meta]),
-        "environment": environment(),
-        "split_overlaps": [],
-    }
-    index = patch_index(rows)
-    meta["split_overlaps"] = split_overlaps(index)
-    if meta["split_overlaps"]:
-        log.warning("%d pairs of patches of different splits overlap on the ground, e.g. %s",
-                    len(meta["split_overlaps"]), meta["split_overlaps"][0])  # fmt: skip
-    write_patch_index(stage / INDEX_PARQUET, index)
-    windows = {r["name"]: _window(r, meta["created"]) for r in region_meta}
-    write_stac(stage / STAC_DIR, stac_collection(
-        index, collection_id=f"landslide4sense-{dataset_version}", title=meta["name"],
-        description=f"The patches of {meta['name']}, version {dataset_version}: see card.md.",
-        licence=meta["licence"], windows=windows))  # fmt: skip
-    manifest_sha = hashlib.sha256((stage / "manifest.csv").read_bytes()).hexdigest()
-    write_json(stage / CROISSANT_JSON,
-               croissant(meta, manifest_sha, licence_url(meta["licence"]), splits))  # fmt: skip
-    if figures:
-        _figures(stage, meta, rows, per_split, splits)
-    write_text(stage / "card.md", render_card(meta))
-    write_json(stage / "dataset.json", meta)
-    _publish(stage, out)
-    log.info("benchmark %s: %s patches, version %s", out,
-             " + ".join(f"{n} {s}" for s, n in counters.items()), dataset_version)  # fmt: skip
-    return meta
-
-
-def _window(region: dict, created: str) -> tuple[dt.date, dt.date]:
-    """A region's imagery window; else its scenes' dates; else the day it was published."""
-    if region.get("imagery"):
-        start, end = region["imagery"]["start"], region["imagery"]["end"]
-    else:
-        dates = sorted(s["date"] for s in region.get("scenes", []) if s.get("date")) or [
-            created[:10]
-        ]
-        start, end = dates[0], dates[-1]
-    return dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
-
-
-def _figures(stage: Path, meta: dict, rows: list[dict], per_split: dict, splits: list[str]) -> None:
-    figs = stage / "figures"
+def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow], patches: list[Patch],
+             splits: list[Split]) -> None:  # fmt: skip
+    figs = stage / FIGURES_DIR
     figs.mkdir(parents=True, exist_ok=True)
     samples = []
-    for reg in meta["regions"]:  # the two patches with the most landslide pixels per region
-        mine = sorted(
-            (r for r in rows if r["region"] == reg["name"]),
-            key=lambda r: (-r["landslide_fraction"], r["id"]),
-        )[:2]
-        samples += [
-            (stage / r["image"], stage / r["mask"], f"{r['region']} {r['id']}") for r in mine
-        ]
-    scale_div = np.asarray(meta["scale_divisors"], np.float32)
-    plot_samples(figs / "sample_patches.png", samples, scale_div)
+    for reg in meta.regions:  # the two patches with the most landslide pixels per region
+        mine = sorted((r for r in rows if r.region == reg.name),
+                      key=lambda r: (-r.landslide_fraction, r.id))[:2]  # fmt: skip
+        samples += [(stage / r.image, stage / r.mask, f"{r.region} {r.id}") for r in mine]
+    divisors = np.asarray(meta.scale_divisors, np.float32)
+    plot_samples(figs / "sample_patches.png", samples, divisors)
     n_px = PATCH_SIZE * PATCH_SIZE
-    names = [r["name"] for r in meta["regions"]]
     groups = [
-        (name, {s: patch_means(per_split.get((name, s), []), n_px) for s in splits})
-        for name in names
+        (name, {s.value: patch_means(_tiles(patches, s, name), n_px) for s in splits})
+        for name in [r.name for r in meta.regions]
     ]
-    everything = {s: [t for n in names for t in per_split.get((n, s), [])] for s in splits}
-    groups.append(("all regions", {s: patch_means(t, n_px) for s, t in everything.items()}))
-    plot_band_values(figs / "band_values.png", groups, meta["bands"], scale_div)
-    shares = [*meta["regions"], meta["all"]]
-    plot_landslide_share(figs / "landslide_share.png", shares, splits)
+    groups.append(("all regions", {s.value: patch_means(_tiles(patches, s), n_px) for s in splits}))
+    plot_band_values(figs / "band_values.png", groups, meta.bands, divisors)
+    shares = [r.model_dump() for r in (*meta.regions, meta.all)]
+    plot_landslide_share(figs / "landslide_share.png", shares, [s.value for s in splits])
 
 
 def _publish(stage: Path, out: Path) -> None:
     """Swap the staged benchmark into ``out``; ``dataset.json`` goes last (the commit)."""
-    (out / "dataset.json").unlink(missing_ok=True)
+    (out / DATASET_JSON).unlink(missing_ok=True)
     trash = out / f".trash-{uuid.uuid4().hex[:8]}"
     trash.mkdir()
     for name in PUBLISHED:
@@ -371,6 +446,6 @@ def _publish(stage: Path, out: Path) -> None:
             os.replace(out / name, trash / name)
         if (stage / name).exists():
             os.replace(stage / name, out / name)
-    os.replace(stage / "dataset.json", out / "dataset.json")
+    os.replace(stage / DATASET_JSON, out / DATASET_JSON)
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(stage, ignore_errors=True)

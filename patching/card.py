@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from landslide4sense.records import DatasetMeta
+from landslide4sense.choices import DemKind, Scaling
+from landslide4sense.records import DatasetMeta, LabelReport
 from landslide4sense.regions.schema import DEFAULT_LICENCE
 
 SOURCE_LICENCES = {
     "Sentinel-2": "Contains modified Copernicus Sentinel data (free, full and open access; "
     "Copernicus Sentinel Data Terms and Conditions).",
-    "asf-palsar-rtc": "ALOS PALSAR radiometric-terrain-corrected DEM (an SRTM/NED derivative) "
-    "from the Alaska Satellite Facility; ASF asks for 'ASF DAAC <year processed>; Includes "
-    "Material (c) JAXA/METI <year acquired>', the years of the granules used (see Sources).",
-    "srtm": "NASA SRTM GL1 v3 (USGS/SRTMGL1_003): public domain.",
-    "aw3d30": "JAXA ALOS World 3D 30 m (AW3D30): (c) JAXA, free of charge with attribution.",
-    "local": "DEM from a local file: see the provider's licence.",
+    DemKind.ASF_PALSAR_RTC: "ALOS PALSAR radiometric-terrain-corrected DEM (an SRTM/NED "
+    "derivative) from the Alaska Satellite Facility; ASF asks for 'ASF DAAC <year processed>; "
+    "Includes Material (c) JAXA/METI <year acquired>', the years of the granules used (see "
+    "Sources).",
+    DemKind.SRTM: "NASA SRTM GL1 v3 (USGS/SRTMGL1_003): public domain.",
+    DemKind.AW3D30: "JAXA ALOS World 3D 30 m (AW3D30): (c) JAXA, free of charge with attribution.",
+    DemKind.LOCAL: "DEM from a local file: see the provider's licence.",
 }
 
 SCALING_TEXT = {
-    "l4s": "Each band is divided by the original release's fixed per-band constant, so models "
-    "trained on the original data apply.",
-    "raw": "Values are in source units (DN, degrees, metres).",
+    Scaling.L4S: "Each band is divided by the original release's fixed per-band constant, so "
+    "models trained on the original data apply.",
+    Scaling.RAW: "Values are in source units (DN, degrees, metres).",
 }
 
 CITATION = """@article{ghorbanzadeh2022landslide4sense,
@@ -40,45 +42,32 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def render_card(meta: dict) -> str:
+def render_card(meta: DatasetMeta) -> str:
     """Markdown card of a benchmark from its ``dataset.json`` content."""
-    typed = DatasetMeta.model_validate(meta)
-    regions = meta["regions"]
+    regions = meta.regions
+    splits = _splits(meta)
     counts = _table(
+        ["region", *splits, *(f"landslide % ({s})" for s in splits), "dropped: missing data",
+         "dropped: outside AOI"],
         [
-            "region",
-            "train",
-            "test",
-            "landslide % (train)",
-            "landslide % (test)",
-            "dropped: missing data",
-            "dropped: outside AOI",
-        ],
-        [
-            [
-                r["name"],
-                r["train"]["patches"],
-                r["test"]["patches"],
-                f"{100 * r['train']['landslide_share']:.2f}",
-                f"{100 * r['test']['landslide_share']:.2f}",
-                r["dropped"].get("nodata", 0),
-                r["dropped"].get("outside_aoi", 0),
-            ]
+            [r.name, *(getattr(r, s).patches for s in splits),
+             *(f"{100 * getattr(r, s).landslide_share:.2f}" for s in splits),
+             r.dropped.nodata, r.dropped.outside_aoi]
             for r in regions
         ]
-        + [["**all**", meta["counts"]["train"], meta["counts"]["test"], "", "", "", ""]],
-    )
+        + [["**all**", *(getattr(meta.counts, s) for s in splits), *[""] * (len(splits) + 2)]],
+    )  # fmt: skip
     bands = _table(
         ["channel", "band", "units", "divided by", "train mean", "train std"],
         [
             [i + 1, b, u, f"{d:.6g}", f"{m:.4f}", f"{s:.4f}"]
             for i, (b, u, d, m, s) in enumerate(
                 zip(
-                    meta["bands"],
-                    meta["units"],
-                    meta["scale_divisors"],
-                    meta["train_mean"],
-                    meta["train_std"],
+                    meta.bands,
+                    meta.units,
+                    meta.scale_divisors,
+                    meta.train_mean,
+                    meta.train_std,
                     strict=True,
                 )
             )
@@ -86,14 +75,13 @@ def render_card(meta: dict) -> str:
     )
     label_rows = []
     for r in regions:
-        lab = r["labels"] or {}
-        edits = lab.get("corrections") or {}
+        lab = r.labels or LabelReport(source="", crs="")
+        edits = lab.corrections
+        merged = [edits.candidates, edits.added, edits.deleted, edits.reshaped] if edits else []
         label_rows.append([
-            r["name"], lab.get("source", ""), lab.get("layer") or "", lab.get("features_read", ""),
-            lab.get("invalid_repaired", ""), lab.get("empty_dropped", ""),
-            lab.get("slivers_dropped", ""), lab.get("polygons", ""),
-            f"{lab.get('area_m2', 0) / 1e6:.3f}",
-            *(edits.get(k, "") for k in ("candidates", "added", "deleted", "reshaped")),
+            r.name, lab.source, lab.layer or "", lab.features_read, lab.invalid_repaired,
+            lab.empty_dropped, lab.slivers_dropped, lab.polygons, f"{lab.area_m2 / 1e6:.3f}",
+            *(merged or [""] * 4),
         ])  # fmt: skip
     labels = _table(
         ["region", "label file", "layer", "features", "repaired", "empty dropped",
@@ -103,46 +91,45 @@ def render_card(meta: dict) -> str:
     )  # fmt: skip
     sources = []
     for r in regions:
-        scenes = ", ".join(f"{s['id']} ({s.get('date') or 'date unknown'})" for s in r["scenes"])
-        details = "; ".join(f"{k}: {v}" for k, v in sorted(r.get("details", {}).items()))
-        event = r.get("event") or {}
-        imagery = r.get("imagery") or {}
+        scenes = ", ".join(f"{s.id} ({s.date or 'date unknown'})" for s in r.scenes)
+        details = "; ".join(f"{k}: {v}" for k, v in sorted(r.details.items()))
+        event = f"{r.event.trigger} of {r.event.date}" if r.event else "? of ?"
+        window = f"{r.imagery.start} to {r.imagery.end}" if r.imagery else "? to ?"
         sources.append(
-            f"- **{r['name']}**: {event.get('trigger', '?')} of {event.get('date', '?')}; "
-            f"imagery window {imagery.get('start', '?')} to {imagery.get('end', '?')}; "
-            f"source `{r['source']}`; DEM `{r.get('dem')}`; grid {r['grid']['crs']} "
-            f"{r['grid']['width']} x {r['grid']['height']} px at 10 m.\n"
+            f"- **{r.name}**: {event}; imagery window {window}; source `{r.source}`; "
+            f"DEM `{r.dem}`; grid {r.grid.crs} {r.grid.width} x {r.grid.height} px at 10 m.\n"
             f"  Scenes: {scenes or 'none recorded'}.\n  {details}\n"
-            f"  Notes: {r.get('notes') or ''}"
+            f"  Notes: {r.notes}"
         )
-    history = (
-        "\n".join(f"- {h['version']} ({h.get('created')})" for h in meta["history"]) or "- none"
-    )
-    limits = "\n".join(f"- {note}" for note in limitations(typed))
+    limits = "\n".join(f"- {note}" for note in limitations(meta))
+    history = "\n".join(f"- {h.version} ({h.created.isoformat()})" for h in meta.history)
+    history = history or "- none"
+    built = meta.created.isoformat()
+    valid = ", `ValidData/` (validation, held out of `TrainData/`)" if meta.counts.val else ""
     return (
-        front_matter(typed)
-        + f"""# {meta["name"]}, version `{meta["version"]}`
+        front_matter(meta)
+        + f"""# {meta.name}, version `{meta.version}`
 
 Landslide detection patches in the layout of the original Landslide4Sense release
 (Ghorbanzadeh et al., IEEE TGRS 2022): `TrainData/img/image_N.h5` (dataset `img`, float32,
-{meta["patch_size"]} x {meta["patch_size"]} x 14, channels last) with `TrainData/mask/mask_N.h5`
-(dataset `mask`, uint8, 1 = landslide), and the same under `TestData/`. Built {meta["created"]}
-by landslide4sense {meta["code_version"]}. `manifest.csv` has one row per patch (region, tile,
+{meta.patch_size} x {meta.patch_size} x 14, channels last) with `TrainData/mask/mask_N.h5`
+(dataset `mask`, uint8, 1 = landslide), and the same under `TestData/`{valid}. Built {built}
+by landslide4sense {meta.code_version}. `manifest.csv` has one row per patch (region, tile,
 bounds, CRS, landslide fraction, source scenes, checksum, version); `patches.parquet` is the same
 with each patch's footprint (GeoParquet, EPSG:4326), `stac/collection.json` a STAC Collection of
 the patches, `croissant.json` their Croissant metadata.
 
-{usage_section(typed)}
+{usage_section(meta)}
 
 ## Counts
 {counts}
 
-Split: {meta["split_rule"]} (the paper's rule). Tiles are 128 x 128 px without overlap; a tile with
+Split: {meta.split_rule} (the paper's rule). Tiles are 128 x 128 px without overlap; a tile with
 any missing pixel in any band is dropped.
 
 ## Bands
-Scaling: **{meta["scaling"]}**. {SCALING_TEXT[meta["scaling"]]}
-Resampling to 10 m: {meta["resampling"]}. Slope is computed with richdem (Horn) on the DEM at
+Scaling: **{meta.scaling}**. {SCALING_TEXT[meta.scaling]}
+Resampling to 10 m: {meta.resampling}. Slope is computed with richdem (Horn) on the DEM at
 its native resolution in a metric CRS, then resampled. Train mean/std are over the training
 split, after scaling (training standardises with these).
 
@@ -168,7 +155,7 @@ Candidates, added, deleted and reshaped count the manual corrections of OBIA can
 {limits}
 
 ## Licences
-{licence_section(typed)}
+{licence_section(meta)}
 - Label polygons: see each region's notes; the original inventories' licences apply.
 - The patches are derived data; keep the attributions above when you share them.
 

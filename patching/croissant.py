@@ -10,10 +10,10 @@ Every path is relative to the benchmark folder.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
+from landslide4sense.choices import Split
 from landslide4sense.layout import SPLIT_DIRS
 from landslide4sense.patching.card import CITATION
+from landslide4sense.records import DatasetMeta, ManifestRow
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.0"
 #: The JSON-LD context of Croissant 1.0, as its specification gives it.
@@ -56,29 +56,34 @@ CONTEXT = {
     "transform": "cr:transform",
 }
 #: Croissant's standard split of each of our split names.
-SPLIT_URLS = {"train": "cr:TrainingSplit", "val": "cr:ValidationSplit", "test": "cr:TestSplit"}
-#: The manifest's columns: Croissant data type and meaning.
-MANIFEST_COLUMNS = {
-    "id": ("sc:Text", "patch id: <split>_<N>"),
-    "split": ("sc:Text", "train, val or test"),
-    "index": ("sc:Integer", "N: the patch's number in its split (from 1)"),
-    "image": ("sc:Text", "image file, relative to the benchmark folder"),
-    "mask": ("sc:Text", "mask file, relative to the benchmark folder"),
-    "region": ("sc:Text", "the event region the patch was cut from"),
-    "tile_row": ("sc:Integer", "tile row in the region's grid"),
-    "tile_col": ("sc:Integer", "tile column in the region's grid"),
-    "xmin": ("sc:Float", "western bound, metres in the patch's CRS"),
-    "ymin": ("sc:Float", "southern bound, metres in the patch's CRS"),
-    "xmax": ("sc:Float", "eastern bound, metres in the patch's CRS"),
-    "ymax": ("sc:Float", "northern bound, metres in the patch's CRS"),
-    "crs": ("sc:Text", "the patch's CRS (the region's UTM zone)"),
-    "landslide_fraction": ("sc:Float", "share of landslide pixels in the mask"),
-    "scene_ids": ("sc:Text", "Sentinel-2 scenes of the composite, separated by ';'"),
-    "scene_dates": ("sc:Text", "their dates, separated by ';'"),
-    "source": ("sc:Text", "where the raw layers came from"),
-    "sha256": ("sc:Text", "sha256 of the image and mask arrays"),
-    "version": ("sc:Text", "the dataset version (content hash)"),
+SPLIT_URLS = {
+    Split.TRAIN: "cr:TrainingSplit",
+    Split.VAL: "cr:ValidationSplit",
+    Split.TEST: "cr:TestSplit",
 }
+#: What each manifest column means (their types come from :class:`ManifestRow`).
+MANIFEST_COLUMNS = {
+    "id": "patch id: <split>_<N>",
+    "split": "train, val or test",
+    "index": "N: the patch's number in its split (from 1)",
+    "image": "image file, relative to the benchmark folder",
+    "mask": "mask file, relative to the benchmark folder",
+    "region": "the event region the patch was cut from",
+    "tile_row": "tile row in the region's grid",
+    "tile_col": "tile column in the region's grid",
+    "xmin": "western bound, metres in the patch's CRS",
+    "ymin": "southern bound, metres in the patch's CRS",
+    "xmax": "eastern bound, metres in the patch's CRS",
+    "ymax": "northern bound, metres in the patch's CRS",
+    "crs": "the patch's CRS (the region's UTM zone)",
+    "landslide_fraction": "share of landslide pixels in the mask",
+    "scene_ids": "Sentinel-2 scenes of the composite, separated by ';'",
+    "scene_dates": "their dates, separated by ';'",
+    "source": "where the Sentinel-2 bands came from",
+    "sha256": "sha256 of the image and mask arrays",
+    "version": "the dataset version (content hash)",
+}
+DATA_TYPES = {int: "sc:Integer", float: "sc:Float"}  # anything else is text
 HDF5 = "application/x-hdf5"
 
 
@@ -94,12 +99,12 @@ def _file_set(name: str, folder: str, what: str, splits: list[str]) -> dict:
 
 
 def _field(column: str) -> dict:
-    data_type, description = MANIFEST_COLUMNS[column]
+    data_type = DATA_TYPES.get(ManifestRow.model_fields[column].annotation, "sc:Text")
     field = {
         "@type": "cr:Field",
         "@id": f"patches/{column}",
         "name": column,
-        "description": description,
+        "description": MANIFEST_COLUMNS[column],
         "dataType": data_type,
         "source": {"fileObject": {"@id": "manifest.csv"}, "extract": {"column": column}},
     }
@@ -108,24 +113,26 @@ def _field(column: str) -> dict:
     return field
 
 
-def croissant(meta: Mapping, manifest_sha256: str, licence_url: str, splits: list[str]) -> dict:
+def croissant(
+    meta: DatasetMeta, manifest_sha256: str, licence_url: str, splits: list[Split]
+) -> dict:
     """The Croissant JSON-LD of a benchmark.
 
     Args:
-        meta: the benchmark's ``dataset.json`` content (name, version, created, history).
+        meta: the benchmark's ``dataset.json``.
         manifest_sha256: sha256 of ``manifest.csv`` as published.
         licence_url: the patches' licence (a URL, e.g. an SPDX licence page).
         splits: the splits the benchmark has (``train``, ``val``, ``test``).
     """
     # Croissant wants MAJOR.MINOR.PATCH: the count of published versions of this folder,
     # with the content hash (our version) as build metadata.
-    semver = f"{len(meta.get('history', [])) + 1}.0.0+{meta['version']}"
+    semver = f"{len(meta.history) + 1}.0.0+{meta.version}"
     return {
         "@context": CONTEXT,
         "@type": "sc:Dataset",
         "conformsTo": CONFORMS_TO,
         "name": "landslide4sense-rebuilt",
-        "alternateName": meta["name"],
+        "alternateName": meta.name,
         "description": (
             "Landslide detection patches in the layout of the Landslide4Sense release "
             "(Ghorbanzadeh et al., IEEE TGRS 2022): 14 bands (Sentinel-2 B1-B12 without B8A, "
@@ -133,7 +140,7 @@ def croissant(meta: Mapping, manifest_sha256: str, licence_url: str, splits: lis
             "and a binary mask (dataset 'mask', uint8, 1 = landslide). See card.md."
         ),
         "version": semver,
-        "datePublished": meta["created"],
+        "datePublished": meta.created.isoformat(),
         "license": licence_url,
         "url": "card.md",
         "citeAs": CITATION,
@@ -171,7 +178,7 @@ def croissant(meta: Mapping, manifest_sha256: str, licence_url: str, splits: lis
                     },
                     {"@type": "cr:Field", "@id": "splits/url", "name": "url", "dataType": "sc:URL"},
                 ],
-                "data": [{"splits/name": s, "splits/url": SPLIT_URLS[s]} for s in splits],
+                "data": [{"splits/name": str(s), "splits/url": SPLIT_URLS[s]} for s in splits],
             },
             {
                 "@type": "cr:RecordSet",

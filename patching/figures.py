@@ -8,7 +8,7 @@ told apart by shade and hatching, never by colour alone. Each figure is written 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from matplotlib.patches import Patch
 
 from landslide4sense.patching.hdf5 import read_image, read_mask
 from landslide4sense.patching.stack import L4S_SCALE
+from landslide4sense.records import TileRecord
 
 RGB = (3, 2, 1)  # B4, B3, B2 in the stack
 SLOPE, DEM = 12, 13
@@ -83,12 +84,12 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
     _save(fig, path)
 
 
-def patch_means(tiles: Sequence[Mapping], n_pixels: int) -> dict[str, np.ndarray]:
+def patch_means(tiles: Sequence[TileRecord], n_pixels: int) -> dict[str, np.ndarray]:
     """Each patch's per-band mean over its landslide pixels and over its other pixels.
 
     Args:
-        tiles: tile records with per-band ``sum`` and ``sum_ls`` (sum over landslide pixels)
-            and ``landslide_px``.
+        tiles: tile records (per-band ``sum``, ``sum_ls`` over landslide pixels, and
+            ``landslide_px``).
         n_pixels: pixels per patch.
 
     Returns:
@@ -97,9 +98,9 @@ def patch_means(tiles: Sequence[Mapping], n_pixels: int) -> dict[str, np.ndarray
     """
     if not tiles:
         return {"landslide": np.empty((0, 0)), "other": np.empty((0, 0))}
-    total = np.array([t["sum"] for t in tiles], np.float64)
-    slides = np.array([t["sum_ls"] for t in tiles], np.float64).reshape(total.shape)
-    n = np.array([t["landslide_px"] for t in tiles], np.float64)
+    total = np.array([t.sum for t in tiles], np.float64)
+    slides = np.array([t.sum_ls for t in tiles], np.float64).reshape(total.shape)
+    n = np.array([t.landslide_px for t in tiles], np.float64)
     has, rest = n > 0, n < n_pixels
     return {
         "landslide": slides[has] / n[has, None],

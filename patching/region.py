@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,48 +21,47 @@ import shapely
 from rasterio.windows import Window
 from shapely.geometry import box
 
+from landslide4sense.choices import Scaling
 from landslide4sense.errors import EmptyResultError
 from landslide4sense.files import read_json, write_json
+from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.patching.hdf5 import write_image, write_mask
-from landslide4sense.patching.stack import STACK_BANDS, GridStack, scale
-from landslide4sense.regions import PATCH_SIZE, Grid
+from landslide4sense.patching.stack import GridStack, scale
+from landslide4sense.records import (
+    BlockIndex,
+    DropCounts,
+    GridField,
+    LayerProvenance,
+    Record,
+    TileRecord,
+)
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
 
-@dataclass
-class RegionJob:
+class RegionJob(Record):
     """Everything needed to cut a region's patches; saved as JSON between stages."""
 
     name: str
-    grid: Grid
+    grid: GridField
     bands: dict[str, str]
     slope: str
     dem: str
     mask: str
     aoi_wkt: str  # the AOI in the grid's CRS
-    scaling: str
+    scaling: Scaling
     work: str  # folder of this job's patches and index
+    provenance: LayerProvenance
     rows_per_block: int = 4
-    provenance: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["grid"] = self.grid.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> RegionJob:
-        return cls(**{**d, "grid": Grid.from_dict(d["grid"])})
 
     def save(self, path: str | Path) -> Path:
-        return write_json(path, self.to_dict())
+        return write_json(path, self.model_dump(mode="json"))
 
     @classmethod
     def load(cls, path: str | Path) -> RegionJob:
-        return cls.from_dict(read_json(path))
+        return cls.model_validate(read_json(path))
 
     def blocks(self) -> list[tuple[int, int]]:
         """Blocks of tile rows, ``(start, stop)``, that together cover the grid."""
@@ -112,8 +111,8 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
     ncols = grid.tile_shape()[1]
     aoi = shapely.from_wkt(job.aoi_wkt)
     shapely.prepare(aoi)
-    tiles: list[dict] = []
-    dropped = {"nodata": 0, "outside_aoi": 0}
+    tiles: list[TileRecord] = []
+    dropped = DropCounts()
     with GridStack(
         grid,
         {k: Path(v) for k, v in job.bands.items()},
@@ -129,10 +128,10 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 cs = slice(col * size, (col + 1) * size)
                 bounds = grid.window_bounds(Window(col * size, row * size, size, size))
                 if not aoi.intersects(box(*bounds)):
-                    dropped["outside_aoi"] += 1
+                    dropped.outside_aoi += 1
                     continue
                 if not valid[:, cs].all():
-                    dropped["nodata"] += 1
+                    dropped.nodata += 1
                     continue
                 patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
                 label = np.ascontiguousarray(mask[:, cs])
@@ -142,21 +141,21 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 digest = hashlib.sha256(patch.data)
                 digest.update(label.data)
                 tiles.append(
-                    {
-                        "row": row,
-                        "col": col,
-                        "bounds": list(bounds),
-                        "landslide_px": int(stats["n_ls"][col]),
-                        "sha256": digest.hexdigest(),
-                        "sum": stats["sum"][:, col].tolist(),
-                        "sumsq": stats["sumsq"][:, col].tolist(),
-                        "sum_ls": stats["sum_ls"][:, col].tolist(),
-                    }
+                    TileRecord(
+                        row=row,
+                        col=col,
+                        bounds=bounds,
+                        landslide_px=int(stats["n_ls"][col]),
+                        sha256=digest.hexdigest(),
+                        sum=stats["sum"][:, col].tolist(),
+                        sumsq=stats["sumsq"][:, col].tolist(),
+                        sum_ls=stats["sum_ls"][:, col].tolist(),
+                    )
                 )
             if progress is not None:
                 progress(row - start + 1, stop - start)
-    write_json(index, {"rows": [start, stop], "tiles": tiles, "dropped": dropped})
-    return index
+    block = BlockIndex(rows=(start, stop), tiles=tiles, dropped=dropped)
+    return write_json(index, block.model_dump(mode="json"))
 
 
 @dataclass
@@ -164,8 +163,8 @@ class RegionTiles:
     """A region's kept tiles (row-major order) and the count of dropped ones."""
 
     name: str
-    tiles: list[dict]
-    dropped: dict[str, int]
+    tiles: list[TileRecord]
+    dropped: DropCounts
     job: RegionJob
 
 
@@ -176,23 +175,22 @@ def collect_tiles(job: RegionJob) -> RegionTiles:
         FileNotFoundError: a block has not been cut yet.
         EmptyResultError: the region yields no valid tile.
     """
-    tiles: list[dict] = []
-    dropped = {"nodata": 0, "outside_aoi": 0}
+    tiles: list[TileRecord] = []
+    dropped = DropCounts()
     for start, stop in job.blocks():
-        block = read_json(job.index_path(start, stop))
-        tiles.extend(block["tiles"])
-        for k, v in block["dropped"].items():
-            dropped[k] = dropped.get(k, 0) + v
-    tiles.sort(key=lambda t: (t["row"], t["col"]))
+        block = BlockIndex.model_validate(read_json(job.index_path(start, stop)))
+        tiles.extend(block.tiles)
+        dropped += block.dropped
+    tiles.sort(key=lambda t: (t.row, t.col))
     if not tiles:
         rows, cols = job.grid.tile_shape()
         raise EmptyResultError(
             f"region '{job.name}': none of its {rows * cols} tiles is valid "
-            f"({dropped['nodata']} have missing pixels in some band, {dropped['outside_aoi']} lie "
+            f"({dropped.nodata} have missing pixels in some band, {dropped.outside_aoi} lie "
             f"outside the AOI; a grid smaller than 128 x 128 px has none). Check that the "
             "Sentinel-2 bands and the DEM cover the AOI and that the AOI is at least 1.28 km wide"
         )
     return RegionTiles(job.name, tiles, dropped, job)
 
 
-__all__ = ["STACK_BANDS", "RegionJob", "RegionTiles", "collect_tiles", "patch_rows"]
+__all__ = ["RegionJob", "RegionTiles", "collect_tiles", "patch_rows"]

@@ -1,7 +1,7 @@
 """The 14-band stack on a region's grid: Sentinel-2 B1..B12 (no B8A), slope, DEM; plus the mask.
 
 Every layer is resampled onto the grid (bilinear: all 14 bands are continuous; see
-:mod:`patching.resample`), one window at a time, so nothing larger than a window is ever in
+:mod:`.resample`), one window at a time, so nothing larger than a window is ever in
 memory. Missing data travels as NaN: a declared nodata value, Sentinel-2's 0 when none is
 declared, and anything outside a layer's footprint.
 """
@@ -15,17 +15,10 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from landslide4sense.choices import Scaling
+from landslide4sense.layout import S2_BANDS
 from landslide4sense.patching.resample import open_on_grid
 from landslide4sense.regions import Grid
-
-S2_STACK_BANDS = tuple(f"B{i:02d}" for i in range(1, 13))  # B01..B12, no B8A
-#: Channel order of every patch (the original Landslide4Sense release's order).
-STACK_BANDS = (*S2_STACK_BANDS, "slope", "dem")
-BAND_UNITS = {
-    **{b: "DN (TOA reflectance x 10000)" for b in S2_STACK_BANDS},
-    "slope": "degrees",
-    "dem": "metres",
-}
 
 #: The original release divided each band by these fixed means (its maintainers' statement).
 L4S_SCALE = np.array(
@@ -47,21 +40,22 @@ L4S_SCALE = np.array(
     ],
     dtype=np.float32,
 )
-SCALINGS = ("l4s", "raw")
 
 
-def scale(img: np.ndarray, scaling: str) -> np.ndarray:
-    """Apply a scaling to a (14, h, w) stack in source units, in place where possible.
+def scale_divisors(scaling: Scaling) -> np.ndarray:
+    """What each of the 14 bands is divided by: the release's constants (``l4s``) or ones."""
+    return L4S_SCALE if Scaling(scaling) is Scaling.L4S else np.ones_like(L4S_SCALE)
+
+
+def scale(img: np.ndarray, scaling: Scaling) -> np.ndarray:
+    """Apply a scaling to a (14, h, w) stack in source units, in place.
 
     ``l4s`` divides by the original release's per-band constants; ``raw`` keeps source units
     (DN, degrees, metres).
     """
-    if scaling == "raw":
-        return img
-    if scaling == "l4s":
+    if Scaling(scaling) is Scaling.L4S:
         img /= L4S_SCALE[:, None, None]
-        return img
-    raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}")
+    return img
 
 
 class GridStack:
@@ -72,7 +66,7 @@ class GridStack:
 
     def __init__(self, grid: Grid, bands: dict[str, Path], slope: Path, dem: Path, mask: Path):
         self.grid = grid
-        self.paths = [Path(bands[b]) for b in S2_STACK_BANDS] + [Path(slope), Path(dem)]
+        self.paths = [Path(bands[b]) for b in S2_BANDS] + [Path(slope), Path(dem)]
         self.mask_path = Path(mask)
         self._stack = ExitStack()
         self._readers: list = []
@@ -81,7 +75,7 @@ class GridStack:
     def __enter__(self) -> GridStack:
         for i, path in enumerate(self.paths):
             src = self._stack.enter_context(rasterio.open(path))
-            s2 = i < len(S2_STACK_BANDS)  # the rest are slope and DEM, from the terrain stage
+            s2 = i < len(S2_BANDS)  # the rest are slope and DEM, from the terrain stage
             reader = open_on_grid(src, self.grid, sentinel2=s2, covers_grid=not s2)
             self._stack.callback(reader.close)
             self._readers.append(reader)

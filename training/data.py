@@ -14,8 +14,6 @@ training list; we do not.
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import math
 import re
@@ -26,6 +24,8 @@ import h5py
 import numpy as np
 
 from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV
+from landslide4sense.records import read_dataset_meta, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,10 @@ def read_split(root: Path, split: str) -> PatchSet:
 
 def _regions(root: Path, split: str, n: int) -> list[str]:
     """Each patch's region from ``manifest.csv``; ``all`` without one (the original release)."""
-    manifest = root / "manifest.csv"
+    manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
-    rows = sorted(
-        (int(r["index"]), r["region"])
-        for r in csv.DictReader(manifest.open())
-        if r["split"] == split
-    )
+    rows = sorted((r.index, r.region) for r in read_manifest(manifest) if r.split == split)
     if len(rows) != n:
         raise InputDataError(f"{manifest}: lists {len(rows)} {split} patches, the folder has {n}")
     return [region for _, region in rows]
@@ -151,14 +147,12 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         MissingInputError: the folder is not in the Landslide4Sense layout.
     """
     root = Path(root)
-    meta = (
-        json.loads((root / "dataset.json").read_text()) if (root / "dataset.json").exists() else {}
-    )
+    meta = read_dataset_meta(root / DATASET_JSON) if (root / DATASET_JSON).exists() else None
     train_all, test = read_split(root, "train"), read_split(root, "test")
     if train_all.masks is None:
         raise MissingInputError(f"{root}/TrainData/mask: training patches have no masks")
-    if "train_mean" in meta:
-        mean, std = np.asarray(meta["train_mean"]), np.asarray(meta["train_std"])
+    if meta is not None:
+        mean, std = np.asarray(meta.train_mean), np.asarray(meta.train_std)
     else:
         mean, std = band_stats(train_all.images)
     std = np.where(std > 0, std, 1.0)
@@ -167,7 +161,7 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         s.images /= std.astype(np.float32)[None, :, None, None]
     val_idx = validation_index(train_all.regions, val_fraction)
     train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)
-    version = meta.get("version") or folder_version(root)
+    version = meta.version if meta is not None else folder_version(root)
     log.info(
         "benchmark %s (version %s): %d train, %d validation, %d test patches",
         root,

@@ -15,13 +15,13 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import atomic_path, write_json
 from landslide4sense.training.data import PatchSet, Splits
@@ -45,7 +45,7 @@ class TrainConfig(BaseModel):
     eval_every: int = Field(500, ge=1)
     seed: int = 2022
     augment: bool = False
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Device = Device.AUTO
     compile: bool = False
     eval_batch_size: int = Field(64, ge=1)
 

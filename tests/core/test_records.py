@@ -1,53 +1,19 @@
 import json
 
 import pytest
-from affine import Affine
 
 from landslide4sense.choices import Scaling, Split
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.records import (
     SCHEMA_VERSION,
-    DatasetMeta,
-    ManifestRow,
     read_dataset_meta,
     read_manifest,
     write_dataset_meta,
     write_manifest,
 )
-from landslide4sense.regions import Grid
-
-GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)
-SPLIT = {"patches": 2, "landslide_share": 0.25, "landslide": [1.0] * 14, "background": None}
-
-
-def meta(**change) -> DatasetMeta:
-    data = {
-        "version": "0123456789ab",
-        "created": "2026-01-02T03:04:05+00:00",
-        "code_version": "0.1.0",
-        "patch_size": 128,
-        "bands": ["B01"],
-        "units": ["DN"],
-        "scaling": "l4s",
-        "scale_divisors": [2.0],
-        "resampling": "bilinear",
-        "split_rule": "first quarter",
-        "train_mean": [0.5],
-        "train_std": [0.1],
-        "counts": {"train": 2, "test": 2, "regions": {"a": {"train": 2, "test": 2}}},
-        "regions": [
-            {
-                "name": "a",
-                "grid": GRID.to_dict(),
-                "source": "local",
-                "dropped": {"nodata": 3},
-                "train": SPLIT,
-                "test": SPLIT,
-            }
-        ],
-        "all": {"name": "all regions", "train": SPLIT, "test": SPLIT},
-    }
-    return DatasetMeta.model_validate({**data, **change})
+from tests.helpers import META_GRID
+from tests.helpers import dataset_meta_record as meta
+from tests.helpers import manifest_row as row
 
 
 def test_dataset_meta_round_trips_with_its_schema_version(tmp_path):
@@ -58,7 +24,7 @@ def test_dataset_meta_round_trips_with_its_schema_version(tmp_path):
     assert on_disk["regions"][0]["grid"]["transform"] == [10, 0, 500000, 0, -10, 4000000]
     back = read_dataset_meta(path)
     assert back == m
-    assert back.scaling is Scaling.L4S and back.regions[0].grid == GRID
+    assert back.scaling is Scaling.L4S and back.regions[0].grid == META_GRID
     assert back.regions[0].dropped.nodata == 3 and back.regions[0].dropped.outside_aoi == 0
 
 
@@ -93,15 +59,6 @@ def test_a_corrupt_or_missing_file(tmp_path):
     path.write_text('{"version": ')
     with pytest.raises(InputDataError, match="not valid JSON"):
         read_dataset_meta(path)
-
-
-def row(**change) -> ManifestRow:
-    data = dict(id="train_1", split="train", index=1, image="TrainData/img/image_1.h5",
-                mask="TrainData/mask/mask_1.h5", region="a", tile_row=0, tile_col=2,
-                xmin=500000.0, ymin=3998720.0, xmax=501280.0, ymax=4000000.0, crs="EPSG:32633",
-                landslide_fraction=0.006836, scene_ids="S2A;S2B", scene_dates="2020-01-01;",
-                source="local", sha256="ab" * 32, version="0123456789ab")  # fmt: skip
-    return ManifestRow.model_validate({**data, **change})
 
 
 def test_manifest_round_trips_as_csv(tmp_path):

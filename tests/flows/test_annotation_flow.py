@@ -13,8 +13,9 @@ from landslide4sense.annotation import CorrectionsNeeded
 from landslide4sense.annotation.corrections import write_layers
 from landslide4sense.annotation.labels import read_labels
 from landslide4sense.errors import MissingInputError
-from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
+from landslide4sense.flows.cli import main
+from landslide4sense.records import read_dataset_meta
 from landslide4sense.regions import parse_region, region_grid
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -43,7 +44,7 @@ def region_file(tmp_path, **annotation):
     return path
 
 
-def test_candidates_then_stop_for_corrections(raw, tmp_path):
+def test_candidates_then_stop_for_corrections(raw, tmp_path, capsys):
     labels = raw / "fresh" / "labels.gpkg"
     labels.unlink(missing_ok=True)
     out = tmp_path / "bench"
@@ -53,11 +54,19 @@ def test_candidates_then_stop_for_corrections(raw, tmp_path):
     cands = read_labels(labels, "candidates")
     assert len(cands) > 5 and len(read_labels(labels, "corrections")) == 0
 
+    # `l4s annotate candidates` on the same pre/post bands and DEM proposes the same polygons.
+    mine = tmp_path / "cli" / "labels.gpkg"
+    assert main(["annotate", "candidates", str(region_file(tmp_path)), "--pre",
+                 str(raw / "fresh" / "pre"), "--post", str(raw / "fresh"), "--dem",
+                 str(raw / "fresh" / "dem.tif"), "--out", str(mine)]) == 0  # fmt: skip
+    assert f"{len(cands)} candidates (" in capsys.readouterr().out
+    assert read_labels(mine, "candidates").geometry.geom_equals_exact(cands.geometry, 1e-6).all()
+
     # Accepting candidates as they are builds the benchmark from them.
     accepted = build_benchmark(regions=region_file(tmp_path, accept_candidates=True),
                                out=out, raw=raw)  # fmt: skip
-    meta = read_json(out / "dataset.json")
-    assert meta["regions"][0]["labels"]["layer"] == "candidates"
+    meta = read_dataset_meta(out / "dataset.json")
+    assert meta.regions[0].labels.layer == "candidates"
     assert accepted["counts"]["train"] > 0
 
     # An expert deletes two candidates and adds one; merged labels are then used.
@@ -68,16 +77,20 @@ def test_candidates_then_stop_for_corrections(raw, tmp_path):
          "edited_at": ["2026-11-24T10:00:00", "2026-11-24T10:01:00", "2026-11-24T10:02:00"]},
         geometry=[None, None, c.buffer(60)], crs=cands.crs)  # fmt: skip
     write_layers(labels, {"corrections": corr})
-    from landslide4sense.annotation import merge
-
-    merge(labels)
+    assert main(["annotate", "merge", str(labels)]) == 0
+    merged = read_labels(labels, "labels")
+    assert f"{len(cands)} candidates, +1 added, -2 deleted, 0 reshaped -> {len(merged)} labels" \
+        in capsys.readouterr().out  # fmt: skip
+    assert main(["annotate", "report", str(labels), "--out", str(tmp_path / "report")]) == 0
+    assert f"| labels.gpkg | {len(cands)} | {len(merged)} | 1 | 2 | 0 |" in capsys.readouterr().out
+    assert (tmp_path / "report" / "labels_agreement.png").stat().st_size > 0
     build_benchmark(regions=region_file(tmp_path), out=out, raw=raw)
-    meta = read_json(out / "dataset.json")
-    lab = meta["regions"][0]["labels"]
-    assert lab["layer"] == "labels" and lab["corrections"]["deleted"] == 2
-    assert lab["corrections"]["added"] == 1 and lab["corrections"]["candidates"] == len(cands)
+    lab = read_dataset_meta(out / "dataset.json").regions[0].labels
+    assert lab.layer == "labels" and lab.corrections.deleted == 2
+    assert lab.corrections.added == 1 and lab.corrections.candidates == len(cands)
+    assert lab.polygons == len(merged)
     assert "| fresh |" in (out / "card.md").read_text()
-    assert f"| labels | {lab['features_read']} |" in (out / "card.md").read_text()
+    assert f"| labels | {lab.features_read} |" in (out / "card.md").read_text()
 
 
 def test_no_labels_and_no_pre_imagery(raw, tmp_path):

@@ -1,6 +1,8 @@
 """The build flows on Prefect's local API, on the synthetic demo regions."""
 
+import contextlib
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -13,34 +15,45 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import rasterio
 import yaml
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+from rasterio.windows import from_bounds
 
-from landslide4sense.acquisition.synthetic import write_demo_inputs
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
-from landslide4sense.files import read_json
 from landslide4sense.flows.build import add_region, build_benchmark
 from landslide4sense.flows.cli import main
 from landslide4sense.patching import region as patching_region
+from landslide4sense.records import ManifestRow, read_dataset_meta, read_manifest
+from tests.helpers import DEMO_VERSION, RELEASE_DIVISORS, horn_slope
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo's regions and raw layers (written once), and a clean build of them."""
+def demo_run(tmp_path_factory):
+    """``l4s demo``, run in-process: its folder and what it printed."""
     root = tmp_path_factory.mktemp("demo")
-    regions, raw = write_demo_inputs(root)
-    return regions, raw
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["demo", "--out", str(root)]) == 0
+    return root, printed.getvalue()
 
 
 @pytest.fixture(scope="module")
-def clean_build(demo, tmp_path_factory):
-    from prefect.testing.utilities import prefect_test_harness  # noqa: F401  (harness is active)
+def demo(demo_run):
+    """The demo's regions and raw layers."""
+    return demo_run[0] / "regions", demo_run[0] / "raw"
 
-    regions, raw = demo
-    out = tmp_path_factory.mktemp("clean") / "bench"
-    result = build_benchmark(regions=regions, out=out, raw=raw)
-    return out, result
+
+@pytest.fixture(scope="module")
+def clean_build(demo_run):
+    """The demo's benchmark and its summary (as the build flow returns it)."""
+    out = demo_run[0] / "benchmark"
+    meta = read_dataset_meta(out / "dataset.json")
+    return out, {"version": meta.version, "counts": meta.counts.model_dump(mode="json")}
 
 
 def patch_digests(out: Path) -> dict[str, str]:
@@ -51,22 +64,73 @@ def patch_digests(out: Path) -> dict[str, str]:
     }
 
 
-def test_demo_builds_the_contract(clean_build):
+def source_window(path: Path, row: ManifestRow) -> np.ndarray:
+    """The pixels of a 10 m raw band under a patch (the demo's bands lie on its grid)."""
+    with rasterio.open(path) as src:
+        window = from_bounds(row.xmin, row.ymin, row.xmax, row.ymax, src.transform)
+        return src.read(1, window=window.round_offsets().round_lengths()).astype(np.float64)
+
+
+def dem_under(path: Path, row: ManifestRow) -> np.ndarray:
+    """The raw DEM under a patch, by GDAL's bilinear warp (independent of our resampling)."""
+    dem = np.full((128, 128), np.nan)
+    with rasterio.open(path) as src:
+        to = Affine(10, 0, row.xmin, 0, -10, row.ymax)
+        reproject(rasterio.band(src, 1), dem, dst_crs=row.crs, dst_transform=to,
+                  resampling=Resampling.bilinear, dst_nodata=np.nan)  # fmt: skip
+    return dem
+
+
+#: Per raw DEM: how far the patch's DEM may lie from GDAL's warp of the raw DEM (median and
+#: worst, metres), and its slope from the Horn slope of the patch's own 10 m DEM (median and
+#: 95th percentile, degrees). demo-hills' DEM is 12.5 m in the next UTM zone; demo-valley's is
+#: 30 m in degrees, so its slope (computed at the DEM's resolution) is smoother than 10 m Horn.
+DEM_TOLERANCE = {"demo-hills": (0.01, 0.1, 0.1, 0.5), "demo-valley": (0.2, 5.0, 0.5, 2.5)}
+
+
+def check_values(out: Path, raw: Path, row: ManifestRow, divisors: np.ndarray) -> None:
+    """A patch holds its raw layers' values: the 10 m bands exactly, the DEM as GDAL warps it,
+    and a slope matching the DEM's."""
+    with h5py.File(out / row.image) as f:
+        img = f["img"][()].astype(np.float64) * divisors  # back to source units
+    for channel, band in ((1, "B02"), (2, "B03"), (3, "B04"), (7, "B08")):  # the 10 m bands
+        expected = source_window(raw / row.region / "s2" / f"{band}.tif", row)
+        assert np.allclose(img[..., channel], expected, rtol=1e-6, atol=0), (row.id, band)
+    dem_median, dem_max, slope_median, slope_p95 = DEM_TOLERANCE[row.region]
+    dem_error = np.abs(img[..., 13] - dem_under(raw / row.region / "dem.tif", row))
+    assert np.median(dem_error) < dem_median and dem_error.max() < dem_max, row.id
+    slope_error = np.abs(img[..., 12] - horn_slope(img[..., 13], 10.0, 10.0))[1:-1, 1:-1]
+    assert np.median(slope_error) < slope_median, row.id
+    assert np.percentile(slope_error, 95) < slope_p95, row.id
+
+
+def test_l4s_demo_prints_where_everything_is(demo_run, clean_build):
+    printed = demo_run[1]
     out, result = clean_build
-    meta = read_json(out / "dataset.json")
-    assert result["version"] == meta["version"]
-    n_train, n_test = meta["counts"]["train"], meta["counts"]["test"]
-    assert n_train > 0 and n_test > 2 * n_train
+    assert f"benchmark: {out}/ (TrainData, TestData" in printed
+    assert f"card:      {out / 'card.md'}" in printed
+    assert f"l4s train --dataset {out} --models U-Net,LinkNet" in printed
+    assert result["version"] == DEMO_VERSION, "the demo's patches changed"
+    assert (result["counts"]["train"], result["counts"]["test"]) == (41, 123)
+
+
+def test_demo_builds_the_contract(demo, clean_build):
+    out = clean_build[0]
+    meta = read_dataset_meta(out / "dataset.json")
+    n_train, n_test = meta.counts.train, meta.counts.test
     assert len(list((out / "TrainData" / "img").glob("image_*.h5"))) == n_train
     assert len(list((out / "TestData" / "mask").glob("mask_*.h5"))) == n_test
     with h5py.File(out / "TestData" / "img" / f"image_{n_test}.h5") as f:
         img = f["img"][()]
     assert img.shape == (128, 128, 14) and img.dtype == np.float32 and np.isfinite(img).all()
-    for reg in meta["regions"]:  # one DEM in another UTM zone, one in degrees; labels in lon/lat
-        assert reg["train"]["landslide_share"] + reg["test"]["landslide_share"] > 0.005
-        assert reg["dropped"]["nodata"] == 0
-    slope_mean = meta["train_mean"][12] * 20.29228266
-    assert 5 < slope_mean < 40  # degrees, from the l4s-scaled slope band
+    for reg in meta.regions:  # one DEM in another UTM zone, one in degrees; labels in lon/lat
+        assert reg.train.landslide_share + reg.test.landslide_share > 0.005
+        assert reg.dropped.nodata == 0
+    rows = read_manifest(out / "manifest.csv")
+    for region in ("demo-hills", "demo-valley"):  # each region's first and last patch
+        mine = [r for r in rows if r.region == region]
+        for row in (mine[0], mine[-1]):
+            check_values(out, demo[1], row, np.asarray(meta.scale_divisors))
     assert (out / "regions" / "demo-hills.yaml").exists()
     assert "demo-valley" in (out / "card.md").read_text()
 
@@ -80,14 +144,17 @@ def test_rebuild_skips_done_work_and_gives_the_same_version(demo, clean_build, t
     assert [p.stat().st_mtime_ns for p in indexes] == stamps
 
 
-def test_raw_scaling_keeps_source_units(demo, tmp_path):
+def test_raw_scaling_keeps_source_units(demo, clean_build, tmp_path):
     regions, raw = demo
     out = tmp_path / "raw"
     build_benchmark(regions=regions / "demo-hills.yaml", out=out, raw=raw, scaling="raw")
-    with h5py.File(out / "TrainData" / "img" / "image_1.h5") as f:
-        img = f["img"][()]
-    assert 100 < img[..., 3].mean() < 5000 and 100 < img[..., 13].mean() < 3000  # DN, metres
-    assert read_json(out / "dataset.json")["scaling"] == "raw"
+    meta = read_dataset_meta(out / "dataset.json")
+    assert meta.scaling == "raw" and meta.scale_divisors == [1.0] * 14
+    rows = read_manifest(out / "manifest.csv")
+    check_values(out, raw, rows[0], np.ones(14))
+    scaled = read_manifest(clean_build[0] / "manifest.csv")[0]  # the same tile, l4s-scaled
+    with h5py.File(out / rows[0].image) as f, h5py.File(clean_build[0] / scaled.image) as g:
+        assert np.allclose(g["img"][()], f["img"][()] / RELEASE_DIVISORS, rtol=1e-6)
 
 
 def test_add_region_appends_without_renumbering(demo, clean_build, tmp_path):
@@ -103,8 +170,7 @@ def test_add_region_appends_without_renumbering(demo, clean_build, tmp_path):
     # The same two regions in the same order as the clean build: the same benchmark.
     assert second["version"] == clean_build[1]["version"]
     assert after == patch_digests(clean_build[0])
-    meta = read_json(out / "dataset.json")
-    assert meta["history"][-1]["version"] == first["version"]
+    assert read_dataset_meta(out / "dataset.json").history[-1].version == first["version"]
     assert (
         add_region(region=regions / "demo-valley.yaml", out=out, raw=raw)["version"]
         == (second["version"])

@@ -1,11 +1,14 @@
-"""The l4s commands that need no flow run: plan and models."""
+"""The l4s commands that need no flow run (plan, models), the --dask wiring and missing extras."""
 
+import contextlib
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
-from landslide4sense.flows.cli import main
+from landslide4sense.flows.cli import _on_runner, main
 from landslide4sense.regions import Grid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +121,44 @@ def test_task_lines_stay_off_the_terminal_unless_failed():
     assert quiet.filter(record("prefect.task_runs", logging.ERROR, "Finished in state Failed()"))
     assert quiet.filter(record("prefect.flow_runs", logging.INFO, "Finished in state Completed()"))
     assert quiet.filter(record("landslide4sense.patching", logging.INFO, "cut 12 patches"))
+
+
+def test_dask_option_runs_the_flow_on_a_dask_task_runner(monkeypatch):
+    from prefect_dask import DaskTaskRunner
+
+    from landslide4sense.flows.build import build_benchmark
+
+    flow, api = _on_runner(build_benchmark, None)
+    assert flow is build_benchmark and isinstance(api, contextlib.nullcontext)
+    flow, api = _on_runner(build_benchmark, "tcp://127.0.0.1:8786")
+    assert isinstance(flow.task_runner, DaskTaskRunner) and flow.name == "build-benchmark"
+    assert flow.task_runner.address == "tcp://127.0.0.1:8786"
+    local, _ = _on_runner(build_benchmark, "local")
+    assert local.task_runner.address is None  # a cluster of its own: 2 worker processes
+    assert local.task_runner.cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1,
+                                                "processes": True}  # fmt: skip
+    # With a Prefect server configured, the workers report to it: no temporary API starts.
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+    with api:
+        assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:1/api"
+
+
+@pytest.mark.parametrize(
+    ("module", "argv", "extra"),
+    [
+        ("prefect_dask", ["build", "--dask", "local"], "dask"),
+        ("torch", ["models"], "train"),
+        ("torch", ["train", "--dataset", "."], "train"),
+        ("ee", ["plan", str(ROOT / "regions" / "iburi-2018.yaml")], "earthengine"),
+    ],
+)
+def test_a_missing_extra_names_the_pip_command(module, argv, extra, monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, module, None)  # what `import module` meets when absent
+    for loaded in [m for m in sys.modules if m.startswith("landslide4sense.acquisition.earth")]:
+        monkeypatch.delitem(sys.modules, loaded)  # imported again, without ee
+    if argv[0] == "build":
+        argv = [*argv, "--out", str(tmp_path / "out"), "--raw", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"pip install 'landslide4sense[{extra}]'" in err and f"'{module}'" in err
+    assert not (tmp_path / "out").exists()

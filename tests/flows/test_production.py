@@ -7,6 +7,7 @@ triggers (the trigger of prefect.yaml) through the GPU-pool worker, and the same
 2-worker local Dask cluster giving byte-identical patches.
 """
 
+import csv
 import hashlib
 import os
 import shutil
@@ -196,8 +197,9 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
 
     from landslide4sense.acquisition.synthetic import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
-    from landslide4sense.flows.runners import dask_runner
+    from landslide4sense.flows.cli import main
     from landslide4sense.flows.train import retrain_baselines
+    from landslide4sense.records import read_dataset_meta
 
     url, env = server
     for pool in ("etl", "gpu"):
@@ -270,7 +272,8 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
 
             run = run_deployment("build-benchmark/build-benchmark", timeout=600)
             assert run.state.is_completed(), run.state
-            assert (out / "dataset.json").exists()
+            meta = read_dataset_meta(out / "dataset.json")
+            assert len(list((out / "TrainData" / "img").iterdir())) == meta.counts.train > 0
 
             # The new dataset version's event triggered the retraining on the GPU pool.
             with get_client(sync_client=True) as client:
@@ -284,16 +287,24 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
                         break
                     time.sleep(2)
             assert state is not None and state.is_completed(), state
-            version = __import__("json").loads((out / "dataset.json").read_text())["version"]
-            assert (out / "training" / version / "table_i.csv").exists()
+            assert runs[0].parameters["dataset"] == str(out.resolve())
+            (row,) = csv.DictReader((out / "training" / meta.version / "table_i.csv").open())
+            assert row["model"] == "ContextNet" and row["iterations"] == "4"
 
-            # The same build fanned out on a 2-worker Dask cluster: the same bytes.
+            # The same build fanned out on a 2-worker Dask cluster (`l4s build --dask local`,
+            # in-process, against this server): the same bytes.
             monkeypatch.setenv("PREFECT_API_URL", url)
             dask_out = tmp_path / "bench-dask"
-            build_benchmark.with_options(task_runner=dask_runner("local"))(
-                regions=region, out=dask_out, raw=raw
-            )
+            assert main(["build", "--regions", str(region), "--raw", str(raw),
+                         "--out", str(dask_out), "--dask", "local"]) == 0  # fmt: skip
             assert digests(dask_out) == digests(out) and len(digests(out)) > 50
     finally:
+        # The in-process flows' event and log workers talk to this server: deliver what they
+        # hold and stop them, so that later tests get workers for their own API.
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        EventsWorker.drain_all(timeout=30)
+        APILogWorker.drain_all(timeout=30)
         for w in workers:
             stop(w)

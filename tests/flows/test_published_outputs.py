@@ -123,6 +123,7 @@ def test_prefect_shows_the_card_counts_and_cached_stages(built):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
+        ArtifactFilterFlowRunId,
         ArtifactFilterKey,
         FlowRunFilter,
         FlowRunFilterId,
@@ -130,10 +131,11 @@ def test_prefect_shows_the_card_counts_and_cached_stages(built):
 
     *_, (first, second) = built
     with get_client(sync_client=True) as client:
-        arts = {
+        arts = {  # those of the second run (other tests publish under the same keys)
             a.key: a
             for a in client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["dataset-card", "dataset-counts"])))
+                key=ArtifactFilterKey(any_=["dataset-card", "dataset-counts"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[second.state_details.flow_run_id])))
         }  # fmt: skip
         runs = []
         for state in (first, second):

@@ -1,10 +1,13 @@
 """Retraining: the flow on a demo benchmark, and its trigger on a new dataset version."""
 
 import asyncio
+import csv
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
@@ -15,7 +18,11 @@ from landslide4sense.acquisition.synthetic import write_demo_inputs
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
+from landslide4sense.flows.cli import main
 from landslide4sense.flows.train import retrain_baselines
+from landslide4sense.records import read_dataset_meta
+from landslide4sense.training.data import load_benchmark
+from landslide4sense.training.models import get_model
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +34,42 @@ def demo(tmp_path_factory):
     return write_demo_inputs(tmp_path_factory.mktemp("demo"))
 
 
-def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path):
+def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
+    """Test-split confusion counts of a saved model, computed here (not by the trainer)."""
+    data = load_benchmark(bench)
+    model = get_model(name, data.test.images.shape[1])
+    model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    model.eval()
+    with torch.no_grad():
+        pred = np.concatenate([model(torch.from_numpy(data.test.images[i : i + 16])).argmax(1)
+                               for i in range(0, len(data.test), 16)]).astype(bool)  # fmt: skip
+    truth = data.test.masks.astype(bool)
+    return {"tp": int((pred & truth).sum()), "fp": int((pred & ~truth).sum()),
+            "fn": int((~pred & truth).sum()), "tn": int((~pred & ~truth).sum())}  # fmt: skip
+
+
+def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, capsys):
     regions, raw = demo
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-hills.yaml", out=bench, raw=raw)
-    version = read_json(bench / "dataset.json")["version"]
-    first = retrain_baselines(dataset=bench, **QUICK)
-    run = bench / "training" / version
-    assert first["trained"] == ["ContextNet"] and Path(first["out"]) == run
+    meta = read_dataset_meta(bench / "dataset.json")
+    run = bench / "training" / meta.version
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in QUICK.items()]
+    assert main(["train", "--dataset", str(bench), *args]) == 0  # `l4s train`, in-process
+    printed = capsys.readouterr().out
+    assert f"results: {run}/ (table_i.csv" in printed and "| ContextNet |" in printed
     for f in ("table_i.csv", "table_i.md", "spider.png", "detections.png",
               "ContextNet/best.pt", "ContextNet/metrics.json"):  # fmt: skip
-        assert (run / f).exists(), f
-    assert "| ContextNet |" in (run / "table_i.md").read_text()
+        assert (run / f).stat().st_size > 0, f
+    scores = read_json(run / "ContextNet" / "metrics.json")["test"]["all"]
+    counts = {k: scores[k] for k in ("tp", "fp", "fn", "tn")}
+    assert sum(counts.values()) == meta.counts.test * 128 * 128  # every test pixel, once
+    assert counts == rescore(bench, run / "ContextNet" / "best.pt", "ContextNet")
+    tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+    assert scores["f1"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
+    (row,) = csv.DictReader((run / "table_i.csv").open())
+    assert row["model"] == "ContextNet" and float(row["f1"]) == pytest.approx(scores["f1"])
+    assert float(row["paper_f1"]) == 58.11  # the paper's Table I, beside ours
     again = retrain_baselines(dataset=bench, **QUICK)
     assert again["trained"] == [] and again["skipped"] == ["ContextNet"]
     assert retrain_baselines(dataset=bench, force=True, **QUICK)["trained"] == ["ContextNet"]
@@ -58,7 +89,7 @@ def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
     regions, raw = demo
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-valley.yaml", out=bench, raw=raw)  # a new version
-    version = read_json(bench / "dataset.json")["version"]
+    version = read_dataset_meta(bench / "dataset.json").version
 
     with get_client(sync_client=True) as client:
         flt = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
@@ -79,4 +110,5 @@ def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
         asyncio.run(serve_once())
         state = client.read_flow_run(runs[0].id).state
     assert state.is_completed(), state
-    assert (bench / "training" / version / "table_i.csv").exists()
+    (row,) = csv.DictReader((bench / "training" / version / "table_i.csv").open())
+    assert row["model"] == "ContextNet" and row["iterations"] == "4"

@@ -1,4 +1,5 @@
 import csv
+import datetime as dt
 import json
 
 import h5py
@@ -6,9 +7,20 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from landslide4sense.patching import assemble, patch_rows, split_count
+from landslide4sense.choices import Scaling
+from landslide4sense.patching import RegionJob, RegionTiles, assemble, patch_rows, split_count
+from landslide4sense.patching.assemble import (
+    band_stats,
+    content_version,
+    dataset_meta,
+    history,
+    manifest_rows,
+    number_patches,
+    summarise,
+)
+from landslide4sense.records import DropCounts, TileRecord, read_dataset_meta
 from landslide4sense.regions import Grid
-from tests.helpers import known_job
+from tests.helpers import RELEASE_DIVISORS, known_job
 
 
 def grid(cols: int, rows: int, x0: float = 500000) -> Grid:
@@ -33,8 +45,8 @@ def test_split_numbering_and_the_output_contract(tmp_path):
     out = tmp_path / "bench"
     meta = assemble(out, two_regions(tmp_path), "raw")
     # alpha: 5 tiles -> 2 train + 3 test; beta: 3 tiles -> 1 train + 2 test.
-    assert meta["counts"]["train"] == 3 and meta["counts"]["test"] == 5
-    assert meta["counts"]["regions"] == {
+    assert meta.counts.train == 3 and meta.counts.test == 5
+    assert meta.counts.model_dump()["regions"] == {
         "alpha": {"train": 2, "test": 3},
         "beta": {"train": 1, "test": 2},
     }
@@ -63,9 +75,10 @@ def test_split_numbering_and_the_output_contract(tmp_path):
     assert rows[5]["id"] == "train_3" and rows[5]["scene_ids"] == "S2-beta"
     assert rows[0]["landslide_fraction"] == "0.0"
     assert float(rows[1]["landslide_fraction"]) == pytest.approx(100 / 128**2, abs=1e-6)
-    assert {r["version"] for r in rows} == {meta["version"]}
+    assert {r["version"] for r in rows} == {meta.version}
     saved = json.loads((out / "dataset.json").read_text())
-    assert saved["version"] == meta["version"] and saved["bands"][-2:] == ["slope", "dem"]
+    assert saved["schema_version"] == 1 and read_dataset_meta(out / "dataset.json") == meta
+    assert saved["version"] == meta.version and saved["bands"][-2:] == ["slope", "dem"]
     assert saved["train_mean"][0] == (100 * 2 + 101) / 3  # the training split's statistics
     assert saved["train_std"][13] == 0.0
     for f in (
@@ -81,10 +94,148 @@ def test_split_numbering_and_the_output_contract(tmp_path):
 
 def test_version_is_a_content_hash(tmp_path):
     jobs = two_regions(tmp_path)
-    v1 = assemble(tmp_path / "o1", jobs, "raw", figures=False)["version"]
-    v2 = assemble(tmp_path / "o2", jobs, "raw", figures=False)["version"]
+    v1 = assemble(tmp_path / "o1", jobs, "raw", figures=False).version
+    v2 = assemble(tmp_path / "o2", jobs, "raw", figures=False).version
     assert v1 == v2
-    v3 = assemble(tmp_path / "o3", jobs[::-1], "raw", figures=False)["version"]
+    v3 = assemble(tmp_path / "o3", jobs[::-1], "raw", figures=False).version
     assert v3 != v1  # other order, other numbering
     v4 = assemble(tmp_path / "o1", jobs[:1], "raw", figures=False)
-    assert v4["version"] != v1 and v4["history"][-1]["version"] == v1
+    assert v4.version != v1 and v4.history[-1].version == v1
+
+
+# The pure parts of publishing, each on records built in memory (no files).
+
+N_PX = 128 * 128
+
+
+def tile(row: int, col: int, value: float = 1.0, landslide_px: int = 0, ls_value: float = 0.0):
+    """A tile whose 14 bands are all ``value`` (its sums follow), ``landslide_px`` of whose
+    pixels are landslide with band values ``ls_value`` there."""
+    rest = N_PX - landslide_px
+    return TileRecord(
+        row=row,
+        col=col,
+        bounds=(col * 1280.0, -(row + 1) * 1280.0, (col + 1) * 1280.0, -row * 1280.0),
+        landslide_px=landslide_px,
+        sha256=f"{row}-{col}-{value}",
+        sum=[value * rest + ls_value * landslide_px] * 14,
+        sumsq=[value**2 * rest + ls_value**2 * landslide_px] * 14,
+        sum_ls=[ls_value * landslide_px] * 14,
+    )
+
+
+def region(name: str, tiles: list[TileRecord], scenes=("S2A_1", "S2B_2")) -> RegionTiles:
+    job = RegionJob(
+        name=name, grid=grid(len(tiles), 1), bands={}, slope="s", dem="d", mask="m",
+        aoi_wkt="POINT (0 0)", scaling="raw", work=f"/work/{name}",
+        provenance={"source": "stac", "dem": "srtm",
+                    "scenes": [{"id": s, "date": None if i else "2020-01-01"}
+                               for i, s in enumerate(scenes)]},
+    )  # fmt: skip
+    return RegionTiles(name, tiles, DropCounts(nodata=2), job)
+
+
+def test_number_patches_splits_each_region_then_numbers_per_split_across_regions():
+    a = region("a", [tile(0, c) for c in range(5)])  # 2 train, 3 test
+    b = region("b", [tile(0, c) for c in range(4)])  # 1 train, 3 test
+    got = [(p.split, p.index, p.job.name, p.tile.col) for p in number_patches([a, b])]
+    assert got == [
+        ("train", 1, "a", 0), ("train", 2, "a", 1),
+        ("test", 1, "a", 2), ("test", 2, "a", 3), ("test", 3, "a", 4),
+        ("train", 3, "b", 0),
+        ("test", 4, "b", 1), ("test", 5, "b", 2), ("test", 6, "b", 3),
+    ]  # fmt: skip
+    halves = number_patches([a], train_fraction=0.5)
+    assert [p.split for p in halves] == ["train"] * 3 + ["test"] * 2
+    assert halves[3].image == "TestData/img/image_1.h5"
+    assert halves[3].mask == "TestData/mask/mask_1.h5"
+
+
+def test_content_version_depends_on_content_numbering_and_scaling_only():
+    patches = number_patches([region("a", [tile(0, 0), tile(0, 1, 2.0)])])
+    v = content_version(Scaling.RAW, patches)
+    # The recipe is what makes published versions comparable: pinned (a change renames every
+    # benchmark ever built).
+    assert v == "74823fc9a075"
+    other_scenes = number_patches([region("a", [tile(0, 0), tile(0, 1, 2.0)], scenes=())])
+    assert content_version(Scaling.RAW, other_scenes) == v  # provenance is not content
+    assert content_version(Scaling.L4S, patches) != v
+    changed = number_patches([region("a", [tile(0, 0), tile(0, 1, 3.0)])])
+    assert content_version(Scaling.RAW, changed) != v
+    assert (
+        content_version(Scaling.RAW, number_patches([region("b", [tile(0, 0), tile(0, 1, 2.0)])]))
+        != v
+    )
+
+
+def test_manifest_rows():
+    a = region("a", [tile(0, 0), tile(0, 1, landslide_px=1638)])
+    rows = manifest_rows(number_patches([a]), "v1")
+    assert [(r.id, r.split, r.index, r.image) for r in rows] == [
+        ("train_1", "train", 1, "TrainData/img/image_1.h5"),
+        ("test_1", "test", 1, "TestData/img/image_1.h5"),
+    ]
+    r = rows[1]
+    assert (r.tile_row, r.tile_col, r.xmin, r.ymin, r.xmax, r.ymax) == (0, 1, 1280, -1280, 2560, 0)
+    assert r.landslide_fraction == 0.099976 and rows[0].landslide_fraction == 0.0
+    assert (r.scene_ids, r.scene_dates) == ("S2A_1;S2B_2", "2020-01-01;")
+    assert (r.source, r.crs, r.sha256, r.version) == ("stac", "EPSG:32633", "0-1-1.0", "v1")
+
+
+def test_band_stats_and_summaries_from_the_tile_sums():
+    mean, std = band_stats([tile(0, 0, 1.0), tile(0, 1, 3.0)])
+    assert mean == [2.0] * 14 and std == [1.0] * 14
+    # 100 landslide px of value 5 in the first tile, the rest 1; the second tile all 3
+    s = summarise([tile(0, 0, 1.0, landslide_px=100, ls_value=5.0), tile(0, 1, 3.0)])
+    assert s.patches == 2 and s.landslide_share == 100 / (2 * N_PX)
+    assert s.landslide == [5.0] * 14
+    assert s.background == pytest.approx(
+        [(1.0 * (N_PX - 100) + 3.0 * N_PX) / (2 * N_PX - 100)] * 14
+    )
+    empty = summarise([])
+    assert (empty.patches, empty.landslide_share, empty.landslide, empty.background) == (
+        0,
+        0.0,
+        None,
+        None,
+    )
+    assert summarise([tile(0, 0)]).landslide is None
+
+
+def test_history_appends_the_previous_version_once():
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    regions = [region("a", [tile(0, 0), tile(0, 1)])]
+    patches = number_patches(regions)
+    first = dataset_meta(regions, patches, Scaling.RAW, version="v1", created=created)
+    assert history(None, "v1") == [] and first.history == []
+    assert history(first, "v1") == []  # the same content published again
+    second = dataset_meta(regions, patches, Scaling.RAW, version="v2", created=created,
+                          previous=first)  # fmt: skip
+    assert [(h.version, h.counts.train) for h in second.history] == [("v1", 1)]
+    third = dataset_meta(regions, patches, Scaling.RAW, version="v3", created=created,
+                         previous=second)  # fmt: skip
+    assert [h.version for h in third.history] == ["v1", "v2"]
+
+
+def test_dataset_meta():
+    regions = [region("a", [tile(0, c, 1.0 + c) for c in range(5)]), region("b", [tile(0, 0)])]
+    patches = number_patches(regions)
+    created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    meta = dataset_meta(regions, patches, Scaling.L4S, version="v", created=created)
+    assert (meta.counts.train, meta.counts.test) == (3, 3)
+    assert meta.counts.regions["a"].model_dump() == {"train": 2, "test": 3}
+    assert meta.train_mean == [(1.0 + 2.0 + 1.0) / 3] * 14  # a's first two tiles, b's one
+    assert meta.scale_divisors == pytest.approx(list(RELEASE_DIVISORS), rel=1e-7)
+    assert meta.bands[-2:] == ["slope", "dem"] and len(meta.units) == 14
+    a = meta.regions[0]
+    assert (a.name, a.source, a.dem, a.dropped.nodata, a.test.patches) == (
+        "a",
+        "stac",
+        "srtm",
+        2,
+        3,
+    )
+    assert a.scenes[0].id == "S2A_1" and a.grid == grid(5, 1)
+    assert meta.all.train.patches == 3 and meta.all.name == "all regions"
+    raw = dataset_meta(regions, patches, Scaling.RAW, version="v", created=created)
+    assert raw.scale_divisors == [1.0] * 14

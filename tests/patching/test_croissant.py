@@ -4,6 +4,7 @@ import json
 import pandas as pd
 import pytest
 
+from landslide4sense.choices import Split
 from landslide4sense.patching import assemble
 from landslide4sense.patching.croissant import MANIFEST_COLUMNS, croissant
 from tests.patching.test_assemble import two_regions
@@ -15,15 +16,17 @@ def test_croissant_validates_offline_and_yields_the_manifest_rows(tmp_path):
     out = tmp_path / "bench"
     meta = assemble(out, two_regions(tmp_path), "raw", figures=False)
     manifest = out / "manifest.csv"
-    doc = croissant(meta, hashlib.sha256(manifest.read_bytes()).hexdigest(),
-                    "https://spdx.org/licenses/CC-BY-4.0.html", ["train", "test"])  # fmt: skip
+    sha = hashlib.sha256(manifest.read_bytes()).hexdigest()
+    doc = croissant(
+        meta, sha, "https://spdx.org/licenses/CC-BY-4.0.html", [Split.TRAIN, Split.TEST]
+    )
     path = out / "croissant.json"
     path.write_text(json.dumps(doc))
 
     dataset = mlc.Dataset(jsonld=str(path))  # raises mlc.ValidationError on any error
     issues = dataset.metadata.ctx.issues
     assert not issues.errors and not issues.warnings
-    assert dataset.metadata.version == f"1.0.0+{meta['version']}"
+    assert dataset.metadata.version == f"1.0.0+{meta.version}"
 
     rows = pd.read_csv(manifest)
     records = list(dataset.records("patches"))
@@ -37,8 +40,8 @@ def test_croissant_validates_offline_and_yields_the_manifest_rows(tmp_path):
 
 
 def test_a_missing_checksum_is_an_error(tmp_path):
-    doc = croissant({"name": "x", "version": "abc", "created": "2024-01-01"}, "",
-                    "https://spdx.org/licenses/CC-BY-4.0.html", ["train"])  # fmt: skip
+    meta = assemble(tmp_path / "bench", two_regions(tmp_path), "raw", figures=False)
+    doc = croissant(meta, "", "https://spdx.org/licenses/CC-BY-4.0.html", [Split.TRAIN])
     del doc["distribution"][0]["sha256"]
     (tmp_path / "croissant.json").write_text(json.dumps(doc))
     with pytest.raises(mlc.ValidationError, match="sha256"):

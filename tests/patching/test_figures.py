@@ -8,10 +8,12 @@ from landslide4sense.patching.figures import (
     plot_landslide_share,
 )
 from landslide4sense.patching.stack import L4S_SCALE
+from landslide4sense.records import TileRecord
 
 
 def tile(sums, sums_ls, n_ls):
-    return {"sum": sums, "sum_ls": sums_ls, "landslide_px": n_ls}
+    return TileRecord(row=0, col=0, bounds=(0, 0, 1, 1), landslide_px=n_ls, sha256="",
+                      sum=sums, sumsq=[0.0] * len(sums), sum_ls=sums_ls)  # fmt: skip
 
 
 def test_patch_means_split_landslide_and_other_pixels_exactly():

@@ -5,15 +5,15 @@ from shapely.geometry import box
 
 from landslide4sense.errors import EmptyResultError
 from landslide4sense.patching import (
-    L4S_SCALE,
     RegionJob,
     collect_tiles,
     patch_rows,
     read_image,
     read_mask,
 )
+from landslide4sense.records import DropCounts
 from landslide4sense.regions import Grid
-from tests.helpers import known_job
+from tests.helpers import RELEASE_DIVISORS, known_job
 
 GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)  # 2 x 2 whole tiles
 
@@ -31,8 +31,8 @@ def cut(job):
 def test_tiles_patches_and_dropped_counts(tmp_path):
     job = make_job(tmp_path)
     tiles = cut(job)
-    assert [(t["row"], t["col"]) for t in tiles.tiles] == [(0, 0), (0, 1), (1, 0)]
-    assert tiles.dropped == {"nodata": 1, "outside_aoi": 0}
+    assert [(t.row, t.col) for t in tiles.tiles] == [(0, 0), (0, 1), (1, 0)]
+    assert tiles.dropped == DropCounts(nodata=1, outside_aoi=0)
     img = read_image(job.patch_paths(0, 1)[0])
     assert img.shape == (128, 128, 14) and img.dtype == np.float32
     assert np.array_equal(img[5, 7, :12], 100 * np.arange(1, 13, dtype=np.float32))
@@ -40,16 +40,16 @@ def test_tiles_patches_and_dropped_counts(tmp_path):
     mask = read_mask(job.patch_paths(0, 1)[1])
     assert mask.dtype == np.uint8 and mask.shape == (128, 128)
     assert mask.sum() == 100 and mask[10:20, 12:22].all()
-    assert tiles.tiles[1]["landslide_px"] == 100 and tiles.tiles[0]["landslide_px"] == 0
-    assert tiles.tiles[0]["sum"][0] == pytest.approx(100 * 128 * 128)
-    assert tiles.tiles[0]["bounds"] == [500000, 3998720, 501280, 4000000]
+    assert tiles.tiles[1].landslide_px == 100 and tiles.tiles[0].landslide_px == 0
+    assert tiles.tiles[0].sum[0] == pytest.approx(100 * 128 * 128)
+    assert tiles.tiles[0].bounds == (500000, 3998720, 501280, 4000000)
 
 
 def test_l4s_scaling_divides_by_the_constants(tmp_path):
     job = make_job(tmp_path, scaling="l4s")
     cut(job)
     img = read_image(job.patch_paths(0, 0)[0])
-    expected = np.r_[100 * np.arange(1, 13), 12, 800].astype(np.float32) / L4S_SCALE
+    expected = np.r_[100 * np.arange(1, 13), 12, 800] / RELEASE_DIVISORS
     assert np.allclose(img[64, 64], expected, rtol=1e-6)
 
 
@@ -57,8 +57,8 @@ def test_tiles_outside_the_aoi_are_dropped(tmp_path):
     left, _, _, top = GRID.bounds
     job = make_job(tmp_path, aoi=box(left, top - 500, left + 500, top), hole=False)
     tiles = cut(job)
-    assert [(t["row"], t["col"]) for t in tiles.tiles] == [(0, 0)]
-    assert tiles.dropped == {"nodata": 0, "outside_aoi": 3}
+    assert [(t.row, t.col) for t in tiles.tiles] == [(0, 0)]
+    assert tiles.dropped == DropCounts(nodata=0, outside_aoi=3)
 
 
 def test_done_blocks_are_skipped_and_results_are_deterministic(tmp_path):

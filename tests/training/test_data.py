@@ -1,13 +1,12 @@
-import csv
-import json
-
 import h5py
 import numpy as np
 import pytest
 
 from landslide4sense.errors import MissingInputError
+from landslide4sense.records import write_dataset_meta, write_manifest
 from landslide4sense.training.data import load_benchmark, read_split, validation_index
 from landslide4sense.training.synthetic import write_release
+from tests.helpers import dataset_meta_record, manifest_row
 
 
 def test_original_release_layout_float64(tmp_path):
@@ -39,13 +38,12 @@ def test_standardised_with_training_statistics(tmp_path):
 
 def test_statistics_and_regions_come_from_our_benchmark_files(tmp_path):
     root = write_release(tmp_path, 4, 2, size=16, seed=4)
-    meta = {"version": "abc123", "train_mean": [1.0] * 14, "train_std": [2.0] * 14}
-    (root / "dataset.json").write_text(json.dumps(meta))
-    with (root / "manifest.csv").open("w") as f:
-        w = csv.writer(f)
-        w.writerow(["split", "index", "region"])
-        w.writerows([["train", i, "a" if i <= 3 else "b"] for i in range(1, 5)])
-        w.writerows([["test", i, "b"] for i in range(1, 3)])
+    write_dataset_meta(root / "dataset.json", dataset_meta_record(
+        version="abc123", train_mean=[1.0] * 14, train_std=[2.0] * 14))  # fmt: skip
+    rows = [("train", i, "a" if i <= 3 else "b") for i in range(1, 5)]
+    rows += [("test", i, "b") for i in range(1, 3)]
+    manifest = [manifest_row(id=f"{s}_{i}", split=s, index=i, region=r) for s, i, r in rows]
+    write_manifest(root / "manifest.csv", manifest)
     raw = read_split(root, "test").images
     data = load_benchmark(root, val_fraction=0.5)
     assert np.allclose(data.test.images, (raw - 1.0) / 2.0)

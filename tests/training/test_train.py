@@ -17,6 +17,7 @@ def weights(path):
     return torch.load(path, weights_only=False)["model"]
 
 
+@pytest.mark.slow  # about 140 s on 2 cores
 def test_unet_learns_separable_landslides(separable, tmp_path):
     cfg = TrainConfig(iterations=200, batch_size=4, eval_every=50, device="cpu", seed=0)
     metrics = train_model("U-Net", separable, cfg, tmp_path)
