@@ -263,7 +263,7 @@ def usage_section(meta: DatasetMeta) -> str:
         "`ValidData/` holds the validation patches (the last tenth of each region's training "
         "tiles, not in `TrainData/`), so all three splits load."
         if meta.counts.val
-        else 'This benchmark has no `ValidData/`: `split="val"` needs one built with '
+        else 'this benchmark has no `ValidData/`: `split="val"` needs one built with '
         "`--layout with-valid`."
     )
     n_train, n_test = meta.counts.train, meta.counts.test
