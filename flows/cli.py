@@ -13,6 +13,7 @@ import logging
 import shutil
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 
 from landslide4sense import __version__
@@ -35,14 +36,15 @@ def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
 
 
+def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum],
+            default: StrEnum | None, help: str, choices: list | None = None) -> None:  # fmt: skip
+    """An option whose value is a member of ``choice`` (the enum checks it, argparse lists it)."""
+    p.add_argument(flag, type=choice, choices=choices or list(choice), default=default,
+                   help=help)  # fmt: skip
+
+
 def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
-    p.add_argument(
-        "--source",
-        type=SourceKind,
-        choices=list(SourceKind),
-        default=SourceKind.LOCAL,
-        help="where the Sentinel-2 bands come from",
-    )
+    _choice(p, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
     p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
                    "download cache (networked sources)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
@@ -52,15 +54,15 @@ def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
 
 
 def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
-    p.add_argument("--scaling", type=Scaling, choices=list(Scaling), default=Scaling.L4S,
-                   help="l4s: divide each band by the original release's constant; raw: "
-                   "source units (DN, degrees, metres)")  # fmt: skip
-    p.add_argument("--layout", type=OutputLayout, choices=list(OutputLayout),
-                   default=None if adds else OutputLayout.RELEASE,
-                   help="release: TrainData + TestData (the paper's split); with-valid: also "
-                   "ValidData, the last 10%% of each region's training tiles held out of "
-                   "TrainData (what TorchGeo's split='val' reads)"
-                   + ("; default: the benchmark's" if adds else ""))  # fmt: skip
+    _choice(p, "--scaling", Scaling, Scaling.L4S, "l4s: divide each band by the original "
+            "release's constant; raw: source units (DN, degrees, metres)")  # fmt: skip
+    layouts = ("release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
+               "the last 10%% of each region's training tiles held out of TrainData (what "
+               "TorchGeo's split='val' reads)")  # fmt: skip
+    if adds:
+        _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
+    else:
+        _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE, layouts)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -95,8 +97,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="'all', or names separated by commas (see `l4s models`)")  # fmt: skip
     t.add_argument("--iterations", type=int, default=5000, help="training iterations per model")
     t.add_argument("--batch-size", type=int, default=32, help="patches per iteration")
-    t.add_argument("--device", type=Device, choices=list(Device), default=Device.AUTO,
-                   help="auto: CUDA when present, else CPU")  # fmt: skip
+    _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
     t.add_argument("--out", type=Path, help="results folder (default: DATASET/training)")
     t.add_argument("--eval-every", type=int, default=500,
                    help="iterations between scores on the validation subset")  # fmt: skip
@@ -126,9 +127,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    pl.add_argument("--source", type=SourceKind,
-                    choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
-                    default=SourceKind.EARTHENGINE, help="the networked source")  # fmt: skip
+    _choice(pl, "--source", SourceKind, SourceKind.EARTHENGINE, "the networked source",
+            choices=[SourceKind.EARTHENGINE, SourceKind.STAC])  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 

@@ -268,10 +268,9 @@ def dataset_meta(
         environment: what built it (:func:`landslide4sense.provenance.environment`).
         overlaps: pairs of patches of different splits that overlap (:func:`split_overlaps`).
     """
-    valid = Split.VAL in layout_splits(layout)
+    splits = layout_splits(layout)
 
     def summaries(region: str | None = None) -> dict[str, SplitSummary]:
-        splits = layout_splits(layout)
         return {s.value: summarise(_tiles(patches, s, region)) for s in splits}
 
     mean, std = band_stats(_tiles(patches, Split.TRAIN))
@@ -288,10 +287,10 @@ def dataset_meta(
     everything = Summary(name="all regions", **summaries())
 
     def counts(group: RegionMeta | Summary) -> dict[str, int]:
-        return {s.value: getattr(group, s).patches for s in layout_splits(layout)}
+        return {s.value: getattr(group, s).patches for s in splits}
 
     held_out = (f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
-                "held out as validation") if valid else ""  # fmt: skip
+                "held out as validation") if Split.VAL in splits else ""  # fmt: skip
     return DatasetMeta(
         version=version,
         created=created,
