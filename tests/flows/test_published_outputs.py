@@ -149,3 +149,15 @@ def test_prefect_shows_the_card_counts_and_cached_stages(built):
     assert {"region": "all", "train": 36, "val": 5, "test": 123} in table
     for stage in ("make_terrain", "make_labels", "cut_block"):  # skipped: inputs unchanged
         assert runs[0][stage] == {"Completed"} and runs[1][stage] == {"Cached"}, stage
+
+
+def test_add_region_keeps_the_benchmarks_layout(built):
+    from landslide4sense.errors import ConfigError
+    from landslide4sense.flows.build import add_region
+
+    root, out, _ = built
+    before = (out / "dataset.json").read_bytes()
+    with pytest.raises(ConfigError, match="with-valid layout, not release; leave --layout out"):
+        add_region(region=root / "regions" / "demo-hills.yaml", out=out, raw=root / "raw",
+                   layout="release")  # fmt: skip
+    assert (out / "dataset.json").read_bytes() == before  # nothing published
