@@ -1,10 +1,12 @@
 """Getting a region's raw layers: Sentinel-2 bands, a DEM and label polygons, with provenance.
 
-Every source implements :class:`Source` and is looked up by name with :func:`get_source`.
-The ``local`` source reads files already on disk; ``earthengine`` exports a Cloud Score+
-masked Sentinel-2 L1C median composite; ``stac`` builds one from a STAC API without an
-account; the DEM comes from the region's ``dem`` key (:mod:`acquisition.dem`: local, ASF's
-ALOS PALSAR RTC, SRTM or AW3D30). ``synthetic`` writes a seeded demo scene.
+A Sentinel-2 source implements :class:`Source` (it only fetches bands) and is looked up by
+name with :func:`get_source`. The ``local`` source reads files already on disk;
+``earthengine`` exports a Cloud Score+ masked L1C median composite; ``stac`` builds one from
+Earth Search's L1C archive (requester-pays S3) with s2cloudless masks computed here. The DEM
+comes from the region's ``dem`` key whatever the source (:func:`fetch_dem`: local, ASF's ALOS
+PALSAR RTC, SRTM or AW3D30), the labels from the raw folder (:func:`find_labels`); the flow
+composes the three. ``synthetic`` writes a seeded demo scene.
 """
 
 from __future__ import annotations
@@ -14,14 +16,19 @@ from pathlib import Path
 from landslide4sense.acquisition.base import (
     S2_BANDS,
     S2_NATIVE_RESOLUTION,
+    DemLayer,
     RawLayers,
     Scene,
+    Sentinel2Layers,
     Source,
+    band_groups,
 )
-from landslide4sense.acquisition.local import LocalSource, check_raster
+from landslide4sense.acquisition.dem import fetch_dem
+from landslide4sense.acquisition.local import LocalSource, check_raster, find_labels
+from landslide4sense.choices import SourceKind, names
 from landslide4sense.errors import ConfigError
 
-SOURCES = ("local", "earthengine", "stac")
+SOURCES = tuple(names(SourceKind))
 
 
 def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
@@ -42,11 +49,11 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
     if name == "earthengine":
         from landslide4sense.acquisition.earthengine import EarthEngineSource
 
-        return EarthEngineSource(raw, **options)
+        return EarthEngineSource(**options)
     if name == "stac":
         from landslide4sense.acquisition.stac import StacSource
 
-        return StacSource(raw, **options)
+        return StacSource(**options)
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 
@@ -57,13 +64,9 @@ def plan_source(name: str, region, grid) -> dict:
 
         return plan(region, grid)
     if name == "stac":
-        from landslide4sense.acquisition.earthengine import band_groups, nested_grid
-        from landslide4sense.acquisition.stac import EARTH_SEARCH, search_parameters
+        from landslide4sense.acquisition.stac import plan
 
-        return {"source": "stac", "stac_api": EARTH_SEARCH, "grid": grid.to_dict(),
-                "search": search_parameters(region),
-                "band_grids": {f"{res}m": nested_grid(grid, res).to_dict()
-                               for res in band_groups()}}  # fmt: skip
+        return plan(region, grid)
     raise ConfigError(f"no plan for source {name!r}; choose earthengine or stac")
 
 
@@ -71,11 +74,16 @@ __all__ = [
     "S2_BANDS",
     "S2_NATIVE_RESOLUTION",
     "SOURCES",
+    "DemLayer",
     "LocalSource",
     "RawLayers",
     "Scene",
+    "Sentinel2Layers",
     "Source",
+    "band_groups",
     "check_raster",
+    "fetch_dem",
+    "find_labels",
     "get_source",
     "plan_source",
 ]

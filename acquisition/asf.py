@@ -1,10 +1,17 @@
-"""The paper's DEM: ALOS PALSAR radiometric-terrain-corrected 12.5 m products from ASF.
+"""The paper's DEM: the DEM inside ASF's ALOS PALSAR radiometric-terrain-corrected products.
 
 The "ALOS PALSAR DEM" of Landslide4Sense is the DEM that ASF ships inside its high-resolution
-RTC products (an SRTM/NED derivative resampled to 12.5 m). :class:`AsfDemSource` finds the RTC
-granules covering the AOI with ``asf_search``, downloads them (Earthdata login), extracts each
-product's ``*dem.tif`` and mosaics them in the DEM's own metric CRS (no resampling when all
-granules share one UTM zone), ready for the slope stage.
+(RT1, 12.5 m) RTC products. It is not a DEM product of its own: ASF resampled its source DEM
+(NED in the US, **SRTM GL1 elsewhere**, up-sampled from about 30 m) to 12.5 m and converted it
+to **ellipsoidal heights** (WGS84), so it differs from geoid-based DEMs by the geoid
+undulation (tens of metres). Slope, the pipeline's use of it, is unaffected by that offset.
+
+:class:`AsfDemSource` finds the RTC granules over the AOI with ``asf_search``, keeps the
+fewest that cover it (one per frame: the newest processing of each path/frame), downloads
+them (Earthdata login, and the ALOS EULA accepted once), extracts each ``*.dem.tif`` and
+mosaics them at exactly 12.5 m in the first one's UTM zone, cropped to the region (nodata
+-9999). Every failure is a :class:`SourceError`; transient ones are retried by
+:mod:`acquisition.retry` (asf_search's own retries are turned off while we search).
 
 Credentials: ``EARTHDATA_USERNAME`` and ``EARTHDATA_PASSWORD``, or ``EARTHDATA_TOKEN``, or a
 ``~/.netrc`` entry for ``urs.earthdata.nasa.gov``. They are never logged or written out.
@@ -12,51 +19,125 @@ Credentials: ``EARTHDATA_USERNAME`` and ``EARTHDATA_PASSWORD``, or ``EARTHDATA_T
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import netrc
 import os
-import shutil
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import rasterio
+import requests
+import shapely
 from rasterio.merge import merge
 from rasterio.vrt import WarpedVRT
+from rasterio.warp import Resampling, calculate_default_transform, transform_bounds
+from shapely.geometry import shape
 
+from landslide4sense import __version__
+from landslide4sense.acquisition.base import DemLayer
+from landslide4sense.acquisition.retry import RetryPolicy, TransientError, is_transient
 from landslide4sense.errors import SourceError
 from landslide4sense.extras import require_extra
-from landslide4sense.files import atomic_path
+from landslide4sense.files import atomic_path, digest
 from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 
 EDL_HOST = "urs.earthdata.nasa.gov"
+RESOLUTION = 12.5
+NODATA = -9999.0
+MARGIN = 300.0  # metres around the grid, so slope has neighbours at the edges
+HEIGHTS = "ellipsoidal (WGS84), SRTM GL1-derived outside the US (NED inside), up-sampled to 12.5 m"
+EARTHDATA_SETUP = ("set EARTHDATA_USERNAME and EARTHDATA_PASSWORD (or EARTHDATA_TOKEN, or a "
+                   "~/.netrc entry for urs.earthdata.nasa.gov) of a free NASA Earthdata login, "
+                   "and accept the ALOS PALSAR EULA once at https://search.asf.alaska.edu "
+                   "(sign in, download any ALOS PALSAR product)")  # fmt: skip
 
 
-def session():
-    """An ``asf_search`` session, authenticated when credentials are configured."""
-    asf = require_extra("asf_search", "asf")
-
-    s = asf.ASFSession()
-    user, password = os.environ.get("EARTHDATA_USERNAME"), os.environ.get("EARTHDATA_PASSWORD")
-    if not user:
-        try:
-            auth = netrc.netrc().authenticators(EDL_HOST)
-        except (FileNotFoundError, netrc.NetrcParseError):
-            auth = None
-        if auth:
-            user, _, password = auth
+def earthdata_login() -> tuple[str, str] | None:
+    """Which Earthdata credentials are configured: ("password", user), ("token", ""), or None."""
+    if os.environ.get("EARTHDATA_USERNAME") and os.environ.get("EARTHDATA_PASSWORD"):
+        return "password", os.environ["EARTHDATA_USERNAME"]
+    if os.environ.get("EARTHDATA_TOKEN"):
+        return "token", ""
     try:
-        if user and password:
-            return s.auth_with_creds(user, password)
-        if os.environ.get("EARTHDATA_TOKEN"):
+        auth = netrc.netrc().authenticators(EDL_HOST)
+    except (FileNotFoundError, netrc.NetrcParseError):
+        auth = None
+    return ("netrc", auth[0]) if auth else None
+
+
+def session(edl_host: str | None = None):
+    """An ``asf_search`` session, authenticated with the configured Earthdata login.
+
+    Raises:
+        SourceError: no credentials, or Earthdata refused them.
+    """
+    asf = require_extra("asf_search", "asf")
+    s = asf.ASFSession(edl_host=edl_host)
+    kind = earthdata_login()
+    if kind is None:
+        raise SourceError(f"ASF downloads need an Earthdata login: {EARTHDATA_SETUP}")
+    try:
+        if kind[0] == "token":
             return s.auth_with_token(os.environ["EARTHDATA_TOKEN"])
-    except Exception as err:  # asf_search raises ASFAuthenticationError and HTTP errors
-        raise SourceError(
-            f"Earthdata login failed ({type(err).__name__}); check EARTHDATA_USERNAME / "
-            "EARTHDATA_PASSWORD, EARTHDATA_TOKEN or ~/.netrc"
-        ) from err
-    return s
+        if kind[0] == "password":
+            return s.auth_with_creds(kind[1], os.environ["EARTHDATA_PASSWORD"])
+        auth = netrc.netrc().authenticators(EDL_HOST)
+        return s.auth_with_creds(auth[0], auth[2])
+    except (asf.ASFAuthenticationError, requests.RequestException) as err:
+        raise SourceError(f"Earthdata login failed ({type(err).__name__}); "
+                          f"{EARTHDATA_SETUP}") from err  # fmt: skip
+
+
+@contextlib.contextmanager
+def _single_attempt_searches() -> Iterator[None]:
+    """asf_search retries a failed CMR page 3 times by itself; while we search, once (our
+    policy is the only layer of retries)."""
+    from tenacity import stop_after_attempt
+
+    # (the package exports a function of the module's name: import the module by path)
+    search_generator = importlib.import_module("asf_search.search.search_generator")
+    original = search_generator.get_page
+    search_generator.get_page = original.retry_with(stop=stop_after_attempt(1))
+    try:
+        yield
+    finally:
+        search_generator.get_page = original
+
+
+def fewest_granules(products: list, aoi: shapely.Geometry) -> list:
+    """The fewest products that cover ``aoi``: the newest processing of each frame, then
+    frames chosen greedily by the share of the AOI still uncovered that each covers.
+
+    Raises:
+        SourceError: the products do not cover the AOI.
+    """
+    frames: dict[tuple, object] = {}
+    for p in sorted(products, key=lambda p: str(p.properties.get("processingDate")),
+                    reverse=True):  # fmt: skip
+        pr = p.properties
+        frames.setdefault((pr.get("pathNumber"), pr.get("frameNumber"),
+                           pr.get("flightDirection")), p)  # fmt: skip
+    left, chosen = aoi, []
+    candidates = sorted(frames.values(), key=lambda p: p.properties["fileName"])
+    while not left.is_empty and left.area > 1e-9 * aoi.area:
+        best = max(candidates, key=lambda p: shape(p.geometry).intersection(left).area,
+                   default=None)  # fmt: skip
+        if best is None or shape(best.geometry).intersection(left).area == 0:
+            covered = 100 * (1 - left.area / aoi.area)
+            raise SourceError(
+                f"ASF's ALOS PALSAR RTC granules cover only {covered:.1f}% of the AOI; set "
+                "dem: srtm or aw3d30 in the region file"
+            )
+        chosen.append(best)
+        candidates.remove(best)
+        left = left.difference(shape(best.geometry))
+    return chosen
 
 
 class AsfDemSource:
@@ -64,66 +145,115 @@ class AsfDemSource:
 
     Args:
         host: the CMR search host (``asf_search``'s default: NASA's CMR); tests use a stand-in.
-        session: an ``asf_search`` session (default: :func:`session`).
-        max_granules: granules at most (the search returns many per place: one suffices per
-            footprint, so the newest covering ones are kept).
+        session: an authenticated ``asf_search`` session (default: :func:`session`).
+        policy: the retry policy of every call.
     """
 
-    def __init__(self, host: str | None = None, session=None, max_granules: int = 20):
-        self.host, self._session, self.max_granules = host, session, max_granules
+    def __init__(self, host: str | None = None, session=None, policy: RetryPolicy | None = None):
+        self.host, self._session, self.policy = host, session, policy or RetryPolicy()
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = session()
+        return self._session
 
     def search(self, region: Region) -> list:
-        asf = require_extra("asf_search", "asf")
-
-        try:
-            results = asf.geo_search(
-                platform=asf.PLATFORM.ALOS,
-                processingLevel=asf.PRODUCT_TYPE.RTC_HIGH_RES,
-                intersectsWith=region.aoi_geometry().wkt,
-                session=self._session or session(),
-                opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
-            )
-        except SourceError:
-            raise
-        except Exception as err:  # ASFSearchError and HTTP errors
-            raise SourceError(f"ASF search failed: {err}") from err
-        return list(results)[: self.max_granules]
-
-    def fetch_dem(self, region: Region, grid: Grid, work: Path) -> tuple[Path, dict]:
-        """Download, extract and mosaic the DEMs of the RTC granules over ``region``.
+        """Every RTC high-resolution granule intersecting the AOI.
 
         Raises:
-            SourceError: no granule, or a zip without a DEM.
+            SourceError: the search failed for good.
+        """
+        asf = require_extra("asf_search", "asf")
+
+        def search() -> list:
+            try:
+                with _single_attempt_searches():
+                    return list(asf.geo_search(
+                        platform=asf.PLATFORM.ALOS,
+                        processingLevel=asf.PRODUCT_TYPE.RTC_HIGH_RES,
+                        intersectsWith=region.aoi_geometry().wkt,
+                        session=self._session or asf.ASFSession(),
+                        opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
+                    ))  # fmt: skip
+            except asf.ASFSearch5xxError as err:
+                raise TransientError(f"ASF search: {err}") from err
+            except (asf.ASFSearchError, ValueError) as err:
+                raise SourceError(f"ASF search refused: {err}") from err
+            except requests.RequestException as err:
+                raise TransientError(f"ASF search: {err}") from err
+
+        return self.policy.call(search, "ASF search")
+
+    def download(self, product, folder: Path) -> Path:
+        """The product's zip in ``folder`` (downloaded once, atomically)."""
+        asf = require_extra("asf_search", "asf")
+        name = product.properties["fileName"]
+        archive = folder / name
+
+        def download() -> Path:
+            with atomic_path(folder / f"{name}.partial") as tmp:
+                tmp.mkdir(parents=True)
+                try:
+                    product.download(path=str(tmp), filename=name, session=self.session)
+                except asf.ASFAuthenticationError as err:
+                    reason = " ".join(str(err).split())
+                    raise SourceError(f"ASF refused the download of {name} ({reason}); "
+                                      f"{EARTHDATA_SETUP}") from err  # fmt: skip
+                except requests.HTTPError as err:
+                    status = err.response.status_code if err.response is not None else 0
+                    if is_transient(status):
+                        raise TransientError(f"downloading {name}: {err}", status) from err
+                    raise SourceError(f"downloading {name}: {err}") from err
+                except (requests.ConnectionError, requests.Timeout,
+                        requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
+                    raise TransientError(f"downloading {name}: {err}") from err
+                check_zip(tmp / name, product)
+                (tmp / name).replace(archive)
+            return archive
+
+        return archive if archive.exists() else self.policy.call(download, f"downloading {name}")
+
+    def fetch_dem(self, region: Region, grid: Grid, work: Path) -> DemLayer:
+        """The DEM of the fewest granules covering ``region``, at 12.5 m, cropped to ``grid``
+        (plus a margin). Cached under a key of the granules, the grid and the code version.
+
+        Raises:
+            SourceError: no granule, partial cover, a refused download, a zip without a DEM.
         """
         work = Path(work)
-        out = work / "dem.tif"
         products = self.search(region)
         if not products:
             raise SourceError(
                 f"ASF has no ALOS PALSAR RTC granule over region '{region.name}'; set "
                 "dem: srtm or aw3d30 in the region file"
             )
-        names = [p.properties["fileName"] for p in products]
+        chosen = fewest_granules(products, region.aoi_geometry())
+        names = [p.properties["fileName"] for p in chosen]
+        out = work / f"dem-{digest(names, grid.to_dict(), RESOLUTION, __version__)}.tif"
         if not out.exists():
-            sess = self._session or session()
-            dems = []
-            for product, name in zip(products, names, strict=True):
-                archive = work / "zips" / name
-                if not archive.exists():  # download beside it, rename when complete
-                    partial = archive.parent / f".{name}.partial"
-                    shutil.rmtree(partial, ignore_errors=True)
-                    partial.mkdir(parents=True)
-                    product.download(path=str(partial), filename=name, session=sess)
-                    (partial / name).replace(archive)
-                    partial.rmdir()
-                dems.append(extract_dem(archive, work / "dems"))
-            mosaic_dems(dems, out)
-        log.info("ASF RTC DEM of %s from %d granules", region.name, len(names))
-        return out, {
-            "dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
-            "dem_granules": ", ".join(names),
-            "dem_citation": attribution(products),
-        }
+            dems = [extract_dem(self.download(p, work / "zips"), work / "dems") for p in chosen]
+            mosaic_dems(dems, out, grid)
+        log.info("ASF RTC DEM of %s from %d of %d granules", region.name, len(names),
+                 len(products))  # fmt: skip
+        details = {"dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
+                   "dem_granules": ", ".join(names), "dem_heights": HEIGHTS,
+                   "dem_citation": attribution(chosen)}  # fmt: skip
+        return DemLayer(out, details)
+
+
+def check_zip(path: Path, product) -> None:
+    """A downloaded product is a whole zip of the announced size.
+
+    Raises:
+        TransientError: it is cut short or corrupt (a re-download may fix it).
+    """
+    expected = product.properties.get("bytes")
+    size = path.stat().st_size
+    if expected and abs(float(expected) - size) > 1:
+        raise TransientError(f"{path.name}: {size} bytes downloaded, ASF announced {expected}")
+    if not zipfile.is_zipfile(path):
+        raise TransientError(f"{path.name}: not a zip file (a cut-off download?)")
 
 
 def _years(products: list, key: str) -> str:
@@ -139,7 +269,7 @@ def attribution(products: list) -> str:
 
 
 def extract_dem(archive: Path, folder: Path) -> Path:
-    """The ``*dem.tif`` of an RTC product zip, extracted once into ``folder``.
+    """The ``*.dem.tif`` of an RTC product zip, extracted once into ``folder``.
 
     Raises:
         SourceError: the zip holds no DEM.
@@ -147,7 +277,7 @@ def extract_dem(archive: Path, folder: Path) -> Path:
     with zipfile.ZipFile(archive) as z:
         members = [m for m in z.namelist() if m.lower().endswith("dem.tif")]
         if not members:
-            raise SourceError(f"{archive}: no *dem.tif inside; is it an RTC product?")
+            raise SourceError(f"{archive}: no *.dem.tif inside; is it an RTC product?")
         out = folder / Path(members[0]).name
         if not out.exists():
             with atomic_path(out) as tmp, z.open(members[0]) as src:
@@ -155,32 +285,34 @@ def extract_dem(archive: Path, folder: Path) -> Path:
     return out
 
 
-def mosaic_dems(paths: list[Path], out: Path) -> Path:
-    """One DEM from several: merged without resampling when they share a CRS, else warped
-    onto the first one's CRS and pixel size."""
+def mosaic_dems(paths: list[Path], out: Path, grid: Grid) -> Path:
+    """One DEM at exactly 12.5 m in the first DEM's CRS, covering ``grid`` plus a margin.
+
+    A DEM in another CRS is warped (bilinear) onto a 12.5 m grid of that CRS first; each
+    source's nodata becomes -9999. Where DEMs overlap, the first one's values are kept.
+    """
     with rasterio.open(paths[0]) as first:
-        crs, res = first.crs, first.res
-    sources, stack = [], []
-    try:
+        crs = first.crs
+    bounds = transform_bounds(grid.crs, crs, *grid.buffered(MARGIN).bounds)
+    with contextlib.ExitStack() as stack:
+        sources = []
         for p in paths:
-            src = rasterio.open(p)
-            stack.append(src)
-            sources.append(src if src.crs == crs else WarpedVRT(src, crs=crs, resolution=res))
-        data, transform = merge(sources, res=res, nodata=-9999.0, dtype="float32")
-    finally:
-        for s in reversed(stack):
-            s.close()
-    profile = {
-        "driver": "GTiff",
-        "width": data.shape[2],
-        "height": data.shape[1],
-        "count": 1,
-        "dtype": "float32",
-        "crs": crs,
-        "transform": transform,
-        "nodata": -9999.0,
-        "tiled": True,
-    }
+            src = stack.enter_context(rasterio.open(p))
+            if src.crs != crs or src.res != (RESOLUTION, RESOLUTION):
+                transform, width, height = calculate_default_transform(
+                    src.crs, crs, src.width, src.height, *src.bounds, resolution=RESOLUTION
+                )
+                src = stack.enter_context(WarpedVRT(
+                    src, crs=crs, transform=transform, width=width, height=height,
+                    resampling=Resampling.bilinear, src_nodata=src.nodata, nodata=NODATA,
+                ))  # fmt: skip
+            sources.append(src)
+        data, transform = merge(sources, bounds=bounds, res=RESOLUTION, nodata=NODATA,
+                                dtype="float32", target_aligned_pixels=True)  # fmt: skip
+    data[~np.isfinite(data)] = NODATA
+    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": 1,
+               "dtype": "float32", "crs": crs, "transform": transform, "nodata": NODATA,
+               "tiled": True}  # fmt: skip
     with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data[0], 1)
     return out

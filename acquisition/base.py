@@ -1,8 +1,10 @@
-"""What every source delivers: a region's raw layers as files, with their provenance.
+"""What the sources deliver: a region's raw layers as files, with their provenance.
 
-A source (local files, Earth Engine, STAC, ASF) turns a :class:`~regions.Region` into
-:class:`RawLayers`: one raster per Sentinel-2 band at its native resolution (any CRS), a DEM
-(any CRS), the label polygons, and where they came from. Later stages see only file paths.
+A Sentinel-2 source (local files, Earth Engine, STAC) only fetches: it turns a
+:class:`~regions.Region` into :class:`Sentinel2Layers`, one raster per band at its native
+resolution (any CRS) and the scenes they came from. The DEM comes from the region's ``dem:``
+(:mod:`acquisition.dem`) whatever the Sentinel-2 source, as a :class:`DemLayer`; the flow
+composes both with the labels into :class:`RawLayers`. Later stages see only file paths.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from landslide4sense.records import Scene
 from landslide4sense.regions import Grid, Region
 
 #: Sentinel-2 MSI bands and their native pixel size in metres.
@@ -33,13 +36,42 @@ S2_NATIVE_RESOLUTION: dict[str, int] = {
 S2_BANDS: tuple[str, ...] = tuple(b for b in S2_NATIVE_RESOLUTION if b != "B8A")
 
 
-@dataclass(frozen=True)
-class Scene:
-    """One Sentinel-2 acquisition that contributed pixels."""
+def band_groups() -> dict[int, tuple[str, ...]]:
+    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}.
 
-    id: str
-    date: str | None = None
-    cloud_cover: float | None = None
+    A group's grid is ``grid.buffered(resolution=res)``: it covers the region's 10 m grid and
+    its pixels nest exactly in it (origin on multiples of ``res``)."""
+    groups: dict[int, list[str]] = {}
+    for band, res in S2_NATIVE_RESOLUTION.items():
+        groups.setdefault(res, []).append(band)
+    return {res: tuple(bands) for res, bands in sorted(groups.items())}
+
+
+@dataclass
+class Sentinel2Layers:
+    """What a Sentinel-2 source returns.
+
+    Attributes:
+        source: the source's name (``local``, ``earthengine``, ``stac``).
+        bands: band name (``B01``..``B12``, maybe ``B8A``) to raster path, at native resolution.
+            Values are L1C digital numbers (reflectance x 10000, the pre-2022 range); 0 means
+            no data unless the file declares another nodata.
+        scenes: the acquisitions the bands were made from.
+        details: provenance (collections, cloud limits, composite method...).
+    """
+
+    source: str
+    bands: dict[str, Path]
+    scenes: list[Scene] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DemLayer:
+    """A region's DEM: the raster (metres, any CRS) and its provenance (product, heights)."""
+
+    path: Path
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,11 +98,19 @@ class RawLayers:
     scenes: list[Scene] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def compose(cls, region: str, s2: Sentinel2Layers, dem: DemLayer, labels: Path | None
+                ) -> RawLayers:  # fmt: skip
+        """The layers of ``region``: Sentinel-2 from its source, the DEM, the labels."""
+        return cls(region, s2.source, s2.bands, dem.path, labels, s2.scenes,
+                   {**s2.details, **dem.details})  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["bands"] = {k: str(v) for k, v in self.bands.items()}
         d["dem"] = str(self.dem)
         d["labels"] = None if self.labels is None else str(self.labels)
+        d["scenes"] = [s.model_dump() for s in self.scenes]
         return d
 
     @classmethod
@@ -81,16 +121,16 @@ class RawLayers:
             bands={k: Path(v) for k, v in d["bands"].items()},
             dem=Path(d["dem"]),
             labels=None if d.get("labels") is None else Path(d["labels"]),
-            scenes=[Scene(**s) for s in d.get("scenes", [])],
+            scenes=[Scene.model_validate(s) for s in d.get("scenes", [])],
             details=d.get("details", {}),
         )
 
 
 class Source(Protocol):
-    """Anything that can deliver a region's raw layers into a work folder."""
+    """Anything that can deliver a region's Sentinel-2 bands into a work folder."""
 
     name: str
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
-        """Deliver ``region``'s layers covering ``grid``; write any downloads under ``work``."""
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
+        """Deliver ``region``'s bands covering ``grid``; write any downloads under ``work``."""
         ...

@@ -3,8 +3,8 @@
 A remote raster too large for one request (Earth Engine's ``computePixels`` answers at most
 48 MB and 32768 px a side) is cut into :class:`BlockRequest` windows that tile its grid
 exactly. :func:`download_blocks` fetches them with at most ``concurrency`` requests in flight,
-retries HTTP 429 and 5xx (and dropped connections) with exponential back-off and jitter, and
-keeps every block in a content-addressed cache (the digest of the request body names the
+each under the one retry policy (:mod:`acquisition.retry`), and keeps every block in a
+content-addressed cache (the digest of the request body names the
 GeoTIFF), so a re-run downloads nothing and an interrupted export resumes. Blocks stream to
 disk as they arrive (a temporary file, renamed when complete), so memory does not grow with
 the block size; :func:`mosaic` then writes each band onto its grid, block by block.
@@ -17,20 +17,20 @@ import hashlib
 import json
 import logging
 import math
-import random
-import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
+from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.files import atomic_path
+from landslide4sense.progress import progress as show_progress
 from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,6 @@ MAX_REQUEST_BYTES = 48 * 10**6  # Earth Engine's computePixels limit (48 MB), he
 MAX_REQUEST_SIDE = 32768
 MAX_CONCURRENCY = 40  # Earth Engine's quota answers 429 beyond about 40 concurrent requests
 DTYPE_BYTES = {"uint8": 1, "uint16": 2, "int16": 2, "float32": 4, "float64": 8}
-
-
-class RetryableError(SourceError):
-    """A request that may succeed if sent again (HTTP 429, 5xx, a dropped connection)."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -116,21 +108,12 @@ def plan_blocks(
     ]
 
 
-@dataclass
-class RetryPolicy:
-    """Exponential back-off with jitter: ``base * 2**attempt`` s, capped, times U(0.5, 1.5)."""
+@dataclass(frozen=True)
+class BlockResult:
+    """What fetching one block took: bytes written, and each attempt's (start, end) times."""
 
-    attempts: int = 8
-    base: float = 0.5
-    cap: float = 30.0
-    seed: int | None = None
-    _rng: random.Random = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
-
-    def delay(self, attempt: int) -> float:
-        return min(self.cap, self.base * 2**attempt) * self._rng.uniform(0.5, 1.5)
+    bytes: int = 0
+    attempts: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass
@@ -152,6 +135,57 @@ def request_key(body: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def block_path(cache: Path, body: dict) -> Path:
+    """Where the block of request ``body`` is cached (named by the digest of the body)."""
+    key = request_key(body)
+    return cache / key[:2] / f"{key}.tif"
+
+
+def fetch_block(body: dict, path: Path, send: Callable[[dict, Path], int],
+                policy: RetryPolicy) -> BlockResult:  # fmt: skip
+    """Send one request under ``policy`` and stream its answer into ``path`` (atomically: a
+    failed attempt leaves nothing)."""
+    attempts: list[tuple[float, float]] = []
+
+    def attempt() -> int:
+        started = time.perf_counter()
+        try:
+            with atomic_path(path) as tmp:
+                return send(body, tmp)
+        finally:
+            attempts.append((started, time.perf_counter()))
+
+    size = policy.call(attempt, f"block {path.name[:12]}")
+    return BlockResult(size, tuple(attempts))
+
+
+def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
+    """The most intervals open at one time (touching ends do not overlap)."""
+    events = sorted((t, step) for a, b in intervals for t, step in ((a, 1), (b, -1)))
+    peak = open_now = 0
+    for _, step in events:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
+
+
+def summarize(paths: list[Path], results: list[BlockResult | None], seconds: float
+              ) -> DownloadReport:  # fmt: skip
+    """The report of a download: ``results[i]`` is None where block ``i`` came from cache."""
+    fetched = [r for r in results if r is not None]
+    attempts = [a for r in fetched for a in r.attempts]
+    return DownloadReport(
+        paths,
+        requests=len(attempts),
+        cache_hits=len(results) - len(fetched),
+        retries=len(attempts) - len(fetched),
+        bytes=sum(r.bytes for r in fetched),
+        max_in_flight=peak_overlap(attempts),
+        seconds=seconds,
+        busy_seconds=sum(b - a for a, b in attempts),
+    )
+
+
 def download_blocks(
     requests: list[BlockRequest],
     body: Callable[[BlockRequest], dict],
@@ -167,11 +201,11 @@ def download_blocks(
         requests: the blocks.
         body: builds the request body of a block (its digest is the cache key).
         send: sends a body and streams the GeoTIFF into the file it is given, returning its
-            size; raises :class:`RetryableError` for answers worth retrying and another
-            :class:`SourceError` for the rest. A failed attempt's file is discarded.
+            size; raises :class:`TransientError` for answers worth retrying and another
+            :class:`SourceError` for the rest.
         cache: folder of cached blocks.
         concurrency: requests in flight at most (1..40).
-        policy: back-off; default :class:`RetryPolicy`.
+        policy: the retry policy; default :class:`RetryPolicy`.
         progress: called with (blocks done, blocks) as blocks complete.
 
     Raises:
@@ -181,65 +215,32 @@ def download_blocks(
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ConfigError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
     policy = policy or RetryPolicy()
-    cache = Path(cache)
     started = time.perf_counter()
     bodies = [body(r) for r in requests]
-    paths = [cache / k[:2] / f"{k}.tif" for k in map(request_key, bodies)]
-    report = DownloadReport(paths)
-    lock = threading.Lock()
-    in_flight, done = 0, 0
-
-    def one(i: int) -> None:
-        nonlocal in_flight, done
-        if paths[i].exists():
-            with lock:
-                report.cache_hits += 1
-        else:
-            for attempt in range(policy.attempts):
-                with lock:
-                    in_flight += 1
-                    report.requests += 1
-                    report.max_in_flight = max(report.max_in_flight, in_flight)
-                sent = time.perf_counter()
-                try:
-                    with atomic_path(paths[i]) as tmp:
-                        size = send(bodies[i], tmp)
-                    break
-                except RetryableError as err:
-                    if attempt == policy.attempts - 1:
-                        raise SourceError(
-                            f"block {requests[i].to_dict()} failed {policy.attempts} times, "
-                            f"last: {err}; re-run to resume (done blocks are cached in {cache})"
-                        ) from err
-                    with lock:
-                        report.retries += 1
-                    wait = policy.delay(attempt)
-                    log.debug("retrying block %d in %.1f s (%s)", i, wait, err)
-                finally:
-                    with lock:
-                        in_flight -= 1
-                        report.busy_seconds += time.perf_counter() - sent
-                time.sleep(wait)
-            with lock:
-                report.bytes += size
-        with lock:
-            done += 1
-            if progress is not None:
-                progress(done, len(requests))
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        for fut in [pool.submit(one, i) for i in range(len(requests))]:
-            fut.result()
-    report.seconds = time.perf_counter() - started
-    log.info(
-        "%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
-        len(requests),
-        report.requests,
-        report.cache_hits,
-        report.retries,
-        report.bytes / 1e6,
-        report.seconds,
-    )
+    paths = [block_path(Path(cache), b) for b in bodies]
+    results: list[BlockResult | None] = [None] * len(requests)
+    missing = [i for i, p in enumerate(paths) if not p.exists()]
+    done = len(requests) - len(missing)
+    expected = sum(requests[i].bytes for i in missing)  # the blocks' uncompressed size
+    bar = show_progress(f"downloading {len(missing)} blocks", expected, "bytes", log)
+    with ThreadPoolExecutor(concurrency) as pool, bar as advance:
+        futures = {pool.submit(fetch_block, bodies[i], paths[i], send, policy): i
+                   for i in missing}  # fmt: skip
+        try:
+            for fut in as_completed(futures):
+                results[futures[fut]] = fut.result()
+                advance(results[futures[fut]].bytes)
+                done += 1
+                if progress is not None:
+                    progress(done, len(requests))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    report = summarize(paths, results, time.perf_counter() - started)
+    log.info("%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
+             len(requests), report.requests, report.cache_hits, report.retries,
+             report.bytes / 1e6, report.seconds)  # fmt: skip
     return report
 
 

@@ -28,49 +28,43 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION, RawLayers, Scene
-from landslide4sense.acquisition.dem import fetch_dem
-from landslide4sense.acquisition.download import (
-    BlockRequest,
-    RetryableError,
-    RetryPolicy,
-    download_blocks,
-    mosaic,
-    plan_blocks,
+from landslide4sense.acquisition.base import (
+    S2_NATIVE_RESOLUTION,
+    DemLayer,
+    Scene,
+    Sentinel2Layers,
+    band_groups,
 )
-from landslide4sense.acquisition.local import find_labels
+from landslide4sense.acquisition.download import BlockRequest, download_blocks, mosaic, plan_blocks
+from landslide4sense.acquisition.retry import (
+    RetryPolicy,
+    TransientError,
+    is_transient,
+    raise_for_status,
+    retry_after_seconds,
+)
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.extras import require_extra
 from landslide4sense.regions import Grid, Region
 
 ee = require_extra("ee", "earthengine")
 requests = require_extra("requests", "earthengine")
+auth_errors = require_extra("google.auth.exceptions", "earthengine")
 AuthorizedSession = require_extra("google.auth.transport.requests", "earthengine").AuthorizedSession
+HttpError = require_extra("googleapiclient.errors", "earthengine").HttpError
 
 log = logging.getLogger(__name__)
 
 S2_COLLECTION = "COPERNICUS/S2_HARMONIZED"
 CLOUD_SCORE_PLUS = "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"
 CS_BAND = "cs_cdf"
+#: Our band names and the catalog's (``B1``..``B12``, ``B8A``: no zero padding).
+EE_BAND_NAMES = {band: band[0] + band[1:].lstrip("0") for band in S2_NATIVE_RESOLUTION}
 #: DEMs Earth Engine offers: asset, band, native pixel size (m), is it an ImageCollection.
 EE_DEMS = {
     "srtm": ("USGS/SRTMGL1_003", "elevation", 30, False),
     "aw3d30": ("JAXA/ALOS/AW3D30/V4_1", "DSM", 30, True),
 }
-
-
-def band_groups() -> dict[int, tuple[str, ...]]:
-    """Sentinel-2 bands grouped by native pixel size: {10: (B02, ...), 20: ..., 60: ...}."""
-    groups: dict[int, list[str]] = {}
-    for band, res in S2_NATIVE_RESOLUTION.items():
-        groups.setdefault(res, []).append(band)
-    return {res: tuple(bands) for res, bands in sorted(groups.items())}
-
-
-def nested_grid(grid: Grid, resolution: float) -> Grid:
-    """A grid of ``resolution`` m covering ``grid``, its origin on multiples of ``resolution``
-    (so its pixels nest exactly in the 10 m grid)."""
-    return grid.buffered(0.0, resolution)
 
 
 def aoi(region: Region) -> ee.Geometry:
@@ -92,10 +86,12 @@ def scenes(region: Region) -> ee.ImageCollection:
 
 
 def s2_composite(region: Region) -> ee.Image:
-    """Median of the scenes with pixels of ``cs_cdf`` below the threshold masked, as uint16 DN."""
+    """Median of the scenes with pixels of ``cs_cdf`` below the threshold masked, as uint16 DN;
+    the catalog's bands (``B1``...) renamed to ours (``B01``...)."""
     threshold = region.imagery.cloud_threshold
     clear = scenes(region).map(lambda img: img.updateMask(img.select(CS_BAND).gte(threshold)))
-    return clear.select(list(S2_NATIVE_RESOLUTION)).median().round().toUint16()
+    renamed = clear.select(list(EE_BAND_NAMES.values()), list(EE_BAND_NAMES))
+    return renamed.median().round().toUint16()
 
 
 def scene_summary(region: Region, scale: float = 200.0) -> ee.FeatureCollection:
@@ -131,29 +127,26 @@ def s2_requests(grid: Grid, side: int | None = None) -> list[BlockRequest]:
     return [
         req
         for res, bands in band_groups().items()
-        for req in plan_blocks(f"s2-{res}m", bands, nested_grid(grid, res), "uint16", side)
+        for req in plan_blocks(f"s2-{res}m", bands, grid.buffered(resolution=res), "uint16", side)
     ]
 
 
 def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequest]:
     """Requests of an Earth Engine DEM on a UTM grid at its native pixel size (plus a margin,
     so slope has neighbours at the edges)."""
-    res = EE_DEMS[kind][2]
-    return plan_blocks(f"dem-{kind}", ("elevation",), grid.buffered(margin, res), "float32")
+    return plan_blocks(f"dem-{kind}", ("elevation",), grid.buffered(margin, EE_DEMS[kind][2]),
+                       "float32")  # fmt: skip
 
 
 def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:
-    """A function giving each block's computePixels body (also its cache identity); the
-    expression is serialized once per band group."""
-    expressions: dict[tuple[str, ...], dict] = {}
+    """A function giving each block's computePixels body (also its cache identity): the
+    expression, serialized once, and the block's bands (``bandIds``) and grid."""
+    expression = ee.serializer.encode(image, for_cloud_api=True)
 
     def body(req: BlockRequest) -> dict:
-        if req.bands not in expressions:
-            expressions[req.bands] = ee.serializer.encode(image.select(list(req.bands)),
-                                                          for_cloud_api=True)  # fmt: skip
         t = req.transform
         return {
-            "expression": expressions[req.bands],
+            "expression": expression,
             "fileFormat": "GEO_TIFF",
             "bandIds": list(req.bands),
             "grid": {
@@ -194,39 +187,64 @@ def _reason(response) -> str:
         return response.text[:200]
 
 
-def send(body: dict, dest: Path) -> int:
-    """POST one computePixels request and stream the GeoTIFF into ``dest``; returns its size.
+#: The fix of each kind of refusal (the message of a 4xx answer says what was refused).
+FIXES = {
+    400: "a request l4s built was rejected: report it as a bug, with `l4s plan REGION --json`",
+    401: "check the credentials: run `earthengine authenticate`, or set "
+    "L4S_EE_SERVICE_ACCOUNT_KEY to a service-account key file",
+    403: "check that L4S_EE_PROJECT names a Cloud project registered for Earth Engine, with the "
+    "Earth Engine API enabled, on which your account may run computations",
+    404: "check L4S_EE_PROJECT and the Earth Engine endpoint",
+}
 
-    The request is the one ``ee.data.computePixels`` makes (URL, headers and JSON body come from
-    the client's own API resource), sent here so that the answer streams to disk in 1 MB chunks
-    (memory stays flat whatever the block size) and our back-off sees the HTTP status. HTTP 429
-    and 5xx, dropped connections and short bodies (urllib3 2 checks Content-Length) raise
-    :class:`RetryableError`.
+
+def _post(method: str, body: dict, dest: Path | None = None):
+    """POST one Earth Engine REST call (``computePixels`` or ``compute``) as the client would
+    (URL, headers and JSON body come from its own API resource), on our session, so our retry
+    policy sees the HTTP status. With ``dest`` the answer streams there in 1 MB chunks and its
+    size is returned; otherwise the decoded JSON ``result``.
+
+    Raises:
+        TransientError: HTTP 408, 429, 5xx, a dropped connection or a short body.
+        SourceError: any other refusal, with the fix.
     """
-    call = (
-        ee.data._get_cloud_projects_raw()
-        .image()
-        .computePixels(project=ee.data._get_projects_path(), body=body)
-    )
+    resource = ee.data._get_cloud_projects_raw()
+    resource = resource.image() if method == "computePixels" else resource.value()
+    call = getattr(resource, method)(project=ee.data._get_projects_path(), body=body)
     try:
         with _session().request(
-            call.method, call.uri, data=call.body, headers=call.headers, stream=True,
-            timeout=(30, 600),
+            call.method, call.uri, data=call.body, headers=call.headers,
+            stream=dest is not None, timeout=(30, 600),
         ) as response:  # fmt: skip
             status = response.status_code
-            if status == 429 or status >= 500:
-                raise RetryableError(f"Earth Engine answered HTTP {status}", status)
-            if status >= 400:
-                raise SourceError(f"Earth Engine answered HTTP {status}: {_reason(response)}")
+            fix = FIXES.get(status, "check the Earth Engine status page and re-run")
+            raise_for_status(status, _reason(response) if status >= 400 else "",
+                             response.headers, f"Earth Engine {method}", fix)  # fmt: skip
+            if dest is None:
+                return response.json()["result"]
             size = 0
             with open(dest, "wb") as f:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     f.write(chunk)
                     size += len(chunk)
+            return size
     except (requests.ConnectionError, requests.Timeout,
             requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
-        raise RetryableError(f"connection to Earth Engine failed: {err}") from err
-    return size
+        raise TransientError(f"connection to Earth Engine failed: {err}") from err
+    except auth_errors.GoogleAuthError as err:  # a refused token could not refresh
+        raise SourceError(f"Earth Engine {method}: credentials refused ({err}); {FIXES[401]}"
+                          ) from err  # fmt: skip
+
+
+def send(body: dict, dest: Path) -> int:
+    """POST one computePixels request and stream the GeoTIFF into ``dest``; returns its size."""
+    return _post("computePixels", body, dest)
+
+
+def compute_value(obj, policy: RetryPolicy | None = None):
+    """The value of an Earth Engine object (``getInfo``), through our retry policy."""
+    body = {"expression": ee.serializer.encode(obj, for_cloud_api=True)}
+    return (policy or RetryPolicy()).call(lambda: _post("compute", body), "Earth Engine compute")
 
 
 def credentials():
@@ -248,23 +266,41 @@ def project() -> str | None:
     return None
 
 
-def initialize(url: str | None = None, creds=None) -> None:
+SETUP = ("run `earthengine authenticate` once, or set L4S_EE_SERVICE_ACCOUNT_KEY to a "
+         "service-account key file; set L4S_EE_PROJECT to your Cloud project registered for "
+         "Earth Engine")  # fmt: skip
+
+
+def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = None) -> None:
     """Initialize the Earth Engine client (real network; ``url`` for another endpoint).
+
+    The client's own retries are turned off: our policy retries, once.
 
     Raises:
         SourceError: no credentials or no project (the message says how to set them up).
     """
-    try:
-        ee.Initialize(
-            credentials=creds if creds is not None else credentials(), url=url, project=project()
-        )
-    except ee.EEException as err:
-        raise SourceError(
-            f"Earth Engine could not start ({err}). Run `earthengine authenticate` once, or set "
-            "L4S_EE_SERVICE_ACCOUNT_KEY to a service-account key file; set L4S_EE_PROJECT to "
-            "your Cloud project registered for Earth Engine"
-        ) from err
-    ee.data.setMaxRetries(0)  # our engine retries, with back-off
+    if project() is None:
+        raise SourceError(f"no Earth Engine project: {SETUP}")
+
+    def start() -> None:
+        ee.data.setMaxRetries(0)
+        try:
+            ee.Initialize(credentials=creds if creds is not None else credentials(), url=url,
+                          project=project())  # fmt: skip
+        except (requests.ConnectionError, requests.Timeout) as err:
+            raise TransientError(f"Earth Engine unreachable: {err}") from err
+        except (ee.EEException, auth_errors.GoogleAuthError) as err:
+            http = err.__context__  # the client turns HTTP errors into EEException
+            if isinstance(http, HttpError) and is_transient(http.status_code):
+                raise TransientError(
+                    f"Earth Engine start: {err}",
+                    http.status_code,
+                    retry_after_seconds(http.resp.get("retry-after")),
+                ) from err
+            raise SourceError(f"Earth Engine could not start ({err}); {SETUP}") from err
+        ee.data.setMaxRetries(0)
+
+    (policy or RetryPolicy()).call(start, "Earth Engine start")
 
 
 @contextlib.contextmanager
@@ -298,6 +334,7 @@ def plan(region: Region, grid: Grid, dem: bool = True) -> dict:
             "collections": [S2_COLLECTION, CLOUD_SCORE_PLUS],
             "requests": [r.to_dict() | {"grid": r.grid.to_dict()} for r in reqs],
             "expression": ee.serializer.encode(image, for_cloud_api=True),
+            "scene_summary": ee.serializer.encode(scene_summary(region), for_cloud_api=True),
         }
         if dem and region.dem in EE_DEMS:
             out["dem_requests"] = [
@@ -308,59 +345,43 @@ def plan(region: Region, grid: Grid, dem: bool = True) -> dict:
 
 
 class EarthEngineSource:
-    """Sentinel-2 from Earth Engine; the DEM from Earth Engine, ASF or the raw folder.
+    """Sentinel-2 L1C composites from Earth Engine.
 
     Args:
-        raw: folder whose ``<region>/`` holds the labels (and ``dem.tif`` for ``dem: local``).
         concurrency: computePixels requests in flight (default 16, at most 40).
         url: another Earth Engine endpoint (tests use a local stand-in).
         creds: credentials to use instead of the standard ones.
-        policy: back-off of retryable answers.
+        policy: the retry policy of every call.
     """
 
     name = "earthengine"
 
-    def __init__(
-        self,
-        raw: str | Path | None = None,
-        concurrency: int = 16,
-        url: str | None = None,
-        creds=None,
-        policy: RetryPolicy | None = None,
-    ):
-        self.raw, self.concurrency, self.url, self.creds = raw, concurrency, url, creds
-        self.policy = policy
+    def __init__(self, concurrency: int = 16, url: str | None = None, creds=None,
+                 policy: RetryPolicy | None = None):  # fmt: skip
+        self.concurrency, self.url, self.creds = concurrency, url, creds
+        self.policy = policy or RetryPolicy()
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
-        initialize(self.url, self.creds)
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
+        """The region's composite, one file per band at its native resolution.
+
+        Raises:
+            SourceError: no credentials, no scene in the window, or the service failed.
+        """
+        initialize(self.url, self.creds, self.policy)
         out = Path(work) / "earthengine"
-        image = s2_composite(region)
-        summary = scene_summary(region).getInfo()["features"]
+        summary = compute_value(scene_summary(region), self.policy)["features"]
         if not summary:
             raise SourceError(
                 f"no Sentinel-2 L1C scene over region '{region.name}' between "
                 f"{region.imagery.start} and {region.imagery.end}; widen the imagery window"
             )
         reqs = s2_requests(grid)
-        report = download_blocks(
-            reqs,
-            request_bodies(image),
-            send,
-            out / "cache",
-            self.concurrency,
-            self.policy,
-        )
+        report = download_blocks(reqs, request_bodies(s2_composite(region)), send,
+                                 out / "cache", self.concurrency, self.policy)  # fmt: skip
         bands = mosaic(reqs, report.paths, out / "s2", nodata=0)
-        found = [
-            Scene(
-                f["properties"]["id"],
-                f["properties"]["date"],
-                _percent(f["properties"].get("cloud_share")),
-            )
-            for f in summary
-        ]
-        dem, dem_details = fetch_dem(region, grid, Path(work), self.raw, self.url, self.creds)
-        labels = find_labels(region, Path(self.raw or ".") / region.name)
+        found = [Scene(id=f["properties"]["id"], date=f["properties"]["date"],
+                       cloud_cover=_percent(f["properties"].get("cloud_share")))
+                 for f in summary]  # fmt: skip
         details = {
             "collections": f"{S2_COLLECTION} + {CLOUD_SCORE_PLUS} ({CS_BAND})",
             "cloud_threshold": region.imagery.cloud_threshold,
@@ -368,21 +389,22 @@ class EarthEngineSource:
             "composite": "per-pixel median of Cloud Score+ masked scenes",
             "requests": report.requests,
             "cached_blocks": report.cache_hits,
-            **dem_details,
         }
-        return RawLayers(region.name, self.name, bands, dem, labels, found, details)
+        return Sentinel2Layers(self.name, bands, found, details)
 
 
-def fetch_ee_dem(
-    region: Region, grid: Grid, out: Path, url: str | None = None, creds=None, concurrency: int = 16
-) -> tuple[Path, dict]:
+def fetch_ee_dem(region: Region, grid: Grid, out: Path, url: str | None = None, creds=None,
+                 concurrency: int = 16, policy: RetryPolicy | None = None) -> DemLayer:  # fmt: skip
     """SRTM or AW3D30 from Earth Engine on a UTM grid at its native 30 m (one float32 band)."""
-    initialize(url, creds)
+    policy = policy or RetryPolicy()
+    initialize(url, creds, policy)
     image = dem_image(region.dem)
     reqs = dem_requests(region.dem, grid)
-    report = download_blocks(reqs, request_bodies(image), send, out / "cache", concurrency)
+    report = download_blocks(reqs, request_bodies(image), send, out / "cache", concurrency,
+                             policy)  # fmt: skip
     path = mosaic(reqs, report.paths, out / f"dem-{region.dem}")["elevation"]
-    return path, {"dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine"}
+    return DemLayer(path, {"dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine",
+                           "dem_heights": "orthometric (EGM96 geoid)"})  # fmt: skip
 
 
 def _percent(share) -> float | None:
@@ -394,4 +416,4 @@ def _mean(values) -> float | None:
     return round(sum(values) / len(values), 2) if values else None
 
 
-__all__ = ["EarthEngineSource", "offline", "plan", "s2_composite"]
+__all__ = ["EarthEngineSource", "fetch_ee_dem", "offline", "plan", "s2_composite"]

@@ -20,9 +20,16 @@ from pathlib import Path
 
 import rasterio
 from affine import Affine
+from pydantic import ValidationError
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
-from landslide4sense.acquisition.base import S2_BANDS, S2_NATIVE_RESOLUTION, RawLayers, Scene
+from landslide4sense.acquisition.base import (
+    S2_BANDS,
+    S2_NATIVE_RESOLUTION,
+    DemLayer,
+    Scene,
+    Sentinel2Layers,
+)
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.regions import Grid, Region
 
@@ -93,26 +100,44 @@ def find_labels(region: Region, region_dir: Path) -> Path | None:
     return next((p for p in candidates if p.exists()), None)
 
 
+def find_dem(region_dir: Path) -> DemLayer:
+    """The DEM in a region's raw folder (``dem.tif``, ``.tiff`` or ``.jp2``), checked.
+
+    Raises:
+        MissingInputError: no DEM file.
+        InputDataError: it has no CRS or geotransform.
+    """
+    dem = next((region_dir / f"dem{s}" for s in RASTER_SUFFIXES
+                if (region_dir / f"dem{s}").is_file()), None)  # fmt: skip
+    if dem is None:
+        raise MissingInputError(
+            f"{region_dir}/dem.tif: DEM not found; the region has `dem: local`, so add the DEM "
+            "as dem.tif there, or set dem to srtm, aw3d30 or asf-palsar-rtc in the region file"
+        )
+    check_raster(dem, "the DEM")
+    return DemLayer(dem, {"dem_product": "local file"})
+
+
 class LocalSource:
-    """Raw layers from a local folder (see the module docstring for the layout)."""
+    """Sentinel-2 bands from a local folder (see the module docstring for the layout)."""
 
     name = "local"
 
     def __init__(self, raw: str | Path):
         self.raw = Path(raw)
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
-        """Find and check the region's files; nothing is copied.
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
+        """Find and check the region's band files; nothing is copied.
 
         Raises:
-            MissingInputError: the region folder, bands (all listed) or the DEM are absent.
+            MissingInputError: the region folder or bands (all listed) are absent.
             InputDataError: a raster has no CRS or geotransform.
         """
         region_dir = self.raw / region.name
         if not region_dir.is_dir():
             raise MissingInputError(
                 f"{region_dir}: raw folder of region '{region.name}' not found; create it with "
-                "s2/B01.tif..B12.tif, dem.tif and labels.gpkg (see acquisition/local.py)"
+                "s2/B01.tif..B12.tif (and dem.tif, labels.gpkg: see acquisition/local.py)"
             )
         s2 = region_dir / "s2"
         bands: dict[str, Path] = {}
@@ -128,27 +153,11 @@ class LocalSource:
                 f"{s2}: missing Sentinel-2 band file(s) {', '.join(missing)}; the benchmark needs "
                 f"all of {', '.join(S2_BANDS)} (named B01.tif, B1.tif or *_B01.jp2)"
             )
-        dem = next(
-            (region_dir / f"dem{s}" for s in RASTER_SUFFIXES if (region_dir / f"dem{s}").is_file()),
-            None,
-        )
-        if dem is None:
-            raise MissingInputError(f"{region_dir}/dem.tif: DEM not found; add the DEM as dem.tif")
         for band in S2_BANDS:
             check_raster(bands[band], f"Sentinel-2 band {band}")
-        check_raster(dem, "the DEM")
-        labels = find_labels(region, region_dir)
-        log.info("local source: %s has %d bands, DEM %s, labels %s", region.name, len(bands),
-                 dem.name, labels.name if labels else "none yet")  # fmt: skip
-        return RawLayers(
-            region=region.name,
-            source=self.name,
-            bands=bands,
-            dem=dem,
-            labels=labels,
-            scenes=_read_scenes(s2),
-            details={"raw": str(region_dir.resolve()), "dem_product": "local file"},
-        )
+        log.info("local source: %s has %d bands", region.name, len(bands))
+        return Sentinel2Layers(self.name, bands, _read_scenes(s2),
+                               {"raw": str(region_dir.resolve())})  # fmt: skip
 
 
 def _read_scenes(s2: Path) -> list[Scene]:
@@ -156,8 +165,8 @@ def _read_scenes(s2: Path) -> list[Scene]:
     if not f.exists():
         return [Scene(id=f"local:{s2.resolve()}")]
     try:
-        return [Scene(**s) for s in json.loads(f.read_text())]
-    except (json.JSONDecodeError, TypeError) as err:
+        return [Scene.model_validate(s) for s in json.loads(f.read_text())]
+    except (json.JSONDecodeError, TypeError, ValidationError) as err:
         raise InputDataError(
             f'{f}: expected a JSON list of {{"id": ..., "date": ...}} objects ({err})'
         ) from err

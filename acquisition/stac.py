@@ -1,183 +1,242 @@
-"""Keyless Sentinel-2 L1C from a STAC API (default: Earth Search's ``sentinel-2-l1c``).
+"""Sentinel-2 L1C without Earth Engine: Earth Search's archive, cloud-masked here.
 
-A STAC search over the AOI and imagery window, scenes filtered by ``eo:cloud_cover`` (the
-region's ``max_scene_cloud``); each band is read from every scene's COG with windowed reads
-(GDAL fetches only the byte ranges it needs) onto a grid nested in the region's grid at the
-band's native resolution, cloudy pixels masked with the scene's own mask when it has one
-(``scl`` of L2A, ``qa60`` of L1C), and the per-pixel median is taken. For users without an
-Earth Engine account.
+Earth Search (Element 84) indexes the whole L1C archive as the STAC collection
+``sentinel-2-l1c``; its items point at the original JPEG 2000 bands in the AWS bucket
+``s3://sentinel-s2-l1c``, which is *requester-pays*: reading needs an AWS account's keys, and
+the account pays the transfer (see the README for the cost). L1C items carry no per-pixel
+cloud mask, only the scene's ``eo:cloud_cover``.
+
+The composite, with Earth Engine's band order, grids and provenance:
+
+1. search the AOI and imagery window for scenes under the region's ``max_scene_cloud``,
+   sorted by ``eo:cloud_cover`` (least cloudy first), ``max_items`` of them;
+2. read each band of each scene with GDAL's ``/vsis3/`` windowed reads (the request-payer
+   header set) onto the grid nested in the region's grid at the band's native 10/20/60 m;
+3. remove the processing-baseline offset (04.00 and later: ``raster:bands`` offset -0.1 after
+   scale 0.0001, i.e. +1000 DN), so every scene is in the pre-2022 DN range, as Earth Engine's
+   ``S2_HARMONIZED``;
+4. mask clouds per pixel with s2cloudless (its LightGBM model ships in its wheel: no network),
+   run on the ten bands it needs averaged onto the 60 m grid;
+5. take the per-pixel median of the clear values.
+
+Every network call (the search, each band read) goes through :mod:`acquisition.retry`;
+GDAL's own retries are off. Composites are cached under a key of everything that changes
+their pixels (AOI, grid, window, cloud limits, collection, scene ids, code version).
 """
 
 from __future__ import annotations
 
+import configparser
 import logging
+import os
+import re
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.session
 from rasterio.enums import Resampling
+from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from landslide4sense.acquisition.base import RawLayers, Scene
-from landslide4sense.acquisition.dem import fetch_dem
-from landslide4sense.acquisition.earthengine import band_groups, nested_grid
-from landslide4sense.acquisition.local import find_labels
+from landslide4sense import __version__
+from landslide4sense.acquisition.base import Scene, Sentinel2Layers, band_groups
+from landslide4sense.acquisition.retry import RetryPolicy, TransientError, is_transient
 from landslide4sense.errors import SourceError
 from landslide4sense.extras import require_extra
-from landslide4sense.files import atomic_path
+from landslide4sense.files import atomic_path, digest, write_json
 from landslide4sense.regions import Grid, Region
 
 log = logging.getLogger(__name__)
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 L1C_COLLECTION = "sentinel-2-l1c"
-#: Asset keys of each band: Earth Search's common names first, then the band names.
-ASSETS = {
-    "B01": ("coastal", "B01"),
-    "B02": ("blue", "B02"),
-    "B03": ("green", "B03"),
-    "B04": ("red", "B04"),
-    "B05": ("rededge1", "B05"),
-    "B06": ("rededge2", "B06"),
-    "B07": ("rededge3", "B07"),
-    "B08": ("nir", "B08"),
-    "B8A": ("nir08", "B8A"),
-    "B09": ("nir09", "B09"),
-    "B10": ("cirrus", "B10"),
-    "B11": ("swir16", "B11"),
-    "B12": ("swir22", "B12"),
-}
-BLOCK_ROWS = 256
+BUCKET_REGION = "eu-central-1"  # sentinel-s2-l1c
+#: Earth Search's asset key (the band's common name) of each band.
+ASSETS = {"B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1",
+          "B06": "rededge2", "B07": "rededge3", "B08": "nir", "B8A": "nir08", "B09": "nir09",
+          "B10": "cirrus", "B11": "swir16", "B12": "swir22"}  # fmt: skip
+#: The bands s2cloudless reads, in its order.
+CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
+CLOUD_RESOLUTION = 60
+NO_DATA = 255  # in a cloud mask: the scene has no pixel there
+BLOCK_ROWS = 1024
+READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
+#: Changes whenever the composite's method changes (part of the cache key).
+METHOD = "s2cloudless-0.4-60m/harmonized/median/1"
+AWS_SETUP = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
+             "~/.aws/credentials) of an AWS account: the sentinel-s2-l1c bucket is requester-pays, "
+             "your account pays its transfer")  # fmt: skip
 
 
-def search_parameters(
-    region: Region, collection: str = L1C_COLLECTION, max_items: int = 50
-) -> dict:
-    """The STAC item search of a region (what ``l4s plan --source stac`` prints)."""
+def search_parameters(region: Region, collection: str = L1C_COLLECTION, max_items: int = 10
+                      ) -> dict:  # fmt: skip
+    """The STAC item search of a region: least cloudy scenes first (``l4s plan`` prints it)."""
     return {
         "collections": [collection],
-        "bbox": list(region.aoi_geometry().bounds),
+        "intersects": region.aoi_geometry().__geo_interface__,
         "datetime": f"{region.imagery.start.isoformat()}/{region.imagery.end.isoformat()}",
         "query": {"eo:cloud_cover": {"lte": region.imagery.max_scene_cloud}},
+        "sortby": [{"field": "properties.eo:cloud_cover", "direction": "asc"}],
+        "limit": max_items,
         "max_items": max_items,
-        "sortby": "properties.datetime",
     }
 
 
-def _asset(item, band: str) -> str | None:
-    for key in ASSETS[band]:
-        if key in item.assets:
-            return item.assets[key].href
-    return None
-
-
-def cloud_mask(item, grid: Grid, window: Window) -> np.ndarray | None:
-    """True where the scene's own mask says cloud (or shadow), on ``grid``; None without one."""
-    if "scl" in item.assets:  # L2A scene classification: shadow, cloud (medium, high), cirrus
-        classes = _read(item.assets["scl"].href, grid, window, Resampling.nearest, 0)
-        return np.isin(classes, (3, 8, 9, 10))
-    for key in ("qa60", "QA60"):  # L1C quality band: bit 10 opaque clouds, bit 11 cirrus
-        if key in item.assets:
-            qa = _read(item.assets[key].href, grid, window, Resampling.nearest, None)
-            return (qa.astype(np.uint32) & ((1 << 10) | (1 << 11))) > 0
-    return None
-
-
-# Remote COGs: no directory listing per file (one request saved, no sidecars expected), and
-# GDAL's own retries of transient HTTP errors.
-REMOTE = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "4",
-          "GDAL_HTTP_RETRY_DELAY": "1", "GDAL_HTTP_TIMEOUT": "60"}  # fmt: skip
-
-
-def _read(href: str, grid: Grid, window: Window, resampling: Resampling, nodata) -> np.ndarray:
-    with (
-        rasterio.Env(**REMOTE),
-        rasterio.open(href) as src,
-        WarpedVRT(
-            src,
-            crs=grid.crs,
-            transform=grid.transform,
-            width=grid.width,
-            height=grid.height,
-            resampling=resampling,
-            dtype="float32",
-            src_nodata=nodata,
-            nodata=float("nan"),
-        ) as vrt,
-    ):
-        return vrt.read(1, window=window)
-
-
-def median_band(items, band: str, grid: Grid, out: Path) -> Path:
-    """Per-pixel median of ``band`` over the scenes, cloudy and missing pixels left out."""
-    profile = {
-        "driver": "GTiff",
-        "width": grid.width,
-        "height": grid.height,
-        "count": 1,
-        "dtype": "uint16",
-        "crs": grid.crs,
-        "transform": grid.transform,
-        "nodata": 0,
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
+def plan(region: Region, grid: Grid) -> dict:
+    """What the STAC source would request for ``region`` (offline)."""
+    return {
+        "source": "stac",
+        "stac_api": EARTH_SEARCH,
+        "grid": grid.to_dict(),
+        "search": search_parameters(region),
+        "assets": ASSETS,
+        "band_grids": {f"{res}m": grid.buffered(resolution=res).to_dict() for res in band_groups()},
+        "cloud_mask": f"s2cloudless on {', '.join(CLOUD_BANDS)} at {CLOUD_RESOLUTION} m",
     }
-    with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
-        for r0 in range(0, grid.height, BLOCK_ROWS):
-            window = Window(0, r0, grid.width, min(BLOCK_ROWS, grid.height - r0))
-            stack = []
-            for item in items:
-                href = _asset(item, band)
-                if href is None:
-                    continue
-                values = _read(href, grid, window, Resampling.bilinear, 0)
-                mask = cloud_mask(item, grid, window)
-                if mask is not None:
-                    values[mask] = np.nan
-                stack.append(values)
-            if not stack:
-                raise SourceError(f"no scene has an asset for band {band} ({ASSETS[band]})")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # pixels cloudy in every scene
-                med = np.nanmedian(np.stack(stack), axis=0)
-            dst.write(np.nan_to_num(np.rint(med), nan=0).astype(np.uint16), 1, window=window)
-    return out
+
+
+def aws_credentials() -> dict[str, str] | None:
+    """AWS keys from the environment or ``~/.aws/credentials`` (profile ``AWS_PROFILE``)."""
+    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        keys = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+        if os.environ.get("AWS_SESSION_TOKEN"):
+            keys["AWS_SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
+        return keys
+    path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials"))
+    config = configparser.ConfigParser()
+    config.read(path)
+    profile = os.environ.get("AWS_PROFILE", "default")
+    if config.has_option(profile, "aws_access_key_id"):
+        return {"AWS_ACCESS_KEY_ID": config[profile]["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": config[profile]["aws_secret_access_key"]}  # fmt: skip
+    return None
+
+
+class _Keys(rasterio.session.Session):
+    """AWS keys handed to GDAL (rasterio takes them only through a session; its own AWS
+    session needs boto3)."""
+
+    def __init__(self, keys: dict[str, str]):
+        self._keys = keys
+
+    @classmethod
+    def hascreds(cls, config: dict) -> bool:
+        return "AWS_ACCESS_KEY_ID" in config
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return self._keys
+
+    def get_credential_options(self) -> dict[str, str]:
+        return self._keys
+
+
+def s3_env(keys: dict[str, str], endpoint: str | None = None, **changes) -> rasterio.Env:
+    """GDAL's environment for requester-pays reads (``endpoint``: another S3, e.g. a
+    stand-in; ``changes``: options to override, e.g. in tests)."""
+    options = {
+        "AWS_REQUEST_PAYER": "requester",
+        "AWS_REGION": BUCKET_REGION,
+        "GDAL_HTTP_MAX_RETRY": "0",  # our policy retries, once
+        "GDAL_HTTP_TIMEOUT": "60",
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".jp2,.tif",
+    }
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        options |= {"AWS_S3_ENDPOINT": host, "AWS_HTTPS": "YES" if scheme == "https" else "NO",
+                    "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
+    return rasterio.Env(session=_Keys(keys), **(options | changes))
+
+
+def vsi_path(href: str) -> str:
+    """GDAL's name of an asset: ``s3://bucket/key`` is ``/vsis3/bucket/key``."""
+    return "/vsis3/" + href.removeprefix("s3://") if href.startswith("s3://") else href
+
+
+def dn_offset(item, band: str) -> float:
+    """The DN to add so the scene is in the pre-2022 range: ``offset / scale`` of the asset's
+    ``raster:bands`` (-1000 from baseline 04.00 on), else by the processing baseline."""
+    asset = item.assets[ASSETS[band]]
+    rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
+    if "offset" in rb and rb.get("scale"):
+        return round(rb["offset"] / rb["scale"])
+    baseline = item.properties.get("s2:processing_baseline", "00.00")
+    return -1000.0 if baseline >= "04.00" else 0.0
+
+
+#: Transient failures as GDAL words them: S3's <Message> of a refusal (not the status), and
+#: a block read that failed once the file was open (a range request that did not complete).
+S3_TRANSIENT = re.compile(r"reduce your request rate|internal error|try again|unavailable|"
+                          r"timed? ?out|onnection|reset by peer|read failed|IReadBlock failed",
+                          re.IGNORECASE)  # fmt: skip
+S3_REFUSED = re.compile(r"access denied|signature|access key id|forbidden", re.IGNORECASE)
+
+
+def _classify(err: RasterioIOError, href: str) -> SourceError:
+    """A failed read as transient (HTTP 429/5xx, S3's SlowDown, timeouts, dropped
+    connections) or permanent (refused keys or payment, a missing object)."""
+    chain, cause = [], err
+    while cause is not None and len(chain) < 5:  # GDAL's earlier errors say more
+        chain.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = "; ".join(dict.fromkeys(chain))
+    code = re.search(r"HTTP (?:response )?code:? ?(\d{3})", text)
+    status = int(code.group(1)) if code else None
+    if (status and is_transient(status)) or S3_TRANSIENT.search(text):
+        return TransientError(f"reading {href}: {text}", status)
+    if status in (401, 403) or S3_REFUSED.search(text):
+        return SourceError(f"reading {href}: access denied ({text}); {AWS_SETUP}")
+    return SourceError(f"reading {href}: {text}; check that the scene still exists "
+                       "(re-run the search) and the AWS keys")  # fmt: skip
 
 
 class StacSource:
-    """Sentinel-2 L1C composites from a STAC API, no account needed.
+    """Sentinel-2 L1C composites from Earth Search and its requester-pays bucket.
 
     Args:
-        raw: folder whose ``<region>/`` holds the labels (and ``dem.tif`` for ``dem: local``).
-        url: the STAC API (default Earth Search).
+        url: the STAC API (default Earth Search v1).
         collection: the L1C collection id.
-        max_items: scenes at most (the least cloudy first).
+        max_items: scenes at most, the least cloudy first.
+        s3_endpoint: another S3 endpoint (``http://host:port``; tests use a stand-in).
+        policy: the retry policy of every call.
     """
 
     name = "stac"
 
-    def __init__(
-        self,
-        raw: str | Path | None = None,
-        url: str = EARTH_SEARCH,
-        collection: str = L1C_COLLECTION,
-        max_items: int = 50,
-    ):
-        self.raw, self.url, self.collection, self.max_items = raw, url, collection, max_items
+    def __init__(self, url: str = EARTH_SEARCH, collection: str = L1C_COLLECTION,
+                 max_items: int = 10, s3_endpoint: str | None = None,
+                 policy: RetryPolicy | None = None):  # fmt: skip
+        self.url, self.collection, self.max_items = url, collection, max_items
+        self.s3_endpoint, self.policy = s3_endpoint, policy or RetryPolicy()
+        self._keys: dict[str, str] | None = None
 
     def search(self, region: Region) -> list:
-        pystac_client = require_extra("pystac_client", "stac")
+        """The scenes of the composite, least cloudy first.
 
-        params = search_parameters(region, self.collection, self.max_items)
-        try:
-            client = pystac_client.Client.open(self.url)
-            items = list(client.search(**params).items())
-        except Exception as err:  # pystac-client raises several kinds (API, HTTP, JSON)
-            raise SourceError(f"STAC search at {self.url} failed: {err}") from err
-        items = sorted(items, key=lambda i: (i.properties.get("eo:cloud_cover", 0), i.id))
+        Raises:
+            SourceError: the search failed, or found nothing (the message says what to widen).
+        """
+        client = require_extra("pystac_client", "stac")
+
+        def search() -> list:
+            try:
+                api = client.Client.open(self.url)
+                params = search_parameters(region, self.collection, self.max_items)
+                return list(api.search(**params).items())
+            except client.exceptions.APIError as err:
+                status = getattr(err, "status_code", None) or 0
+                if is_transient(status):
+                    raise TransientError(f"STAC search at {self.url}: {err}", status) from err
+                raise SourceError(f"STAC search at {self.url} refused: {err}") from err
+            except OSError as err:  # requests' connection errors and timeouts
+                raise TransientError(f"STAC search at {self.url}: {err}") from err
+
+        items = self.policy.call(search, "STAC search")
         if not items:
             raise SourceError(
                 f"no {self.collection} scene at {self.url} over region '{region.name}' between "
@@ -186,34 +245,134 @@ class StacSource:
             )
         return items
 
-    def fetch(self, region: Region, grid: Grid, work: Path) -> RawLayers:
+    def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
+        """The region's composite, one file per band at its native resolution.
+
+        Raises:
+            SourceError: no AWS keys, no scene, or a read failed for good.
+        """
+        self._keys = aws_credentials()
+        if self._keys is None:
+            raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
         items = self.search(region)
-        out = Path(work) / "stac" / "s2"
-        bands = {}
-        for res, names in band_groups().items():
-            g = nested_grid(grid, res)
-            for band in names:
-                path = out / f"{band}.tif"
-                if not path.exists():
-                    median_band(items, band, g, path)
-                bands[band] = path
-        masked = sum(any(k in i.assets for k in ("scl", "qa60", "QA60")) for i in items)
-        scenes = [
-            Scene(
-                i.id,
-                str(i.datetime.date()) if i.datetime else None,
-                i.properties.get("eo:cloud_cover"),
-            )
-            for i in items
-        ]
-        dem, dem_details = fetch_dem(region, grid, Path(work), self.raw)
+        key = digest(region.aoi.model_dump(mode="json"), grid.to_dict(),
+                     region.imagery.model_dump(mode="json"), self.collection,
+                     [i.id for i in items], METHOD, __version__)  # fmt: skip
+        out = Path(work) / "stac" / key
+        bands = {band: out / f"{band}.tif" for bands in band_groups().values() for band in bands}
+        if not all(p.exists() for p in bands.values()):
+            masks = [self.cloud_mask(item, grid, out / "clouds") for item in items]
+            for res, names in band_groups().items():
+                for band in names:
+                    if not bands[band].exists():
+                        self.median_band(items, masks, band, grid.buffered(resolution=res),
+                                         bands[band])  # fmt: skip
+        write_json(out / "scenes.json", [i.id for i in items])
+        shares = [cloud_share(out / "clouds" / f"{i.id}.tif") for i in items]
+        scenes = [Scene(id=i.id, date=str(i.datetime.date()) if i.datetime else None,
+                        cloud_cover=share)
+                  for i, share in zip(items, shares, strict=True)]  # fmt: skip
+        known = [v for v in shares if v is not None]
         details = {
-            "stac_api": self.url,
-            "collection": self.collection,
+            "collections": f"{self.url} {self.collection} (s3://sentinel-s2-l1c)",
             "scene_cloud_limit": region.imagery.max_scene_cloud,
-            "composite": "per-pixel median",
-            "pixel_cloud_mask": f"{masked} of {len(items)} scenes have one (scl/qa60)",
-            **dem_details,
+            "scene_cloud_cover": {i.id: i.properties.get("eo:cloud_cover") for i in items},
+            "cloud_masked_share": round(sum(known) / len(known), 2) if known else None,
+            "scene_order": "least cloudy first (eo:cloud_cover)",
+            "harmonized": "processing baseline 04.00+ offset removed (pre-2022 DN range)",
+            "pixel_cloud_mask": f"s2cloudless 1.7 (threshold 0.4) at {CLOUD_RESOLUTION} m",
+            "composite": "per-pixel median of the clear values",
+            "cache_key": key,
         }
-        labels = find_labels(region, Path(self.raw or ".") / region.name)
-        return RawLayers(region.name, self.name, bands, dem, labels, scenes, details)
+        return Sentinel2Layers(self.name, bands, scenes, details)
+
+    def read(self, item, band: str, grid: Grid, window: Window,
+             resampling: Resampling = Resampling.bilinear) -> np.ndarray:  # fmt: skip
+        """``band`` of ``item`` on ``grid`` (float32, NaN where no data), harmonized; in any
+        thread (GDAL's settings are per thread: each read sets its own)."""
+        with s3_env(self._keys, self.s3_endpoint):
+            values = read_band(item.assets[ASSETS[band]].href, grid, window, resampling,
+                               self.policy)  # fmt: skip
+        offset = dn_offset(item, band)
+        return np.maximum(values + offset, 1) if offset else values
+
+    def cloud_mask(self, item, grid: Grid, folder: Path) -> Path:
+        """The scene's cloud mask (1 = cloud) on the 60 m grid, made once with s2cloudless."""
+        path = folder / f"{item.id}.tif"
+        if path.exists():
+            return path
+        detector = require_extra("s2cloudless", "stac").S2PixelCloudDetector(
+            threshold=0.4, average_over=1, dilation_size=1, all_bands=False)  # fmt: skip
+        g = grid.buffered(resolution=CLOUD_RESOLUTION)
+        full = Window(0, 0, g.width, g.height)
+        reads = in_threads(lambda b: self.read(item, b, g, full, Resampling.average), CLOUD_BANDS)
+        stack = np.stack(reads, -1)
+        clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0].astype("uint8")
+        clouds[np.isnan(stack).all(axis=-1)] = NO_DATA
+        profile = {"driver": "GTiff", "width": g.width, "height": g.height, "count": 1,
+                   "dtype": "uint8", "crs": g.crs, "transform": g.transform,
+                   "nodata": NO_DATA}  # fmt: skip
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            dst.write(clouds, 1)
+        log.info("%s: %.1f%% of the region's pixels cloudy (s2cloudless)", item.id,
+                 cloud_share(path))  # fmt: skip
+        return path
+
+    def median_band(self, items, masks: list[Path], band: str, grid: Grid, out: Path) -> Path:
+        """Per-pixel median of ``band`` over the scenes, cloudy and missing pixels left out."""
+        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1,
+                   "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0,
+                   "tiled": True, "blockxsize": 256, "blockysize": 256}  # fmt: skip
+        with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+            for r0 in range(0, grid.height, BLOCK_ROWS):
+                window = Window(0, r0, grid.width, min(BLOCK_ROWS, grid.height - r0))
+                stack = in_threads(lambda i, w=window: self.read(items[i], band, grid, w),
+                                   range(len(items)))  # fmt: skip
+                for values, mask in zip(stack, masks, strict=True):
+                    values[read_mask(mask, grid, window)] = np.nan
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # pixels cloudy everywhere
+                    med = np.nanmedian(np.stack(stack), axis=0)
+                dst.write(np.nan_to_num(np.rint(med), nan=0).astype(np.uint16), 1, window=window)
+        return out
+
+
+def read_band(href: str, grid: Grid, window: Window, resampling: Resampling,
+              policy: RetryPolicy) -> np.ndarray:  # fmt: skip
+    """A window of a remote band on ``grid`` (float32, NaN where no data), under ``policy``;
+    GDAL's settings (keys, payer) come from the caller's ``rasterio.Env``."""
+
+    def read() -> np.ndarray:
+        try:
+            with (rasterio.open(vsi_path(href)) as src,
+                  WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
+                            height=grid.height, resampling=resampling, dtype="float32",
+                            src_nodata=0, nodata=float("nan")) as vrt):  # fmt: skip
+                return vrt.read(1, window=window)
+        except RasterioIOError as err:
+            raise _classify(err, href) from err
+
+    return policy.call(read, f"reading {href}")
+
+
+def in_threads(fn, args) -> list:
+    """``[fn(a) for a in args]``, with up to :data:`READERS` reads in flight."""
+    with ThreadPoolExecutor(READERS) as pool:
+        return list(pool.map(fn, args))
+
+
+def read_mask(path: Path, grid: Grid, window: Window) -> np.ndarray:
+    """A cloud mask (any grid) on ``grid``'s ``window``, nearest neighbour: True = cloud."""
+    with rasterio.open(path) as src, WarpedVRT(src, crs=grid.crs, transform=grid.transform,
+                                               width=grid.width, height=grid.height,
+                                               resampling=Resampling.nearest) as vrt:  # fmt: skip
+        return vrt.read(1, window=window) == 1
+
+
+def cloud_share(path: Path) -> float | None:
+    """The share (%) of a scene's pixels over the region that its mask calls cloud, as Earth
+    Engine's scene summary reports it; None where the scene has no data there."""
+    with rasterio.open(path) as src:
+        mask = src.read(1)
+    valid = mask != NO_DATA
+    return round(100 * float((mask[valid] == 1).mean()), 2) if valid.any() else None

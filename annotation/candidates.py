@@ -6,6 +6,11 @@ Felzenszwalb, parameters from the region file), and a rule set per segment: NDVI
 brightness rose, the relative NDVI drop is large, and the ground is steep enough. Adjacent
 segments that pass merge into polygons; polygons smaller than the minimum area are dropped.
 Each candidate keeps its rule scores, so a person correcting them sees why it was proposed.
+
+Candidates may also come from a trained model (``l4s annotate candidates --from-model``, see
+:func:`landslide4sense.training.predict.model_candidates`), instead of or beside the OBIA
+ones: every candidate's ``source`` says which (``obia``, or ``model:<name>`` with the model's
+mean ``probability``), and the agreement report counts and scores each source.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from rasterio.features import shapes
 from shapely.geometry import shape
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 
 BANDS = ("B02", "B03", "B04", "B08")  # blue, green, red, NIR: all at 10 m
 SCORES = ("d_ndvi", "d_brightness", "rel_ndvi_drop", "slope", "area_m2")
+OBIA = "obia"  # the source of OBIA candidates; a model's is "model:<name>"
+#: The columns of the candidates layer (a score a source does not make is empty).
+CANDIDATE_COLUMNS = ("cand_id", "source", *SCORES, "probability", "geometry")
 
 
 @dataclass
@@ -135,7 +144,11 @@ def classify(labels: np.ndarray, layers: dict[str, np.ndarray], region: Region) 
 def polygonize(
     mask: np.ndarray, layers: dict[str, np.ndarray], grid: Grid, min_area_m2: float
 ) -> gpd.GeoDataFrame:
-    """Polygons of the mask (8-connected), in the grid's CRS, with their mean rule scores."""
+    """Polygons of the mask (8-connected), in the grid's CRS, with the mean of each layer.
+
+    Returns:
+        cand_id (1..n), one column per layer, area_m2, geometry.
+    """
     from scipy import ndimage
 
     blobs, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
@@ -154,14 +167,15 @@ def polygonize(
                 "_blob": i,
             }
         )
+    columns = [*layers, "area_m2"]
     gdf = gpd.GeoDataFrame(
-        rows, columns=[*SCORES, "_blob", "geometry"], geometry="geometry", crs=grid.crs
+        rows, columns=[*columns, "_blob", "geometry"], geometry="geometry", crs=grid.crs
     )
     # One blob may come out as several shapes (holes, touching corners): one row per blob.
     gdf = gdf.dissolve(by="_blob", aggfunc="first").reset_index(drop=True)
     gdf["geometry"] = shapely.make_valid(gdf.geometry.values)
     gdf.insert(0, "cand_id", np.arange(1, len(gdf) + 1))
-    return gdf[["cand_id", *SCORES, "geometry"]]
+    return gdf[["cand_id", *columns, "geometry"]]
 
 
 def make_candidates(
@@ -199,9 +213,9 @@ def make_candidates(
     return gdf
 
 
-def band_files(folder: str | Path) -> dict[str, Path]:
-    """The 10 m bands of a composite folder in the local layout (``DIR/s2/B*.tif`` or
-    ``DIR/B*.tif``).
+def band_files(folder: str | Path, bands: tuple[str, ...] = BANDS) -> dict[str, Path]:
+    """Bands of a composite folder in the local layout (``DIR/s2/B*.tif`` or ``DIR/B*.tif``):
+    the four 10 m bands OBIA uses, or ``bands``.
 
     Raises:
         MissingInputError: a band is absent (all missing ones are listed).
@@ -210,54 +224,94 @@ def band_files(folder: str | Path) -> dict[str, Path]:
 
     folder = Path(folder)
     s2 = folder / "s2" if (folder / "s2").is_dir() else folder
-    found = {b: find_band(s2, b) for b in BANDS}
+    found = {b: find_band(s2, b) for b in bands}
     missing = [b for b, p in found.items() if p is None]
     if missing:
         raise MissingInputError(f"{s2}: missing band file(s) {', '.join(missing)} for candidates")
     return found
 
 
+def combine_candidates(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
+    """Candidates of several sources as one layer: :data:`CANDIDATE_COLUMNS`, ``cand_id``
+    numbered 1..n in the order given."""
+    frames = [p.to_crs(crs).drop(columns="cand_id", errors="ignore") for p in parts if len(p)]
+    gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs) if frames else (
+        gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs))  # fmt: skip
+    for column in CANDIDATE_COLUMNS[1:-1]:
+        if column not in gdf:
+            gdf[column] = pd.Series(dtype=str if column == "source" else float)
+    gdf.insert(0, "cand_id", np.arange(1, len(gdf) + 1))
+    return gdf[list(CANDIDATE_COLUMNS)]
+
+
+def check_target(out: Path, force: bool) -> None:
+    """Refuse to replace the candidates of a file whose corrections refer to them.
+
+    Raises:
+        InputDataError: ``out`` holds corrections and ``force`` is not set.
+    """
+    from landslide4sense.annotation.corrections import layers_of
+    from landslide4sense.annotation.labels import read_labels
+
+    out = Path(out)
+    if force or not out.exists() or "corrections" not in layers_of(out):
+        return
+    if len(read_labels(out, "corrections")):
+        raise InputDataError(
+            f"{out}: holds corrections that refer to the current cand_ids; new candidates "
+            "would orphan them. Write to another file, or pass --force to replace them anyway"
+        )
+
+
 def write_candidates(
     region: Region,
     grid: Grid,
-    pre: dict[str, Path],
+    pre: dict[str, Path] | None,
     post: dict[str, Path],
     dem: str | Path,
     out: str | Path,
     work: str | Path,
     force: bool = False,
+    model: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
     ``corrections`` layer if it has none), with QGIS default styles for the layers, and the
-    pre- and post-event true-colour composites beside it (``<name>_pre_rgb.tif``,
-    ``<name>_post_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
+    post- (and pre-) event true-colour composites beside it (``<name>_post_rgb.tif``,
+    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
     are kept.
+
+    Args:
+        pre, post: the pre- and post-event bands for OBIA; ``pre`` None: no OBIA candidates.
+        model: candidates from a trained model, kept beside (after) the OBIA ones.
 
     Raises:
         InputDataError: ``out`` already holds corrections (new candidate ids would orphan them)
-            and ``force`` is not set.
+            and ``force`` is not set; or neither OBIA nor a model was asked for.
     """
     from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
-    from landslide4sense.annotation.labels import read_labels
     from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
     from landslide4sense.patching import read_on_grid, write_terrain
 
     out = Path(out)
+    check_target(out, force)
     names = layers_of(out) if out.exists() else []
-    if "corrections" in names and len(read_labels(out, "corrections")) and not force:
-        raise InputDataError(
-            f"{out}: holds corrections that refer to the current cand_ids; new candidates "
-            "would orphan them. Write to another file, or pass --force to replace them anyway"
-        )
-    _, slope_path = write_terrain(dem, grid, Path(work))
-    gdf = make_candidates(region, grid, pre, post, read_on_grid(slope_path, grid))
+    if pre is None and model is None:
+        raise InputDataError("candidates need pre-event bands (OBIA) or a model, or both")
+    parts = []
+    if pre is not None:
+        _, slope_path = write_terrain(dem, grid, Path(work))
+        obia = make_candidates(region, grid, pre, post, read_on_grid(slope_path, grid))
+        parts.append(obia.assign(source=OBIA))
+    if model is not None:
+        parts.append(model)
+    gdf = combine_candidates(parts, grid.crs)
     layers = {"candidates": gdf}
     if "corrections" not in names or force:
         layers["corrections"] = empty_corrections(gdf.crs)
     write_layers(out, layers)
     write_layer_styles(out)
-    rgbs = {"pre": read_rgb(pre, grid), "post": read_rgb(post, grid)}
-    stretch = rgb_stretch(list(rgbs.values()))
+    rgbs = {"post": read_rgb(post, grid)} | ({"pre": read_rgb(pre, grid)} if pre else {})
+    stretch = rgb_stretch(list(rgbs.values()))  # one for both dates: brightness compares
     for when, rgb in rgbs.items():
         write_rgb(rgb_path(out, when), rgb, grid, stretch)
     return gdf

@@ -17,7 +17,6 @@ A region's ``labels.gpkg`` holds three layers, edited in QGIS:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -28,8 +27,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from landslide4sense.annotation.labels import clean_labels, rasterize_labels, read_labels
-from landslide4sense.errors import EmptyResultError, InputDataError, L4SError, MissingInputError
+from landslide4sense.annotation.labels import (
+    clean_labels,
+    history,
+    layers_of,
+    rasterize_labels,
+    read_labels,
+)
+from landslide4sense.errors import EmptyResultError, InputDataError, L4SError
 from landslide4sense.files import atomic_path, write_text
 from landslide4sense.records import MergeReport
 from landslide4sense.regions import snapped_grid
@@ -42,19 +47,6 @@ CORRECTION_COLUMNS = ("op", "target", "reason", "editor", "edited_at")
 
 class CorrectionsNeeded(L4SError, RuntimeError):
     """A region has candidates but no corrected labels, and does not accept candidates."""
-
-
-def layers_of(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.exists():
-        raise MissingInputError(f"{path}: label file not found")
-    try:
-        return [name for name, _ in pyogrio.list_layers(path)]
-    except Exception as err:
-        raise InputDataError(
-            f"{path}: not a readable GeoPackage ({err}); restore it from a copy, or recreate "
-            "it with `l4s annotate candidates`"
-        ) from err
 
 
 def empty_corrections(crs) -> gpd.GeoDataFrame:
@@ -237,16 +229,6 @@ def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
     return report
 
 
-def history(path: str | Path) -> MergeReport | None:
-    """The counts of the last merge, if the file has them."""
-    if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
-        return None
-    rows = pyogrio.read_dataframe(path, layer="label_history")
-    if not len(rows):
-        return None
-    return MergeReport.model_validate(json.loads(rows.iloc[[-1]].to_json(orient="records"))[0])
-
-
 def agreement(path: str | Path, resolution: float = 10.0) -> dict:
     """Pixel agreement of candidates (as proposed) and labels (as corrected), and the edits.
 
@@ -270,9 +252,17 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
         raise EmptyResultError(f"{path}: neither candidates nor labels hold a polygon")
     grid = snapped_grid(str(cand.crs), tuple(both.total_bounds), resolution)
     shape = (grid.height, grid.width)
-    c = rasterize_labels(cand.geometry.values, grid.transform, shape).astype(bool)
-    t = rasterize_labels(lab.geometry.values, grid.transform, shape).astype(bool)
-    tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
+
+    def raster(geometries) -> np.ndarray:
+        return rasterize_labels(geometries, grid.transform, shape).astype(bool)
+
+    c, t = raster(cand.geometry.values), raster(lab.geometry.values)
+    sources = cand["source"].fillna("obia") if "source" in cand else pd.Series(["obia"] * len(cand))
+    by_source = {
+        name: {"candidates": int((sources == name).sum()),
+               **_pixel_agreement(raster(cand.geometry.values[(sources == name).values]), t)}
+        for name in sorted(sources.unique())
+    }  # fmt: skip
     edits = history(path) or MergeReport()
     return {
         "file": str(path),
@@ -281,10 +271,19 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
         "added": edits.added,
         "deleted": edits.deleted,
         "reshaped": edits.reshaped,
-        "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
-        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+        **_pixel_agreement(c, t),
+        "by_source": by_source,
         "grid": grid,
         "maps": (c, t),
+    }
+
+
+def _pixel_agreement(c: np.ndarray, t: np.ndarray) -> dict[str, float]:
+    """Pixel IoU and F1 of candidate map ``c`` against label map ``t`` (1 when both empty)."""
+    tp, fp, fn = int((c & t).sum()), int((c & ~t).sum()), int((~c & t).sum())
+    return {
+        "iou": tp / (tp + fp + fn) if tp + fp + fn else 1.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
     }
 
 
@@ -297,15 +296,27 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     lines = [
         "# Annotation report",
         "",
-        "Agreement of the OBIA candidates (as proposed) with the corrected labels (as "
-        "merged), on a 10 m grid. Red: both; blue: removed from the candidates; green: "
-        "added by the corrections.",
+        "Agreement of the candidates (as proposed, by OBIA or a model) with the corrected "
+        "labels (as merged), on a 10 m grid. Red: both; blue: removed from the candidates; "
+        "green: added by the corrections.",
         "",
         "| file | candidates | labels | added | deleted | reshaped | pixel IoU | pixel F1 |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    source_lines = [
+        "",
+        "## Which source proposed the candidates",
+        "",
+        "Each candidate's `source` (layer `candidates`): `obia`, or `model:<name>` for "
+        "`l4s annotate candidates --from-model`; each source's candidates against the labels.",
+        "",
+        "| file | source | candidates | pixel IoU | pixel F1 |",
+        "|---|---|---|---|---|",
+    ]
     for path in paths:
         a = agreement(path)
+        source_lines += [f"| {Path(path).name} | {name} | {s['candidates']} | {s['iou']:.3f} | "
+                      f"{s['f1']:.3f} |" for name, s in a["by_source"].items()]  # fmt: skip
         c, t = a["maps"]
         rgb = np.ones((*c.shape, 3))
         rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)
@@ -323,4 +334,4 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
             f"{a['deleted']} | {a['reshaped']} | {a['iou']:.3f} | {a['f1']:.3f} |"
         )
         lines += ["", f"![{Path(path).stem}]({png.name})", ""]
-    return write_text(out_dir / "annotation_report.md", "\n".join(lines) + "\n")
+    return write_text(out_dir / "annotation_report.md", "\n".join(lines + source_lines) + "\n")

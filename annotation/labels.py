@@ -7,6 +7,7 @@ reprojected to the grid's CRS before rasterizing (1 = landslide, pixel centre in
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +23,35 @@ from shapely.geometry.base import BaseGeometry
 
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path, read_json, write_json
-from landslide4sense.records import LabelReport
+from landslide4sense.records import LabelReport, MergeReport
 from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 
 MASK_BLOCK_ROWS = 1024
+
+
+def layers_of(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(f"{path}: label file not found")
+    try:
+        return [name for name, _ in pyogrio.list_layers(path)]
+    except Exception as err:
+        raise InputDataError(
+            f"{path}: not a readable GeoPackage ({err}); restore it from a copy, or recreate "
+            "it with `l4s annotate candidates`"
+        ) from err
+
+
+def history(path: str | Path) -> MergeReport | None:
+    """The counts of the last merge, if the file has them."""
+    if Path(path).suffix.lower() != ".gpkg" or "label_history" not in layers_of(path):
+        return None
+    rows = pyogrio.read_dataframe(path, layer="label_history")
+    if not len(rows):
+        return None
+    return MergeReport.model_validate(json.loads(rows.iloc[[-1]].to_json(orient="records"))[0])
 
 
 def read_labels(path: str | Path, layer: str | None = None) -> gpd.GeoDataFrame:
@@ -178,8 +202,6 @@ def prepare_labels(
     if done.exists() and result.mask.exists():
         result.report = LabelReport.model_validate(read_json(done))
         return result
-    from landslide4sense.annotation.corrections import history
-
     gdf, report = clean_labels(read_labels(path, layer), grid.crs, min_area_m2, str(path))
     report.layer, report.corrections = layer, history(path)
     area = aoi if aoi is not None else box(*grid.bounds)

@@ -29,10 +29,10 @@ from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
-from landslide4sense.acquisition import RawLayers, get_source
+from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
 from landslide4sense.annotation import prepare_labels
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import ConfigError, L4SError, MissingInputError, SourceError
+from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import CARD_MD, DATASET_JSON, REGION_LIST, STATE_DIR
@@ -64,23 +64,18 @@ def _cached(result: Path) -> State:
     return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
 
-def _network_error(task, task_run, state) -> bool:
-    """Retry a fetch only when a remote service failed (not for bad input)."""
-    try:
-        state.result()
-    except SourceError:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=_network_error)
+@task
 def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
-    """Deliver (or find) a region's raw layers; returns their paths and provenance."""
+    """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
+    (found first, so a missing local file fails before any download), the labels in
+    ``RAW/<region>/``. Not retried here: every network call retries by itself
+    (:mod:`acquisition.retry`)."""
     region = load_region(region_file)
-    layers = get_source(source, raw).fetch(region, region_grid(region), work / region.name)
-    return layers.to_dict()
+    grid, folder = region_grid(region), work / region.name
+    dem = fetch_dem(region, grid, folder, raw)
+    s2 = get_source(source, raw).fetch(region, grid, folder)
+    labels = find_labels(region, Path(raw or ".") / region.name)
+    return RawLayers.compose(region.name, s2, dem, labels).to_dict()
 
 
 def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):

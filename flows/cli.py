@@ -18,7 +18,7 @@ from pathlib import Path
 
 from landslide4sense import __version__
 from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import L4SError
+from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import prefect_defaults
 
@@ -102,17 +102,46 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, default=500,
                    help="iterations between scores on the validation subset")  # fmt: skip
     t.add_argument("--seed", type=int, default=2022, help="random seed (weights, batches)")
-    t.add_argument("--force", action="store_true", help="retrain models already trained")
+    t.add_argument("--force", action="store_true",
+                   help="retrain models already trained, from scratch")  # fmt: skip
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
+    t.add_argument("--keep-optimizer", action="store_true",
+                   help="keep each model's last.pt (Adam's state, to train on later)")  # fmt: skip
+
+    pr = _command(sub, "predict", "map a region's landslides with a trained model")
+    pr.add_argument("checkpoint", type=Path, help="a model's best.pt (of `l4s train`)")
+    pr.add_argument("region", type=Path, help="the region YAML")
+    _choice(pr, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
+    pr.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
+    pr.add_argument("--out", type=Path, required=True, help="folder of the maps to write")
+    _choice(pr, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
+    pr.add_argument("--threshold", type=float, default=0.5,
+                    help="landslide from this probability")  # fmt: skip
+    pr.add_argument("--min-area", type=float,
+                    help="drop smaller polygons, m2 (default: the region's "
+                    "min_area_m2)")  # fmt: skip
 
     _command(sub, "models", "list the baselines and their parameter counts")
 
     an = _command(sub, "annotate", "OBIA candidates, corrections merge, agreement report")
     an_sub = an.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
-    c = _command(an_sub, "candidates", "propose landslide polygons from pre/post imagery")
+    c = _command(an_sub, "candidates", "propose landslide polygons (OBIA and/or a model)")
     c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
-    c.add_argument("--pre", type=Path, required=True, help="pre-event folder (s2/B*.tif)")
+    c.add_argument("--pre", type=Path, help="pre-event folder (s2/B*.tif): OBIA candidates")
+    c.add_argument(
+        "--from-model",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="candidates from a trained model's best.pt (beside OBIA with --pre)",
+    )
+    _choice(c, "--device", Device, Device.AUTO, "--from-model: where the model runs")
+    c.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="--from-model: landslide from this probability",
+    )
     c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
     c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
     c.add_argument("--out", type=Path, required=True,
@@ -125,9 +154,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("labels", type=Path, nargs="+", help="merged GeoPackages")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
+    src = _command(sub, "sources", "the Sentinel-2 and DEM sources")
+    src_sub = src.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
+    ck = _command(src_sub, "check", "credentials, endpoints, collections, scene counts")
+    ck.add_argument("region", type=Path, nargs="?", help="a region YAML: also its scenes")
+
     pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    _choice(pl, "--source", SourceKind, SourceKind.EARTHENGINE, "the networked source",
+    _choice(pl, "--source", SourceKind, SourceKind.EARTHENGINE, "a networked source",
             choices=[SourceKind.EARTHENGINE, SourceKind.STAC])  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
@@ -192,13 +226,9 @@ def _demo(args: argparse.Namespace) -> dict:
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
     result = build_benchmark(
-        regions=regions,
-        out=out,
-        source=SourceKind.LOCAL,
-        raw=raw,
-        scaling=args.scaling,
+        regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling,
         layout=args.layout,
-    )
+    )  # fmt: skip
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
@@ -216,9 +246,23 @@ def _train(args: argparse.Namespace) -> dict:
         dataset=args.dataset, models=args.models, iterations=args.iterations,
         batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
         seed=args.seed, eval_every=args.eval_every, compile=args.compile, augment=args.augment,
+        keep_optimizer=args.keep_optimizer,
     )  # fmt: skip
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
+    return result
+
+
+def _predict(args: argparse.Namespace) -> dict:
+    require_extra("torch", "train")  # before the flow run starts
+    from landslide4sense.flows.predict import map_event
+
+    result = map_event(checkpoint=args.checkpoint, region=args.region, out=args.out,
+                       source=args.source, raw=args.raw, device=args.device,
+                       threshold=args.threshold, min_area_m2=args.min_area)  # fmt: skip
+    print(f"{result['region']}: {result['landslides']} landslide polygons "
+          f"({result['area_km2']:.3f} km2) by {result['model']}\nprobability: "
+          f"{result['probability']}\npolygons:    {result['polygons']}")  # fmt: skip
     return result
 
 
@@ -252,20 +296,48 @@ def _plan(args: argparse.Namespace) -> None:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
 
 
+def _sources(args: argparse.Namespace) -> int:
+    from landslide4sense.acquisition.check import check_sources
+    from landslide4sense.regions import load_region
+
+    checks = check_sources(load_region(args.region) if args.region else None)
+    for c in checks:
+        print(c.line())
+    failed = [c for c in checks if c.ok is False]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed")
+    return 1 if failed else 0
+
+
 def _annotate(args: argparse.Namespace) -> None:
     import tempfile
 
     from landslide4sense.annotation import band_files, merge, write_candidates, write_report
+    from landslide4sense.annotation.candidates import check_target
     from landslide4sense.regions import load_region, region_grid
 
     if args.step == "candidates":
+        if args.pre is None and args.from_model is None:
+            raise ConfigError("candidates need --pre (OBIA), --from-model CHECKPOINT, or both")
         region = load_region(args.region)
         grid = region_grid(region)
+        check_target(args.out, args.force)
+        pre = band_files(args.pre) if args.pre else None  # missing bands fail before any work
         with tempfile.TemporaryDirectory() as work:
-            gdf = write_candidates(region, grid, band_files(args.pre), band_files(args.post),
-                                   args.dem, args.out, work, args.force)  # fmt: skip
-        print(f"{len(gdf)} candidates ({gdf.area.sum() / 1e6:.3f} km2) in {args.out} (layer "
-              f"candidates); correct them in QGIS (layer corrections), then run "
+            model = None
+            if args.from_model:
+                require_extra("torch", "train")
+                from landslide4sense.layout import S2_BANDS
+                from landslide4sense.training.predict import model_candidates
+
+                model = model_candidates(args.from_model, grid, band_files(args.post, S2_BANDS),
+                                         args.dem, Path(work) / "model", args.device,
+                                         region.annotation.rules.min_area_m2,
+                                         args.threshold)  # fmt: skip
+            gdf = write_candidates(region, grid, pre, band_files(args.post), args.dem,
+                                   args.out, work, args.force, model)  # fmt: skip
+        counts = ", ".join(f"{n} {s}" for s, n in gdf["source"].value_counts().sort_index().items())
+        print(f"{len(gdf)} candidates ({counts}; {gdf.area.sum() / 1e6:.3f} km2) in {args.out} "
+              f"(layer candidates); correct them in QGIS (layer corrections), then run "
               f"`{runnable()} annotate merge {args.out}`")  # fmt: skip
     elif args.step == "merge":
         rep = merge(args.labels, args.min_area)
@@ -281,7 +353,8 @@ def _annotate(args: argparse.Namespace) -> None:
 
 
 COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "models": _models, "plan": _plan, "annotate": _annotate}  # fmt: skip
+            "predict": _predict, "models": _models, "plan": _plan,
+            "annotate": _annotate, "sources": _sources}  # fmt: skip
 
 
 class _QuietTasks(logging.Filter):
@@ -306,7 +379,7 @@ def _log_to_terminal(verbose: bool) -> None:
     if not verbose:
         handler.addFilter(_QuietTasks())
     logging.basicConfig(level=logging.INFO, handlers=[handler])
-    for chatty in ("httpx", "pyogrio"):
+    for chatty in ("httpx", "pyogrio", "asf_search"):
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
@@ -320,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if isinstance(result, int):
+        return result
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
         counts = " + ".join(f"{c[s]} {s}" for s in ("train", "val", "test") if c.get(s))

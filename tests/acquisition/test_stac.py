@@ -1,20 +1,22 @@
-"""The keyless STAC source against a STAC API and COGs served on 127.0.0.1."""
+"""The STAC source: Earth Search's L1C items, the requester-pays bucket, s2cloudless, median."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 
-from landslide4sense.acquisition.stac import ASSETS, StacSource, search_parameters
-from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.acquisition import stac
+from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import SourceError
 from landslide4sense.patching import read_on_grid
-from landslide4sense.regions import parse_region, region_grid
-from tests.acquisition.fakes import FakeStac, stac_item
-from tests.helpers import RIOTILER, needs
+from landslide4sense.regions import Grid, load_region, parse_region, region_grid
+from tests.acquisition.fakes import FakeS3, FakeStac, l1c_item
+from tests.helpers import CONTRACTS, RIOTILER, needs
+
+pytestmark = [needs(CONTRACTS), needs(RIOTILER)]
 
 # A 4 km square inside the swath of the riotiler tile 19UDP (2017-07-29).
 REGION = parse_region({
@@ -22,75 +24,196 @@ REGION = parse_region({
     "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
     "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
 })  # fmt: skip
-CLOUD = (slice(40, 80), slice(60, 100))  # a cloud in scene B, on the 900 m pixels
+# A cloud in scene B, on the 900 m pixels: over the west ~40% of the region (cols 81.4-85.6).
+CLOUD = (slice(60, 75), slice(75, 83))
+FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
 
 
-def make_cogs(folder):
-    """COGs of the real bands: scene A as is; scene B with a bright cloud flagged in QA60."""
-    folder.mkdir()
-    assets = {"A": {}, "B": {}, "C": {}}
-    for band, (common, _) in ASSETS.items():
+def write_scene(folder: Path, shift: int, cloud: bool = False) -> dict[str, Path]:
+    """The riotiler bands, ``shift`` DN added to valid pixels; a bright cloud in all bands."""
+    folder.mkdir(parents=True)
+    files = {}
+    for band, key in stac.ASSETS.items():
         with rasterio.open(RIOTILER / f"{band}.jp2") as src:
             data, profile = src.read(1), src.profile
-        profile.update(driver="COG", blocksize=64)
-        for scene in "ABC":
-            a = data.copy()
-            if scene == "B":
-                a[CLOUD] = 9000
-            with rasterio.open(folder / f"{scene}_{band}.tif", "w", **profile) as dst:
-                dst.write(a, 1)
-            assets[scene][common] = f"{scene}_{band}.tif"
-    qa = np.zeros(data.shape, np.uint16)
-    qa[CLOUD] = 1 << 10  # opaque clouds
-    with rasterio.open(folder / "B_QA60.tif", "w", **profile | {"dtype": "uint16"}) as dst:
-        dst.write(qa, 1)
-    assets["B"]["qa60"] = "B_QA60.tif"
+        data = np.where(data > 0, data + shift, 0).astype("uint16")
+        if cloud:
+            data[CLOUD] = 9000 + shift
+        with rasterio.open(folder / f"{band}.jp2", "w", **profile) as dst:
+            dst.write(data, 1)
+        files[key] = folder / f"{band}.jp2"
+    return files
+
+
+def archive(tmp_path: Path):
+    """Items and bucket objects: A (clear, old baseline), B (cloud, baseline 05.10 offset),
+    and scenes the search must leave out (too cloudy, elsewhere, later, L2A, beyond max)."""
     with rasterio.open(RIOTILER / "B01.jp2") as src:
-        bbox = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
-    return [stac_item("A", "2017-07-29", 5.0, bbox, assets["A"], 32619),
-            stac_item("B", "2017-08-08", 20.0, bbox, assets["B"], 32619),
-            stac_item("C", "2017-08-18", 90.0, bbox, assets["C"], 32619)]  # fmt: skip
+        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
+        shape, t = [src.height, src.width], list(src.transform)[:6]
+    bands = {k: (900, shape, t) for k in stac.ASSETS.values()}
+    elsewhere = [10.0, 10.0, 11.0, 11.0]
+    scenes = [  # id, date, cloud, footprint, baseline, shift, cloud, collection
+        ("S2B_19UDP_20170729_0_L1C", "2017-07-29", 5.0, here, "02.05", 0, False, None),
+        ("S2A_19UDP_20170808_0_L1C", "2017-08-08", 20.0, here, "05.10", 1000, True, None),
+        ("S2A_19UDP_20170818_0_L1C", "2017-08-18", 90.0, here, "02.05", 3000, False, None),
+        ("S2B_19UDP_20170721_0_L1C", "2017-07-21", 40.0, here, "02.05", 2000, False, None),
+        ("S2A_19UDP_20170915_0_L1C", "2017-09-15", 1.0, here, "02.05", 4000, False, None),
+        ("S2A_31UDP_20170801_0_L1C", "2017-08-01", 1.0, elsewhere, "02.05", 6000, False, None),
+        ("S2A_19UDP_20170802_0_L2A", "2017-08-02", 1.0, here, "02.05", 5000, False, "l2a"),
+    ]
+    items, files = [], {}
+    for item_id, day, cloud, footprint, baseline, shift, cloudy, collection in scenes:
+        item = l1c_item(item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands,
+                        baseline)  # fmt: skip
+        if collection:
+            item["collection"] = "sentinel-2-l2a"
+            for asset in item["assets"].values():
+                asset["href"] = asset["href"].replace("/tiles/", "/l2a/tiles/")
+        local = write_scene(tmp_path / item_id, shift, cloudy)
+        for key, path in local.items():
+            files[item["assets"][key]["href"].removeprefix("s3://sentinel-s2-l1c/")] = path
+        items.append(item)
+    return items, files
 
 
-@needs(RIOTILER)
-def test_median_composite_from_cogs_over_http(tmp_path):
-    items = make_cogs(tmp_path / "files")
+@pytest.fixture
+def services(tmp_path, monkeypatch):
+    for k, v in KEYS.items():
+        monkeypatch.setenv(k, v)
+    items, files = archive(tmp_path / "bucket")
+    with FakeStac(items).running() as api, FakeS3(files).running() as s3:
+        yield api, s3
+
+
+def source(api, s3, **kw) -> stac.StacSource:
+    return stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=2, policy=FAST, **kw)
+
+
+def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
+    api, s3 = services
     grid = region_grid(REGION)
-    synthesize_scene(tmp_path / "raw", "udp", grid, seed=0)  # the DEM and labels
-    with FakeStac(tmp_path / "files", items).running() as fake:
-        layers = StacSource(tmp_path / "raw", url=fake.url).fetch(REGION, grid, tmp_path / "work")
-    assert [s.id for s in layers.scenes] == ["A", "B"]  # C is over the 60% scene limit
-    assert fake.searches[0]["query"] == {"eo:cloud_cover": {"lte": 60}}
-    assert fake.range_requests > 0  # windowed reads, not whole files
-    assert layers.details["pixel_cloud_mask"] == "1 of 2 scenes have one (scl/qa60)"
+    layers = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    # The search asked for the least cloudy first, and the stand-in honoured every filter.
+    assert [s.id for s in layers.scenes] == ["S2B_19UDP_20170729_0_L1C", "S2A_19UDP_20170808_0_L1C"]
+    asked = api.searches[0]
+    assert asked["sortby"] == [{"field": "properties.eo:cloud_cover", "direction": "asc"}]
+    assert asked["query"] == {"eo:cloud_cover": {"lte": 60}}
+    assert asked["collections"] == ["sentinel-2-l1c"] and asked["limit"] == 2
+    assert s3.bytes > 0 and s3.refused == []
+    assert set(layers.bands) == set(stac.ASSETS) and layers.source == "stac"
+    # s2cloudless found B's cloud over part of the region, and none in A.
+    assert layers.scenes[0].cloud_cover < 5 < 20 < layers.scenes[1].cloud_cover < 60
     for band in ("B02", "B05", "B10"):
         with rasterio.open(layers.bands[band]) as src:
             composite = src.read(1)
-            g = type(grid)(src.crs.to_string(), src.transform, src.width, src.height)
-        # The cloud of B is masked by its QA60, so the median is scene A's value everywhere.
+            g = Grid(src.crs.to_string(), src.transform, src.width, src.height)
+        assert src.res[0] == {"B02": 10, "B05": 20, "B10": 60}[band]
+        # B's +1000 DN (baseline 05.10) is removed and its cloud masked by s2cloudless: the
+        # median is A's value everywhere (without the offset removal it would be A + 500,
+        # without the mask 9000 under the cloud).
         expected = read_on_grid(RIOTILER / f"{band}.jp2", g, sentinel2=True)
-        ok = np.isfinite(expected)
-        assert ok.mean() > 0.99
-        assert np.abs(composite[ok] - np.rint(expected[ok])).max() <= 1
+        ok = np.isfinite(expected) & (composite > 0)
+        assert ok.mean() > 0.95, band
+        same = np.abs(composite[ok] - np.rint(expected[ok])) <= 1
+        assert same.mean() > 0.85, band  # (the cloud's blurred rim may escape the mask)
+        east = np.zeros_like(ok)
+        east[:, -east.shape[1] // 3 :] = True  # far from the cloud: B is clear and counts
+        assert (np.abs(composite - np.rint(np.nan_to_num(expected)))[ok & east] <= 1).all()
         assert composite.max() < 9000
 
 
-def test_search_parameters_and_an_empty_search(tmp_path):
-    params = search_parameters(REGION)
+def test_an_unchanged_region_downloads_nothing_a_changed_window_refetches(services, tmp_path):
+    api, s3 = services
+    grid = region_grid(REGION)
+    first = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    written = {b: p.stat().st_mtime_ns for b, p in first.bands.items()}
+    before = s3.requests
+    again = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    assert again.bands == first.bands and s3.requests == before
+    assert {b: p.stat().st_mtime_ns for b, p in again.bands.items()} == written  # not redone
+    later = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
+        update={"start": REGION.imagery.start.replace(day=30)})})  # fmt: skip
+    other = source(api, s3).fetch(later, grid, tmp_path / "work")
+    assert other.details["cache_key"] != first.details["cache_key"]
+    assert [s.id for s in other.scenes] == ["S2A_19UDP_20170808_0_L1C"]
+    with rasterio.open(other.bands["B02"]) as src, rasterio.open(first.bands["B02"]) as old:
+        b, a = src.read(1).astype(int), old.read(1).astype(int)
+        assert (b == 0).sum() > (a == 0).sum()  # B alone: its cloud is a hole now
+
+
+def test_transient_bucket_errors_are_retried(services, tmp_path):
+    api, s3 = services
+    s3.fail_every = 5  # 503 SlowDown
+    sleeps = []
+    policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
+    layers = stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy).fetch(
+        REGION, region_grid(REGION), tmp_path / "work")  # fmt: skip
+    assert sleeps and len(layers.bands) == 13
+
+
+def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services, tmp_path, monkeypatch):
+    api, s3 = services
+    grid = region_grid(REGION)
+    src = source(api, s3)
+    item = src.search(REGION)[0]
+    window = rasterio.windows.Window(0, 0, 4, 4)
+
+    def read(band: str):
+        href = item.assets[stac.ASSETS[band]].href
+        return stac.read_band(href, grid, window, Resampling.bilinear, FAST)
+
+    # (one band each: GDAL remembers a refused file for the rest of the process)
+    refused = pytest.raises(SourceError, match=r"access denied.*requester-pays")
+    with stac.s3_env(KEYS, s3.url, AWS_REQUEST_PAYER=""), refused:
+        read("B03")
+    assert set(s3.refused) == {"AccessDenied"}
+    wrong = {**KEYS, "AWS_SECRET_ACCESS_KEY": "wrong"}
+    with stac.s3_env(wrong, s3.url), pytest.raises(SourceError, match="access denied"):
+        read("B04")
+    assert s3.refused[-1] == "SignatureDoesNotMatch"
+    with stac.s3_env(KEYS, s3.url):  # the same read, signed and paid: served
+        assert read("B02").shape == (4, 4)
+    for k in KEYS:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    with pytest.raises(SourceError, match=r"requester-pays.*AWS_ACCESS_KEY_ID"):
+        src.fetch(REGION, grid, tmp_path / "work")
+
+
+def test_search_parameters_and_an_empty_search(services):
+    api, s3 = services
+    params = stac.search_parameters(REGION)
     assert params["collections"] == ["sentinel-2-l1c"]
     assert params["datetime"] == "2017-07-20/2017-08-31"
-    assert params["bbox"] == [-69.36, 48.19, -69.31, 48.225]
-    with FakeStac(tmp_path, []).running() as fake, pytest.raises(SourceError, match="widen"):
-        StacSource(url=fake.url).search(REGION)
+    assert params["intersects"]["type"] == "Polygon"
+    nowhere = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
+        update={"max_scene_cloud": 0.5})})  # fmt: skip
+    with pytest.raises(SourceError, match="widen the window or the cloud limit"):
+        source(api, s3).search(nowhere)
+
+
+def test_the_item_is_shaped_like_earth_searchs():
+    item = l1c_item("S2B_19UDP_20170729_0_L1C", "2017-07-29T15:26:00Z", 5.0, [0, 0, 1, 1],
+                    32619, "19UDP", {}, "05.10")  # fmt: skip
+    assert item["assets"]["blue"]["href"] == (
+        "s3://sentinel-s2-l1c/tiles/19/U/DP/2017/7/29/0/B02.jp2"  # month/day not padded
+    )
+    assert item["assets"]["blue"]["raster:bands"][0]["offset"] == -0.1
+    assert not {"qa60", "scl", "QA60"} & set(item["assets"])  # no per-pixel cloud mask
 
 
 @pytest.mark.network
-@pytest.mark.skipif(not os.environ.get("L4S_LIVE_STAC"), reason="live STAC test off: it needs "
-                    "no account, only the network; set L4S_LIVE_STAC=1 where Earth Search is "
-                    "reachable")  # fmt: skip
-def test_live_earth_search_finds_l1c_scenes_over_iburi():
-    from landslide4sense.regions import load_region
-
+@pytest.mark.skipif(not stac.aws_credentials(), reason="no AWS keys (set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): Earth Search's L1C bucket is "
+                    "requester-pays")  # fmt: skip
+def test_live_fetch_of_a_tiny_area(tmp_path):
+    """The user's path: search, s2cloudless, every band read from S3, the median."""
     region = load_region(Path(__file__).resolve().parents[2] / "regions" / "iburi-2018.yaml")
-    items = StacSource().search(region)
-    assert items and all(i.collection_id == "sentinel-2-l1c" for i in items)
+    tiny = region.model_copy(update={"aoi": region.aoi.model_copy(
+        update={"bbox": (141.95, 42.75, 141.96, 42.757)})})  # fmt: skip
+    layers = stac.StacSource(max_items=1).fetch(tiny, region_grid(tiny), tmp_path)
+    assert len(layers.bands) == 13 and layers.scenes
+    with rasterio.open(layers.bands["B04"]) as src:
+        assert src.read(1).mean() > 0

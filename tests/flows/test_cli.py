@@ -10,8 +10,34 @@ import pytest
 
 from landslide4sense.flows.cli import _on_runner, main
 from landslide4sense.regions import Grid
+from tests.helpers import CONTRACTS
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def band_selectors(expression: dict) -> set[str]:
+    """Every band name an expression selects (``Image.select``'s ``bandSelectors``)."""
+    values = expression["values"]
+
+    def strings(node) -> list[str]:
+        if "valueReference" in node:
+            return strings(values[node["valueReference"]])
+        if "arrayValue" in node:
+            return [s for v in node["arrayValue"]["values"] for s in strings(v)]
+        c = node.get("constantValue")
+        return c if isinstance(c, list) else [c] if isinstance(c, str) else []
+
+    def walk(node) -> set[str]:
+        if isinstance(node, list):
+            return set().union(*map(walk, node))
+        if not isinstance(node, dict):
+            return set()
+        call = node.get("functionInvocationValue", {})
+        here = (set(strings(call["arguments"]["bandSelectors"]))
+                if call.get("functionName") == "Image.select" else set())  # fmt: skip
+        return here.union(*map(walk, node.values()))
+
+    return walk(values)
 
 
 @pytest.mark.parametrize("name", ["iburi-2018", "kodagu-2018", "rasuwa-2015", "taitung-2009"])
@@ -24,6 +50,12 @@ def test_plan_json_for_each_paper_region(name, capsys):
         reqs = [r for r in plan["requests"] if r["resolution"] == res]
         g = Grid.from_dict(reqs[0]["grid"])
         assert sum(r["width"] * r["height"] for r in reqs) == g.width * g.height
+    if CONTRACTS.is_dir():  # every band the expressions select exists in the catalog entries
+        assets = json.loads((CONTRACTS / "earthengine-assets.json").read_text())["assets"]
+        catalog = {b["name"] for a in plan["collections"] for b in assets[a]["bands"]}
+        selected = band_selectors(plan["expression"]) | band_selectors(plan["scene_summary"])
+        assert selected == {"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10",
+                            "B11", "B12", "cs_cdf"} and selected <= catalog  # fmt: skip
 
 
 def test_plan_stac_and_bad_input(capsys, tmp_path):

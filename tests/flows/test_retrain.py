@@ -23,6 +23,7 @@ from landslide4sense.flows.train import retrain_baselines
 from landslide4sense.records import read_dataset_meta
 from landslide4sense.training.data import load_benchmark
 from landslide4sense.training.models import get_model
+from landslide4sense.training.synthetic import write_release
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +38,12 @@ def demo(tmp_path_factory):
 def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
     """Test-split confusion counts of a saved model, computed here (not by the trainer)."""
     data = load_benchmark(bench)
-    model = get_model(name, data.test.images.shape[1])
-    model.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    model = get_model(name, data.test.image_shape[0])
+    model.load_state_dict(torch.load(checkpoint, weights_only=True)["weights"])
     model.eval()
     with torch.no_grad():
-        pred = np.concatenate([model(torch.from_numpy(data.test.images[i : i + 16])).argmax(1)
-                               for i in range(0, len(data.test), 16)]).astype(bool)  # fmt: skip
+        pred = np.concatenate([model(torch.from_numpy(images)).argmax(1)
+                               for _, images in data.test.batches(16)]).astype(bool)  # fmt: skip
     truth = data.test.masks.astype(bool)
     return {"tp": int((pred & truth).sum()), "fp": int((pred & ~truth).sum()),
             "fn": int((~pred & truth).sum()), "tn": int((~pred & ~truth).sum())}  # fmt: skip
@@ -61,20 +62,45 @@ def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, caps
     for f in ("table_i.csv", "table_i.md", "spider.png", "detections.png",
               "ContextNet/best.pt", "ContextNet/metrics.json"):  # fmt: skip
         assert (run / f).stat().st_size > 0, f
-    scores = read_json(run / "ContextNet" / "metrics.json")["test"]["all"]
+    scores = read_json(run / "ContextNet" / "metrics.json")["scores"]["test"]["all"]
     counts = {k: scores[k] for k in ("tp", "fp", "fn", "tn")}
     assert sum(counts.values()) == meta.counts.test * 128 * 128  # every test pixel, once
     assert counts == rescore(bench, run / "ContextNet" / "best.pt", "ContextNet")
     tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
     assert scores["f1"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
     (row,) = csv.DictReader((run / "table_i.csv").open())
-    assert row["model"] == "ContextNet" and float(row["f1"]) == pytest.approx(scores["f1"])
+    assert row["model"] == "ContextNet" and float(row["test_f1"]) == pytest.approx(scores["f1"])
     assert float(row["paper_f1"]) == 58.11  # the paper's Table I, beside ours
     again = retrain_baselines(dataset=bench, **QUICK)
     assert again["trained"] == [] and again["skipped"] == ["ContextNet"]
     assert retrain_baselines(dataset=bench, force=True, **QUICK)["trained"] == ["ContextNet"]
     with pytest.raises(ConfigError, match="unknown model"):
         retrain_baselines(dataset=bench, models="SegNet")
+
+
+def table_row(table: str, model: str) -> list[str]:
+    line = next(x for x in table.splitlines() if x.startswith(f"| {model} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_competition_layout_scores_every_split_with_masks(tmp_path):
+    root = write_release(tmp_path / "release", 12, 6, size=32, seed=3, n_val=4)
+    table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
+    assert "- validation: 4 patches (ValidData) pick the checkpoint" in table
+    assert "- TestData: 6 patches with masks, scored (test)" in table
+    cells = table_row(table, "ContextNet")
+    assert all(0 <= float(c) <= 100 for c in cells[1:5])  # test R/P/F1 and validation F1
+    assert cells[5:8] == ["49.29", "70.77", "58.11"]  # the paper's, on its own split
+
+
+def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
+    root = write_release(tmp_path / "first", 12, 6, size=32, seed=3, n_val=4, masks=("train",))
+    table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
+    assert table_row(table, "ContextNet")[1:4] == ["no masks"] * 3
+    assert "this release has no TestData masks, so there are no test scores" in table
+    assert "- ValidData: 4 patches without masks in this release: not scored" in table
+    assert "- TestData: 6 patches without masks in this release: not scored" in table
+    assert "- validation: 2 patches (held out from TrainData: the last 10% of each" in table
 
 
 def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):

@@ -3,7 +3,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from landslide4sense.acquisition import S2_BANDS, LocalSource
+from landslide4sense.acquisition import S2_BANDS, LocalSource, fetch_dem
 from landslide4sense.choices import Scaling
 from landslide4sense.layout import STACK_BANDS
 from landslide4sense.patching import L4S_SCALE, GridStack, read_on_grid, scale, scale_divisors
@@ -99,7 +99,11 @@ def test_riotiler_13_bands_give_b1_to_b12_and_zero_is_nodata(tmp_path):
     layers = LocalSource(tmp_path).fetch(region, grid, tmp_path)
     assert len(layers.bands) == 13 and "B8A" in layers.bands
     with GridStack(
-        grid, layers.bands, tmp_path / "slope.tif", layers.dem, tmp_path / "mask.tif"
+        grid,
+        layers.bands,
+        tmp_path / "slope.tif",
+        fetch_dem(region, grid, tmp_path, tmp_path).path,
+        tmp_path / "mask.tif",
     ) as stack:
         img, valid, mask = stack.read(rasterio.windows.Window(0, 0, grid.width, grid.height))
     assert img.shape == (14, 122, 122)

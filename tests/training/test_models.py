@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from landslide4sense.errors import ConfigError
 from landslide4sense.training.models import MODELS, get_model, parameter_count
+from landslide4sense.training.models.deviations import deviation_table
 
 PAPER_NAMES = ["PSPNet", "ContextNet", "DeepLab-v2", "DeepLab-v3+", "FCN-8s", "LinkNet",
                "FRRN-A", "FRRN-B", "SQNet", "U-Net", "ResU-Net"]  # fmt: skip
@@ -33,3 +36,34 @@ def test_other_channel_counts_and_unknown_names():
         1, 5, 64, 64)  # fmt: skip
     with pytest.raises(ConfigError, match="choose from: PSPNet, ContextNet"):
         get_model("SegFormer")
+
+
+def test_fcn_upsamplings_start_bilinear_and_the_last_stays_fixed():
+    model = get_model("FCN-8s", in_channels=3)
+    x = torch.rand(1, 2, 8, 8)
+    for layer, factor in ((model.up2, 2), (model.up2_pool4, 2), (model.up8, 8)):
+        ours = layer(x)
+        bilinear = torch.nn.functional.interpolate(x, scale_factor=factor, mode="bilinear")
+        inner = (..., slice(factor, -factor), slice(factor, -factor))  # away from the border
+        assert torch.allclose(ours[inner], bilinear[inner], atol=1e-6)
+    assert model.up2.weight.requires_grad and model.up2_pool4.weight.requires_grad
+    assert not model.up8.weight.requires_grad
+
+
+def test_deeplab_v3_plus_image_pooling_has_batch_norm():
+    pool = get_model("DeepLab-v3+").aspp.image_pool
+    assert [type(m).__name__ for m in pool.modules()][1:] == [
+        "AdaptiveAvgPool2d", "Sequential", "Conv2d", "BatchNorm2d", "ReLU"]  # fmt: skip
+
+
+def test_every_model_has_its_deviations_listed():
+    table = deviation_table({name: 1_000_000 for name in MODELS})
+    rows = table.splitlines()[2:]
+    assert [r.split(" | ")[0].lstrip("| ") for r in rows] == PAPER_NAMES
+    assert all(r.count(" | ") == 7 for r in rows)  # eight cells, none missing
+
+
+def test_the_readme_shows_the_deviation_table_of_the_code():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    counts = {name: parameter_count(get_model(name)) for name in MODELS}
+    assert deviation_table(counts) in readme

@@ -29,16 +29,15 @@ class DeepLabV2(nn.Module):
 
 class ASPP(nn.Module):
     """DeepLab-v3 atrous spatial pyramid pooling with separable atrous convolutions: a 1 x 1
-    branch, three 3 x 3 branches (rates 6, 12, 18), image pooling; concatenated, projected."""
+    branch, three 3 x 3 branches (rates 6, 12, 18), image pooling (global average, 1 x 1
+    convolution, batch norm, ReLU); concatenated, projected."""
 
     def __init__(self, cin: int, cout: int = 256, rates=(6, 12, 18)):
         super().__init__()
         self.branches = nn.ModuleList(
             [conv_bn_relu(cin, cout, 1)] + [SeparableConv(cin, cout, dilation=r) for r in rates]
         )
-        self.image_pool = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Conv2d(cin, cout, 1, bias=False), nn.ReLU(True)
-        )
+        self.image_pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu(cin, cout, 1))
         n = len(self.branches) + 1
         self.project = nn.Sequential(conv_bn_relu(n * cout, cout, 1), nn.Dropout(0.1))
 

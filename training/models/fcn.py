@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from landslide4sense.training.models.blocks import upsample_to
+from landslide4sense.training.models.blocks import BilinearUp, upsample_to
 
 VGG16 = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
@@ -12,8 +12,10 @@ VGG16 = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)
 class FCN8s(nn.Module):
     """FCN-8s: the VGG-16 convolutions (five blocks, each closed by a 2 x 2 max-pool), fc6/fc7
     as 7 x 7 and 1 x 1 convolutions (4096 channels, dropout 0.5), class scores fused with
-    1 x 1 scores of pool4 and pool3 after learned 2x upsamplings, then a learned 8x upsampling.
-    "Same" padding replaces the paper's 100-pixel input padding and crops."""
+    1 x 1 scores of pool4 and pool3 after 2x upsamplings, then an 8x upsampling. As in the
+    paper, the upsamplings are transposed convolutions initialised to bilinear interpolation;
+    the two 2x ones are then learned, the final 8x one stays fixed. "Same" padding replaces
+    the paper's 100-pixel input padding and crops."""
 
     def __init__(self, in_channels: int = 14, num_classes: int = 2):
         super().__init__()
@@ -36,9 +38,9 @@ class FCN8s(nn.Module):
         )
         self.score_pool4 = nn.Conv2d(512, num_classes, 1)
         self.score_pool3 = nn.Conv2d(256, num_classes, 1)
-        self.up2 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
-        self.up2_pool4 = nn.ConvTranspose2d(num_classes, num_classes, 4, 2, 1, bias=False)
-        self.up8 = nn.ConvTranspose2d(num_classes, num_classes, 16, 8, 4, bias=False)
+        self.up2 = BilinearUp(num_classes, 2)
+        self.up2_pool4 = BilinearUp(num_classes, 2)
+        self.up8 = BilinearUp(num_classes, 8, learned=False)
 
     def forward(self, x):
         feats = []

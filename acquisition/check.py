@@ -1,0 +1,174 @@
+"""``l4s sources check``: for each networked source, in seconds, what works and what to fix.
+
+Per source: are credentials found, does the endpoint answer, do the region's collections exist
+and how many scenes (granules) fall in its AOI and window. Each check is one line with a
+one-line fix. Nothing is retried (a check reports; the fetch retries), nothing downloaded
+beyond a few headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from landslide4sense.acquisition.retry import RetryPolicy
+from landslide4sense.errors import L4SError
+from landslide4sense.extras import require_extra
+from landslide4sense.regions import Region
+
+log = logging.getLogger(__name__)
+
+ONCE = RetryPolicy(attempts=1)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: ``ok`` is None when the check could not run (a previous one
+    failed)."""
+
+    source: str
+    what: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {True: "ok  ", False: "FAIL", None: "skip"}[self.ok]
+        fix = f"\n{'':24}fix: {self.fix}" if self.ok is False and self.fix else ""
+        return f"{mark} {self.source:<12} {self.what:<12} {self.detail}{fix}"
+
+
+def _run(source: str, what: str, fn: Callable[[], str], fix: str) -> Check:
+    """``fn()`` as a check: its text when it works, the error when it does not."""
+    try:
+        return Check(source, what, True, fn())
+    except Exception as err:  # a check reports whatever the clients raise
+        return Check(source, what, False, " ".join(str(err).split())[:300], fix)
+
+
+def check_earthengine(region: Region | None, url: str | None = None, creds=None) -> list[Check]:
+    """Credentials and project, the endpoint, the collections and the scenes in the window."""
+    try:
+        require_extra("ee", "earthengine")
+    except L4SError as err:
+        return [Check("earthengine", "installed", False, str(err), "pip install the extra")]
+    from landslide4sense.acquisition import earthengine as eem
+
+    found = eem.project()
+    key = os.environ.get("L4S_EE_SERVICE_ACCOUNT_KEY")
+    stored = Path.home() / ".config" / "earthengine" / "credentials"
+    how = "service-account key" if key else "stored credentials" if stored.exists() else None
+    ok = creds is not None or (how is not None and found is not None)
+    out = [Check("earthengine", "credentials", ok,
+                 f"{how or 'none'}, project {found or 'not set'}", eem.SETUP)]  # fmt: skip
+    if not ok:
+        return out
+
+    def start() -> str:
+        eem.initialize(url, creds, ONCE)
+        return f"{url or 'earthengine.googleapis.com'} answers"
+
+    out.append(_run("earthengine", "endpoint", start, "check the network and the project"))
+    if region is None or not out[-1].ok:
+        return out
+
+    def scenes() -> str:
+        import ee
+
+        n = eem.compute_value(eem.scenes(region).size(), ONCE)
+        cs = eem.compute_value(ee.ImageCollection(eem.CLOUD_SCORE_PLUS).limit(1).size(), ONCE)
+        found = "found" if cs else "missing"
+        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {found}"
+
+    out.append(_run("earthengine", "scenes", scenes,
+                    "widen imagery: start/end in the region file"))  # fmt: skip
+    return out
+
+
+def check_stac(region: Region | None, url: str | None = None,
+               s3_endpoint: str | None = None) -> list[Check]:  # fmt: skip
+    """AWS keys, the STAC endpoint and collection, scenes in the window, one paid read."""
+    from landslide4sense.acquisition import stac
+
+    keys = stac.aws_credentials()
+    out = [Check("stac", "credentials", keys is not None,
+                 "AWS keys found" if keys else "no AWS keys", stac.AWS_SETUP)]  # fmt: skip
+    url = url or stac.EARTH_SEARCH
+
+    def collection() -> str:
+        client = require_extra("pystac_client", "stac").Client.open(url)
+        client.get_collection(stac.L1C_COLLECTION)
+        return f"{url}: collection {stac.L1C_COLLECTION} found"
+
+    out.append(_run("stac", "endpoint", collection, f"check the network and {url}"))
+    if region is None or not out[-1].ok:
+        return out
+    source = stac.StacSource(url=url, s3_endpoint=s3_endpoint, policy=ONCE)
+    items: list = []
+
+    def scenes() -> str:
+        items.extend(source.search(region))
+        return f"{len(items)} scene(s) under {region.imagery.max_scene_cloud}% cloud in the window"
+
+    out.append(_run("stac", "scenes", scenes, "widen the window or max_scene_cloud"))
+    if keys is None or not items:
+        return out
+
+    def read() -> str:
+        import rasterio
+
+        href = items[0].assets[stac.ASSETS["B01"]].href
+        with stac.s3_env(keys, s3_endpoint), rasterio.open(stac.vsi_path(href)) as src:
+            return f"read the header of {href} ({src.width} x {src.height} px)"
+
+    out.append(_run("stac", "bucket", read, stac.AWS_SETUP))
+    return out
+
+
+def check_asf(region: Region | None, host: str | None = None,
+              edl_host: str | None = None) -> list[Check]:  # fmt: skip
+    """The Earthdata login (verified with Earthdata), the search, granules over the AOI."""
+    try:
+        require_extra("asf_search", "asf")
+    except L4SError as err:
+        return [Check("asf", "installed", False, str(err), "pip install the extra")]
+    from landslide4sense.acquisition import asf
+
+    login = asf.earthdata_login()
+    out = [Check("asf", "credentials", login is not None,
+                 f"Earthdata {login[0]}" if login else "no Earthdata login",
+                 asf.EARTHDATA_SETUP)]  # fmt: skip
+    session = None
+    if login is not None:
+
+        def verify() -> str:
+            nonlocal session
+            session = asf.session(edl_host)
+            return "Earthdata accepted the login"
+
+        out.append(_run("asf", "login", verify, asf.EARTHDATA_SETUP))
+    if region is None:
+        return out
+
+    def granules() -> str:
+        found = asf.AsfDemSource(host=host, session=session, policy=ONCE).search(region)
+        chosen = asf.fewest_granules(found, region.aoi_geometry()) if found else []
+        return f"{len(found)} RTC granule(s) over the AOI; {len(chosen)} cover it"
+
+    out.append(_run("asf", "granules", granules, "check the network; where ASF has no "
+                    "granule, set dem: srtm or aw3d30 in the region file"))  # fmt: skip
+    return out
+
+
+def check_sources(region: Region | None = None, **endpoints) -> list[Check]:
+    """Every networked source's checks (``endpoints``: ``ee_url``, ``ee_creds``, ``stac_url``,
+    ``s3_endpoint``, ``cmr_host``, ``edl_host``, for stand-ins)."""
+    e = endpoints
+    return [
+        *check_earthengine(region, e.get("ee_url"), e.get("ee_creds")),
+        *check_stac(region, e.get("stac_url"), e.get("s3_endpoint")),
+        *check_asf(region, e.get("cmr_host"), e.get("edl_host")),
+    ]

@@ -1,0 +1,425 @@
+"""Earth Search's STAC API and the requester-pays ``sentinel-s2-l1c`` bucket, on 127.0.0.1.
+
+Items are the real Earth Search L1C item of ``contracts/`` with their identity changed: the
+same asset keys (common names), ``s3://sentinel-s2-l1c/tiles/...`` JPEG 2000 hrefs with
+month and day not zero-padded, ``raster:bands`` scale and offset, and no cloud-mask asset.
+The search honours what it is asked (collections, bbox or intersects, datetime, the
+``eo:cloud_cover`` query, sortby, limit with ``next`` pages) and refuses unknown fields. The
+bucket answers only requests signed (AWS Signature V4, verified) with a known key and
+carrying ``x-amz-request-payer: requester``, as S3 does for a requester-pays bucket; it
+serves byte ranges, so GDAL reads windows.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from shapely.geometry import box, shape
+
+from tests.acquisition.fakes.http import Handler, serving
+from tests.helpers import CONTRACTS
+
+SEARCH_FIELDS = {
+    "collections",
+    "bbox",
+    "intersects",
+    "datetime",
+    "query",
+    "sortby",
+    "limit",
+    "ids",
+    "fields",
+    "next",
+    "token",
+}
+MAX_LIMIT = 10000
+BUCKET = "sentinel-s2-l1c"
+
+
+def item_template() -> dict:
+    return json.loads((CONTRACTS / "earth-search-sentinel-2-l1c-item.json").read_text())
+
+
+def l1c_item(
+    item_id: str,
+    when: str,
+    cloud: float,
+    footprint: list[float],
+    epsg: int,
+    tile: str,
+    bands: dict[str, tuple[int, list[int], list[float]]],
+    baseline: str = "02.05",
+) -> dict:
+    """An Earth Search L1C item shaped like the real one.
+
+    Args:
+        item_id: e.g. ``S2B_19UDP_20170729_0_L1C``.
+        when: ISO datetime of the acquisition.
+        cloud: ``eo:cloud_cover``.
+        footprint: lon/lat bbox of the data.
+        epsg: the tile's UTM EPSG code.
+        tile: the MGRS tile, e.g. ``19UDP``.
+        bands: asset key to (gsd, proj:shape, proj:transform).
+        baseline: the processing baseline (04.00 and later carry the -0.1 offset).
+    """
+    item = item_template()
+    day = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+    zone, lat, square = tile[:2], tile[2], tile[3:]
+    folder = f"tiles/{int(zone)}/{lat}/{square}/{day.year}/{day.month}/{day.day}/0"
+    offset = -0.1 if baseline >= "04.00" else 0.0
+    item["id"] = item_id
+    item["bbox"] = footprint
+    item["geometry"] = box(*footprint).__geo_interface__
+    item["geometry"] = json.loads(json.dumps(item["geometry"]))  # tuples to lists
+    p = item["properties"]
+    p.update(
+        {
+            "datetime": when,
+            "eo:cloud_cover": cloud,
+            "proj:epsg": epsg,
+            "mgrs:utm_zone": int(zone),
+            "mgrs:latitude_band": lat,
+            "mgrs:grid_square": square,
+            "grid:code": f"MGRS-{tile}",
+            "s2:processing_baseline": baseline,
+        }
+    )
+    template = item["assets"]
+    assets = {}
+    for key, asset in template.items():
+        a = copy.deepcopy(asset)
+        a["href"] = f"s3://{BUCKET}/{folder}/{asset['href'].rsplit('/', 1)[1]}"
+        if key in bands:
+            gsd, proj_shape, transform = bands[key]
+            a.update({"gsd": gsd, "proj:shape": proj_shape, "proj:transform": transform})
+            a["raster:bands"][0].update({"spatial_resolution": gsd, "offset": offset})
+        assets[key] = a
+    item["assets"] = assets
+    item["links"] = [
+        dict(link, href=link["href"].replace("S2B_27VWK_20240206_0_L1C", item_id))
+        for link in item["links"]
+    ]
+    return item
+
+
+def s3_key(href: str) -> str:
+    return href.removeprefix(f"s3://{BUCKET}/")
+
+
+class FakeStac:
+    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1."""
+
+    def __init__(self, items: list[dict]):
+        self.items = items
+        self.searches: list[dict] = []
+        self.latency = 0.0  # seconds per search
+
+    @contextmanager
+    def running(self):
+        fake = self
+
+        class StacHandler(Handler):
+            def do_GET(self):
+                path = self.path.split("?")[0].rstrip("/")
+                if path == "":
+                    return self.json(fake.landing())
+                if path == "/conformance":
+                    return self.json({"conformsTo": fake.landing()["conformsTo"]})
+                m = re.fullmatch(r"/collections/([^/]+)", path)
+                if m and m.group(1) in fake.collections():
+                    return self.json(fake.collection(m.group(1)))
+                return self.json({"code": "NotFoundError", "description": "Not Found"}, 404)
+
+            def do_POST(self):
+                if self.path.split("?")[0] != "/search":
+                    return self.json({"code": "NotFoundError", "description": "Not Found"}, 404)
+                try:
+                    params = json.loads(self.body() or b"{}")
+                    page = fake.search(params)
+                except ValueError as err:
+                    return self.json({"code": "BadRequest", "description": str(err)}, 400)
+                return self.json(page, headers={"Content-Type": "application/geo+json"})
+
+        with serving(StacHandler) as server:
+            self.url = f"http://127.0.0.1:{server.server_address[1]}"
+            yield self
+
+    def collections(self) -> set[str]:
+        return {i["collection"] for i in self.items}
+
+    def collection(self, name: str) -> dict:
+        return {
+            "type": "Collection", "stac_version": "1.0.0", "id": name, "license": "proprietary",
+            "description": "Sentinel-2 Level-1C top-of-atmosphere reflectances (stand-in)",
+            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                       "temporal": {"interval": [["2015-06-27T10:25:31.456Z", None]]}},
+            "links": [{"rel": "self", "href": f"{self.url}/collections/{name}"},
+                      {"rel": "root", "href": self.url + "/"}],
+        }  # fmt: skip
+
+    def landing(self) -> dict:
+        return {
+            "type": "Catalog",
+            "id": "earth-search-aws",
+            "stac_version": "1.0.0",
+            "description": "A STAC API of public datasets on AWS (stand-in)",
+            "conformsTo": [
+                "https://api.stacspec.org/v1.0.0/core",
+                "https://api.stacspec.org/v1.0.0/item-search",
+                "https://api.stacspec.org/v1.0.0/item-search#query",
+                "https://api.stacspec.org/v1.0.0/item-search#sort",
+                "https://api.stacspec.org/v1.0.0/collections",
+            ],
+            "links": [
+                {"rel": "self", "href": self.url + "/"},
+                {"rel": "root", "href": self.url + "/"},
+                {"rel": "data", "href": self.url + "/collections"},
+                {
+                    "rel": "search",
+                    "href": self.url + "/search",
+                    "method": "POST",
+                    "type": "application/geo+json",
+                },
+            ],
+        }
+
+    def search(self, params: dict) -> dict:
+        """One page of results, with a ``next`` link when more match.
+
+        Raises:
+            ValueError: an unknown field, a bad limit or a malformed filter (HTTP 400).
+        """
+        self.searches.append(params)
+        time.sleep(self.latency)
+        unknown = set(params) - SEARCH_FIELDS
+        if unknown:
+            raise ValueError(f"unknown search parameter(s) {sorted(unknown)}")
+        limit = params.get("limit", 10)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+        if "bbox" in params and "intersects" in params:
+            raise ValueError("only one of bbox and intersects may be given")
+        area = (
+            shape(params["intersects"])
+            if "intersects" in params
+            else (box(*params["bbox"]) if "bbox" in params else None)
+        )
+        start, _, end = (params.get("datetime") or "../..").partition("/")
+        chosen = [
+            i
+            for i in self.items
+            if i["collection"] in params.get("collections", [i["collection"]])
+            and (area is None or shape(i["geometry"]).intersects(area))
+            and _in_window(i["properties"]["datetime"], start, end)
+            and all(
+                _query(i["properties"].get(f), ops) for f, ops in params.get("query", {}).items()
+            )
+        ]
+        for rule in reversed(params.get("sortby", [])):
+            name = rule["field"].removeprefix("properties.")
+            chosen.sort(
+                key=lambda i, n=name: (i["properties"].get(n) is None, i["properties"].get(n)),
+                reverse=rule.get("direction", "asc") == "desc",
+            )
+        first = int(params.get("next", 0))
+        page = chosen[first : first + limit]
+        links = []
+        if first + limit < len(chosen):
+            body = {**params, "next": str(first + limit)}
+            links.append(
+                {
+                    "rel": "next",
+                    "href": self.url + "/search",
+                    "method": "POST",
+                    "body": body,
+                    "merge": False,
+                    "type": "application/geo+json",
+                }
+            )
+        return {
+            "type": "FeatureCollection",
+            "features": page,
+            "links": links,
+            "numberMatched": len(chosen),
+            "numberReturned": len(page),
+            "context": {"limit": limit, "matched": len(chosen), "returned": len(page)},
+        }
+
+
+def _in_window(when: str, start: str, end: str) -> bool:
+    t = when[:10]
+    return (start in ("", "..") or t >= start[:10]) and (end in ("", "..") or t <= end[:10])
+
+
+def _query(value, ops: dict) -> bool:
+    tests = {
+        "lte": lambda a, b: a <= b,
+        "lt": lambda a, b: a < b,
+        "gte": lambda a, b: a >= b,
+        "gt": lambda a, b: a > b,
+        "eq": lambda a, b: a == b,
+        "neq": lambda a, b: a != b,
+    }
+    for op, arg in ops.items():
+        if op not in tests:
+            raise ValueError(f"unknown query operator {op!r}")
+        if value is None or not tests[op](value, arg):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- S3
+
+
+def _s3_error(code: str, message: str) -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error>"
+    ).encode()
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def signature_problem(
+    method: str, path: str, query: str, headers, keys: dict[str, str], region: str
+) -> tuple[str, str] | None:
+    """Why a request's AWS Signature V4 is refused (S3's code and message), or None."""
+    auth = headers.get("Authorization", "")
+    m = re.fullmatch(
+        r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
+        r"SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})",
+        auth,
+    )
+    if m is None:
+        return "AccessDenied", "Access Denied"
+    key_id, day, signed_region, signed, signature = m.groups()
+    if key_id not in keys:
+        return "InvalidAccessKeyId", (
+            "The AWS Access Key Id you provided does not exist in our records."
+        )
+    if signed_region != region:
+        return "AuthorizationHeaderMalformed", (
+            f"The authorization header is malformed; the "
+            f"region '{signed_region}' is wrong; expecting "
+            f"'{region}'"
+        )
+    names = signed.split(";")
+    canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
+    params = sorted(p.partition("=")[::2] for p in query.split("&") if p)
+    canonical = "\n".join(
+        [
+            method,
+            quote(path, safe="/~"),
+            "&".join(f"{k}={v}" for k, v in params),
+            canonical_headers,
+            signed,
+            headers.get("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        ]
+    )
+    scope = f"{day}/{region}/s3/aws4_request"
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            headers.get("x-amz-date", ""),
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    k = _hmac(("AWS4" + keys[key_id]).encode(), day)
+    for part in (region, "s3", "aws4_request"):
+        k = _hmac(k, part)
+    if not hmac.compare_digest(
+        hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest(), signature
+    ):
+        return "SignatureDoesNotMatch", (
+            "The request signature we calculated does not match the signature you provided."
+        )
+    if "x-amz-request-payer" not in names or headers.get("x-amz-request-payer") != "requester":
+        return "AccessDenied", "Access Denied"  # requester-pays bucket, no payer header
+    return None
+
+
+class FakeS3:
+    """A requester-pays bucket: ``files`` maps object keys to local files.
+
+    ``fail_every``: every n-th object request answers 503 SlowDown; ``latency``: seconds
+    before each answer.
+    """
+
+    def __init__(
+        self,
+        files: dict[str, Path],
+        keys: dict[str, str] | None = None,
+        region: str = "eu-central-1",
+    ):
+        self.files, self.region = files, region
+        self.keys = keys or {"AKIASTANDIN": "stand-in-secret"}
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.bytes = 0
+        self.refused: list[str] = []
+        self.fail_every = 0
+        self.latency = 0.0
+
+    @contextmanager
+    def running(self):
+        fake = self
+
+        class S3Handler(Handler):
+            def do_HEAD(self):
+                fake.serve(self)
+
+            def do_GET(self):
+                fake.serve(self)
+
+        with serving(S3Handler) as server:
+            self.url = f"http://127.0.0.1:{server.server_address[1]}"
+            yield self
+
+    def serve(self, handler: Handler) -> None:
+        path, _, query = handler.path.partition("?")
+        time.sleep(self.latency)
+        with self.lock:
+            self.requests += 1
+            n = self.requests
+        problem = signature_problem(
+            handler.command, path, query, handler.headers, self.keys, self.region
+        )
+        if problem:
+            self.refused.append(problem[0])
+            return handler.send(403, _s3_error(*problem), "application/xml")
+        bucket, _, key = path.lstrip("/").partition("/")
+        if self.fail_every and n % self.fail_every == 0:
+            return handler.send(
+                503, _s3_error("SlowDown", "Please reduce your request rate."), "application/xml"
+            )
+        if bucket != BUCKET or key not in self.files:
+            return handler.send(
+                404, _s3_error("NoSuchKey", "The specified key does not exist."), "application/xml"
+            )
+        data = self.files[key].read_bytes()
+        rng = handler.headers.get("Range")
+        headers = {"Accept-Ranges": "bytes", "x-amz-request-charged": "requester"}
+        if rng:
+            a, _, b = rng.removeprefix("bytes=").partition("-")
+            a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
+            part = data[a : b + 1]
+            headers["Content-Range"] = f"bytes {a}-{b}/{len(data)}"
+            status = 206
+        else:
+            part, status = data, 200
+        with self.lock:
+            self.bytes += len(part) if handler.command == "GET" else 0
+        handler.send(status, part, "image/jp2", headers)

@@ -1,0 +1,120 @@
+"""Checkpoints: the weights, and everything needed to apply them to new data.
+
+``best.pt`` holds the weights and a :class:`CheckpointInfo` (model name and arguments, band
+order, scaling, standardisation mean/std, dataset and code versions). ``last.pt`` holds the
+same plus what resuming needs (optimizer, history, the RNG states of torch, CUDA, numpy and
+Python). Files hold only tensors and plain values and are always loaded with
+``torch.load(weights_only=True)`` onto the CPU first: a checkpoint is data, never code, and a
+state saved on a GPU loads on any device.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from landslide4sense.choices import Scaling
+from landslide4sense.errors import InputDataError, MissingInputError
+from landslide4sense.files import atomic_path
+
+FORMAT = 1
+
+
+class CheckpointInfo(BaseModel):
+    """What a checkpoint says about itself: enough to rebuild the model and feed it right."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal[1] = FORMAT
+    model: str
+    model_args: dict[str, int]
+    bands: list[str]
+    scaling: Scaling
+    mean: list[float]
+    std: list[float]
+    dataset_version: str
+    code_version: str
+    iteration: int
+    val_f1: float
+    config: dict[str, Any]
+
+
+def save(path: Path, info: CheckpointInfo, weights: dict, **extra: Any) -> None:
+    """Write a checkpoint atomically: ``info``, ``weights`` and any resume state in ``extra``."""
+    with atomic_path(path) as tmp:
+        torch.save({"info": info.model_dump(mode="json"), "weights": weights, **extra}, tmp)
+
+
+def load(path: str | Path) -> dict:
+    """A checkpoint's content, on the CPU, with its ``info`` validated.
+
+    Raises:
+        MissingInputError: no such file.
+        InputDataError: not a checkpoint of ours (or one holding anything but data).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"{path}: no such checkpoint (best.pt of a training run)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state["info"] = CheckpointInfo(**state["info"])
+    except (KeyError, TypeError, ValidationError) as err:
+        raise InputDataError(
+            f"{path}: not a landslide4sense checkpoint of format {FORMAT} ({err}); train the "
+            "model again with `l4s train`"
+        ) from err
+    except Exception as err:  # torch's unpickler refuses code and corrupt files alike
+        raise InputDataError(
+            f"{path}: cannot be read as a checkpoint ({type(err).__name__}: {err}); only "
+            "checkpoints written by `l4s train` are loaded, as data"
+        ) from err
+    return state
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """The model of a checkpoint, with its weights, in eval mode, and its info.
+
+    Returns:
+        (model, :class:`CheckpointInfo`).
+    """
+    from landslide4sense.training.models import get_model
+
+    state = load(path)
+    info: CheckpointInfo = state["info"]
+    model = get_model(info.model, **info.model_args)
+    model.load_state_dict(state["weights"])
+    return model.to(device).eval(), info
+
+
+def rng_state(cuda: bool) -> dict:
+    """The generators' states: torch (CPU), CUDA (every device), numpy's global one, Python's."""
+    np_state = np.random.get_state(legacy=False)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+        "numpy": {
+            "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict, cuda: bool) -> None:
+    """Restore :func:`rng_state`. The states must be on the CPU (as :func:`load` gives them);
+    a CUDA state saved by a CPU run is left as seeded."""
+    torch.set_rng_state(state["torch"])
+    if cuda:  # device by device: a run saved on more GPUs than this host has keeps what fits
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))  # fmt: skip
+    random.setstate(state["python"])
