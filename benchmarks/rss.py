@@ -1,6 +1,16 @@
-"""Peak resident memory of this process, for the benchmarks."""
+"""Peak resident memory for the benchmarks (Linux ``/proc``): of this process, or of a command
+and every process it starts."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import threading
+import time
 from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def peak_rss_mb() -> float:
@@ -13,3 +23,72 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+            tree.setdefault(ppid, []).append(int(d))
+    return tree
+
+
+def tree_rss(pids: list[int]) -> int:
+    """Bytes resident in ``pids`` and all their descendants, now."""
+    tree, seen, todo, total = _children(), set(), list(pids), 0
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        todo += tree.get(pid, [])
+        with contextlib.suppress(OSError):  # it exited meanwhile
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    return total
+
+
+def run_measured(
+    cmd: list[str],
+    env: dict | None = None,
+    marks: dict[str, str] | None = None,
+    also: list[int] = (),
+    interval: float = 0.05,
+) -> dict:
+    """Run ``cmd``; return its wall time, output, the peak of the summed RSS of its process tree
+    (plus the trees of ``also``, e.g. a server it uses), sampled every ``interval`` s, and the
+    seconds at which the first output line containing each of ``marks``' strings appeared.
+
+    Raises:
+        subprocess.CalledProcessError: the command failed.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: list[str] = []
+    seen: dict[str, float] = {}
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            for name, text in (marks or {}).items():
+                if name not in seen and text in line:
+                    seen[name] = time.perf_counter() - start
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, tree_rss([proc.pid, *also]))
+        time.sleep(interval)
+    wall = time.perf_counter() - start
+    reader.join()
+    output = "".join(lines)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, output)
+    return {"wall": wall, "peak_gb": peak / 2**30, "output": output, "marks": seen}

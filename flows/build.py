@@ -12,6 +12,7 @@ Tasks pass file paths, never arrays.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -23,22 +24,23 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
+from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
+from landslide4sense import __version__
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
-from landslide4sense.annotation import prepare_labels
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import CARD_MD, DATASET_JSON, REGION_LIST, STATE_DIR
-from landslide4sense.patching import RegionJob, assemble, patch_rows, write_terrain
-from landslide4sense.patching.assemble import code_version, previous_meta
-from landslide4sense.progress import progress
+from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
+from landslide4sense.processes import in_child_process
+from landslide4sense.progress import progress as show_progress
 from landslide4sense.provenance import portable, portable_values
 from landslide4sense.records import (
     LabelFile,
@@ -49,6 +51,8 @@ from landslide4sense.records import (
 )
 from landslide4sense.regions import Region, load_region, load_regions, region_grid
 
+#: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
+CUT_PROCESSES = os.cpu_count() or 1
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
 
 
@@ -59,7 +63,7 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     )
 
 
-def _cached(result: Path) -> State:
+def _cached(result: Path | list[Path]) -> State:
     """A task's result when its work was already done: Prefect shows the run as Cached."""
     return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
@@ -71,6 +75,7 @@ def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: 
     ``RAW/<region>/``. Not retried here: every network call retries by itself
     (:mod:`acquisition.retry`)."""
     region = load_region(region_file)
+    get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
     grid, folder = region_grid(region), work / region.name
     dem = fetch_dem(region, grid, folder, raw)
     s2 = get_source(source, raw).fetch(region, grid, folder)
@@ -128,7 +133,9 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
     if (folder / "slope.tif").exists():
         return _cached(folder)
-    write_terrain(dem, grid, folder)
+    from landslide4sense.patching import write_terrain
+
+    in_child_process(write_terrain, dem, grid, folder)
     return folder
 
 
@@ -142,8 +149,11 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | Stat
     folder = work / region.name / f"labels-{key}"
     if (folder / "labels.json").exists() and (folder / "mask.tif").exists():
         return _cached(folder)
-    prepare_labels(labels.path, grid, folder, _aoi_in_grid_crs(region, grid.crs),
-                   min_area_m2=region.annotation.min_area_m2, layer=labels.layer)  # fmt: skip
+    from landslide4sense.annotation import prepare_labels
+
+    in_child_process(prepare_labels, labels.path, grid, folder,
+                     _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
+                     labels.layer)  # fmt: skip
     return folder
 
 
@@ -162,7 +172,8 @@ def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, sc
         "scaling": scaling,
         "grid": grid.to_dict(),
         "aoi": region.aoi.model_dump(mode="json"),
-        "code": code_version(),
+        "code": __version__,
+        "layout": 2,  # a folder per block of tile rows (1: one folder of patches)
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
     roots = {"RAW": raw_dir} if raw_dir is not None else {}
@@ -204,10 +215,34 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
 
 
 @task
+def cut_regions(job_files: list[Path]) -> list[Path] | State:
+    """Cut every block of every region on this machine's cores (a pool of processes)."""
+    blocks = [(job, a, b) for job in map(RegionJob.load, job_files) for a, b in job.blocks()]
+    if all(job.index_path(a, b).exists() for job, a, b in blocks):
+        return _cached([job.index_path(a, b) for job, a, b in blocks])
+    artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
+    tiles = sum((b - a) * job.grid.tile_shape()[1] for job, a, b in blocks)
+    shown = 0
+    with show_progress(f"cutting {len(job_files)} region(s)", tiles, "patches",
+                       get_run_logger()) as advance:  # fmt: skip
+
+        def progress(done: int, total: int) -> None:  # blocks done: their tiles, about
+            nonlocal shown
+            update_progress_artifact(artifact, 100.0 * done / total)
+            now = round(tiles * done / total)
+            advance(now - shown)
+            shown = now
+
+        return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
+
+
+@task
 def publish(out: Path, job_files: list[Path], scaling: Scaling,
             layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
+    from landslide4sense.patching.assemble import assemble, previous_meta
+
     previous = previous_meta(out)
     before = previous.version if previous else None
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling, layout=layout)
@@ -282,24 +317,19 @@ def _build_regions(
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
-    # One bar over every region (they are cut at the same time), one artifact per region.
-    blocks: dict = {}  # future -> (region job, tile rows in its block)
-    for job_file in job_files:
-        job = RegionJob.load(job_file)
-        blocks |= {cut_block.submit(job_file, a, b): (job, b - a) for a, b in job.blocks()}
-    artifacts = {j.name: create_progress_artifact(0.0, description=f"tile rows cut in {j.name}")
-                 for j, _ in blocks.values()}  # fmt: skip
-    tiles = {j.name: j.grid.tile_shape() for j, _ in blocks.values()}
-    rows_done = dict.fromkeys(tiles, 0)
-    total = sum(rows * cols for rows, cols in tiles.values())
-    with progress(f"cutting {len(tiles)} region(s)", total, "patches", logger) as advance:
-        for future in as_completed(list(blocks)):
-            job, rows = blocks[future]
-            rows_done[job.name] += rows
-            advance(rows * tiles[job.name][1])
-            update_progress_artifact(artifacts[job.name],
-                                     100.0 * rows_done[job.name] / tiles[job.name][0])  # fmt: skip
-    _results(list(blocks))
+    if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
+        cut_regions(job_files)  # this machine: processes, since cutting holds the GIL
+        return job_files
+    # A cluster (Dask): every block is a task of its own, fanned out to the workers.
+    cuts = [(f, [cut_block.submit(f, a, b) for a, b in RegionJob.load(f).blocks()])
+            for f in job_files]  # fmt: skip
+    for job_file, futures in cuts:
+        name = RegionJob.load(job_file).name
+        artifact = create_progress_artifact(0.0, description=f"tile rows cut in {name}")
+        for i, _ in enumerate(as_completed(futures), 1):
+            update_progress_artifact(artifact, 100.0 * i / len(futures))
+            logger.info("%s: %d/%d blocks of tile rows cut", name, i, len(futures))
+    _results([fut for _, futures in cuts for fut in futures])
     return job_files
 
 

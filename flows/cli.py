@@ -1,14 +1,15 @@
 """``l4s``: the command line of landslide4sense.
 
-Every command that builds runs a Prefect flow on Prefect's embedded local API (no server
-needed); set ``PREFECT_API_URL`` to run against a server instead. Errors in the input print
-one message that names the file and the fix, and exit with status 2.
+Every command that builds or trains runs a Prefect flow on a local Prefect API that stays up
+between commands (:mod:`landslide4sense.flows.api`; nothing to install or start); set
+``PREFECT_API_URL`` to run against a server instead. The inputs are checked before anything
+heavy is imported: errors print one message that names the file and the fix, and exit with
+status 2, within a second.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import shutil
 import sys
@@ -18,8 +19,9 @@ from pathlib import Path
 
 from landslide4sense import __version__
 from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import ConfigError, L4SError
+from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.extras import require_extra
+from landslide4sense.flows.api import local_api
 from landslide4sense.flows.runners import prefect_defaults
 
 
@@ -58,7 +60,8 @@ def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
             "release's constant; raw: source units (DN, degrees, metres)")  # fmt: skip
     layouts = ("release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
                "the last 10%% of each region's training tiles held out of TrainData (what "
-               "TorchGeo's split='val' reads)")  # fmt: skip
+               "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
+               "split (TrainData.h5, ...), which `l4s train` reads")  # fmt: skip
     if adds:
         _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
     else:
@@ -184,21 +187,44 @@ def runnable() -> str:
         return str(script.absolute())
 
 
-def _on_runner(flow, dask: str | None):
-    """The flow on a Dask task runner when asked, and the API its workers report to."""
-    if not dask:
-        return flow, contextlib.nullcontext()
-    from landslide4sense.flows.runners import dask_runner, shared_api
+def _validate(args: argparse.Namespace) -> None:
+    """Check the inputs of a build before Prefect and the pipeline are imported.
 
-    return flow.with_options(task_runner=dask_runner(dask)), shared_api()
+    Raises:
+        L4SError: an invalid region file, a missing raw folder, an ``--out`` that is a file,
+            ``--dask`` without the ``dask`` extra.
+    """
+    from landslide4sense.regions import load_region, load_regions
+
+    if args.command == "add-region":
+        load_region(args.region)
+    else:
+        (load_region if args.regions.is_file() else load_regions)(args.regions)
+    if args.source == SourceKind.LOCAL and args.raw is None:
+        raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
+    if args.source == SourceKind.LOCAL and not args.raw.is_dir():
+        raise MissingInputError(f"{args.raw}: raw folder not found (--raw)")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"{args.out}: --out is a file; give a folder for the benchmark")
+    if args.dask:
+        require_extra("prefect_dask", "dask")
+
+
+def _on_runner(flow, dask: str | None):
+    """The flow, on a Dask task runner when asked (its workers inherit the API's address)."""
+    if not dask:
+        return flow
+    from landslide4sense.flows.runners import dask_runner
+
+    return flow.with_options(task_runner=dask_runner(dask))
 
 
 def _build(args: argparse.Namespace) -> dict:
+    api = local_api()  # starts in the background while the flows are imported
     from landslide4sense.flows.build import build_benchmark
 
-    flow, api = _on_runner(build_benchmark, args.dask)
     with api:
-        return flow(
+        return _on_runner(build_benchmark, args.dask)(
             regions=args.regions,
             out=args.out,
             source=args.source,
@@ -209,26 +235,28 @@ def _build(args: argparse.Namespace) -> dict:
 
 
 def _add_region(args: argparse.Namespace) -> dict:
+    api = local_api()
     from landslide4sense.flows.build import add_region
 
-    flow, api = _on_runner(add_region, args.dask)
     with api:
-        return flow(
+        return _on_runner(add_region, args.dask)(
             region=args.region, out=args.out, source=args.source, raw=args.raw,
             scaling=args.scaling, layout=args.layout,
         )  # fmt: skip
 
 
 def _demo(args: argparse.Namespace) -> dict:
+    api = local_api()
     from landslide4sense.acquisition.synthetic import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
 
     regions, raw = write_demo_inputs(args.out)
     out = args.out / "benchmark"
-    result = build_benchmark(
-        regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling,
-        layout=args.layout,
-    )  # fmt: skip
+    with api:
+        result = build_benchmark(
+            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling,
+            layout=args.layout,
+        )  # fmt: skip
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
@@ -240,14 +268,18 @@ def _demo(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> dict:
     require_extra("torch", "train")  # before the flow run starts
+    if not args.dataset.is_dir():
+        raise MissingInputError(f"{args.dataset}: benchmark folder not found (--dataset)")
+    api = local_api()
     from landslide4sense.flows.train import retrain_baselines
 
-    result = retrain_baselines(
-        dataset=args.dataset, models=args.models, iterations=args.iterations,
-        batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
-        seed=args.seed, eval_every=args.eval_every, compile=args.compile, augment=args.augment,
-        keep_optimizer=args.keep_optimizer,
-    )  # fmt: skip
+    with api:
+        result = retrain_baselines(
+            dataset=args.dataset, models=args.models, iterations=args.iterations,
+            batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
+            seed=args.seed, eval_every=args.eval_every, compile=args.compile,
+            augment=args.augment, keep_optimizer=args.keep_optimizer,
+        )  # fmt: skip
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
     return result
@@ -255,11 +287,13 @@ def _train(args: argparse.Namespace) -> dict:
 
 def _predict(args: argparse.Namespace) -> dict:
     require_extra("torch", "train")  # before the flow run starts
+    api = local_api()
     from landslide4sense.flows.predict import map_event
 
-    result = map_event(checkpoint=args.checkpoint, region=args.region, out=args.out,
-                       source=args.source, raw=args.raw, device=args.device,
-                       threshold=args.threshold, min_area_m2=args.min_area)  # fmt: skip
+    with api:
+        result = map_event(checkpoint=args.checkpoint, region=args.region, out=args.out,
+                           source=args.source, raw=args.raw, device=args.device,
+                           threshold=args.threshold, min_area_m2=args.min_area)  # fmt: skip
     print(f"{result['region']}: {result['landslides']} landslide polygons "
           f"({result['area_km2']:.3f} km2) by {result['model']}\nprobability: "
           f"{result['probability']}\npolygons:    {result['polygons']}")  # fmt: skip
@@ -389,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_terminal(args.verbose)
     started = time.perf_counter()
     try:
+        if args.command in ("build", "add-region"):
+            _validate(args)
         result = COMMANDS[args.command](args)
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -44,9 +44,12 @@ REGIONS_DIR = "regions"  # copies of the region files the benchmark was built fr
 TRAINING_DIR = "training"  # training results, one folder per version
 STATE_DIR = ".l4s"  # per-region work, so that a re-run resumes
 REGION_LIST = "regions.json"  # in STATE_DIR: the job files of the benchmark's regions, in order
+#: The optional single file per split (``release+split-files`` layout), beside its folder.
+SPLIT_FILES: dict[Split, str] = {s: f"{d}.h5" for s, d in SPLIT_DIRS.items()}
 #: What a publication replaces; DATASET_JSON goes last.
-PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), MANIFEST_CSV, INDEX_PARQUET, STAC_DIR,
-                              CROISSANT_JSON, CARD_MD, FIGURES_DIR, REGIONS_DIR)  # fmt: skip
+PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), *SPLIT_FILES.values(), MANIFEST_CSV,
+                              INDEX_PARQUET, STAC_DIR, CROISSANT_JSON, CARD_MD, FIGURES_DIR,
+                              REGIONS_DIR)  # fmt: skip
 
 
 def image_path(split: Split, n: int) -> str:

@@ -3,16 +3,21 @@
 A :class:`RegionJob` names every input of a region (bands, slope, DEM, mask, grid, AOI,
 scaling) and the folder its patches go to. :func:`patch_rows` cuts a block of tile rows: for
 each strip of 128 grid rows it reads the 14 bands and the mask, drops tiles outside the AOI or
-with any missing pixel, and writes the rest. A block records its tiles in an index file only
-after all its patches exist, so a killed run resumes at the first unfinished block, and
-blocks are independent (they can run in parallel).
+with any missing pixel, and writes the rest. A block is written into a folder of its own under
+a temporary name, with an index of its tiles, and renamed when complete: a killed run resumes
+at the first unfinished block, no patch file is ever half-written, and blocks are independent.
+:func:`cut_blocks` cuts blocks on several processes (the work is CPU-bound and holds the GIL);
+every block's bytes are the same whichever process cuts it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,7 @@ from landslide4sense.files import read_json, write_json
 from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.patching.hdf5 import write_image, write_mask
 from landslide4sense.patching.stack import GridStack, scale
+from landslide4sense.processes import process_pool
 from landslide4sense.records import (
     BlockIndex,
     DropCounts,
@@ -72,12 +78,18 @@ class RegionJob(Record):
             (a, min(rows, a + self.rows_per_block)) for a in range(0, rows, self.rows_per_block)
         ]
 
+    def block_dir(self, start: int, stop: int) -> Path:
+        """The folder of a block's patches and index (present only when complete)."""
+        return Path(self.work) / f"rows_{start:04d}_{stop:04d}"
+
     def index_path(self, start: int, stop: int) -> Path:
-        return Path(self.work) / "index" / f"rows_{start:04d}_{stop:04d}.json"
+        return self.block_dir(start, stop) / "index.json"
 
     def patch_paths(self, row: int, col: int) -> tuple[Path, Path]:
+        start = row - row % self.rows_per_block
+        block = self.block_dir(start, min(start + self.rows_per_block, self.grid.tile_shape()[0]))
         name = f"{row:04d}_{col:04d}.h5"
-        return Path(self.work) / "img" / name, Path(self.work) / "mask" / name
+        return block / "img" / name, block / "mask" / name
 
 
 def _strip_stats(img: np.ndarray, mask: np.ndarray, ncols: int) -> dict[str, np.ndarray]:
@@ -107,6 +119,27 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
     index = job.index_path(start, stop)
     if index.exists():
         return index
+    block = index.parent
+    # Files go into a partial folder, renamed when whole. Our own leftovers of a killed run go
+    # first: a partial folder, or (only if tampered with) a block without its index.
+    partial = block.with_name(f".{block.name}.partial")
+    for stale in (partial, block):
+        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        (partial / "img").mkdir(parents=True)
+        (partial / "mask").mkdir()
+        block_index = _cut(job, start, stop, partial, progress)
+        write_json(partial / index.name, block_index.model_dump(mode="json"))
+        os.replace(partial, block)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return index
+
+
+def _cut(
+    job: RegionJob, start: int, stop: int, folder: Path, progress: Progress | None
+) -> BlockIndex:
+    """Write the patches of tile rows ``start``..``stop-1`` into ``folder``; return the index."""
     grid, size = job.grid, PATCH_SIZE
     ncols = grid.tile_shape()[1]
     aoi = shapely.from_wkt(job.aoi_wkt)
@@ -135,9 +168,9 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                     continue
                 patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
                 label = np.ascontiguousarray(mask[:, cs])
-                img_path, mask_path = job.patch_paths(row, col)
-                write_image(img_path, patch)
-                write_mask(mask_path, label)
+                name = f"{row:04d}_{col:04d}.h5"
+                write_image(folder / "img" / name, patch, atomic=False)
+                write_mask(folder / "mask" / name, label, atomic=False)
                 digest = hashlib.sha256(patch.data)
                 digest.update(label.data)
                 tiles.append(
@@ -154,8 +187,56 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
                 )
             if progress is not None:
                 progress(row - start + 1, stop - start)
-    block = BlockIndex(rows=(start, stop), tiles=tiles, dropped=dropped)
-    return write_json(index, block.model_dump(mode="json"))
+            del img, valid, mask, stats  # before the next strip is read: one strip in memory
+    return BlockIndex(rows=(start, stop), tiles=tiles, dropped=dropped)
+
+
+#: GDAL's block cache per worker, MB (its default, 5% of RAM, is per process; more than this
+#: did not make cutting faster on a full Sentinel-2 tile).
+WORKER_GDAL_CACHE_MB = 64
+
+
+def cut_blocks(
+    blocks: Sequence[tuple[RegionJob, int, int]],
+    processes: int = 2,
+    progress: Progress | None = None,
+) -> list[Path]:
+    """Cut blocks ``(job, start, stop)`` of tile rows on ``processes`` worker processes.
+
+    Blocks already cut are skipped. The result is the same as cutting them one after another
+    in this process (``processes=1`` does exactly that). On the first failure, blocks not yet
+    started are cancelled and the error is raised once the running ones have finished.
+
+    Returns:
+        The blocks' index files, in the order given.
+    """
+    todo = [(job, a, b) for job, a, b in blocks if not job.index_path(a, b).exists()]
+    done = len(blocks) - len(todo)
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(blocks))
+
+    if processes <= 1 or len(todo) <= 1:
+        for job, a, b in todo:
+            patch_rows(job, a, b)
+            tick()
+    else:  # spawned workers import what cutting needs, not the caller's modules nor Prefect
+        env = {"GDAL_CACHEMAX": str(WORKER_GDAL_CACHE_MB)}
+        with process_pool(min(processes, len(todo)), env) as pool:
+            pending = {pool.submit(patch_rows, job, a, b) for job, a, b in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    if future.exception() is not None:
+                        for other in pending:
+                            other.cancel()
+                        wait(pending)
+                        raise future.exception()
+                    tick()
+    return [job.index_path(a, b) for job, a, b in blocks]
 
 
 @dataclass
@@ -193,4 +274,4 @@ def collect_tiles(job: RegionJob) -> RegionTiles:
     return RegionTiles(job.name, tiles, dropped, job)
 
 
-__all__ = ["RegionJob", "RegionTiles", "collect_tiles", "patch_rows"]
+__all__ = ["RegionJob", "RegionTiles", "collect_tiles", "cut_blocks", "patch_rows"]

@@ -98,8 +98,9 @@ class GridStack:
         """
         h, w = int(window.height), int(window.width)
         img = np.empty((len(self._readers), h, w), np.float32)
+        valid = np.ones((h, w), bool)
         for i, reader in enumerate(self._readers):
             reader.read(window, img[i])
-        valid = np.isfinite(img).all(axis=0)
+            valid &= np.isfinite(img[i])  # band by band: no temporary as large as the stack
         mask = None if self._mask is None else self._mask.read(1, window=window)
         return img, valid, mask

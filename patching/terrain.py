@@ -105,9 +105,16 @@ class _WindowReader:
         self.src, self.win = src, win
 
     def read(self, r0: int, r1: int) -> np.ndarray:
-        w = Window(self.win.col_off, self.win.row_off + r0, self.win.width, r1 - r0)
-        a = self.src.read(1, window=w, masked=True, boundless=True)
-        return a.astype(np.float32).filled(np.nan)
+        # The part inside the dataset is read directly: rasterio's boundless reads go through a
+        # warped VRT, several times slower for the same values.
+        c0, top = int(self.win.col_off), int(self.win.row_off) + r0
+        out = np.full((r1 - r0, int(self.win.width)), np.nan, np.float32)
+        rr0, rr1 = max(top, 0), min(top + r1 - r0, self.src.height)
+        cc0, cc1 = max(c0, 0), min(c0 + int(self.win.width), self.src.width)
+        if rr0 < rr1 and cc0 < cc1:
+            a = self.src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0), masked=True)
+            out[rr0 - top : rr1 - top, cc0 - c0 : cc1 - c0] = a.astype(np.float32).filled(np.nan)
+        return out
 
 
 class _VrtReader:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import re
@@ -182,6 +183,31 @@ def _read_masks(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _read_split_file(root: Path, split: str, n: int, shape: tuple[int, ...]) -> np.ndarray | None:
+    """A split's ``n`` images (n, C, H, W) float32 from its single file (``TrainData.h5``,
+    ``img`` (N, H, W, C), one patch per chunk; ``--layout release+split-files``) when it holds
+    the benchmark's version and these patches; None otherwise (its patch files are read)."""
+    path, meta = root / f"{SPLIT_DIRS[split]}.h5", root / DATASET_JSON
+    if not (path.exists() and meta.exists()):
+        return None
+    c, h, w = shape
+    version = json.loads(meta.read_text()).get("version")
+    with h5py.File(path, "r") as f:
+        img = f["img"]
+        if f.attrs.get("version") != version or img.shape != (n, h, w, c):
+            log.warning("%s does not hold version %s's %d patches: reading the patch files",
+                        path, version, n)  # fmt: skip
+            return None
+        x = np.empty((n, c, h, w), np.float32)
+        buf = np.empty((min(n, 32), h, w, c), np.float32)  # channels last, a batch at a time
+        for a in range(0, n, len(buf)):
+            k = min(len(buf), n - a)
+            img.read_direct(buf, np.s_[a : a + k], np.s_[:k])
+            for j in range(k):  # patch by patch: the transposed copy stays in the CPU's cache
+                x[a + j] = buf[j].transpose(2, 0, 1)
+        return x
+
+
 def read_split(
     root: str | Path,
     split: str,
@@ -212,10 +238,12 @@ def read_split(
     c, h, w = _read_image(images[0]).shape
     array = None
     if in_memory:
-        array = np.empty((len(images), c, h, w), np.float32)
+        packed = _read_split_file(root, split, len(images), (c, h, w))
+        array = np.empty((len(images), c, h, w), np.float32) if packed is None else packed
         total, total_sq = np.zeros(c), np.zeros(c)
         for i, path in enumerate(images):
-            array[i] = _read_image(path, (h, w, c))
+            if packed is None:
+                array[i] = _read_image(path, (h, w, c))
             if mean is None:
                 total += np.einsum("chw->c", array[i], dtype=np.float64)
                 total_sq += np.einsum("chw,chw->c", array[i], array[i], dtype=np.float64)

@@ -23,6 +23,7 @@ from rasterio.warp import reproject
 from rasterio.windows import from_bounds
 
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
+from landslide4sense.flows import build as build_flows
 from landslide4sense.flows.build import add_region, build_benchmark
 from landslide4sense.flows.cli import main
 from landslide4sense.patching import region as patching_region
@@ -239,13 +240,14 @@ def test_a_crash_mid_write_resumes_to_identical_patches(demo, clean_build, tmp_p
     real = patching_region.write_image
     calls = {"n": 0}
 
-    def failing(path, img):
+    def failing(path, img, atomic=True):
         calls["n"] += 1
         if calls["n"] == 30:
-            path.with_name(f".{path.stem}.partial.tmp.h5").write_bytes(b"half a patch")
+            path.write_bytes(b"half a patch")
             raise OSError("disk full (injected)")
-        real(path, img)
+        real(path, img, atomic)
 
+    monkeypatch.setattr(build_flows, "CUT_PROCESSES", 1)  # the fault lives in this process
     monkeypatch.setattr(patching_region, "write_image", failing)
     with pytest.raises(OSError, match="injected"):
         build_benchmark(regions=regions, out=out, raw=raw)
@@ -271,13 +273,15 @@ def test_a_killed_cli_build_resumes_to_identical_patches(demo, clean_build, tmp_
         "--out",
         str(out),
     ]
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}  # the harness's API
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(out.glob(".l4s/*/patches-*/img/*.h5"))) >= 5:
+        if len(list(out.glob(".l4s/*/patches-*/*/img/*.h5"))) >= 5:  # in blocks being cut
             break
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)

@@ -1,8 +1,6 @@
 """The l4s commands that need no flow run (plan, models), the --dask wiring and missing extras."""
 
-import contextlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -155,24 +153,21 @@ def test_task_lines_stay_off_the_terminal_unless_failed():
     assert quiet.filter(record("landslide4sense.patching", logging.INFO, "cut 12 patches"))
 
 
-def test_dask_option_runs_the_flow_on_a_dask_task_runner(monkeypatch):
+def test_dask_option_runs_the_flow_on_a_dask_task_runner():
     from prefect_dask import DaskTaskRunner
 
     from landslide4sense.flows.build import build_benchmark
 
-    flow, api = _on_runner(build_benchmark, None)
-    assert flow is build_benchmark and isinstance(api, contextlib.nullcontext)
-    flow, api = _on_runner(build_benchmark, "tcp://127.0.0.1:8786")
+    assert _on_runner(build_benchmark, None) is build_benchmark
+    flow = _on_runner(build_benchmark, "tcp://127.0.0.1:8786")
     assert isinstance(flow.task_runner, DaskTaskRunner) and flow.name == "build-benchmark"
     assert flow.task_runner.address == "tcp://127.0.0.1:8786"
-    local, _ = _on_runner(build_benchmark, "local")
+    local = _on_runner(build_benchmark, "local")
     assert local.task_runner.address is None  # a cluster of its own: 2 worker processes
     assert local.task_runner.cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1,
                                                 "processes": True}  # fmt: skip
-    # With a Prefect server configured, the workers report to it: no temporary API starts.
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
-    with api:
-        assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:1/api"
+    # The workers report to the API the command runs on (tests/flows/test_api.py): it is
+    # exported in PREFECT_API_URL before the cluster starts.
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from landslide4sense.choices import Scaling
+from landslide4sense.choices import OutputLayout, Scaling
 from landslide4sense.patching import RegionJob, RegionTiles, assemble, patch_rows, split_count
 from landslide4sense.patching.assemble import (
     band_stats,
@@ -239,3 +239,21 @@ def test_dataset_meta():
     assert meta.all.train.patches == 3 and meta.all.name == "all regions"
     raw = dataset_meta(regions, patches, Scaling.RAW, version="v", created=created)
     assert raw.scale_divisors == [1.0] * 14
+
+
+def test_the_split_files_layout_adds_one_file_per_split_and_goes_with_the_release(tmp_path):
+    out = tmp_path / "bench"
+    jobs = two_regions(tmp_path)
+    meta = assemble(out, jobs, "raw", figures=False, layout=OutputLayout.SPLIT_FILES)
+    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout.SPLIT_FILES
+    for folder, n in (("TrainData", 3), ("TestData", 5)):
+        with h5py.File(out / f"{folder}.h5", "r") as f:
+            assert f.attrs["version"] == meta.version and f["img"].shape == (n, 128, 128, 14)
+            for i in (1, n):
+                with h5py.File(out / folder / "img" / f"image_{i}.h5", "r") as g:
+                    assert np.array_equal(f["img"][i - 1], g["img"][()])
+                with h5py.File(out / folder / "mask" / f"mask_{i}.h5", "r") as g:
+                    assert np.array_equal(f["mask"][i - 1], g["mask"][()])
+    assemble(out, jobs, "raw", figures=False)  # published again without: no stale file stays
+    assert not (out / "TrainData.h5").exists() and not (out / "TestData.h5").exists()
+    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout.RELEASE

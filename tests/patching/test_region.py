@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import rasterio
 from affine import Affine
 from shapely.geometry import box
 
@@ -7,13 +10,14 @@ from landslide4sense.errors import EmptyResultError
 from landslide4sense.patching import (
     RegionJob,
     collect_tiles,
+    cut_blocks,
     patch_rows,
     read_image,
     read_mask,
 )
 from landslide4sense.records import DropCounts
 from landslide4sense.regions import Grid
-from tests.helpers import RELEASE_DIVISORS, known_job
+from tests.helpers import RELEASE_DIVISORS, known_job, write_raster
 
 GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)  # 2 x 2 whole tiles
 
@@ -85,3 +89,45 @@ def test_job_round_trips(tmp_path):
     job = make_job(tmp_path)
     assert RegionJob.load(job.save(tmp_path / "job.json")) == job
     assert job.blocks() == [(0, 1), (1, 2)]
+
+
+def noisy_job(folder: Path) -> RegionJob:
+    """3 x 3 tiles (3 blocks) of seeded noise in every band, one pixel missing."""
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 400, 390)
+    job = known_job(folder, grid, scaling="l4s")
+    rng = np.random.default_rng(5)
+    for path in job.bands.values():
+        noise = rng.integers(1, 5000, (grid.height, grid.width), dtype=np.uint16)
+        noise[300, 20] = 0 if path.endswith("B07.tif") else noise[300, 20]
+        write_raster(Path(path), noise, grid.crs, grid.transform)
+    return job
+
+
+def files(folder: Path) -> dict:
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_processes_cut_the_same_bytes_as_one_process(tmp_path):
+    one = noisy_job(tmp_path)
+    two = one.model_copy(update={"work": str(tmp_path / "work-2")})
+    cut_blocks([(one, a, b) for a, b in one.blocks()], processes=1)
+    seen = []
+    indexes = cut_blocks([(two, a, b) for a, b in two.blocks()], processes=2,
+                         progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    assert indexes == [two.index_path(a, b) for a, b in two.blocks()]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    ours = files(Path(two.work))
+    assert ours == files(Path(one.work))
+    assert len([p for p in ours if p.parent.name == "img"]) == 8  # one tile has a missing pixel
+    assert {p.parts[0] for p in ours} == {"rows_0000_0001", "rows_0001_0002", "rows_0002_0003"}
+    stamps = [i.stat().st_mtime_ns for i in indexes]
+    cut_blocks([(two, a, b) for a, b in two.blocks()], processes=2)  # done: nothing recut
+    assert [i.stat().st_mtime_ns for i in indexes] == stamps
+
+
+def test_a_failing_block_leaves_no_block_behind(tmp_path):
+    job = noisy_job(tmp_path)
+    Path(job.bands["B05"]).write_bytes(b"not a GeoTIFF")
+    with pytest.raises(rasterio.errors.RasterioIOError, match="B05"):
+        cut_blocks([(job, a, b) for a, b in job.blocks()], processes=2)
+    assert not Path(job.work).exists() or not any(Path(job.work).iterdir())

@@ -130,3 +130,23 @@ def test_a_release_of_links_reads_as_its_size(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (10, 2, 3)
     assert np.array_equal(data.train.read([5])[0], data.train.read([1])[0])  # 6 -> 2
     assert not np.array_equal(data.train.read([2])[0], data.train.read([1])[0])
+
+
+def test_the_single_file_per_split_is_read_instead_of_the_patch_files(tmp_path):
+    from landslide4sense.choices import Split
+    from landslide4sense.patching.split_file import write_split_files
+
+    root = write_release(tmp_path, 70, 3, seed=4, dtype="float32")  # read in 3 batches of 32
+    counts = {"train": 70, "test": 3, "regions": {"a": {"train": 70, "test": 3}}}
+    meta = dataset_meta_record(counts=counts, version="abc123abc123")
+    write_dataset_meta(root / "dataset.json", meta)
+    stats = {"mean": np.zeros(14), "std": np.ones(14), "in_memory": True}
+    folders = read_split(root, "train", **stats)
+    write_split_files(root, "abc123abc123", {Split.TRAIN: 70, Split.TEST: 3})
+    (root / "TrainData" / "img" / "image_7.h5").write_bytes(b"not read any more")
+    packed = read_split(root, "train", **stats)
+    assert np.array_equal(packed.array, folders.array) and packed.array.flags.c_contiguous
+    assert np.array_equal(packed.masks, folders.masks) and packed.ids == folders.ids
+    write_dataset_meta(root / "dataset.json", meta.model_copy(update={"version": "def456def456"}))
+    with pytest.raises(OSError):  # another version: the patch files are read, one is broken
+        read_split(root, "train", **stats)
