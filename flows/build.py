@@ -40,7 +40,7 @@ from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import CARD_MD, DATASET_JSON, REGION_LIST, STATE_DIR
 from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
 from landslide4sense.processes import in_child_process
-from landslide4sense.progress import progress
+from landslide4sense.progress import progress as show_progress
 from landslide4sense.provenance import portable, portable_values
 from landslide4sense.records import (
     LabelFile,
@@ -63,7 +63,7 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     )
 
 
-def _cached(result: Path) -> State:
+def _cached(result: Path | list[Path]) -> State:
     """A task's result when its work was already done: Prefect shows the run as Cached."""
     return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
@@ -215,20 +215,25 @@ def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
 
 
 @task
-def cut_regions(job_files: list[Path]) -> list[Path]:
+def cut_regions(job_files: list[Path]) -> list[Path] | State:
     """Cut every block of every region on this machine's cores (a pool of processes)."""
-    logger = get_run_logger()
     blocks = [(job, a, b) for job in map(RegionJob.load, job_files) for a, b in job.blocks()]
-    patches = [(b - a) * job.grid.tile_shape()[1] for job, a, b in blocks]
+    if all(job.index_path(a, b).exists() for job, a, b in blocks):
+        return _cached([job.index_path(a, b) for job, a, b in blocks])
     artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
-    with progress(f"cutting {len(job_files)} region(s)", sum(patches), "patches",
-                  logger) as advance:  # fmt: skip
+    tiles = sum((b - a) * job.grid.tile_shape()[1] for job, a, b in blocks)
+    shown = 0
+    with show_progress(f"cutting {len(job_files)} region(s)", tiles, "patches",
+                       get_run_logger()) as advance:  # fmt: skip
 
-        def on_block(done: int, total: int) -> None:
+        def progress(done: int, total: int) -> None:  # blocks done: their tiles, about
+            nonlocal shown
             update_progress_artifact(artifact, 100.0 * done / total)
-            advance(patches[done - 1])  # blocks finish in any order; their sizes are alike
+            now = round(tiles * done / total)
+            advance(now - shown)
+            shown = now
 
-        return cut_blocks(blocks, processes=CUT_PROCESSES, progress=on_block)
+        return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
 
 
 @task

@@ -60,8 +60,8 @@ def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
             "release's constant; raw: source units (DN, degrees, metres)")  # fmt: skip
     layouts = ("release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
                "the last 10%% of each region's training tiles held out of TrainData (what "
-               "TorchGeo's split='val' reads); release+split-files: also one chunked HDF5 file "
-               "per split (TrainData.h5, TestData.h5), which `l4s train` reads")  # fmt: skip
+               "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
+               "split (TrainData.h5, ...), which `l4s train` reads")  # fmt: skip
     if adds:
         _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
     else:

@@ -46,6 +46,17 @@ class OutputLayout(StrEnum):
     # Also ValidData/: the last tenth of each region's training tiles, held out of TrainData
     # (the competition release's three folders; TorchGeo's split="val" reads it).
     WITH_VALID = "with-valid"
+    WITH_VALID_SPLIT_FILES = "with-valid+split-files"  # both
+
+    @property
+    def valid(self) -> bool:
+        """Whether the layout has ``ValidData/``."""
+        return self.value.startswith("with-valid")
+
+    @property
+    def split_files(self) -> bool:
+        """Whether the layout has one file per split beside the folders."""
+        return self.value.endswith("+split-files")
 
 
 class Device(StrEnum):

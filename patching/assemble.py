@@ -55,13 +55,6 @@ from landslide4sense.layout import (
 )
 from landslide4sense.patching.card import licence_url, patches_licence, render_card
 from landslide4sense.patching.croissant import croissant
-from landslide4sense.patching.index import (
-    patch_index,
-    split_overlaps,
-    stac_collection,
-    write_patch_index,
-    write_stac,
-)
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
 from landslide4sense.patching.stack import scale_divisors
@@ -120,7 +113,7 @@ class Patch:
 
 def layout_splits(layout: OutputLayout) -> list[Split]:
     """The splits of a layout, in order."""
-    if OutputLayout(layout) is OutputLayout.WITH_VALID:
+    if OutputLayout(layout).valid:
         return [Split.TRAIN, Split.VAL, Split.TEST]
     return [Split.TRAIN, Split.TEST]
 
@@ -131,12 +124,12 @@ def region_splits(
     """The split of each of a region's ``n`` tiles (row-major order).
 
     The first ``train_fraction`` (rounded up) trains and the rest tests (the paper's rule).
-    With the with-valid layout, the last tenth (rounded up) of the training tiles is held out
+    With a with-valid layout, the last tenth (rounded up) of the training tiles is held out
     as validation, keeping at least one tile to train (training's own held-out rule).
     """
     n_train = split_count(n, train_fraction)
     n_val = 0
-    if OutputLayout(layout) is OutputLayout.WITH_VALID:
+    if OutputLayout(layout).valid:
         n_val = min(math.ceil(n_train * VAL_FRACTION), n_train - 1)
     return [Split.TRAIN] * (n_train - n_val) + [Split.VAL] * n_val + [Split.TEST] * (n - n_train)
 
@@ -342,7 +335,8 @@ def assemble(
 ) -> DatasetMeta:
     """Publish the benchmark of ``jobs`` (in this order) into ``out``; return its metadata.
 
-    ``layout`` ``release+split-files`` adds one chunked file per split beside the folders.
+    ``layout``: ``with-valid`` holds ValidData out of each region's training tiles;
+    ``+split-files`` adds one chunked file per split beside the folders.
 
     Raises:
         EmptyResultError: a region has no valid tile.
@@ -353,6 +347,15 @@ def assemble(
     patches = number_patches(regions, train_fraction, layout)
     version = content_version(scaling, patches)
     rows = manifest_rows(patches, version)
+    # Imported here: geopandas and pystac are needed only to publish.
+    from landslide4sense.patching.index import (
+        patch_index,
+        split_overlaps,
+        stac_collection,
+        write_patch_index,
+        write_stac,
+    )
+
     index = patch_index(r.model_dump(mode="json") for r in rows)
     overlaps = split_overlaps(index)
     if overlaps:
@@ -372,9 +375,8 @@ def assemble(
         img_src, mask_src = p.job.patch_paths(p.tile.row, p.tile.col)
         _link(img_src, stage / p.image)
         _link(mask_src, stage / p.mask)
-    if layout == OutputLayout.SPLIT_FILES:
-        counts = {Split.TRAIN: meta.counts.train, Split.TEST: meta.counts.test}
-        write_split_files(stage, version, counts)
+    if OutputLayout(layout).split_files:
+        write_split_files(stage, version, {s: getattr(meta.counts, s) for s in splits})
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}

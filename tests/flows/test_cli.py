@@ -154,7 +154,7 @@ def test_task_lines_stay_off_the_terminal_unless_failed():
     assert quiet.filter(record("landslide4sense.patching", logging.INFO, "cut 12 patches"))
 
 
-def test_dask_option_runs_the_flow_on_a_dask_task_runner(monkeypatch):
+def test_dask_option_runs_the_flow_on_a_dask_task_runner():
     from prefect_dask import DaskTaskRunner
 
     from landslide4sense.flows.build import build_benchmark

@@ -147,7 +147,7 @@ def test_prefect_shows_the_card_counts_and_cached_stages(built):
     assert "## How to use it" in arts["dataset-card"].data
     table = json.loads(arts["dataset-counts"].data)
     assert {"region": "all", "train": 36, "val": 5, "test": 123} in table
-    for stage in ("make_terrain", "make_labels", "cut_block"):  # skipped: inputs unchanged
+    for stage in ("make_terrain", "make_labels", "cut_regions"):  # skipped: inputs unchanged
         assert runs[0][stage] == {"Completed"} and runs[1][stage] == {"Cached"}, stage
 
 
