@@ -23,10 +23,16 @@ from pathlib import Path
 
 import shapely
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
@@ -42,7 +48,7 @@ from landslide4sense.cache import (
     stage_key,
 )
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import L4SError
+from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.flows.preflight import (
     MAX_AOI_KM2,
     check_build,
@@ -52,12 +58,20 @@ from landslide4sense.flows.preflight import (
 )
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.layout import DATASET_JSON, JOB_FILE, STATE_DIR
+from landslide4sense.layout import CARD_MD, DATASET_JSON, JOB_FILE, STATE_DIR
 from landslide4sense.lock import output_lock
 from landslide4sense.output import claim_output, current_meta
 from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
 from landslide4sense.processes import in_child_process
-from landslide4sense.records import LabelFile, LabelReport, LayerProvenance, Scene
+from landslide4sense.progress import progress as show_progress
+from landslide4sense.provenance import portable, portable_values
+from landslide4sense.records import (
+    LabelFile,
+    LabelReport,
+    LayerProvenance,
+    Scene,
+    read_dataset_meta,
+)
 from landslide4sense.regions import Region, load_region, region_grid
 from landslide4sense.versions import current_version, list_versions, version_jobs
 
@@ -70,6 +84,11 @@ HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
 def _job(path: Path) -> RegionJob:
     """A region's job file, from its patches folder."""
     return RegionJob.model_validate(read_cached(path, Path(path).parent))
+
+
+def _cached(result: Path | list[Path]) -> State:
+    """A task's result when its work was already done: Prefect shows the run as Cached."""
+    return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
 
 def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
@@ -131,44 +150,46 @@ def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Pat
 
 
 @task
-def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
+def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
     """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
     dem = Path(layers["dem"])
     key = stage_key(file_hash(dem, work / HASHES), grid.to_dict())
     folder = work / region.name / f"terrain-{key}"
-    if not reusable(folder):
-        from landslide4sense.patching import write_terrain
+    if reusable(folder):
+        return _cached(folder)
+    from landslide4sense.patching import write_terrain
 
-        with building(folder) as tmp:
-            in_child_process(write_terrain, dem, grid, tmp)
+    with building(folder) as tmp:
+        in_child_process(write_terrain, dem, grid, tmp)
     return folder
 
 
 @task
-def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
+def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | State:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
     key = stage_key(file_hash(labels.path, work / HASHES), labels.layer, grid.to_dict(),
                     region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
-    if not reusable(folder):
-        from landslide4sense.annotation import prepare_labels
+    if reusable(folder):
+        return _cached(folder)
+    from landslide4sense.annotation import prepare_labels
 
-        with building(folder) as tmp:
-            in_child_process(prepare_labels, labels.path, grid, tmp,
-                             _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
-                             labels.layer)  # fmt: skip
+    with building(folder) as tmp:
+        in_child_process(prepare_labels, labels.path, grid, tmp,
+                         _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
+                         labels.layer)  # fmt: skip
     return folder
 
 
 @task
-def plan_region(
-    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling, work: Path
-) -> Path:
-    """Write the region's :class:`RegionJob`; returns its path."""
+def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling,
+                work: Path, raw_dir: Path | None = None) -> Path:  # fmt: skip
+    """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
+    relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
@@ -178,16 +199,19 @@ def plan_region(
                     RegionJob.model_fields["rows_per_block"].default)  # fmt: skip
     folder = work / region.name / f"patches-{key}"
     reusable(folder)  # a finished folder must be intact; an unfinished one resumes
+    roots = {"RAW": raw_dir} if raw_dir is not None else {}
+    label_report = LabelReport.model_validate(read_cached(labels / "labels.json", labels))
     provenance = LayerProvenance(
         source=raw.source,
         scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
-        details=raw.details,
-        labels=LabelReport.model_validate(read_cached(labels / "labels.json", labels)),
+        details=portable_values(raw.details, roots),
+        labels=label_report.model_copy(update={"source": portable(label_report.source, roots)}),
         region_yaml=region_file.read_text(),
         event=region.event,
         imagery=region.imagery,
         dem=region.dem,
         notes=region.notes,
+        licence=region.licence,
     )
     job = RegionJob(
         name=region.name,
@@ -205,23 +229,34 @@ def plan_region(
 
 
 @task
-def cut_block(job_file: Path, start: int, stop: int) -> Path:
+def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
     """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
-    return patch_rows(_job(job_file), start, stop)
+    job = _job(job_file)
+    if job.index_path(start, stop).exists():
+        return _cached(job.index_path(start, stop))
+    return patch_rows(job, start, stop)
 
 
 @task
-def cut_regions(job_files: list[Path]) -> list[Path]:
+def cut_regions(job_files: list[Path]) -> list[Path] | State:
     """Cut every block of every region on this machine's cores (a pool of processes)."""
-    logger = get_run_logger()
     blocks = [(job, a, b) for job in map(_job, job_files) for a, b in job.blocks()]
+    if all(job.index_path(a, b).exists() for job, a, b in blocks):
+        return _cached([job.index_path(a, b) for job, a, b in blocks])
     artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
+    tiles = sum((b - a) * job.grid.tile_shape()[1] for job, a, b in blocks)
+    shown = 0
+    with show_progress(f"cutting {len(job_files)} region(s)", tiles, "patches",
+                       get_run_logger()) as advance:  # fmt: skip
 
-    def progress(done: int, total: int) -> None:
-        update_progress_artifact(artifact, 100.0 * done / total)
-        logger.info("%d/%d blocks of tile rows cut", done, total)
+        def progress(done: int, total: int) -> None:  # blocks done: their tiles, about
+            nonlocal shown
+            update_progress_artifact(artifact, 100.0 * done / total)
+            now = round(tiles * done / total)
+            advance(now - shown)
+            shown = now
 
-    return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
+        return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
 
 
 @task
@@ -237,6 +272,7 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
             raise corrupt(f.parent, "its patches were never finished")
     meta = assemble(out, [_job(f) for f in job_files], scaling, layout=layout)
     _forget_stale_work(out)
+    post_artifacts(out)
     counts = meta.counts.model_dump(mode="json")
     if meta.version != before:
         emit_event(
@@ -248,6 +284,23 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
         )  # fmt: skip
     return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value,
             "previous": before}  # fmt: skip
+
+
+def post_artifacts(out: Path) -> None:
+    """Post the published card (markdown) and its patch counts (table) to Prefect's UI."""
+    meta = read_dataset_meta(out / DATASET_JSON)
+    about = f"{out.name}, version {meta.version}"
+    card = (out / CARD_MD).read_text()
+    if card.startswith("---\n"):  # the card's YAML header is for machines
+        card = card.split("---\n", 2)[2]
+    create_markdown_artifact(markdown=card, key="dataset-card", description=f"card of {about}")
+    splits = [s for s in ("train", "val", "test") if getattr(meta.counts, s)]
+    rows = [
+        {"region": name, **{s: getattr(c, s) for s in splits}}
+        for name, c in meta.counts.regions.items()
+    ]
+    rows.append({"region": "all", **{s: getattr(meta.counts, s) for s in splits}})
+    create_table_artifact(table=rows, key="dataset-counts", description=f"patches of {about}")
 
 
 def _forget_stale_work(out: Path) -> None:
@@ -288,7 +341,7 @@ def _build_regions(
     ]
     dirs = _results([fut for pair in prepared for fut in pair])  # waits for all of them
     job_files = [
-        plan_region(f, lay, terrain, labels, scaling, work)
+        plan_region(f, lay, terrain, labels, scaling, work, raw)
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
@@ -354,7 +407,8 @@ def build_benchmark(
     layout: OutputLayout = OutputLayout.RELEASE,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
-    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML).
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML);
+    ``layout`` with-valid also writes ``ValidData/``.
 
     Bad input is refused before anything is written; the output folder is locked for the run.
     """
@@ -364,6 +418,18 @@ def build_benchmark(
     with _claimed(out, f"l4s build {regions}"):
         files = _in_join_order(out, files)
         return publish(out, _build_regions(files, source, raw, out, scaling), scaling, layout)
+
+
+def _same_layout(out: Path, layout: OutputLayout | None) -> OutputLayout:
+    """The layout of a region added to ``out``: the benchmark's (``layout`` must agree)."""
+    meta = current_meta(out)
+    published = OutputLayout(meta["layout"]) if meta else OutputLayout.RELEASE
+    if meta and layout is not None and published != layout:
+        raise ConfigError(
+            f"{out}: the benchmark has the {published} layout, not {layout}; leave --layout out "
+            "to keep it, or rebuild it with `l4s build --layout ...`"
+        )
+    return published if layout is None else OutputLayout(layout)
 
 
 def _in_join_order(out: Path, files: list[Path]) -> list[Path]:
@@ -382,19 +448,21 @@ def add_region(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    layout: OutputLayout | None = None,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
     Regions already in the benchmark keep their patch numbers: the new region's patches are
-    numbered after theirs. Bad input is refused before anything is written; the output folder
-    is locked for the run (a second run waits, then adds its region to the first's benchmark).
+    numbered after theirs. ``layout`` defaults to the benchmark's. Bad input is refused before
+    anything is written; the output folder is locked for the run (a second run waits, then
+    adds its region to the first's benchmark).
     """
     region, out = Path(region), Path(out)
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
     with _claimed(out, f"l4s add-region {reg.name}"):
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited
+        layout = _same_layout(out, layout)
         existing = version_jobs(out) if current_version(out) else []
         names = [j.parent.parent.name for j in existing]  # .l4s/<region>/patches-<key>/
         if reg.name in names:

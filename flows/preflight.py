@@ -222,6 +222,8 @@ def check_build(
         check_scaling(out, scaling)
     if source == "local" and raw is None:
         raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
+    if source == "local" and not Path(raw).is_dir():
+        raise MissingInputError(f"{raw}: raw folder not found (--raw)")
     regions = [load_region(f) for f in files]
     for region in regions:
         check_aoi(region, max_aoi_km2)

@@ -25,7 +25,11 @@ BAND_UNITS: dict[str, str] = {
 PATCH_SIZE = 128
 
 #: The folder of each split.
-SPLIT_DIRS: dict[Split, str] = {Split.TRAIN: "TrainData", Split.TEST: "TestData"}
+SPLIT_DIRS: dict[Split, str] = {
+    Split.TRAIN: "TrainData",
+    Split.VAL: "ValidData",  # only in the with-valid layout
+    Split.TEST: "TestData",
+}
 IMAGE_DIR, MASK_DIR = "img", "mask"  # the sub-folders of a split folder
 IMAGE_STEM, MASK_STEM = "image", "mask"  # image_N.h5, mask_N.h5
 IMAGE_KEY, MASK_KEY = "img", "mask"  # the HDF5 dataset in each file
@@ -34,6 +38,9 @@ DATASET_JSON = "dataset.json"  # the metadata; its presence marks a complete ben
 MANIFEST_CSV = "manifest.csv"  # one row per patch
 CARD_MD = "card.md"  # the dataset card
 FIGURES_DIR = "figures"
+INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
+STAC_DIR = "stac"  # the STAC Collection of the patches (collection.json, items/)
+CROISSANT_JSON = "croissant.json"  # Croissant metadata (MLCommons)
 REGIONS_DIR = "regions"  # copies of the region files the benchmark was built from
 TRAINING_DIR = "training"  # training results, one folder per version
 STATE_DIR = ".l4s"  # the tool's own: marker, lock, per-region work a re-run resumes from
