@@ -17,14 +17,15 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rasterio.warp import transform_bounds
-
-from landslide4sense.acquisition.local import LABEL_SUFFIXES, LocalSource, find_dem, find_labels
 from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
+from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.output import check_output, current_meta
-from landslide4sense.regions import PATCH_SIZE, Region, load_region, load_regions, region_grid
+
+if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
+    from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ POLYGONAL = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z")
 
 def region_files(regions: str | Path) -> list[Path]:
     """The region files of a build: every ``*.yaml`` of a folder, or the one file given."""
+    from landslide4sense.regions import load_regions
+
     regions = Path(regions)
     if regions.is_file():
         return [regions]
@@ -52,6 +55,8 @@ def check_aoi(region: Region, max_km2: float = MAX_AOI_KM2) -> None:
         ConfigError: the AOI is larger than the cap.
         EmptyResultError: its grid is smaller than one patch.
     """
+    from landslide4sense.regions import region_grid
+
     # The grid covers the AOI's bounding box: that is what would be downloaded and cut.
     west, south, east, north = region.aoi_geometry().bounds
     km2 = (
@@ -79,6 +84,9 @@ def check_aoi(region: Region, max_km2: float = MAX_AOI_KM2) -> None:
 def check_dem(dem: Path, region: Region) -> None:
     """The DEM's footprint overlaps the region's grid."""
     import rasterio
+    from rasterio.warp import transform_bounds
+
+    from landslide4sense.regions import region_grid
 
     grid = region_grid(region)
     with rasterio.open(dem) as src:
@@ -113,6 +121,9 @@ def check_labels(path: Path, region: Region) -> None:
             instead of polygons, or an extent nowhere near the AOI.
     """
     import pyogrio
+    from rasterio.warp import transform_bounds
+
+    from landslide4sense.acquisition.local import LABEL_SUFFIXES
 
     if path.suffix.lower() not in LABEL_SUFFIXES:
         raise InputDataError(
@@ -165,6 +176,9 @@ def _has_polygons(path: Path, layer: str) -> bool:
 def _check_raw(region: Region, source: str, raw: Path | None) -> None:
     """The local source's band files, a local DEM, and the labels already in ``RAW/<name>/``
     (whatever the source)."""
+    from landslide4sense.acquisition.local import LocalSource, find_dem, find_labels
+    from landslide4sense.regions import region_grid
+
     region_dir = Path(raw or ".") / region.name
     if source == "local":
         LocalSource(raw).fetch(region, region_grid(region), raw)  # finds and checks; writes nothing
@@ -224,6 +238,8 @@ def check_build(
         raise ConfigError("the local source needs --raw RAW (the folder of raw layers)")
     if source == "local" and not Path(raw).is_dir():
         raise MissingInputError(f"{raw}: raw folder not found (--raw)")
+    from landslide4sense.regions import load_region
+
     regions = [load_region(f) for f in files]
     for region in regions:
         check_aoi(region, max_aoi_km2)

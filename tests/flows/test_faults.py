@@ -45,13 +45,12 @@ def damage(out: Path, case: str) -> Path:
     elif case == "labels":  # the mask deleted
         (stage / "mask.tif").unlink()
     elif case == "patch":  # one patch cut short (a copy: the published version keeps its own)
-        f = next((stage / "img").glob("*.h5"))
+        f = next(stage.rglob("img/*.h5"))
         data = f.read_bytes()
         f.unlink()
         f.write_bytes(data[: len(data) // 2])
     elif case == "index":  # a block's tile list overwritten
-        f = next((stage / "index").glob("*.json"))
-        f.write_text("{garbage")
+        next(stage.rglob("index.json")).write_text("{garbage")
     elif case == "job":
         (stage / "job.json").write_text("[1, 2")
     return stage

@@ -82,7 +82,7 @@ def test_stac_collection_reads_back_and_points_at_the_patches(published):
     collection = stac_collection(index, collection_id="l4s-test", title="test",
                                  description="two regions", licence="CC-BY-4.0",
                                  windows=windows)  # fmt: skip
-    path = write_stac(out / "stac", collection)
+    path = write_stac((out / "stac").resolve(), collection)  # in the published version
     back = pystac.Collection.from_file(str(path))
     items = {i.id: i for i in back.get_items()}
     assert sorted(items) == sorted(manifest["id"])
