@@ -148,5 +148,5 @@ def test_the_single_file_per_split_is_read_instead_of_the_patch_files(tmp_path):
     assert np.array_equal(packed.array, folders.array) and packed.array.flags.c_contiguous
     assert np.array_equal(packed.masks, folders.masks) and packed.ids == folders.ids
     write_dataset_meta(root / "dataset.json", meta.model_copy(update={"version": "def456def456"}))
-    with pytest.raises(InputDataError, match="image_7.h5: not a readable HDF5 file"):
+    with pytest.raises(InputDataError, match=r"image_7\.h5: not a readable HDF5 file"):
         read_split(root, "train", **stats)  # another version: the patch files are read
