@@ -100,7 +100,8 @@ def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
         main(["build", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # unwrapped
     assert "--source {local,earthengine,stac}" in out and "(default: local)" in out
-    assert "--layout {release,with-valid}" in out and "(default: release)" in out
+    assert "--layout {release,release+split-files,with-valid,with-valid+split-files}" in out
+    assert "(default: release)" in out
     assert "(default: None)" not in out and "(default: False)" not in out
     with pytest.raises(SystemExit):
         main(["train", "--help"])
