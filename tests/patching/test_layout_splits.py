@@ -51,3 +51,18 @@ def test_with_valid_numbers_each_split_from_1_and_keeps_the_test_split(tmp_path)
         assert a == (out / "TestData" / "img" / f"image_{i}.h5").read_bytes()
     assert meta.version != release.version  # a different split is a different dataset
     assert meta.layout == "with-valid" and "held out as validation" in meta.split_rule
+
+
+def test_with_valid_and_split_files_writes_a_file_per_split_validation_included(tmp_path):
+    import h5py
+
+    out = tmp_path / "bench"
+    meta = assemble(out, two_regions(tmp_path), "raw", figures=False,
+                    layout=OutputLayout.WITH_VALID_SPLIT_FILES)  # fmt: skip
+    for split, folder in ((Split.TRAIN, "TrainData"), (Split.VAL, "ValidData"),
+                          (Split.TEST, "TestData")):  # fmt: skip
+        with h5py.File(out / f"{folder}.h5") as f:
+            assert f["img"].shape[0] == getattr(meta.counts, split) and f.attrs["split"] == split
+    # Back to the release layout: ValidData and every split file go.
+    assemble(out, two_regions(tmp_path), "raw", figures=False)
+    assert not (out / "ValidData").exists() and not list(out.glob("*.h5"))
