@@ -134,6 +134,25 @@ META_GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)
 SPLIT = {"patches": 2, "landslide_share": 0.25, "landslide": [1.0] * 14, "background": None}
 
 
+def strip_grid(cols: int, x0: float) -> Grid:
+    """A grid one patch high and ``cols`` patches wide, its left edge at ``x0`` (UTM 33N)."""
+    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
+
+
+def cut_regions(root: Path, cols: tuple[int, ...] = (5, 3, 2)) -> list[RegionJob]:
+    """Regions alpha, beta, gamma... of ``cols`` tiles each (band values offset by 0, 1, 2...),
+    their patches cut: ready to assemble."""
+    from landslide4sense.patching import patch_rows
+
+    names = ("alpha", "beta", "gamma", "delta")
+    jobs = [known_job(root / name[0], strip_grid(n, 500000 + 100000 * i), name, "raw",
+                      hole=None, offset=i)
+            for i, (name, n) in enumerate(zip(names, cols, strict=False))]  # fmt: skip
+    for job in jobs:
+        patch_rows(job, 0, 1)
+    return jobs
+
+
 def dataset_meta_record(**change) -> DatasetMeta:
     """A small valid ``dataset.json`` record (one region, 2 + 2 patches), with changes."""
     data = {

@@ -6,13 +6,11 @@ import os
 
 import h5py
 import pytest
-from affine import Affine
 
 from landslide4sense.errors import ConfigError, MissingInputError
 from landslide4sense.flows.cli import main
 from landslide4sense.output import claim_output
-from landslide4sense.patching import assemble, patch_rows
-from landslide4sense.regions import Grid
+from landslide4sense.patching import assemble
 from landslide4sense.versions import (
     check_version,
     current_version,
@@ -22,23 +20,12 @@ from landslide4sense.versions import (
     version_folder,
     version_jobs,
 )
-from tests.helpers import known_job
-
-
-def grid(cols: int, x0: float) -> Grid:
-    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
+from tests.helpers import cut_regions
 
 
 @pytest.fixture
 def jobs(tmp_path):
-    made = [
-        known_job(tmp_path / "a", grid(5, 500000), "alpha", "raw", hole=None),
-        known_job(tmp_path / "b", grid(3, 600000), "beta", "raw", hole=None, offset=1),
-        known_job(tmp_path / "c", grid(2, 700000), "gamma", "raw", hole=None, offset=2),
-    ]
-    for job in made:
-        patch_rows(job, 0, 1)
-    return made
+    return cut_regions(tmp_path)
 
 
 @pytest.fixture

@@ -56,7 +56,10 @@ def damage(out: Path, case: str) -> Path:
     return stage
 
 
-@pytest.mark.parametrize("case", ["terrain", "labels", "patch", "index", "job"])
+@pytest.mark.parametrize(
+    "case", ["terrain", "patch", *(pytest.param(c, marks=pytest.mark.slow)
+                                    for c in ("labels", "index", "job"))]
+)  # fmt: skip
 def test_a_damaged_cache_file_says_which_folder_to_delete(case, hills, demo_inputs, tmp_path,
                                                           capsys):  # fmt: skip
     """Build again (or, for a job file, which every build rewrites, add another region): one

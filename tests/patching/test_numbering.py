@@ -3,13 +3,10 @@ region's tile count while the other keeps every number and byte."""
 
 import hashlib
 
-from affine import Affine
-
 from landslide4sense.patching import assemble, patch_rows
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
-from landslide4sense.regions import Grid
 from landslide4sense.versions import list_versions
-from tests.helpers import known_job
+from tests.helpers import known_job, strip_grid
 
 
 def test_a_new_benchmark_counts_from_one_in_join_order():
@@ -44,10 +41,6 @@ def test_a_removed_region_leaves_its_numbers_unused():
     assert numbers == {("a", "train"): [1], ("c", "train"): [3], ("d", "train"): [4, 5]}
 
 
-def grid(cols: int, x0: float) -> Grid:
-    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
-
-
 def digests(out):
     return {
         str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -57,9 +50,9 @@ def digests(out):
 
 
 def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
-    alpha = known_job(tmp_path / "a", grid(5, 500000), "alpha", "raw", hole=None)
-    beta = known_job(tmp_path / "b", grid(3, 600000), "beta", "raw", hole=None, offset=1)
-    alpha9 = known_job(tmp_path / "a9", grid(9, 500000), "alpha", "raw", hole=None)
+    alpha = known_job(tmp_path / "a", strip_grid(5, 500000), "alpha", "raw", hole=None)
+    beta = known_job(tmp_path / "b", strip_grid(3, 600000), "beta", "raw", hole=None, offset=1)
+    alpha9 = known_job(tmp_path / "a9", strip_grid(9, 500000), "alpha", "raw", hole=None)
     for job in (alpha, beta, alpha9):
         patch_rows(job, 0, 1)
     out = tmp_path / "bench"

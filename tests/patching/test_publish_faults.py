@@ -12,12 +12,10 @@ import signal
 import threading
 
 import pytest
-from affine import Affine
 
 from landslide4sense.errors import MissingInputError
 from landslide4sense.output import claim_output
-from landslide4sense.patching import assemble, patch_rows
-from landslide4sense.regions import Grid
+from landslide4sense.patching import assemble
 from landslide4sense.versions import (
     STAGING_PREFIX,
     TMP_PREFIX,
@@ -26,27 +24,15 @@ from landslide4sense.versions import (
     list_versions,
     restore,
 )
-from tests.helpers import known_job
+from tests.helpers import cut_regions
 
 #: The file-system calls a publish makes (pathlib and shutil go through them too): a step each.
 STEPS = ("link", "rename", "replace", "symlink", "unlink", "rmdir", "mkdir")
 
 
-def grid(cols: int, x0: float) -> Grid:
-    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
-
-
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("jobs")
-    made = [
-        known_job(root / "a", grid(2, 500000), "alpha", "raw", hole=None),
-        known_job(root / "b", grid(1, 600000), "beta", "raw", hole=None, offset=1),
-        known_job(root / "c", grid(1, 700000), "gamma", "raw", hole=None, offset=2),
-    ]
-    for job in made:
-        patch_rows(job, 0, 1)
-    return made
+    return cut_regions(tmp_path_factory.mktemp("jobs"), (2, 1, 1))
 
 
 def view(out) -> tuple:
@@ -131,7 +117,7 @@ def expected(jobs, tmp_path_factory):
     return before, view(out), steps
 
 
-@pytest.mark.parametrize("fault", ["kill", "full-disk"])
+@pytest.mark.parametrize("fault", ["kill", pytest.param("full-disk", marks=pytest.mark.slow)])
 def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, jobs, expected,
                                                                 tmp_path, capsys):  # fmt: skip
     before, after, steps = expected
