@@ -237,7 +237,8 @@ class AsfDemSource:
         log.info("ASF RTC DEM of %s from %d of %d granules", region.name, len(names),
                  len(products))  # fmt: skip
         details = {"dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
-                   "dem_granules": ", ".join(names), "dem_heights": HEIGHTS}  # fmt: skip
+                   "dem_granules": ", ".join(names), "dem_heights": HEIGHTS,
+                   "dem_citation": attribution(chosen)}  # fmt: skip
         return DemLayer(out, details)
 
 
@@ -253,6 +254,18 @@ def check_zip(path: Path, product) -> None:
         raise TransientError(f"{path.name}: {size} bytes downloaded, ASF announced {expected}")
     if not zipfile.is_zipfile(path):
         raise TransientError(f"{path.name}: not a zip file (a cut-off download?)")
+
+
+def _years(products: list, key: str) -> str:
+    years = sorted({str(p.properties.get(key) or "")[:4] for p in products} - {""})
+    return ", ".join(years) or "(year unknown)"
+
+
+def attribution(products: list) -> str:
+    """ASF's required credit for RTC products: the year ASF processed them, and the year JAXA
+    acquired the PALSAR scenes (``ASF DAAC 2015; Includes Material (c) JAXA/METI 2010``)."""
+    return (f"ASF DAAC {_years(products, 'processingDate')}; Includes Material \u00a9 JAXA/METI "
+            f"{_years(products, 'startTime')}")  # fmt: skip
 
 
 def extract_dem(archive: Path, folder: Path) -> Path:

@@ -30,6 +30,7 @@ from rasterio.windows import Window
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.files import atomic_path
+from landslide4sense.progress import progress as show_progress
 from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
@@ -220,12 +221,15 @@ def download_blocks(
     results: list[BlockResult | None] = [None] * len(requests)
     missing = [i for i, p in enumerate(paths) if not p.exists()]
     done = len(requests) - len(missing)
-    with ThreadPoolExecutor(concurrency) as pool:
+    expected = sum(requests[i].bytes for i in missing)  # the blocks' uncompressed size
+    bar = show_progress(f"downloading {len(missing)} blocks", expected, "bytes", log)
+    with ThreadPoolExecutor(concurrency) as pool, bar as advance:
         futures = {pool.submit(fetch_block, bodies[i], paths[i], send, policy): i
                    for i in missing}  # fmt: skip
         try:
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
+                advance(results[futures[fut]].bytes)
                 done += 1
                 if progress is not None:
                     progress(done, len(requests))

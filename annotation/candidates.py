@@ -275,7 +275,10 @@ def write_candidates(
     model: gpd.GeoDataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
-    ``corrections`` layer if it has none). Other layers are kept.
+    ``corrections`` layer if it has none), with QGIS default styles for the layers, and the
+    post- (and pre-) event true-colour composites beside it (``<name>_post_rgb.tif``,
+    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
+    are kept.
 
     Args:
         pre, post: the pre- and post-event bands for OBIA; ``pre`` None: no OBIA candidates.
@@ -286,6 +289,7 @@ def write_candidates(
             and ``force`` is not set; or neither OBIA nor a model was asked for.
     """
     from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
+    from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
     from landslide4sense.patching import read_on_grid, write_terrain
 
     out = Path(out)
@@ -305,4 +309,15 @@ def write_candidates(
     if "corrections" not in names or force:
         layers["corrections"] = empty_corrections(gdf.crs)
     write_layers(out, layers)
+    write_layer_styles(out)
+    rgbs = {"post": read_rgb(post, grid)} | ({"pre": read_rgb(pre, grid)} if pre else {})
+    stretch = rgb_stretch(list(rgbs.values()))  # one for both dates: brightness compares
+    for when, rgb in rgbs.items():
+        write_rgb(rgb_path(out, when), rgb, grid, stretch)
     return gdf
+
+
+def rgb_path(labels: str | Path, when: str) -> Path:
+    """The true-colour composite written beside a label file: ``when`` is pre or post."""
+    labels = Path(labels)
+    return labels.with_name(f"{labels.stem}_{when}_rgb.tif")

@@ -64,6 +64,11 @@ def empty_corrections(crs) -> gpd.GeoDataFrame:
     )
 
 
+#: Layers whose geometry type is declared (an empty layer would be "Unknown", and QGIS could
+#: not draw polygons in it).
+GEOMETRY_TYPES = {"corrections": "Polygon"}
+
+
 def write_layers(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
     """Write layers into a GeoPackage, keeping its other layers; atomically (a copy of the
     file is written, then renamed over it)."""
@@ -73,7 +78,8 @@ def write_layers(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
             shutil.copyfile(path, tmp)
         for name, frame in layers.items():
             if isinstance(frame, gpd.GeoDataFrame):
-                frame.to_file(tmp, layer=name, driver="GPKG")
+                frame.to_file(tmp, layer=name, driver="GPKG",
+                              geometry_type=GEOMETRY_TYPES.get(name))  # fmt: skip
             else:
                 pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
     return path

@@ -1,12 +1,16 @@
 """Make docs/annotation_example.png: candidates, corrections and labels on a synthetic pair.
 
-    python docs/annotation_example.py
+    python docs/annotation_example.py [--keep DIR]
 
-The figure in the README. Seeded: the same picture every time.
+The figure in the README. Seeded: the same picture every time. ``--keep DIR`` also leaves the
+GeoPackage (candidates, corrections, labels, QGIS styles) and the pre/post RGB composites in
+DIR, for docs/qgis_example.py.
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -38,7 +42,7 @@ REGION = parse_region(
 )
 
 
-def main() -> None:
+def main(keep: Path | None = None) -> None:
     grid = region_grid(REGION)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -69,6 +73,10 @@ def main() -> None:
         write_layers(gpkg, {"corrections": corr})
         merge(gpkg)
         labels = read_labels(gpkg, "labels")
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            for f in gpkg.parent.glob("labels*"):
+                shutil.copy2(f, keep / f.name)
         post = [
             read_on_grid(p, grid, sentinel2=True)
             for b, p in band_files(tmp / "post" / "example").items()
@@ -110,4 +118,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", type=Path, help="also leave the GeoPackage and RGBs here")
+    main(parser.parse_args().keep)

@@ -53,11 +53,15 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` is our server still (on Linux: not a process that reuses its number)."""
+    if Path("/proc/self/cmdline").exists():
+        try:
+            return __name__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process reuses the number
+    except OSError:
         return False
     return True
 

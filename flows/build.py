@@ -18,10 +18,16 @@ from pathlib import Path
 
 import shapely
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.context import FlowRunContext
 from prefect.events import emit_event
 from prefect.futures import as_completed, wait
+from prefect.states import Completed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
@@ -31,9 +37,11 @@ from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import digest, fingerprint, read_json, write_json
 from landslide4sense.flows.train import DATASET_UPDATED
-from landslide4sense.layout import DATASET_JSON, REGION_LIST, STATE_DIR
+from landslide4sense.layout import CARD_MD, DATASET_JSON, REGION_LIST, STATE_DIR
 from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
 from landslide4sense.processes import in_child_process
+from landslide4sense.progress import progress as show_progress
+from landslide4sense.provenance import portable, portable_values
 from landslide4sense.records import (
     LabelFile,
     LabelReport,
@@ -53,6 +61,11 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
     return shapely.transform(
         shapely.segmentize(region.aoi_geometry(), 0.01), to_grid, interleaved=False
     )
+
+
+def _cached(result: Path | list[Path]) -> State:
+    """A task's result when its work was already done: Prefect shows the run as Cached."""
+    return Completed(name="Cached", data=result, message="inputs unchanged: nothing redone")
 
 
 @task
@@ -112,27 +125,30 @@ def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Pat
 
 
 @task
-def make_terrain(region_file: Path, layers: dict, work: Path) -> Path:
+def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
     """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
     dem = Path(layers["dem"])
     folder = work / region.name / f"terrain-{digest(fingerprint(dem), grid.to_dict())}"
-    if not (folder / "slope.tif").exists():
-        from landslide4sense.patching import write_terrain
+    if (folder / "slope.tif").exists():
+        return _cached(folder)
+    from landslide4sense.patching import write_terrain
 
-        in_child_process(write_terrain, dem, grid, folder)
+    in_child_process(write_terrain, dem, grid, folder)
     return folder
 
 
 @task
-def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
+def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | State:
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
     key = digest(fingerprint(labels.path), labels.layer, grid.to_dict(),
                  region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
     folder = work / region.name / f"labels-{key}"
+    if (folder / "labels.json").exists() and (folder / "mask.tif").exists():
+        return _cached(folder)
     from landslide4sense.annotation import prepare_labels
 
     in_child_process(prepare_labels, labels.path, grid, folder,
@@ -142,10 +158,10 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path:
 
 
 @task
-def plan_region(
-    region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling, work: Path
-) -> Path:
-    """Write the region's :class:`RegionJob`; returns its path."""
+def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling,
+                work: Path, raw_dir: Path | None = None) -> Path:  # fmt: skip
+    """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
+    relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
@@ -160,16 +176,19 @@ def plan_region(
         "layout": 2,  # a folder per block of tile rows (1: one folder of patches)
     }
     folder = work / region.name / f"patches-{digest(inputs)}"
+    roots = {"RAW": raw_dir} if raw_dir is not None else {}
+    label_report = LabelReport.model_validate(read_json(labels / "labels.json"))
     provenance = LayerProvenance(
         source=raw.source,
         scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
-        details=raw.details,
-        labels=LabelReport.model_validate(read_json(labels / "labels.json")),
+        details=portable_values(raw.details, roots),
+        labels=label_report.model_copy(update={"source": portable(label_report.source, roots)}),
         region_yaml=region_file.read_text(),
         event=region.event,
         imagery=region.imagery,
         dem=region.dem,
         notes=region.notes,
+        licence=region.licence,
     )
     job = RegionJob(
         name=region.name,
@@ -187,23 +206,34 @@ def plan_region(
 
 
 @task
-def cut_block(job_file: Path, start: int, stop: int) -> Path:
+def cut_block(job_file: Path, start: int, stop: int) -> Path | State:
     """Cut tile rows ``start``..``stop-1`` of a region into patches; returns the block index."""
-    return patch_rows(RegionJob.load(job_file), start, stop)
+    job = RegionJob.load(job_file)
+    if job.index_path(start, stop).exists():
+        return _cached(job.index_path(start, stop))
+    return patch_rows(job, start, stop)
 
 
 @task
-def cut_regions(job_files: list[Path]) -> list[Path]:
+def cut_regions(job_files: list[Path]) -> list[Path] | State:
     """Cut every block of every region on this machine's cores (a pool of processes)."""
-    logger = get_run_logger()
     blocks = [(job, a, b) for job in map(RegionJob.load, job_files) for a, b in job.blocks()]
+    if all(job.index_path(a, b).exists() for job, a, b in blocks):
+        return _cached([job.index_path(a, b) for job, a, b in blocks])
     artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
+    tiles = sum((b - a) * job.grid.tile_shape()[1] for job, a, b in blocks)
+    shown = 0
+    with show_progress(f"cutting {len(job_files)} region(s)", tiles, "patches",
+                       get_run_logger()) as advance:  # fmt: skip
 
-    def progress(done: int, total: int) -> None:
-        update_progress_artifact(artifact, 100.0 * done / total)
-        logger.info("%d/%d blocks of tile rows cut", done, total)
+        def progress(done: int, total: int) -> None:  # blocks done: their tiles, about
+            nonlocal shown
+            update_progress_artifact(artifact, 100.0 * done / total)
+            now = round(tiles * done / total)
+            advance(now - shown)
+            shown = now
 
-    return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
+        return cut_blocks(blocks, processes=CUT_PROCESSES, progress=progress)
 
 
 @task
@@ -218,6 +248,7 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
     meta = assemble(out, [RegionJob.load(f) for f in job_files], scaling, layout=layout)
     write_json(out / STATE_DIR / REGION_LIST, [str(f.relative_to(out)) for f in job_files])
     _forget_stale_work(out, job_files)
+    post_artifacts(out)
     counts = meta.counts.model_dump(mode="json")
     if meta.version != before:
         emit_event(
@@ -228,6 +259,23 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
                      "previous": before, "counts": counts},
         )  # fmt: skip
     return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value}
+
+
+def post_artifacts(out: Path) -> None:
+    """Post the published card (markdown) and its patch counts (table) to Prefect's UI."""
+    meta = read_dataset_meta(out / DATASET_JSON)
+    about = f"{out.name}, version {meta.version}"
+    card = (out / CARD_MD).read_text()
+    if card.startswith("---\n"):  # the card's YAML header is for machines
+        card = card.split("---\n", 2)[2]
+    create_markdown_artifact(markdown=card, key="dataset-card", description=f"card of {about}")
+    splits = [s for s in ("train", "val", "test") if getattr(meta.counts, s)]
+    rows = [
+        {"region": name, **{s: getattr(c, s) for s in splits}}
+        for name, c in meta.counts.regions.items()
+    ]
+    rows.append({"region": "all", **{s: getattr(meta.counts, s) for s in splits}})
+    create_table_artifact(table=rows, key="dataset-counts", description=f"patches of {about}")
 
 
 def _forget_stale_work(out: Path, job_files: list[Path]) -> None:
@@ -265,7 +313,7 @@ def _build_regions(
     ]
     dirs = _results([fut for pair in prepared for fut in pair])  # waits for all of them
     job_files = [
-        plan_region(f, lay, terrain, labels, scaling, work)
+        plan_region(f, lay, terrain, labels, scaling, work, raw)
         for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
                                            strict=True)
     ]  # fmt: skip
@@ -306,7 +354,8 @@ def build_benchmark(
     scaling: Scaling = Scaling.L4S,
     layout: OutputLayout = OutputLayout.RELEASE,
 ) -> dict:
-    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML)."""
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML);
+    ``layout`` with-valid also writes ``ValidData/``."""
     regions, out = Path(regions), Path(out)
     files = [regions] if regions.is_file() else [r.path for r in load_regions(regions)]
     created = not out.exists()
@@ -325,12 +374,12 @@ def add_region(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    layout: OutputLayout | None = None,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
     Regions already in the benchmark keep their patch numbers: the new region's patches are
-    numbered after theirs.
+    numbered after theirs. ``layout`` defaults to the benchmark's.
     """
     region, out = Path(region), Path(out)
     name = load_region(region).name
@@ -342,12 +391,18 @@ def add_region(
             f"{out}: the benchmark uses scaling '{published.scaling}', not '{scaling}'; pass "
             f"--scaling {published.scaling} to match, or rebuild it with `l4s build`"
         )
+    if published and layout is not None and published.layout != layout:
+        raise ConfigError(
+            f"{out}: the benchmark has the {published.layout} layout, not {layout}; leave "
+            "--layout out to keep it, or rebuild it with `l4s build --layout ...`"
+        )
+    layout = published.layout if published and layout is None else layout
     try:
         (new_job,) = _build_regions([region], source, raw, out, scaling)
         jobs = [j for j in existing if RegionJob.load(j).name != name]
         positions = [i for i, j in enumerate(existing) if RegionJob.load(j).name == name]
         jobs.insert(positions[0] if positions else len(jobs), new_job)
-        return publish(out, jobs, scaling, layout)
+        return publish(out, jobs, scaling, layout or OutputLayout.RELEASE)
     except L4SError:
         _cleanup_on_error(out, created)
         raise

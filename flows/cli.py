@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import time
 from enum import StrEnum
 from pathlib import Path
 
+from landslide4sense import __version__
 from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.extras import require_extra
@@ -23,58 +25,86 @@ from landslide4sense.flows.api import local_api
 from landslide4sense.flows.runners import prefect_defaults
 
 
-def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum], default: StrEnum,
-            help: str) -> None:  # fmt: skip
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, when it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+
+
+def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum],
+            default: StrEnum | None, help: str, choices: list | None = None) -> None:  # fmt: skip
     """An option whose value is a member of ``choice`` (the enum checks it, argparse lists it)."""
-    p.add_argument(flag, type=choice, choices=list(choice), default=default,
-                   help=f"{help} (default: {default})")  # fmt: skip
+    p.add_argument(flag, type=choice, choices=choices or list(choice), default=default,
+                   help=help)  # fmt: skip
 
 
-def _add_build_options(p: argparse.ArgumentParser, needs_out: bool = True) -> None:
+def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
     _choice(p, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
-    p.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
-    if needs_out:
-        p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
+    p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
+                   "download cache (networked sources)")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
     p.add_argument("--dask", metavar="ADDRESS",
                    help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    _scaling(p)
-    _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE,
-            "release: the original release's folders; release+split-files: also one chunked "
-            "HDF5 file per split (TrainData.h5, TestData.h5), which `l4s train` reads")  # fmt: skip
+    _add_output_options(p, adds)
 
 
-def _scaling(p: argparse.ArgumentParser) -> None:
-    _choice(p, "--scaling", Scaling, Scaling.L4S,
-            "l4s: divide by the original release's constants; raw: source units")  # fmt: skip
+def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
+    _choice(p, "--scaling", Scaling, Scaling.L4S, "l4s: divide each band by the original "
+            "release's constant; raw: source units (DN, degrees, metres)")  # fmt: skip
+    layouts = ("release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
+               "the last 10%% of each region's training tiles held out of TrainData (what "
+               "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
+               "split (TrainData.h5, ...), which `l4s train` reads")  # fmt: skip
+    if adds:
+        _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
+    else:
+        _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE, layouts)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="l4s", description=__doc__.splitlines()[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(
+        prog="l4s",
+        description="Rebuild the Landslide4Sense benchmark from raw sources, add regions to it, "
+        "and train its baselines.",
+        formatter_class=_Help,
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="also show Prefect's line for every finished task")  # fmt: skip
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="what to do (`l4s COMMAND --help` says more)")  # fmt: skip
 
-    b = sub.add_parser("build", help="build the benchmark from every region in a folder")
+    b = _command(sub, "build", "build the benchmark from every region in a folder")
     b.add_argument("--regions", type=Path, default=Path("regions"), help="folder of region YAMLs")
     _add_build_options(b)
 
-    a = sub.add_parser("add-region", help="add one region to a benchmark (a new version)")
+    a = _command(sub, "add-region", "add one region to a benchmark (a new version)")
     a.add_argument("region", type=Path, help="the region YAML")
-    _add_build_options(a)
+    _add_build_options(a, adds=True)
 
-    d = sub.add_parser("demo", help="write a synthetic demo region and build its benchmark")
-    d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder (default ./demo)")
-    _scaling(d)
+    d = _command(sub, "demo", "write a synthetic demo region and build its benchmark")
+    d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder")
+    _add_output_options(d)
 
-    t = sub.add_parser("train", help="train the baselines on a benchmark; writes Table I")
-    t.add_argument(
-        "--dataset", type=Path, required=True, help="benchmark folder (ours or the original)"
-    )
-    t.add_argument("--models", default="all", help="all, or names separated by commas")
-    t.add_argument("--iterations", type=int, default=5000)
-    t.add_argument("--batch-size", type=int, default=32)
-    _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present")
-    t.add_argument("--out", type=Path, help="results folder (default DATASET/training)")
-    t.add_argument("--eval-every", type=int, default=500)
-    t.add_argument("--seed", type=int, default=2022)
+    t = _command(sub, "train", "train the baselines on a benchmark; writes Table I")
+    t.add_argument("--dataset", type=Path, required=True,
+                   help="benchmark folder (ours or the original release)")  # fmt: skip
+    t.add_argument("--models", default="all",
+                   help="'all', or names separated by commas (see `l4s models`)")  # fmt: skip
+    t.add_argument("--iterations", type=int, default=5000, help="training iterations per model")
+    t.add_argument("--batch-size", type=int, default=32, help="patches per iteration")
+    _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
+    t.add_argument("--out", type=Path, help="results folder (default: DATASET/training)")
+    t.add_argument("--eval-every", type=int, default=500,
+                   help="iterations between scores on the validation subset")  # fmt: skip
+    t.add_argument("--seed", type=int, default=2022, help="random seed (weights, batches)")
     t.add_argument("--force", action="store_true",
                    help="retrain models already trained, from scratch")  # fmt: skip
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
@@ -82,24 +112,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--keep-optimizer", action="store_true",
                    help="keep each model's last.pt (Adam's state, to train on later)")  # fmt: skip
 
-    pr = sub.add_parser("predict", help="map a region's landslides with a trained model")
+    pr = _command(sub, "predict", "map a region's landslides with a trained model")
     pr.add_argument("checkpoint", type=Path, help="a model's best.pt (of `l4s train`)")
     pr.add_argument("region", type=Path, help="the region YAML")
     _choice(pr, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
     pr.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
     pr.add_argument("--out", type=Path, required=True, help="folder of the maps to write")
-    _choice(pr, "--device", Device, Device.AUTO, "auto: CUDA when present")
+    _choice(pr, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
     pr.add_argument("--threshold", type=float, default=0.5,
-                    help="landslide from this probability (default 0.5)")  # fmt: skip
+                    help="landslide from this probability")  # fmt: skip
     pr.add_argument("--min-area", type=float,
                     help="drop smaller polygons, m2 (default: the region's "
                     "min_area_m2)")  # fmt: skip
 
-    sub.add_parser("models", help="list the baselines and their parameter counts")
+    _command(sub, "models", "list the baselines and their parameter counts")
 
-    an = sub.add_parser("annotate", help="OBIA candidates, corrections merge, agreement report")
-    an_sub = an.add_subparsers(dest="step", required=True)
-    c = an_sub.add_parser("candidates", help="propose landslide polygons (OBIA and/or a model)")
+    an = _command(sub, "annotate", "OBIA candidates, corrections merge, agreement report")
+    an_sub = an.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
+    c = _command(an_sub, "candidates", "propose landslide polygons (OBIA and/or a model)")
     c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
     c.add_argument("--pre", type=Path, help="pre-event folder (s2/B*.tif): OBIA candidates")
     c.add_argument(
@@ -113,31 +143,48 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         default=0.5,
-        help="--from-model: landslide from this probability (default 0.5)",
+        help="--from-model: landslide from this probability",
     )
     c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
     c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
-    c.add_argument("--out", type=Path, required=True, help="the GeoPackage to write")
+    c.add_argument("--out", type=Path, required=True,
+                   help="the GeoPackage to write (RGB composites go beside it)")  # fmt: skip
     c.add_argument("--force", action="store_true", help="replace candidates that have corrections")
-    m = an_sub.add_parser("merge", help="apply the corrections layer: rebuild the labels layer")
-    m.add_argument("labels", type=Path)
-    m.add_argument("--min-area", type=float, default=100.0, help="slivers below, m2 (default 100)")
-    r = an_sub.add_parser("report", help="candidates vs corrected labels: markdown + PNG")
-    r.add_argument("labels", type=Path, nargs="+")
+    m = _command(an_sub, "merge", "apply the corrections layer: rebuild the labels layer")
+    m.add_argument("labels", type=Path, help="the GeoPackage with candidates and corrections")
+    m.add_argument("--min-area", type=float, default=100.0, help="drop slivers below, m2")
+    r = _command(an_sub, "report", "candidates vs corrected labels: markdown + PNG")
+    r.add_argument("labels", type=Path, nargs="+", help="merged GeoPackages")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
-    src = sub.add_parser("sources", help="the Sentinel-2 and DEM sources")
-    src_sub = src.add_subparsers(dest="step", required=True)
-    ck = src_sub.add_parser("check", help="credentials, endpoints, collections, scene counts")
+    src = _command(sub, "sources", "the Sentinel-2 and DEM sources")
+    src_sub = src.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
+    ck = _command(src_sub, "check", "credentials, endpoints, collections, scene counts")
     ck.add_argument("region", type=Path, nargs="?", help="a region YAML: also its scenes")
 
-    pl = sub.add_parser("plan", help="what a networked source would request (no network)")
+    pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    networked = [SourceKind.EARTHENGINE, SourceKind.STAC]
-    pl.add_argument("--source", type=SourceKind, choices=networked, default=networked[0],
-                    help="a networked source (default: earthengine)")  # fmt: skip
+    _choice(pl, "--source", SourceKind, SourceKind.EARTHENGINE, "a networked source",
+            choices=[SourceKind.EARTHENGINE, SourceKind.STAC])  # fmt: skip
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
+
+
+def runnable() -> str:
+    """How to run ``l4s`` again from here: its name when it is on PATH, else its path (a
+    virtual environment's ``.venv/bin/l4s`` is usually not on PATH)."""
+    script = Path(sys.argv[0])
+    if script.name != "l4s":  # python -m ..., or a test runner: the l4s beside this Python
+        script = Path(sys.executable).parent / "l4s"
+        if not script.exists():
+            return f"{sys.executable} -m landslide4sense.flows.cli"
+    on_path = shutil.which("l4s")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "l4s"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -207,12 +254,13 @@ def _demo(args: argparse.Namespace) -> dict:
     out = args.out / "benchmark"
     with api:
         result = build_benchmark(
-            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling
-        )
+            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling,
+            layout=args.layout,
+        )  # fmt: skip
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
-        f"{out / 'figures'}/\ntrain it:  l4s train --dataset {out} --models U-Net,LinkNet "
+        f"{out / 'figures'}/\ntrain it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
         "--iterations 100 --batch-size 8"
     )
     return result
@@ -329,7 +377,7 @@ def _annotate(args: argparse.Namespace) -> None:
         counts = ", ".join(f"{n} {s}" for s, n in gdf["source"].value_counts().sort_index().items())
         print(f"{len(gdf)} candidates ({counts}; {gdf.area.sum() / 1e6:.3f} km2) in {args.out} "
               f"(layer candidates); correct them in QGIS (layer corrections), then run "
-              f"`l4s annotate merge {args.out}`")  # fmt: skip
+              f"`{runnable()} annotate merge {args.out}`")  # fmt: skip
     elif args.step == "merge":
         rep = merge(args.labels, args.min_area)
         print(f"{args.labels}: {rep.candidates} candidates, +{rep.added} added, -{rep.deleted} "
@@ -348,14 +396,36 @@ COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": 
             "annotate": _annotate, "sources": _sources}  # fmt: skip
 
 
+class _QuietTasks(logging.Filter):
+    """Keeps Prefect's "Finished in state Completed()" line of every task off the terminal
+    (the Prefect UI still has them); failures are warnings and errors, and pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.name.startswith("prefect.task_runs")
+            and record.levelno <= logging.INFO
+            and record.getMessage().startswith("Finished in state")
+        )
+
+
+def _log_to_terminal(verbose: bool) -> None:
+    """Log lines on stderr; progress bars too when stderr is a terminal (lines print above)."""
+    from landslide4sense import progress
+
+    console = progress.use_terminal() if sys.stderr.isatty() else None
+    handler = progress.ConsoleHandler(console) if console else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    if not verbose:
+        handler.addFilter(_QuietTasks())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    for chatty in ("httpx", "pyogrio", "asf_search"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     prefect_defaults()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
-    )
-    for chatty in ("httpx", "pyogrio", "asf_search"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    _log_to_terminal(args.verbose)
     started = time.perf_counter()
     try:
         if args.command in ("build", "add-region"):
@@ -368,10 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         return result
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
-        print(
-            f"version {result['version']}: {c['train']} train + {c['test']} test patches "
-            f"({result['scaling']} scaling) in {time.perf_counter() - started:.0f} s"
-        )
+        counts = " + ".join(f"{c[s]} {s}" for s in ("train", "val", "test") if c.get(s))
+        print(f"version {result['version']}: {counts} patches ({result['scaling']} scaling) in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
     return 0
 
 

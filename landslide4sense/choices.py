@@ -43,6 +43,20 @@ class OutputLayout(StrEnum):
     RELEASE = "release"  # the original release's TrainData/ and TestData/ folders of HDF5 files
     #: the release's folders, and beside them one chunked HDF5 file per split (TrainData.h5)
     SPLIT_FILES = "release+split-files"
+    # Also ValidData/: the last tenth of each region's training tiles, held out of TrainData
+    # (the competition release's three folders; TorchGeo's split="val" reads it).
+    WITH_VALID = "with-valid"
+    WITH_VALID_SPLIT_FILES = "with-valid+split-files"  # both
+
+    @property
+    def valid(self) -> bool:
+        """Whether the layout has ``ValidData/``."""
+        return self.value.startswith("with-valid")
+
+    @property
+    def split_files(self) -> bool:
+        """Whether the layout has one file per split beside the folders."""
+        return self.value.endswith("+split-files")
 
 
 class Device(StrEnum):
@@ -54,9 +68,10 @@ class Device(StrEnum):
 
 
 class Split(StrEnum):
-    """The two splits of a benchmark."""
+    """The splits of a benchmark (``val`` only in the ``with-valid`` layout)."""
 
     TRAIN = "train"
+    VAL = "val"
     TEST = "test"
 
 

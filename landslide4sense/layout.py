@@ -24,7 +24,11 @@ BAND_UNITS: dict[str, str] = {
 PATCH_SIZE = 128
 
 #: The folder of each split.
-SPLIT_DIRS: dict[Split, str] = {Split.TRAIN: "TrainData", Split.TEST: "TestData"}
+SPLIT_DIRS: dict[Split, str] = {
+    Split.TRAIN: "TrainData",
+    Split.VAL: "ValidData",  # only in the with-valid layout
+    Split.TEST: "TestData",
+}
 IMAGE_DIR, MASK_DIR = "img", "mask"  # the sub-folders of a split folder
 IMAGE_STEM, MASK_STEM = "image", "mask"  # image_N.h5, mask_N.h5
 IMAGE_KEY, MASK_KEY = "img", "mask"  # the HDF5 dataset in each file
@@ -33,6 +37,9 @@ DATASET_JSON = "dataset.json"  # the metadata; its presence marks a complete ben
 MANIFEST_CSV = "manifest.csv"  # one row per patch
 CARD_MD = "card.md"  # the dataset card
 FIGURES_DIR = "figures"
+INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
+STAC_DIR = "stac"  # the STAC Collection of the patches (collection.json, items/)
+CROISSANT_JSON = "croissant.json"  # Croissant metadata (MLCommons)
 REGIONS_DIR = "regions"  # copies of the region files the benchmark was built from
 TRAINING_DIR = "training"  # training results, one folder per version
 STATE_DIR = ".l4s"  # per-region work, so that a re-run resumes
@@ -40,8 +47,9 @@ REGION_LIST = "regions.json"  # in STATE_DIR: the job files of the benchmark's r
 #: The optional single file per split (``release+split-files`` layout), beside its folder.
 SPLIT_FILES: dict[Split, str] = {s: f"{d}.h5" for s, d in SPLIT_DIRS.items()}
 #: What a publication replaces; DATASET_JSON goes last.
-PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), *SPLIT_FILES.values(), MANIFEST_CSV, CARD_MD,
-                              FIGURES_DIR, REGIONS_DIR)  # fmt: skip
+PUBLISHED: tuple[str, ...] = (*SPLIT_DIRS.values(), *SPLIT_FILES.values(), MANIFEST_CSV,
+                              INDEX_PARQUET, STAC_DIR, CROISSANT_JSON, CARD_MD, FIGURES_DIR,
+                              REGIONS_DIR)  # fmt: skip
 
 
 def image_path(split: Split, n: int) -> str:

@@ -17,13 +17,20 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    model_serializer,
+)
 
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.regions import Grid
-from landslide4sense.regions.schema import Event, Imagery
+from landslide4sense.regions.schema import DEFAULT_LICENCE, Event, Imagery
 
 #: The version of the ``dataset.json`` format this code writes and reads.
 SCHEMA_VERSION = 1
@@ -106,6 +113,7 @@ class _Provenance(Record):
     imagery: Imagery | None = None
     dem: DemKind = DemKind.LOCAL
     notes: str = ""
+    licence: str = DEFAULT_LICENCE  # SPDX id, from the region file
 
 
 class LayerProvenance(_Provenance):
@@ -183,15 +191,28 @@ class SplitSummary(Record):
     background: list[float] | None
 
 
-class Summary(Record):
+class _MaybeVal(BaseModel):
+    """A record with a ``val`` field that only the with-valid layout fills: left out of the
+    JSON when empty, so a release-layout ``dataset.json`` names no validation split."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_val(self, handler):
+        data = handler(self)
+        if not data.get("val"):
+            data.pop("val", None)
+        return data
+
+
+class Summary(_MaybeVal, Record):
     """A group of patches (a region, or all) summarised per split."""
 
     name: str
     train: SplitSummary
     test: SplitSummary
+    val: SplitSummary | None = None  # in the with-valid layout
 
 
-class RegionMeta(_Provenance):
+class RegionMeta(_MaybeVal, _Provenance):
     """A region of a published benchmark: its grid, provenance, drops and summaries."""
 
     name: str
@@ -199,11 +220,13 @@ class RegionMeta(_Provenance):
     dropped: DropCounts
     train: SplitSummary
     test: SplitSummary
+    val: SplitSummary | None = None  # in the with-valid layout
 
 
-class SplitCounts(Record):
+class SplitCounts(_MaybeVal, Record):
     train: int
     test: int
+    val: int = 0  # in the with-valid layout
 
 
 class Counts(SplitCounts):
@@ -242,6 +265,13 @@ class DatasetMeta(Record):
     regions: list[RegionMeta]
     all: Summary  # every region together
     history: list[HistoryEntry] = []
+    # SPDX id of the patches' licence: the regions' when they agree, else "other" (each
+    # region's is in regions[].licence).
+    licence: str = DEFAULT_LICENCE
+    # What built it: package, git commit, Python, GDAL, PROJ, rasterio, numpy, h5py, torch.
+    environment: dict[str, str | None] = {}
+    # Pairs of patch ids of different splits whose footprints overlap (regions that overlap).
+    split_overlaps: list[tuple[str, str]] = []
 
 
 def _invalid(err: ValidationError) -> str:

@@ -1,15 +1,17 @@
 """Assembling regions into the benchmark: split, global numbering, manifest, card, figures.
 
 Each region's kept tiles, in row-major order, are split by the paper's rule (the first quarter
-trains, the rest tests), then numbered from 1 per split across regions in the given order, so
-that appending a region never renumbers the patches already published.
+trains, the rest tests; the with-valid layout holds the last tenth of the training tiles out as
+validation), then numbered from 1 per split across regions in the given order, so that
+appending a region never renumbers the patches already published.
 
 Everything the benchmark says about itself is computed by pure functions, each with its own
 test: :func:`number_patches`, :func:`content_version`, :func:`manifest_rows`,
 :func:`band_stats`, :func:`summarise`, :func:`history` and :func:`dataset_meta` (the card is
 :func:`~landslide4sense.patching.card.render_card`). :func:`assemble` only writes their results
-into a staging folder and publishes it by renaming; ``dataset.json`` is removed first and
-written last, so a folder with a ``dataset.json`` is always a complete benchmark.
+into a staging folder, with the patch index (GeoParquet, STAC) and Croissant metadata, and
+publishes it by renaming; ``dataset.json`` is removed first and written last, so a folder with
+a ``dataset.json`` is always a complete benchmark.
 """
 
 from __future__ import annotations
@@ -31,27 +33,32 @@ import numpy as np
 
 from landslide4sense.choices import OutputLayout, Scaling, Split
 from landslide4sense.errors import OutdatedFileError
-from landslide4sense.files import write_text
+from landslide4sense.files import write_json, write_text
 from landslide4sense.layout import (
     BAND_UNITS,
     CARD_MD,
+    CROISSANT_JSON,
     DATASET_JSON,
     FIGURES_DIR,
     IMAGE_DIR,
+    INDEX_PARQUET,
     MANIFEST_CSV,
     MASK_DIR,
     PATCH_SIZE,
     PUBLISHED,
     REGIONS_DIR,
     SPLIT_DIRS,
+    STAC_DIR,
     STACK_BANDS,
     image_path,
     mask_path,
 )
-from landslide4sense.patching.card import render_card
+from landslide4sense.patching.card import licence_url, patches_licence, render_card
+from landslide4sense.patching.croissant import croissant
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
 from landslide4sense.patching.stack import scale_divisors
+from landslide4sense.provenance import environment
 from landslide4sense.records import (
     Counts,
     DatasetMeta,
@@ -68,6 +75,10 @@ from landslide4sense.records import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The share of each region's training tiles held out as ValidData (the with-valid layout):
+#: training's own held-out validation subset.
+VAL_FRACTION = 0.1
 
 
 def code_version() -> str:
@@ -100,15 +111,41 @@ class Patch:
         return mask_path(self.split, self.index)
 
 
-def number_patches(regions: list[RegionTiles], train_fraction: float = 0.25) -> list[Patch]:
-    """Split each region's tiles (the first ``train_fraction``, rounded up, train) and number
-    them from 1 per split across regions, in the order given."""
+def layout_splits(layout: OutputLayout) -> list[Split]:
+    """The splits of a layout, in order."""
+    if OutputLayout(layout).valid:
+        return [Split.TRAIN, Split.VAL, Split.TEST]
+    return [Split.TRAIN, Split.TEST]
+
+
+def region_splits(
+    n: int, layout: OutputLayout = OutputLayout.RELEASE, train_fraction: float = 0.25
+) -> list[Split]:
+    """The split of each of a region's ``n`` tiles (row-major order).
+
+    The first ``train_fraction`` (rounded up) trains and the rest tests (the paper's rule).
+    With a with-valid layout, the last tenth (rounded up) of the training tiles is held out
+    as validation, keeping at least one tile to train (training's own held-out rule).
+    """
+    n_train = split_count(n, train_fraction)
+    n_val = 0
+    if OutputLayout(layout).valid:
+        n_val = min(math.ceil(n_train * VAL_FRACTION), n_train - 1)
+    return [Split.TRAIN] * (n_train - n_val) + [Split.VAL] * n_val + [Split.TEST] * (n - n_train)
+
+
+def number_patches(
+    regions: list[RegionTiles],
+    train_fraction: float = 0.25,
+    layout: OutputLayout = OutputLayout.RELEASE,
+) -> list[Patch]:
+    """Split each region's tiles (:func:`region_splits`) and number them from 1 per split
+    across regions, in the order given."""
     counters = dict.fromkeys(Split, 0)
     patches = []
     for reg in regions:
-        n_train = split_count(len(reg.tiles), train_fraction)
-        for i, tile in enumerate(reg.tiles):
-            split = Split.TRAIN if i < n_train else Split.TEST
+        splits = region_splits(len(reg.tiles), layout, train_fraction)
+        for split, tile in zip(splits, reg.tiles, strict=True):
             counters[split] += 1
             patches.append(Patch(split, counters[split], reg.job, tile))
     return patches
@@ -209,8 +246,21 @@ def dataset_meta(
     created: dt.datetime,
     previous: DatasetMeta | None = None,
     train_fraction: float = 0.25,
+    layout: OutputLayout = OutputLayout.RELEASE,
+    environment: dict[str, str | None] | None = None,
+    overlaps: list[tuple[str, str]] | None = None,
 ) -> DatasetMeta:
-    """``dataset.json`` of the benchmark made of ``patches`` (numbered from ``regions``)."""
+    """``dataset.json`` of the benchmark made of ``patches`` (numbered from ``regions``).
+
+    Args:
+        environment: what built it (:func:`landslide4sense.provenance.environment`).
+        overlaps: pairs of patches of different splits that overlap (:func:`split_overlaps`).
+    """
+    splits = layout_splits(layout)
+
+    def summaries(region: str | None = None) -> dict[str, SplitSummary]:
+        return {s.value: summarise(_tiles(patches, s, region)) for s in splits}
+
     mean, std = band_stats(_tiles(patches, Split.TRAIN))
     region_meta = [
         RegionMeta(
@@ -218,17 +268,22 @@ def dataset_meta(
             name=reg.name,
             grid=reg.job.grid,
             dropped=reg.dropped,
-            train=summarise(_tiles(patches, Split.TRAIN, reg.name)),
-            test=summarise(_tiles(patches, Split.TEST, reg.name)),
+            **summaries(reg.name),
         )
         for reg in regions
     ]
-    everything = Summary(name="all regions", train=summarise(_tiles(patches, Split.TRAIN)),
-                         test=summarise(_tiles(patches, Split.TEST)))  # fmt: skip
+    everything = Summary(name="all regions", **summaries())
+
+    def counts(group: RegionMeta | Summary) -> dict[str, int]:
+        return {s.value: getattr(group, s).patches for s in splits}
+
+    held_out = (f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
+                "held out as validation") if Split.VAL in splits else ""  # fmt: skip
     return DatasetMeta(
         version=version,
         created=created,
         code_version=code_version(),
+        layout=layout,
         patch_size=PATCH_SIZE,
         bands=list(STACK_BANDS),
         units=[BAND_UNITS[b] for b in STACK_BANDS],
@@ -236,19 +291,19 @@ def dataset_meta(
         scale_divisors=scale_divisors(scaling).tolist(),
         resampling="bilinear (all 14 bands); labels: pixel centre inside polygon",
         split_rule=f"first {train_fraction:.0%} (rounded up) of each region's tiles in "
-        "row-major order train, the rest test",
+        f"row-major order train, the rest test{held_out}",
         train_mean=mean,
         train_std=std,
         counts=Counts(
-            train=everything.train.patches,
-            test=everything.test.patches,
-            regions={
-                r.name: SplitCounts(train=r.train.patches, test=r.test.patches) for r in region_meta
-            },
+            **counts(everything),
+            regions={r.name: SplitCounts(**counts(r)) for r in region_meta},
         ),
         regions=region_meta,
         all=everything,
         history=history(previous, version),
+        licence=patches_licence([r.licence for r in region_meta]),
+        environment=environment or {},
+        split_overlaps=overlaps or [],
     )
 
 
@@ -280,7 +335,8 @@ def assemble(
 ) -> DatasetMeta:
     """Publish the benchmark of ``jobs`` (in this order) into ``out``; return its metadata.
 
-    ``layout`` ``release+split-files`` adds one chunked file per split beside the folders.
+    ``layout``: ``with-valid`` holds ValidData out of each region's training tiles;
+    ``+split-files`` adds one chunked file per split beside the folders.
 
     Raises:
         EmptyResultError: a region has no valid tile.
@@ -288,37 +344,68 @@ def assemble(
     """
     out = Path(out)
     regions = [collect_tiles(job) for job in jobs]
-    patches = number_patches(regions, train_fraction)
+    patches = number_patches(regions, train_fraction, layout)
     version = content_version(scaling, patches)
+    rows = manifest_rows(patches, version)
+    # Imported here: geopandas and pystac are needed only to publish.
+    from landslide4sense.patching.index import (
+        patch_index,
+        split_overlaps,
+        stac_collection,
+        write_patch_index,
+        write_stac,
+    )
+
+    index = patch_index(r.model_dump(mode="json") for r in rows)
+    overlaps = split_overlaps(index)
+    if overlaps:
+        log.warning("%d pairs of patches of different splits overlap on the ground (regions "
+                    "whose AOIs overlap), e.g. %s and %s", len(overlaps), *overlaps[0])  # fmt: skip
     meta = dataset_meta(regions, patches, scaling, version=version,
                         created=dt.datetime.now(dt.UTC).replace(microsecond=0),
-                        previous=previous_meta(out), train_fraction=train_fraction)  # fmt: skip
-    meta = meta.model_copy(update={"layout": layout})
-    rows = manifest_rows(patches, version)
+                        previous=previous_meta(out), train_fraction=train_fraction,
+                        layout=layout, environment=environment(), overlaps=overlaps)  # fmt: skip
 
     stage = out / f".staging-{uuid.uuid4().hex[:8]}"
-    for split_dir in SPLIT_DIRS.values():  # both splits exist, even without a patch
+    splits = layout_splits(layout)
+    for split in splits:  # every split of the layout exists, even without a patch
         for kind in (IMAGE_DIR, MASK_DIR):
-            (stage / split_dir / kind).mkdir(parents=True)
+            (stage / SPLIT_DIRS[split] / kind).mkdir(parents=True)
     for p in patches:
         img_src, mask_src = p.job.patch_paths(p.tile.row, p.tile.col)
         _link(img_src, stage / p.image)
         _link(mask_src, stage / p.mask)
-    if layout == OutputLayout.SPLIT_FILES:
-        counts = {Split.TRAIN: meta.counts.train, Split.TEST: meta.counts.test}
-        write_split_files(stage, version, counts)
+    if OutputLayout(layout).split_files:
+        write_split_files(stage, version, {s: getattr(meta.counts, s) for s in splits})
     write_manifest(stage / MANIFEST_CSV, rows)
+    write_patch_index(stage / INDEX_PARQUET, index)
+    windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
+    write_stac(stage / STAC_DIR, stac_collection(
+        index, collection_id=f"landslide4sense-{version}", title=meta.name,
+        description=f"The patches of {meta.name}, version {version}: see card.md.",
+        licence=meta.licence, windows=windows))  # fmt: skip
+    manifest_sha256 = hashlib.sha256((stage / MANIFEST_CSV).read_bytes()).hexdigest()
+    write_json(stage / CROISSANT_JSON, croissant(meta, manifest_sha256,
+                                                 licence_url(meta.licence), splits))  # fmt: skip
     for job in jobs:
         if job.provenance.region_yaml:
             write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
     if figures:
-        _figures(stage, meta, rows)
+        _figures(stage, meta, rows, patches, splits)
     write_text(stage / CARD_MD, render_card(meta))
     write_dataset_meta(stage / DATASET_JSON, meta)
     _publish(stage, out)
-    log.info("benchmark %s: %d train + %d test patches, version %s", out, meta.counts.train,
-             meta.counts.test, version)  # fmt: skip
+    log.info("benchmark %s: %s patches, version %s", out,
+             " + ".join(f"{getattr(meta.counts, s)} {s}" for s in splits), version)  # fmt: skip
     return meta
+
+
+def _window(region: RegionMeta, published: dt.date) -> tuple[dt.date, dt.date]:
+    """A region's imagery window; else its scenes' dates; else the day it was published."""
+    if region.imagery is not None:
+        return region.imagery.start, region.imagery.end
+    dates = sorted(dt.date.fromisoformat(s.date) for s in region.scenes if s.date)
+    return (dates[0], dates[-1]) if dates else (published, published)
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -328,10 +415,12 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow]) -> None:
+def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow], patches: list[Patch],
+             splits: list[Split]) -> None:  # fmt: skip
     # Imported here: matplotlib is needed only now, not by whoever imports the package.
     from landslide4sense.patching.figures import (
-        plot_band_means,
+        patch_means,
+        plot_band_values,
         plot_landslide_share,
         plot_samples,
     )
@@ -343,12 +432,17 @@ def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow]) -> None:
         mine = sorted((r for r in rows if r.region == reg.name),
                       key=lambda r: (-r.landslide_fraction, r.id))[:2]  # fmt: skip
         samples += [(stage / r.image, stage / r.mask, f"{r.region} {r.id}") for r in mine]
-    plot_samples(
-        figs / "sample_patches.png", samples[:8], np.asarray(meta.scale_divisors, np.float32)
-    )
-    groups = [*meta.regions, meta.all]
-    plot_band_means(figs / "band_means.png", groups, meta.bands, meta.scaling)
-    plot_landslide_share(figs / "landslide_share.png", groups)
+    divisors = np.asarray(meta.scale_divisors, np.float32)
+    plot_samples(figs / "sample_patches.png", samples, divisors)
+    n_px = PATCH_SIZE * PATCH_SIZE
+    groups = [
+        (name, {s.value: patch_means(_tiles(patches, s, name), n_px) for s in splits})
+        for name in [r.name for r in meta.regions]
+    ]
+    groups.append(("all regions", {s.value: patch_means(_tiles(patches, s), n_px) for s in splits}))
+    plot_band_values(figs / "band_values.png", groups, meta.bands, divisors)
+    shares = [r.model_dump() for r in (*meta.regions, meta.all)]
+    plot_landslide_share(figs / "landslide_share.png", shares, [s.value for s in splits])
 
 
 def _publish(stage: Path, out: Path) -> None:

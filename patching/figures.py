@@ -1,17 +1,45 @@
-"""Figures of a benchmark after the paper's Figs. 6-8: samples, band means, landslide share."""
+"""Figures of a benchmark after the paper's Figs. 6-8: samples, band values, landslide share.
+
+Colours come from the Okabe-Ito palette (safe for the common colour-vision deficiencies):
+landslides are warm (vermillion, orange), everything else cool (blue, sky blue); a split is
+told apart by shade and hatching, never by colour alone. Each figure is written as PNG at
+150 dpi and as SVG beside it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.artist import setp
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
+from matplotlib.patches import Patch
 
 from landslide4sense.patching.hdf5 import read_image, read_mask
-from landslide4sense.records import Summary
+from landslide4sense.patching.stack import L4S_SCALE
+from landslide4sense.records import TileRecord
 
 RGB = (3, 2, 1)  # B4, B3, B2 in the stack
 SLOPE, DEM = 12, 13
+DPI = 150
+#: Okabe-Ito: (landslide, other) per split; the train shade is the darker one.
+COLOURS = {
+    "train": ("#D55E00", "#0072B2"),  # vermillion, blue
+    "val": ("#CC79A7", "#009E73"),  # reddish purple, bluish green
+    "test": ("#E69F00", "#56B4E9"),  # orange, sky blue
+}
+HATCH = {"train": "", "val": "xx", "test": "//"}
+OUTLINE = "#F0E442"  # Okabe-Ito yellow: label outlines on the RGB
+MASK_CMAP = ListedColormap(["#E8EEF4", COLOURS["train"][0]])  # pale cool grey, vermillion
+SPLIT_NAMES = {"train": "training", "val": "validation", "test": "test"}
+
+
+def _save(fig, path: Path) -> None:
+    """``path`` as PNG (150 dpi) and the same name as SVG."""
+    fig.savefig(path.with_suffix(".png"), dpi=DPI)
+    fig.savefig(path.with_suffix(".svg"))
 
 
 def _stretch(a: np.ndarray) -> np.ndarray:
@@ -21,72 +49,134 @@ def _stretch(a: np.ndarray) -> np.ndarray:
 
 
 def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np.ndarray) -> None:
-    """Rows of RGB, slope, DEM and mask for a few patches (like the paper's Fig. 6)."""
+    """Rows of RGB (label outlined), slope, DEM and label for patches (like the paper's
+    Fig. 6); one row per sample, so every region given a sample appears."""
     if not samples:
         return
-    fig = Figure(figsize=(9, 2.3 * len(samples)))
+    fig = Figure(figsize=(10, 2.5 * len(samples)))
     axes = fig.subplots(len(samples), 4, squeeze=False)
     for ax_row, (img_path, mask_path, title) in zip(axes, samples, strict=True):
         img = read_image(img_path) * divisors  # back to source units
         mask = read_mask(mask_path)
-        rgb = _stretch(img[..., list(RGB)])
-        panels = [
-            (rgb, None, "RGB (B4 B3 B2)"),
-            (img[..., SLOPE], "magma", "slope (deg)"),
-            (img[..., DEM], "terrain", "DEM (m)"),
-            (mask, "Reds", "label"),
-        ]
-        for ax, (data, cmap, name) in zip(ax_row, panels, strict=True):
-            im = ax.imshow(data, cmap=cmap, interpolation="nearest")
-            if cmap not in (None, "Reds"):
-                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        ax_row[0].imshow(_stretch(img[..., list(RGB)]), interpolation="nearest")
+        if mask.any():
+            ax_row[0].contour(mask, levels=[0.5], colors=OUTLINE, linewidths=0.9)
+        terrain = ((ax_row[1], SLOPE, "magma", "slope (degrees)"),
+                   (ax_row[2], DEM, "cividis", "elevation (metres)"))  # fmt: skip
+        for ax, band, cmap, label in terrain:
+            im = ax.imshow(img[..., band], cmap=cmap, interpolation="nearest")
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).set_label(label, fontsize=7)
+        ax_row[3].imshow(mask, cmap=MASK_CMAP, vmin=0, vmax=1, interpolation="nearest")
+        for ax, name in zip(ax_row, ("true colour (B4 B3 B2), label outlined", "slope",
+                                     "elevation (DEM)", "label"), strict=True):  # fmt: skip
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(name, fontsize=8)
         ax_row[0].set_ylabel(title, fontsize=8)
-    fig.suptitle("Sample patches (most landslide pixels per region)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    handles = [Patch(facecolor=MASK_CMAP(1), label="landslide"),
+               Patch(facecolor=MASK_CMAP(0), edgecolor="0.6", label="other"),
+               Patch(facecolor="none", edgecolor=OUTLINE, label="label outline")]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    fig.suptitle("Sample patches: the two with the most landslide pixels per region (128 x 128 px,"
+                 " 10 m)", fontsize=10)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    _save(fig, path)
 
 
-def plot_band_means(path: Path, groups: list[Summary], bands: list[str], scaling: str) -> None:
-    """Per-band mean of landslide vs non-landslide pixels, per region and split (Fig. 7)."""
-    fig = Figure(figsize=(10, 2.6 * len(groups)))
+def patch_means(tiles: Sequence[TileRecord], n_pixels: int) -> dict[str, np.ndarray]:
+    """Each patch's per-band mean over its landslide pixels and over its other pixels.
+
+    Args:
+        tiles: tile records (per-band ``sum``, ``sum_ls`` over landslide pixels, and
+            ``landslide_px``).
+        n_pixels: pixels per patch.
+
+    Returns:
+        ``landslide``: (patches with landslides, bands); ``other``: (patches with other pixels,
+        bands).
+    """
+    if not tiles:
+        return {"landslide": np.empty((0, 0)), "other": np.empty((0, 0))}
+    total = np.array([t.sum for t in tiles], np.float64)
+    slides = np.array([t.sum_ls for t in tiles], np.float64).reshape(total.shape)
+    n = np.array([t.landslide_px for t in tiles], np.float64)
+    has, rest = n > 0, n < n_pixels
+    return {
+        "landslide": slides[has] / n[has, None],
+        "other": (total[rest] - slides[rest]) / (n_pixels - n[rest, None]),
+    }
+
+
+def plot_band_values(
+    path: Path,
+    groups: list[tuple[str, dict[str, dict[str, np.ndarray]]]],
+    bands: Sequence[str],
+    divisors: np.ndarray,
+) -> None:
+    """Per band, the spread over patches of the mean of landslide and of other pixels, per
+    region and split (the paper's Fig. 7 with its spread): boxes span the quartiles,
+    whiskers the 5th to 95th percentiles, the line is the median.
+
+    Args:
+        path: the figure (PNG, with an SVG beside it).
+        groups: (title, {split: :func:`patch_means`}) per panel.
+        bands: band names.
+        divisors: what the patches were divided by (values are shown relative to the
+            original release's constants, whatever the scaling, so bands compare).
+    """
+    relative = np.asarray(divisors, np.float64) / L4S_SCALE
+    fig = Figure(figsize=(11, 2.8 * len(groups)))
     axes = fig.subplots(len(groups), 1, squeeze=False)
     x = np.arange(len(bands))
-    for ax, group in zip(axes[:, 0], groups, strict=True):
-        series = [
-            (group.train.landslide, "landslide (train)", "tab:blue"),
-            (group.test.landslide, "landslide (test)", "tab:green"),
-            (group.train.background, "background (train)", "tab:red"),
-            (group.test.background, "background (test)", "pink"),
-        ]
-        for k, (values, label, color) in enumerate(series):
-            if values is not None:
-                ax.bar(x + (k - 1.5) * 0.2, values, 0.2, color=color, label=label)
+    for ax, (title, splits) in zip(axes[:, 0], groups, strict=True):
+        series = [(s, cls) for cls in ("landslide", "other") for s in splits]
+        width = 0.8 / len(series)
+        for k, (split, cls) in enumerate(series):
+            values = splits[split][cls] * relative
+            if not len(values):
+                continue
+            colour = COLOURS[split][0 if cls == "landslide" else 1]
+            box = ax.boxplot(values, positions=x + (k - (len(series) - 1) / 2) * width,
+                             widths=width * 0.85, whis=(5, 95), showfliers=False,
+                             patch_artist=True, manage_ticks=False)  # fmt: skip
+            for patch in box["boxes"]:
+                patch.set(facecolor=colour, edgecolor="0.15", linewidth=0.5, hatch=HATCH[split])
+            for part in ("whiskers", "caps", "medians"):
+                setp(box[part], color="0.15", linewidth=0.6)
         ax.set_xticks(x, [b.replace("B0", "B") for b in bands], fontsize=8)
-        ax.set_title(group.name, fontsize=9)
-        ax.set_ylabel(f"mean ({scaling})", fontsize=8)
-    axes[0, 0].legend(fontsize=7, ncol=4)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_ylabel("value / original\nrelease's constant", fontsize=8)
+        ax.grid(axis="y", linewidth=0.3, alpha=0.5)
+    splits_seen = list(dict.fromkeys(s for _, g in groups for s in g))
+    handles = [Patch(facecolor=COLOURS[s][i], hatch=HATCH[s], edgecolor="0.15",
+                     label=f"{cls} pixels, {SPLIT_NAMES[s]} split")
+               for i, cls in enumerate(("landslide", "other")) for s in splits_seen]  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
+               frameon=False, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
+    fig.suptitle("Band values of landslide and other pixels: per-patch means (box: quartiles, "
+                 "whiskers: 5-95 %)", fontsize=10)  # fmt: skip
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    _save(fig, path)
 
 
-def plot_landslide_share(path: Path, groups: list[Summary]) -> None:
-    """Share of landslide pixels per region, training and test sets (Fig. 8)."""
-    fig = Figure(figsize=(9, 3.2))
-    axes = fig.subplots(1, 2, sharey=True)
-    names = [g.name for g in groups]
-    shares = {
-        "train": [100 * g.train.landslide_share for g in groups],
-        "test": [100 * g.test.landslide_share for g in groups],
-    }
-    for ax, (split, share) in zip(axes, shares.items(), strict=True):
-        ax.bar(names, share, color="tab:red")
-        for i, s in enumerate(share):
-            ax.text(i, s, f"{s:.2f}%", ha="center", va="bottom", fontsize=8)
-        ax.set_title(f"{split} set")
-        ax.tick_params(axis="x", rotation=30, labelsize=8)
-    axes[0].set_ylabel("landslide pixels (%)")
+def plot_landslide_share(path: Path, regions: list[dict], splits: Sequence[str]) -> None:
+    """Share of landslide pixels per region and split (the paper's Fig. 8), side by side."""
+    fig = Figure(figsize=(max(5.5, 1.6 * len(regions) + 2), 3.4))
+    ax = fig.subplots()
+    x = np.arange(len(regions))
+    width = 0.8 / len(splits)
+    for k, split in enumerate(splits):
+        share = [100 * r[split]["landslide_share"] for r in regions]
+        bars = ax.bar(x + (k - (len(splits) - 1) / 2) * width, share, width * 0.95,
+                      color=COLOURS[split][0], hatch=HATCH[split], edgecolor="0.15",
+                      linewidth=0.5, label=f"{SPLIT_NAMES[split]} split")  # fmt: skip
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(x, [r["name"] for r in regions], fontsize=8)
+    ax.set_ylabel("landslide pixels (% of the\nsplit's pixels in the region)", fontsize=8)
+    ax.set_title("Share of landslide pixels per region and split", fontsize=10)
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", linewidth=0.3, alpha=0.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    _save(fig, path)

@@ -74,8 +74,9 @@ def write_split_file(path: str | Path, images: list[Path], masks: list[Path],
 
 
 def write_split_files(root: str | Path, version: str, counts: dict[Split, int]) -> list[Path]:
-    """``TrainData.h5`` and ``TestData.h5`` of the benchmark (or staged benchmark) at ``root``,
-    from its patch files: ``counts[split]`` patches of each split, of dataset ``version``."""
+    """``TrainData.h5``, ``TestData.h5`` (and ``ValidData.h5``) of the benchmark (or staged
+    benchmark) at ``root``, from its patch files: ``counts[split]`` patches of each split in
+    ``counts``, of dataset ``version``."""
     root = Path(root)
     return [
         write_split_file(
@@ -84,5 +85,5 @@ def write_split_files(root: str | Path, version: str, counts: dict[Split, int]) 
             [root / mask_path(split, n) for n in range(1, counts[split] + 1)],
             {"version": version, "split": split.value, "bands": list(STACK_BANDS)},
         )
-        for split in SPLIT_FILES
+        for split in counts
     ]

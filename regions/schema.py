@@ -116,6 +116,10 @@ class Annotation(StrictModel):
     accept_candidates: bool = False
 
 
+#: The licence of a region's patches when its file names none (SPDX id).
+DEFAULT_LICENCE = "CC-BY-4.0"
+
+
 class Region(StrictModel):
     """One landslide event region, as written in ``regions/<name>.yaml``."""
 
@@ -127,6 +131,8 @@ class Region(StrictModel):
     labels: str | None = None
     annotation: Annotation = Annotation()
     notes: str = ""
+    # SPDX id of the licence of this region's patches: what its labels' licence allows.
+    licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
     _path: Path | None = PrivateAttr(default=None)
 

@@ -94,6 +94,8 @@ def test_fewest_granules_mosaicked_at_exactly_12_5_m(asf_services, tmp_path):
     assert fake.downloads == ["AP_26334_FBS_F0970_RT1.zip"]
     assert dem.details["dem_granules"] == "AP_26334_FBS_F0970_RT1.zip"
     assert dem.details["dem_heights"].startswith("ellipsoidal")
+    # The credit ASF asks for, with the chosen granule's years (processed 2015, acquired 2008).
+    assert dem.details["dem_citation"] == "ASF DAAC 2015; Includes Material \u00a9 JAXA/METI 2008"
     with rasterio.open(dem.path) as ours, rasterio.open(tmp_path / "src" / "dem-32643.tif") as rtc:
         assert ours.res == (12.5, 12.5) and ours.crs == rtc.crs and ours.nodata == NODATA
         left, bottom, right, top = transform_bounds(grid.crs, ours.crs, *grid.bounds)
@@ -188,3 +190,14 @@ def test_live_dem_of_a_tiny_area(tmp_path):
     dem = AsfDemSource().fetch_dem(tiny, region_grid(tiny), tmp_path)
     with rasterio.open(dem.path) as src:
         assert src.res == (12.5, 12.5) and (src.read(1) != NODATA).mean() > 0.9
+
+
+def test_attribution_years_of_a_real_search_result():
+    from types import SimpleNamespace
+
+    from landslide4sense.acquisition.asf import attribution
+
+    product = SimpleNamespace(properties=contract_feature()["properties"])
+    assert attribution([product]) == "ASF DAAC 2015; Includes Material \u00a9 JAXA/METI 2008"
+    assert attribution([]) == ("ASF DAAC (year unknown); Includes Material \u00a9 JAXA/METI "
+                               "(year unknown)")  # fmt: skip

@@ -304,14 +304,17 @@ def one_scene_catalog(rng):
     return s2_catalog(scene_grid(GRID), [scene]), scene[2]
 
 
-def test_engine_retries_caps_concurrency_and_mosaics_exactly(monkeypatch, tmp_path):
+def test_engine_retries_caps_concurrency_and_mosaics_exactly(monkeypatch, tmp_path, caplog):
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
+    caplog.set_level("INFO", logger="landslide4sense.acquisition.download")
     catalog, truth = one_scene_catalog(np.random.default_rng(0))
     fake = FakeEarthEngine(catalog, concurrency=3)
     fake.fail_every, fake.drop_every, fake.latency = 5, 7, 0.02
     reqs = plan_blocks("s2-10m", ("B02", "B03", "B04", "B08"), GRID, side=64)  # 5 x 5 blocks
     sleeps = []
-    policy = RetryPolicy(base=0.01, cap=0.05, seed=0, sleep=sleeps.append)
+    # Sleeps are recorded, not slept: on a loaded machine one block can meet the quota many
+    # times in a row, so allow more tries than the default six.
+    policy = RetryPolicy(attempts=50, base=0.01, cap=0.05, seed=0, sleep=sleeps.append)
     with fake.running():
         eem.initialize(fake.url, TOKEN, policy)
         body = eem.request_bodies(eem.s2_composite(REGION))
@@ -324,6 +327,10 @@ def test_engine_retries_caps_concurrency_and_mosaics_exactly(monkeypatch, tmp_pa
     assert report.requests == len(statuses) == 25 + report.retries
     assert not list((tmp_path / "cache").rglob("*.tmp*"))  # no partial block is kept
     assert fake.max_in_flight <= 4 and report.max_in_flight <= 4
+    # Progress in MB with the transfer rate: a line per tenth (no terminal here), and the end.
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("downloading")]
+    assert len(lines) == 10 and lines[-1].startswith("downloading 25 blocks: ")
+    assert " MB in " in lines[-1] and lines[-1].endswith(" MB/s")
     out = mosaic(reqs, report.paths, tmp_path / "mosaic", nodata=0)
     col, row = (int(v) for v in ~scene_grid(GRID).transform @ (GRID.transform.c, GRID.transform.f))
     for band in ("B02", "B03", "B04", "B08"):

@@ -71,6 +71,89 @@ def test_models_lists_the_eleven(capsys):
     assert out.count("\n") == 12 and "ResU-Net" in out and "FRRN-B" in out
 
 
+def test_version(capsys):
+    from landslide4sense import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"l4s {__version__}"
+
+
+def _commands(parser):
+    """Every (sub)command parser, depth first."""
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _commands(sub)
+
+
+def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
+    from landslide4sense.flows.cli import _parser
+
+    for command in _commands(_parser()):
+        for action in command._actions:
+            assert action.help, f"{command.prog} {action.option_strings or action.dest}: no help"
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "--source {local,earthengine,stac}" in out and "(default: local)" in out
+    assert "--layout {release,release+split-files,with-valid,with-valid+split-files}" in out
+    assert "(default: release)" in out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for default in ("(default: 5000)", "(default: 32)", "(default: 500)", "(default: 2022)"):
+        assert default in out
+
+
+def test_help_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from landslide4sense.flows.cli import _parser; _parser().format_help(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'torch', "
+            "'rasterio', 'geopandas', 'numpy', 'rich'}))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_hints_name_a_command_that_runs(tmp_path, monkeypatch):
+    from landslide4sense.flows import cli
+
+    script = tmp_path / "venv" / "bin" / "l4s"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [str(script)])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert cli.runnable() == "venv/bin/l4s"  # not on PATH: its path, relative to here
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin")
+    assert cli.runnable() == "l4s"
+
+
+def test_task_lines_stay_off_the_terminal_unless_failed():
+    import logging
+
+    from landslide4sense.flows.cli import _QuietTasks
+
+    def record(name, level, msg):
+        return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+    quiet = _QuietTasks()
+    assert not quiet.filter(record("prefect.task_runs", logging.INFO, "Finished in state "
+                                   "Completed()"))  # fmt: skip
+    assert not quiet.filter(record("prefect.task_runs", logging.INFO, "Finished in state "
+                                   "Cached('inputs unchanged', type=COMPLETED)"))  # fmt: skip
+    assert quiet.filter(record("prefect.task_runs", logging.ERROR, "Finished in state Failed()"))
+    assert quiet.filter(record("prefect.flow_runs", logging.INFO, "Finished in state Completed()"))
+    assert quiet.filter(record("landslide4sense.patching", logging.INFO, "cut 12 patches"))
+
+
 def test_dask_option_runs_the_flow_on_a_dask_task_runner():
     from prefect_dask import DaskTaskRunner
 

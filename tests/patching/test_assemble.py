@@ -84,7 +84,7 @@ def test_split_numbering_and_the_output_contract(tmp_path):
     for f in (
         "card.md",
         "figures/sample_patches.png",
-        "figures/band_means.png",
+        "figures/band_values.png",
         "figures/landslide_share.png",
     ):
         assert (out / f).stat().st_size > 0

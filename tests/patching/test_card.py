@@ -20,7 +20,8 @@ def card(scaling=Scaling.L4S, labels=None, history=()) -> str:
 
 def test_counts_bands_and_provenance():
     text = card()
-    assert text.startswith("# Landslide4Sense (rebuilt), version `abc123`")
+    assert text.startswith("---\npretty_name: Landslide4Sense (rebuilt)\n")  # the Hub's header
+    assert "\n---\n# Landslide4Sense (rebuilt), version `abc123`" in text
     assert "Built 2026-01-02T03:04:05+00:00" in text
     # 3 tiles: 1 train (164 of 16384 px landslide = 1.00 %), 2 test; 2 dropped for missing data
     assert "| alpha | 1 | 2 | 1.00 | 0.00 | 2 | 0 |" in text

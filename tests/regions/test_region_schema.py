@@ -64,6 +64,7 @@ def test_the_four_paper_regions_give_about_3799_patches():
             "before the event",
         ),
         ({"dem": "lidar"}, "dem: Input should be 'local', 'asf-palsar-rtc', 'srtm' or 'aw3d30'"),
+        ({"licence": "CC BY 4.0"}, "licence"),  # an SPDX id has no spaces
     ],
 )
 def test_bad_region_names_file_and_field(tmp_path, change, expected):
@@ -118,3 +119,8 @@ def test_geojson_aoi_in_metres_is_rejected(tmp_path):
 def test_to_yaml_round_trips():
     r = parse_region(GOOD)
     assert parse_region(yaml.safe_load(r.to_yaml())) == r
+
+
+def test_licence_defaults_and_is_taken_from_the_file():
+    assert parse_region(GOOD).licence == "CC-BY-4.0"
+    assert parse_region({**GOOD, "licence": "CC-BY-NC-4.0"}).licence == "CC-BY-NC-4.0"

@@ -1,0 +1,177 @@
+"""The georeferenced patch index: GeoParquet and a STAC Collection, from the manifest rows.
+
+``manifest.csv`` gives each patch's bounds in its own UTM CRS, so regions in different zones
+cannot share one layer. :func:`patch_index` adds each patch's footprint in EPSG:4326 to every
+manifest column (the native bounds and CRS stay as columns): the result opens as one layer in
+QGIS, is searched spatially, and shows whether patches of different splits overlap
+(:func:`split_overlaps`). :func:`stac_collection` describes the same patches as STAC Items
+(label extension for the masks, ``ml-aoi:split`` for the split) whose assets are the HDF5
+files, with relative links only, so the benchmark folder can move.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import Transformer
+
+from landslide4sense.files import atomic_path
+from landslide4sense.layout import PATCH_SIZE
+
+#: The ml-aoi extension's names of our splits.
+ML_AOI_SPLITS = {"train": "train", "val": "validate", "test": "test"}
+ML_AOI_SCHEMA = "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json"
+LABEL_SCHEMA = "https://stac-extensions.github.io/label/v1.0.1/schema.json"
+PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+#: What the label extension says of every mask (a raster of two classes, for segmentation).
+LABEL_FIELDS = {
+    "label:description": "landslide mask: 1 = landslide, 0 = other",
+    "label:type": "raster",
+    "label:properties": None,
+    "label:classes": [{"name": None, "classes": [0, 1]}],
+    "label:tasks": ["segmentation"],
+}
+HDF5_MEDIA_TYPE = "application/x-hdf5"
+
+
+def patch_index(rows: Iterable[Mapping]) -> gpd.GeoDataFrame:
+    """Every manifest column plus each patch's footprint in EPSG:4326 (``geometry``).
+
+    Args:
+        rows: manifest rows with at least ``xmin``, ``ymin``, ``xmax``, ``ymax`` and ``crs``.
+    """
+    frame = pd.DataFrame(list(rows))
+    footprints = np.empty(len(frame), dtype=object)
+    for crs, group in frame.groupby("crs", sort=False):
+        boxes = shapely.box(group["xmin"], group["ymin"], group["xmax"], group["ymax"])
+        to_wgs84 = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform
+        footprints[frame.index.get_indexer(group.index)] = shapely.transform(
+            boxes, to_wgs84, interleaved=False
+        )
+    return gpd.GeoDataFrame(frame, geometry=list(footprints), crs="EPSG:4326")
+
+
+def write_patch_index(path: str | Path, index: gpd.GeoDataFrame) -> Path:
+    """Write ``index`` as GeoParquet, atomically."""
+    with atomic_path(path) as tmp:
+        index.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def split_overlaps(index: gpd.GeoDataFrame) -> list[tuple[str, str]]:
+    """Pairs of patch ids from different splits whose footprints overlap (more than an edge).
+
+    Tiles of one region never overlap (one grid, no overlap); patches of two regions whose
+    AOIs overlap can, and a test patch over a training patch would leak.
+    """
+    geoms = index.geometry.values
+    left, right = index.sindex.query(geoms, predicate="intersects")
+    split = index["split"].to_numpy()
+    keep = (left < right) & (split[left] != split[right])
+    left, right = left[keep], right[keep]
+    # Neighbours in one grid share an edge exactly (area 0); float noise stays far below this.
+    min_area = 1e-6 * float(shapely.area(geoms).min()) if len(index) else 0.0
+    overlap = shapely.area(shapely.intersection(geoms[left], geoms[right])) > min_area
+    ids = index["id"].to_numpy()
+    return list(zip(ids[left[overlap]], ids[right[overlap]], strict=True))
+
+
+def stac_collection(
+    index: gpd.GeoDataFrame,
+    *,
+    collection_id: str,
+    title: str,
+    description: str,
+    licence: str,
+    windows: Mapping[str, tuple[dt.date, dt.date]],
+):
+    """A STAC Collection with one Item per patch; Items link to the HDF5 files relatively.
+
+    Each Item holds the patch's footprint (EPSG:4326), its own grid (projection extension:
+    code, bounds, shape, transform), ``ml-aoi:split`` (train, validate or test), the mask as a
+    label asset (label extension: raster, classes 0 and 1, segmentation) and the image as the
+    feature asset. Its time range is the region's imagery window (the patches are composites).
+
+    Args:
+        index: the patch index (:func:`patch_index`).
+        collection_id: the collection's id.
+        title: the collection's title.
+        description: the collection's description (markdown).
+        licence: an SPDX licence id, or ``other``.
+        windows: each region's imagery window (start, end).
+    """
+    import pystac
+
+    def moment(day: dt.date, end: bool = False) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.max if end else dt.time.min, tzinfo=dt.UTC)
+
+    starts = [moment(s) for s, _ in windows.values()]
+    ends = [moment(e, end=True) for _, e in windows.values()]
+    collection = pystac.Collection(
+        id=collection_id,
+        title=title,
+        description=description,
+        license=licence,
+        extent=pystac.Extent(
+            pystac.SpatialExtent([index.total_bounds.tolist()]),
+            pystac.TemporalExtent([[min(starts), max(ends)]]),
+        ),
+        stac_extensions=[ML_AOI_SCHEMA],
+    )
+    collection.summaries.add("ml-aoi:split", sorted({ML_AOI_SPLITS[s] for s in index["split"]}))
+    for row in index.itertuples(index=False):
+        start, end = windows[row.region]
+        xmin, ymin, xmax, ymax = (float(v) for v in (row.xmin, row.ymin, row.xmax, row.ymax))
+        res = (xmax - xmin) / PATCH_SIZE
+        item = pystac.Item(
+            id=row.id,
+            geometry=shapely.geometry.mapping(row.geometry),
+            bbox=list(row.geometry.bounds),
+            datetime=None,
+            start_datetime=moment(start),
+            end_datetime=moment(end, end=True),
+            properties={
+                "ml-aoi:split": ML_AOI_SPLITS[row.split],
+                "proj:code": row.crs,
+                "proj:bbox": [xmin, ymin, xmax, ymax],
+                "proj:shape": [PATCH_SIZE, PATCH_SIZE],
+                "proj:transform": [res, 0.0, xmin, 0.0, -res, ymax],
+                **LABEL_FIELDS,
+                "l4s:region": row.region,
+                "l4s:tile": [int(row.tile_row), int(row.tile_col)],
+                "l4s:landslide_fraction": float(row.landslide_fraction),
+            },
+            stac_extensions=[ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
+        )
+        # Items live in stac/items/<id>.json: two levels below the benchmark's root.
+        item.add_asset("image", pystac.Asset(
+            f"../../{row.image}", title="14-band image (dataset 'img', 128 x 128 x 14)",
+            media_type=HDF5_MEDIA_TYPE, roles=["data"],
+            extra_fields={"ml-aoi:role": "feature", "ml-aoi:reference-grid": True}))  # fmt: skip
+        item.add_asset("mask", pystac.Asset(
+            f"../../{row.mask}", title="landslide mask (dataset 'mask', 128 x 128)",
+            media_type=HDF5_MEDIA_TYPE, roles=["labels"],
+            extra_fields={"ml-aoi:role": "label"}))  # fmt: skip
+        collection.add_item(item)
+    return collection
+
+
+def write_stac(folder: str | Path, collection) -> Path:
+    """Save ``collection`` self-contained under ``folder`` (``collection.json``,
+    ``items/<id>.json``; every link relative), atomically; returns the collection file."""
+    import pystac
+    from pystac.layout import TemplateLayoutStrategy
+
+    folder = Path(folder)
+    with atomic_path(folder) as tmp:
+        # The trailing slash: pystac takes a root with a suffix (".tmp") for a file.
+        root = f"{tmp.resolve()}/"
+        collection.normalize_hrefs(root, strategy=TemplateLayoutStrategy(item_template="items"))
+        collection.save(pystac.CatalogType.SELF_CONTAINED)
+    return folder / "collection.json"

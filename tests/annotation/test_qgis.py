@@ -1,0 +1,71 @@
+"""QGIS: default layer styles stored in the GeoPackage, RGB composites beside it."""
+
+import sqlite3
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pyogrio
+import rasterio
+
+from landslide4sense.acquisition.synthetic import SCAR
+from landslide4sense.annotation import band_files, merge, write_candidates
+from landslide4sense.annotation.candidates import rgb_path
+from landslide4sense.annotation.corrections import OPS
+from landslide4sense.annotation.qgis import write_layer_styles
+from landslide4sense.patching import read_on_grid
+from landslide4sense.regions import parse_region
+from tests.annotation.test_candidates import REGION, pair  # noqa: F401 (a fixture)
+from tests.annotation.test_corrections import gpkg
+
+
+def styles(path) -> dict[str, tuple]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT f_table_name, f_geometry_column, useAsDefault, styleQML "
+                          "FROM layer_styles").fetchall()  # fmt: skip
+    return {name: (geom, default, ET.fromstring(qml.split("\n", 1)[1]))
+            for name, geom, default, qml in rows}  # fmt: skip
+
+
+def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
+    path = gpkg(tmp_path, [])
+    write_layer_styles(path)
+    write_layer_styles(path)  # again: replaced, not duplicated
+    found = styles(path)
+    assert sorted(found) == ["candidates", "corrections", "labels"]
+    with sqlite3.connect(path) as db:
+        (geom_column,) = db.execute("SELECT column_name FROM gpkg_geometry_columns WHERE "
+                                    "table_name = 'candidates'").fetchone()  # fmt: skip
+    assert all(geom == geom_column and default == 1 for geom, default, _ in found.values())
+    corrections = found["corrections"][2]
+    value_map = corrections.find("fieldConfiguration/field[@name='op']/editWidget")
+    assert value_map.get("type") == "ValueMap"
+    assert [o.get("value") for o in value_map.iter("Option") if o.get("value")] == list(OPS)
+    categories = corrections.findall("renderer-v2/categories/category")
+    assert [c.get("value") for c in categories] == list(OPS)
+    defaults = {d.get("field") for d in corrections.findall("defaults/default")}
+    assert defaults == {"editor", "edited_at"}
+    # GDAL sees a valid attribute table; a merge rewrites layers and keeps the styles.
+    table = pyogrio.read_dataframe(path, layer="layer_styles")
+    assert sorted(table["f_table_name"]) == ["candidates", "corrections", "labels"]
+    merge(path)
+    assert sorted(styles(path)) == ["candidates", "corrections", "labels"]
+
+
+def test_candidates_come_with_styles_and_cloud_optimized_rgb_composites(pair, tmp_path):  # noqa: F811
+    root, grid, _, classes = pair
+    out = tmp_path / "labels.gpkg"
+    write_candidates(parse_region(REGION), grid, band_files(root / "pre" / "obia"),
+                     band_files(root / "post" / "obia"), root / "post" / "obia" / "dem.tif",
+                     out, tmp_path / "work")  # fmt: skip
+    assert sorted(styles(out)) == ["candidates", "corrections", "labels"]
+    red = {}
+    for when in ("pre", "post"):
+        with rasterio.open(rgb_path(out, when)) as src:
+            assert src.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+            assert (src.count, src.dtypes[0], src.nodata) == (3, "uint8", 0)
+            assert src.crs.to_string() == grid.crs and src.transform == grid.transform
+            assert src.shape == (grid.height, grid.width) and src.overviews(1)
+            red[when] = read_on_grid(rgb_path(out, when), grid)
+    scar = classes == SCAR
+    # One stretch for both dates: the bare scars are brighter after the event than before.
+    assert np.nanmean(red["post"][scar]) > np.nanmean(red["pre"][scar]) + 40
