@@ -1,9 +1,10 @@
 """Prediction benchmark: a model trained on the demo benchmark maps the demo region.
 
-    python benchmarks/predict.py [--demo demo] [--model LinkNet] [--iterations 300]
+    python benchmarks/predict.py [--demo demo] [--model U-Net] [--iterations 100]
                                  [--batch-size 8] [--region demo-hills]
 
-Needs ``l4s demo --out DEMO`` first. Trains ``--model`` on ``DEMO/benchmark`` (skipped when
+Needs ``l4s demo --out DEMO`` first. Trains ``--model`` on ``DEMO/benchmark`` as ``l4s train
+--iterations N --batch-size B`` does (skipped when
 ``DEMO/predict-bench/<model>-<iterations>/best.pt`` exists), applies it to the region with
 :func:`predict_region` (as ``l4s predict`` does) and prints the pixel precision, recall and
 F1 of the predicted polygons against the demo's own label polygons, rasterized on the region
@@ -45,8 +46,8 @@ def tile_pixels(bench: Path, region: str, shape: tuple[int, int]) -> np.ndarray:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--demo", type=Path, default=Path("demo"))
-    p.add_argument("--model", default="LinkNet")
-    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--model", default="U-Net")
+    p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--region", default="demo-hills")
     args = p.parse_args()
@@ -55,7 +56,7 @@ def main() -> None:
     if not (work / "best.pt").exists():
         t = time.perf_counter()
         cfg = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                          eval_every=max(1, args.iterations // 5), device="cpu")  # fmt: skip
+                          eval_every=min(500, args.iterations), device="cpu")  # fmt: skip
         m = train_model(args.model, load_benchmark(bench), cfg, work)
         print(f"trained {args.model} for {args.iterations} iterations (batch "
               f"{args.batch_size}) in {time.perf_counter() - t:.0f} s; test F1 on the "

@@ -277,6 +277,11 @@ def _train(args: argparse.Namespace) -> dict:
 
 def _predict(args: argparse.Namespace) -> dict:
     require_extra("torch", "train")  # before the flow run starts
+    from landslide4sense.regions import load_region
+    from landslide4sense.training.checkpoint import read_info
+
+    read_info(args.checkpoint)  # bad input: one message, before the API starts
+    load_region(args.region)
     api = local_api()
     from landslide4sense.flows.predict import map_event
 

@@ -62,10 +62,10 @@ def map_event(
     ``min_area_m2`` defaults to the region's ``annotation.min_area_m2`` (the smallest label).
     The checkpoint and the region file are checked before anything is fetched.
     """
-    from landslide4sense.training.checkpoint import load
+    from landslide4sense.training.checkpoint import read_info
 
     checkpoint, region, out = Path(checkpoint), Path(region), Path(out)
-    info = load(checkpoint)["info"]  # a foreign or damaged file fails here, before any work
+    info = read_info(checkpoint)  # a foreign or damaged file fails here, before any work
     spec = load_region(region)
     work = out / STATE_DIR
     layers = fetch_layers(region, source, raw, work)

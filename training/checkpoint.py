@@ -50,8 +50,9 @@ def save(path: Path, info: CheckpointInfo, weights: dict, **extra: Any) -> None:
         torch.save({"info": info.model_dump(mode="json"), "weights": weights, **extra}, tmp)
 
 
-def load(path: str | Path) -> dict:
-    """A checkpoint's content, on the CPU, with its ``info`` validated.
+def load(path: str | Path, mmap: bool = False) -> dict:
+    """A checkpoint's content, on the CPU, with its ``info`` validated; ``mmap`` maps the
+    tensors instead of reading them (a quick check of a large file).
 
     Raises:
         MissingInputError: no such file.
@@ -61,7 +62,7 @@ def load(path: str | Path) -> dict:
     if not path.is_file():
         raise MissingInputError(f"{path}: no such checkpoint (best.pt of a training run)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
         state["info"] = CheckpointInfo(**state["info"])
     except (KeyError, TypeError, ValidationError) as err:
         raise InputDataError(
@@ -74,6 +75,11 @@ def load(path: str | Path) -> dict:
             "checkpoints written by `l4s train` are loaded, as data"
         ) from err
     return state
+
+
+def read_info(path: str | Path) -> CheckpointInfo:
+    """What a checkpoint says about itself, without reading its weights (see :func:`load`)."""
+    return load(path, mmap=True)["info"]
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

@@ -58,7 +58,7 @@ class TrainConfig(BaseModel):
     augment: bool = False
     device: Device = Device.AUTO
     compile: bool = False
-    eval_batch_size: int = Field(64, ge=1)
+    eval_batch_size: int = Field(32, ge=1)
     deterministic: bool = Field(
         False, description="CUDA: deterministic algorithms, no cuDNN autotuning (slower)"
     )

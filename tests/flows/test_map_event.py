@@ -121,12 +121,17 @@ def test_l4s_predict_writes_a_cog_on_the_region_grid_and_polygons(trained, tmp_p
     assert p.area_m2 == pytest.approx((prob >= threshold).sum() * 100.0)
 
 
-def test_a_foreign_checkpoint_is_refused_before_any_work(trained, tmp_path):
+def test_a_foreign_checkpoint_is_refused_before_any_work(trained, tmp_path, capsys):
     fake = tmp_path / "best.pt"
     fake.write_bytes(b"not a checkpoint")
+    code = main(["predict", str(fake), str(trained["region"]), "--raw", str(trained["raw"]),
+                 "--out", str(tmp_path / "map")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "only checkpoints written by `l4s train`" in err
     with pytest.raises(InputDataError, match="only checkpoints written by `l4s train`"):
-        map_event(checkpoint=fake, region=trained["region"], out=tmp_path / "map",
-                  raw=trained["raw"])  # fmt: skip
+        map_event(
+            checkpoint=fake, region=trained["region"], out=tmp_path / "map", raw=trained["raw"]
+        )  # the flow checks too (deployments skip the CLI)
     assert not (tmp_path / "map").exists()
 
 
