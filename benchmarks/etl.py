@@ -258,7 +258,7 @@ def split_files(bench: Path) -> dict:
     packed = read_split(bench, "train", **stats)
     from_file = time.perf_counter() - t
     for name in SPLIT_FILES.values():
-        (bench / name).unlink()
+        (bench / name).unlink(missing_ok=True)
     t = time.perf_counter()
     files = read_split(bench, "train", **stats)
     from_files = time.perf_counter() - t
