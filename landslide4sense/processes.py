@@ -54,6 +54,21 @@ def process_pool(workers: int, env: dict[str, str] | None = None) -> Iterator[Pr
         queue.close()
 
 
+@contextlib.contextmanager
+def alongside(fn: Callable[..., object], /, *args) -> Iterator[None]:
+    """``fn(*args)`` on a spawned process while the ``with`` block runs; the block's end waits
+    for it and raises its error. Run after the block instead when this process may not start
+    children (a daemonic worker)."""
+    if multiprocessing.current_process().daemon:
+        yield
+        fn(*args)
+        return
+    with process_pool(1) as pool:
+        future = pool.submit(fn, *args)
+        yield
+        future.result()
+
+
 def in_child_process(fn: Callable[..., T], /, *args) -> T:
     """``fn(*args)`` on a fresh spawned process (see the module's docstring); here instead when
     this process may not start children (a daemonic worker, as Dask's are)."""

@@ -59,6 +59,7 @@ from landslide4sense.patching.numbering import Renumbered, assign_numbers, renum
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
 from landslide4sense.patching.stack import scale_divisors
+from landslide4sense.processes import alongside
 from landslide4sense.provenance import environment
 from landslide4sense.records import (
     Counts,
@@ -395,13 +396,7 @@ def _write_version(
     version = content_version(scaling, patches, layout)
     rows = manifest_rows(patches, version)
     # Imported here: geopandas and pystac are needed only to publish.
-    from landslide4sense.patching.index import (
-        patch_index,
-        split_overlaps,
-        stac_collection,
-        write_patch_index,
-        write_stac,
-    )
+    from landslide4sense.patching.index import patch_index, split_overlaps
 
     index = patch_index(r.model_dump(mode="json") for r in rows)
     overlaps = split_overlaps(index)
@@ -414,6 +409,24 @@ def _write_version(
                         layout=layout, environment=environment(), overlaps=overlaps,
                         renumbered=renumbered(patch_numbers(patches), previous))  # fmt: skip
     splits = layout_splits(layout)
+    if not figures:
+        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
+        return version
+    from landslide4sense.patching.figures import draw_figures
+
+    # Drawn on another core while the rest is written (matplotlib takes seconds).
+    with alongside(draw_figures, *_figure_inputs(stage, meta, rows, patches, splits)):
+        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
+    return version
+
+
+def _write_files(stage: Path, version: str, meta: DatasetMeta, rows: list[ManifestRow], index,
+                 patches: list[Patch], jobs: list[RegionJob], splits: list[Split],
+                 layout: OutputLayout) -> None:  # fmt: skip
+    """Everything of a version but its figures: patch links, manifest, index, STAC, Croissant,
+    region files, card and ``dataset.json``."""
+    from landslide4sense.patching.index import stac_collection, write_patch_index, write_stac
+
     for split in splits:  # every split of the layout exists, even without a patch
         for kind in (IMAGE_DIR, MASK_DIR):
             (stage / SPLIT_DIRS[split] / kind).mkdir(parents=True)
@@ -422,7 +435,7 @@ def _write_version(
         _link(img_src, stage / p.image)
         _link(mask_src, stage / p.mask)
     if OutputLayout(layout).split_files:
-        write_split_files(stage, version, {s: getattr(meta.counts, s) for s in splits})
+        write_split_files(stage, version, splits)
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
@@ -436,11 +449,8 @@ def _write_version(
     for job in jobs:
         if job.provenance.region_yaml:
             write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
-    if figures:
-        _figures(stage, meta, rows, patches, splits)
     write_text(stage / CARD_MD, render_card(meta))
     write_dataset_meta(stage / DATASET_JSON, meta)
-    return version
 
 
 def _window(region: RegionMeta, published: dt.date) -> tuple[dt.date, dt.date]:
@@ -458,31 +468,24 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _figures(stage: Path, meta: DatasetMeta, rows: list[ManifestRow], patches: list[Patch],
-             splits: list[Split]) -> None:  # fmt: skip
-    # Imported here: matplotlib is needed only now, not by whoever imports the package.
-    from landslide4sense.patching.figures import (
-        patch_means,
-        plot_band_values,
-        plot_landslide_share,
-        plot_samples,
-    )
+def _figure_inputs(stage: Path, meta: DatasetMeta, rows: list[ManifestRow],
+                   patches: list[Patch], splits: list[Split]) -> tuple:  # fmt: skip
+    """What :func:`.figures.draw_figures` needs, as plain values (it runs on another process)."""
+    from landslide4sense.patching.figures import patch_means
 
-    figs = stage / FIGURES_DIR
-    figs.mkdir(parents=True, exist_ok=True)
-    samples = []
+    samples = []  # read from the cut patches: the version's links may not exist yet
     for reg in meta.regions:  # the two patches with the most landslide pixels per region
-        mine = sorted((r for r in rows if r.region == reg.name),
-                      key=lambda r: (-r.landslide_fraction, r.id))[:2]  # fmt: skip
-        samples += [(stage / r.image, stage / r.mask, f"{r.region} {r.id}") for r in mine]
-    divisors = np.asarray(meta.scale_divisors, np.float32)
-    plot_samples(figs / "sample_patches.png", samples, divisors)
+        mine = sorted(((r, p) for r, p in zip(rows, patches, strict=True) if r.region == reg.name),
+                      key=lambda rp: (-rp[0].landslide_fraction, rp[0].id))[:2]  # fmt: skip
+        samples += [(*p.job.patch_paths(p.tile.row, p.tile.col), f"{r.region} {r.id}")
+                    for r, p in mine]  # fmt: skip
     n_px = PATCH_SIZE * PATCH_SIZE
     groups = [
         (name, {s.value: patch_means(_tiles(patches, s, name), n_px) for s in splits})
         for name in [r.name for r in meta.regions]
     ]
     groups.append(("all regions", {s.value: patch_means(_tiles(patches, s), n_px) for s in splits}))
-    plot_band_values(figs / "band_values.png", groups, meta.bands, divisors)
     shares = [r.model_dump() for r in (*meta.regions, meta.all)]
-    plot_landslide_share(figs / "landslide_share.png", shares, [s.value for s in splits])
+    divisors = np.asarray(meta.scale_divisors, np.float32)
+    return (stage / FIGURES_DIR, samples, groups, list(meta.bands), divisors, shares,
+            [s.value for s in splits])  # fmt: skip

@@ -180,3 +180,20 @@ def plot_landslide_share(path: Path, regions: list[dict], splits: Sequence[str])
     ax.grid(axis="y", linewidth=0.3, alpha=0.5)
     fig.tight_layout()
     _save(fig, path)
+
+
+def draw_figures(
+    folder: Path,
+    samples: list[tuple[Path, Path, str]],
+    groups: list[tuple[str, dict[str, dict[str, np.ndarray]]]],
+    bands: Sequence[str],
+    divisors: np.ndarray,
+    shares: list[dict],
+    splits: Sequence[str],
+) -> None:
+    """A benchmark's three figures into ``folder``: sample patches, band values (``groups``
+    of :func:`patch_means` per split) and landslide share per region (``shares``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_samples(folder / "sample_patches.png", samples, divisors)
+    plot_band_values(folder / "band_values.png", groups, bands, divisors)
+    plot_landslide_share(folder / "landslide_share.png", shares, splits)

@@ -12,6 +12,7 @@ files, with relative links only, so the benchmark folder can move.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -164,14 +165,27 @@ def stac_collection(
 
 def write_stac(folder: str | Path, collection) -> Path:
     """Save ``collection`` self-contained under ``folder`` (``collection.json``,
-    ``items/<id>.json``; every link relative), atomically; returns the collection file."""
-    import pystac
-    from pystac.layout import TemplateLayoutStrategy
+    ``items/<id>.json``; every link relative), atomically; returns the collection file.
 
+    The links are written here rather than by pystac's ``save``, which resolves every link
+    of every Item against the whole catalog (seconds per thousand patches); the files are
+    the same a self-contained save writes, and pystac reads them back
+    (``tests/patching/test_index.py``)."""
     folder = Path(folder)
+    json_type, geojson_type = "application/json", "application/geo+json"
+    up = [{"rel": rel, "href": "../collection.json", "type": json_type}
+          for rel in ("root", "collection", "parent")]  # fmt: skip
+    ids = []
     with atomic_path(folder) as tmp:
-        # The trailing slash: pystac takes a root with a suffix (".tmp") for a file.
-        root = f"{tmp.resolve()}/"
-        collection.normalize_hrefs(root, strategy=TemplateLayoutStrategy(item_template="items"))
-        collection.save(pystac.CatalogType.SELF_CONTAINED)
+        (tmp / "items").mkdir(parents=True)
+        for item in collection.get_items():
+            record = item.to_dict(include_self_link=False, transform_hrefs=False)
+            record["links"] = up
+            (tmp / "items" / f"{item.id}.json").write_text(json.dumps(record, indent=2))
+            ids.append(item.id)
+        record = collection.to_dict(include_self_link=False, transform_hrefs=False)
+        record["links"] = [{"rel": "root", "href": "./collection.json", "type": json_type}] + [
+            {"rel": "item", "href": f"./items/{i}.json", "type": geojson_type} for i in ids
+        ]
+        (tmp / "collection.json").write_text(json.dumps(record, indent=2))
     return folder / "collection.json"

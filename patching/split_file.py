@@ -1,16 +1,20 @@
 """The optional single file per split: ``TrainData.h5`` and ``TestData.h5`` beside the folders.
 
 Each holds every patch of its split, ``img`` (N, 128, 128, 14) float32 and ``mask``
-(N, 128, 128) uint8 (the patch files' keys, with a leading patch axis; patch ``n`` is index
-``n - 1``), one patch per chunk, uncompressed (lzf or gzip cost 10-30x in write speed here),
-and the benchmark's ``version`` and ``bands`` as attributes. ``l4s train`` reads it in one
-pass when its version is the benchmark's; other readers can open one patch without reading
-the rest. It is built from the published patch files: their array bytes are copied straight
-into the chunks, so the arrays are exactly the files' arrays.
+(N, 128, 128) uint8 (the patch files' keys, with a leading patch axis), in the order of their
+numbers, and ``number`` (N,): the N of ``image_N.h5`` at each index (numbers can have gaps
+once a region is renumbered, :mod:`.numbering`). One patch per chunk, uncompressed (lzf or
+gzip cost 10-30x in write speed here), and the benchmark's ``version`` and ``bands`` as
+attributes. ``l4s train`` reads it in one pass when its version and numbers are the
+benchmark's; other readers can open one patch without reading the rest. It is built from
+the published patch files: their array bytes are copied straight into the chunks, so the
+arrays are exactly the files' arrays.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import h5py
@@ -32,6 +36,7 @@ from landslide4sense.patching.hdf5 import header
 
 IMAGE_SHAPE = (PATCH_SIZE, PATCH_SIZE, len(STACK_BANDS))
 MASK_SHAPE = (PATCH_SIZE, PATCH_SIZE)
+NUMBER_KEY = "number"  # the N of image_N.h5 at each index
 
 
 def _array_bytes(path: Path, key: str, shape: tuple[int, ...], dtype: type) -> bytes:
@@ -52,8 +57,13 @@ def _array_bytes(path: Path, key: str, shape: tuple[int, ...], dtype: type) -> b
         return np.ascontiguousarray(f[key][()], dtype).tobytes()
 
 
-def write_split_file(path: str | Path, images: list[Path], masks: list[Path],
-                     attrs: dict | None = None) -> Path:  # fmt: skip
+def write_split_file(
+    path: str | Path,
+    images: list[Path],
+    masks: list[Path],
+    attrs: dict | None = None,
+    numbers: list[int] | None = None,
+) -> Path:
     """All patches of a split in one chunked HDF5 file (see the module's docstring).
 
     Raises:
@@ -69,21 +79,33 @@ def write_split_file(path: str | Path, images: list[Path], masks: list[Path],
             origin = (0,) * len(shape)
             for i, file in enumerate(files):
                 d.id.write_direct_chunk((i, *origin), _array_bytes(Path(file), key, shape, dtype))
+        if numbers is not None:
+            f.create_dataset(NUMBER_KEY, data=np.asarray(numbers, np.int64))
         f.attrs.update(attrs or {})
     return Path(path)
 
 
-def write_split_files(root: str | Path, version: str, counts: dict[Split, int]) -> list[Path]:
+def numbers(root: str | Path, split: Split) -> list[int]:
+    """The numbers N of a split's ``image_N.h5`` files under ``root``, in order."""
+    folder = Path(root) / image_path(split, 1).rsplit("/", 1)[0]
+    found = (re.fullmatch(r"image_(\d+)\.h5", p.name) for p in folder.glob("image_*.h5"))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def write_split_files(root: str | Path, version: str, splits: Iterable[Split]) -> list[Path]:
     """``TrainData.h5``, ``TestData.h5`` (and ``ValidData.h5``) of the benchmark (or staged
-    benchmark) at ``root``, from its patch files: ``counts[split]`` patches of each split in
-    ``counts``, of dataset ``version``."""
+    benchmark) at ``root``, from its patch files: every patch of each split in ``splits``, of
+    dataset ``version``."""
     root = Path(root)
-    return [
-        write_split_file(
+    paths = []
+    for split in splits:
+        ns = numbers(root, split)
+        path = write_split_file(
             root / SPLIT_FILES[split],
-            [root / image_path(split, n) for n in range(1, counts[split] + 1)],
-            [root / mask_path(split, n) for n in range(1, counts[split] + 1)],
+            [root / image_path(split, n) for n in ns],
+            [root / mask_path(split, n) for n in ns],
             {"version": version, "split": split.value, "bands": list(STACK_BANDS)},
+            ns,
         )
-        for split in counts
-    ]
+        paths.append(path)
+    return paths

@@ -227,18 +227,23 @@ def _read_masks(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _read_split_file(root: Path, split: str, n: int, shape: tuple[int, ...]) -> np.ndarray | None:
-    """A split's ``n`` images (n, C, H, W) float32 from its single file (``TrainData.h5``,
-    ``img`` (N, H, W, C), one patch per chunk; ``--layout release+split-files``) when it holds
-    the benchmark's version and these patches; None otherwise (its patch files are read)."""
+def _read_split_file(root: Path, split: str, images: list[Path],
+                     shape: tuple[int, ...]) -> np.ndarray | None:  # fmt: skip
+    """A split's images (n, C, H, W) float32 from its single file (``TrainData.h5``, ``img``
+    (N, H, W, C), one patch per chunk, ``number`` the N of each; ``--layout
+    release+split-files``) when it holds the benchmark's version and these patches; None
+    otherwise (its patch files are read)."""
     path, meta = root / f"{SPLIT_DIRS[split]}.h5", root / DATASET_JSON
     if not (path.exists() and meta.exists()):
         return None
     c, h, w = shape
+    n = len(images)
+    numbers = [int(p.stem.rsplit("_", 1)[1]) for p in images]
     version = json.loads(meta.read_text()).get("version")
     with h5py.File(path, "r") as f:
         img = f["img"]
-        if f.attrs.get("version") != version or img.shape != (n, h, w, c):
+        same = "number" in f and f["number"][()].tolist() == numbers
+        if f.attrs.get("version") != version or img.shape != (n, h, w, c) or not same:
             log.warning("%s does not hold version %s's %d patches: reading the patch files",
                         path, version, n)  # fmt: skip
             return None
@@ -286,7 +291,7 @@ def read_split(
     c, h, w = _read_image(images[0]).shape
     array = None
     if in_memory:
-        packed = _read_split_file(root, split, len(images), (c, h, w))
+        packed = _read_split_file(root, split, images, (c, h, w))
         array = np.empty((len(images), c, h, w), np.float32) if packed is None else packed
         total, total_sq = np.zeros(c), np.zeros(c)
         for i, path in enumerate(images):

@@ -76,3 +76,29 @@ def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
     again = assemble(out, [alpha9, beta], "raw", figures=False)
     assert again == meta
     assert digests(out) == after and len(list_versions(out)) == 2
+
+
+def test_split_files_follow_the_numbers_after_a_renumbering(tmp_path):
+    import h5py
+    import numpy as np
+
+    from landslide4sense.patching.hdf5 import read_image, read_mask
+
+    alpha = known_job(tmp_path / "a", strip_grid(5, 500000), "alpha", "raw", hole=None)
+    beta = known_job(tmp_path / "b", strip_grid(3, 600000), "beta", "raw", hole=None, offset=1)
+    alpha9 = known_job(tmp_path / "a9", strip_grid(9, 500000), "alpha", "raw", hole=None)
+    for job in (alpha, beta, alpha9):
+        patch_rows(job, 0, 1)
+    out, layout = tmp_path / "bench", "release+split-files"
+    assemble(out, [alpha, beta], "raw", figures=False, layout=layout)
+    assemble(out, [alpha9, beta], "raw", figures=False, layout=layout)  # alpha renumbered
+    for split, numbers in (("Train", [3, 4, 5, 6]), ("Test", [4, 5, *range(6, 12)])):
+        with h5py.File(out / f"{split}Data.h5", "r") as f:
+            assert f["number"][()].tolist() == numbers
+            for i, n in enumerate(numbers):
+                assert np.array_equal(
+                    f["img"][i], read_image(out / f"{split}Data/img/image_{n}.h5")
+                )
+                assert np.array_equal(
+                    f["mask"][i], read_mask(out / f"{split}Data/mask/mask_{n}.h5")
+                )

@@ -142,7 +142,7 @@ def test_the_single_file_per_split_is_read_instead_of_the_patch_files(tmp_path):
     write_dataset_meta(root / "dataset.json", meta)
     stats = {"mean": np.zeros(14), "std": np.ones(14), "in_memory": True}
     folders = read_split(root, "train", **stats)
-    write_split_files(root, "abc123abc123", {Split.TRAIN: 70, Split.TEST: 3})
+    write_split_files(root, "abc123abc123", [Split.TRAIN, Split.TEST])
     (root / "TrainData" / "img" / "image_7.h5").write_bytes(b"not read any more")
     packed = read_split(root, "train", **stats)
     assert np.array_equal(packed.array, folders.array) and packed.array.flags.c_contiguous
