@@ -73,7 +73,12 @@ from landslide4sense.records import (
     read_dataset_meta,
 )
 from landslide4sense.regions import Region, load_region, region_grid
-from landslide4sense.versions import current_version, list_versions, version_jobs
+from landslide4sense.versions import (
+    current_version,
+    discard_unpublished,
+    list_versions,
+    version_jobs,
+)
 
 #: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
 CUT_PROCESSES = os.cpu_count() or 1
@@ -381,7 +386,8 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
     """Claim ``out`` as a benchmark folder and hold its lock for the block.
 
     When the block fails on bad input in a folder this run claimed and nothing was published,
-    the claim is undone: ``OUT/.l4s`` goes, and the folder too if this run made it.
+    the claim is undone: what it wrote goes (``OUT/.l4s``, ``versions/``), and the folder too
+    if this run made it, so the folder can be used again as it was.
     """
     existed = out.exists()
     claimed = claim_output(out)
@@ -390,7 +396,8 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
         try:
             yield
         except L4SError:
-            if claimed and not (out / DATASET_JSON).exists():
+            if claimed and current_version(out) is None:
+                discard_unpublished(out)
                 shutil.rmtree(out / STATE_DIR, ignore_errors=True)
                 if not existed:
                     shutil.rmtree(out, ignore_errors=True)

@@ -497,8 +497,14 @@ def main(argv: list[str] | None = None) -> int:
     _log_to_terminal(args.verbose)
     started = time.perf_counter()
     try:
-        if args.command in PREFLIGHT:
-            PREFLIGHT[args.command](args)
+        if args.command in PREFLIGHT:  # its checks' own log lines only with -v
+            root = logging.getLogger()
+            level = root.level
+            root.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+            try:
+                PREFLIGHT[args.command](args)
+            finally:
+                root.setLevel(level)
         result = COMMANDS[args.command](args)
     except L4SError as err:
         print(f"error: {err}", file=sys.stderr)

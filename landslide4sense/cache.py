@@ -46,14 +46,19 @@ def corrupt(folder: Path, what: str) -> CacheError:
 def code_version() -> str:
     """``<package version>+<12 hex digits of the pipeline's source>``: any change to the code
     that makes the patches changes every stage key."""
+    return f"{__version__}+{source_digest(PIPELINE)}"
+
+
+def source_digest(packages: tuple[str, ...]) -> str:
+    """12 hex digits of the source of every module of ``packages`` (importable names)."""
     h = hashlib.sha256()
-    for package in PIPELINE:
+    for package in packages:
         spec = find_spec(package)
         for folder in spec.submodule_search_locations or []:
             for path in sorted(Path(folder).glob("*.py")):
                 h.update(f"{package}.{path.stem}\0".encode())
                 h.update(path.read_bytes())
-    return f"{__version__}+{h.hexdigest()[:12]}"
+    return h.hexdigest()[:12]
 
 
 def file_hash(path: str | Path, memo: str | Path | None = None) -> str:

@@ -219,8 +219,7 @@ def commit(
             else:
                 _remove_version(target)  # a half-pruned leftover of the same name
                 os.rename(stage, target)
-            _point_current(out, version)
-            _link_layout(out)
+            _switch(out, version)
             _prune(out, max(1, keep))
             _sweep(out)
         except L4SError:
@@ -239,8 +238,7 @@ def restore(out: str | Path, version: str) -> None:
     out = Path(out)
     with output_lock(out, f"l4s restore {version}"):
         _made_current(version_folder(out, version))
-        _point_current(out, version)
-        _link_layout(out)
+        _switch(out, version)
 
 
 def _made_current(folder: Path) -> None:
@@ -266,22 +264,39 @@ def _ours(link: Path) -> bool:
     return link.is_symlink() and Path(os.readlink(link)) == Path(CURRENT) / link.name
 
 
-def _link_layout(out: Path) -> None:
-    """``OUT/<name> -> current/<name>`` for each entry of the current version; ``dataset.json``
-    last. Links to entries the current version lacks go; anything not ours stays."""
-    current = out / CURRENT
-    names = sorted(p.name for p in current.iterdir() if not p.name.startswith("."))
-    for name in sorted(names, key=lambda n: n == DATASET_JSON):
+def _switch(out: Path, version: str) -> None:
+    """Make ``version`` current: first a link ``OUT/<name> -> current/<name>`` for each entry
+    of the version that lacks one (dangling until the switch), then the switch itself (one
+    rename of ``current``), then the links to entries the version lacks go. A kill at any
+    point leaves every entry of the current version reachable, ``dataset.json`` included, so
+    a folder whose ``dataset.json`` opens always shows one whole version. Anything in OUT
+    that is not ours stays."""
+    folder = out / VERSIONS_DIR / version
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    for name in names:
         path = out / name
         if _ours(path):
             continue
         if path.exists() or path.is_symlink():
             log.warning("%s was not written by landslide4sense: left as it is (the current "
-                        "version's is %s)", path, current / name)  # fmt: skip
+                        "version's is %s)", path, folder / name)  # fmt: skip
             continue
         _replace_link(path, Path(CURRENT) / name)
+    _point_current(out, version)
     for path in out.iterdir():
         if _ours(path) and path.name not in names:
+            path.unlink()
+
+
+def discard_unpublished(out: str | Path) -> None:
+    """Remove what publishing wrote in a folder where no version ever became current
+    (``versions/``, ``current`` and the layout links); other files stay."""
+    out = Path(out)
+    if current_version(out) is not None:
+        return
+    shutil.rmtree(out / VERSIONS_DIR, ignore_errors=True)
+    for path in out.iterdir():
+        if path.is_symlink() and (path.name == CURRENT or _ours(path)):
             path.unlink()
 
 

@@ -13,6 +13,7 @@ from landslide4sense.cache import (
     read_cached,
     reusable,
     seal,
+    source_digest,
     stage_key,
 )
 
@@ -22,6 +23,20 @@ def test_the_code_version_names_the_package_and_its_source():
 
     version, _, source = code_version().partition("+")
     assert version == __version__ and len(source) == 12 and int(source, 16) >= 0
+
+
+def test_a_change_to_the_pipeline_code_changes_every_stage_key(tmp_path, monkeypatch):
+    package = tmp_path / "pipeline_like"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "cut.py").write_text("SIZE = 128\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    before = source_digest(("pipeline_like",))
+    (package / "cut.py").write_text("SIZE = 256\n")
+    assert source_digest(("pipeline_like",)) != before
+    key = stage_key("inputs", {"scaling": "l4s"})
+    monkeypatch.setattr("landslide4sense.cache.code_version", lambda: "0.1.0+" + before)
+    assert stage_key("inputs", {"scaling": "l4s"}) != key
 
 
 def test_content_not_timestamps_makes_the_key(tmp_path):

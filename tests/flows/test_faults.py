@@ -99,7 +99,7 @@ def test_input_content_not_timestamps_decides_what_is_redone(hills, demo_inputs,
     assert len(list_versions(out)) == 1
 
 
-def test_a_full_rebuild_keeps_the_order_regions_joined_in(demo_inputs, tmp_path):
+def test_a_full_rebuild_keeps_the_order_regions_joined_in(demo_inputs, tmp_path, capsys):
     """demo-valley joins after demo-hills: a full `build` (regions sorted by name would put
     valley second anyway) and a rebuild after valley joined first keep their numbers."""
     regions, raw = demo_inputs
@@ -109,11 +109,18 @@ def test_a_full_rebuild_keeps_the_order_regions_joined_in(demo_inputs, tmp_path)
     result = add_region(region=regions / "demo-hills.yaml", out=out, raw=raw)
     both = digests(out)
     assert all(both[k] == v for k, v in valley.items())
+    assert not result["rebuilt"]
     again = build_benchmark(regions=regions, out=out, raw=raw)  # by name: hills < valley
     assert again["version"] == result["version"] and digests(out) == both
     meta = read_json(out / "dataset.json")
     assert [r["name"] for r in meta["regions"]] == ["demo-valley", "demo-hills"]
     assert meta["renumbered"] == []
+    # Adding a region that is already in: rebuilt in place, and the command says so.
+    args = ["add-region", str(regions / "demo-valley.yaml"), "--raw", str(raw), "--out", str(out)]
+    assert main(args) == 0
+    said = capsys.readouterr().out
+    assert "demo-valley was already in the benchmark: rebuilt in place, nothing changed" in said
+    assert digests(out) == both
 
 
 @pytest.mark.slow
@@ -138,3 +145,20 @@ def test_two_add_regions_started_together_both_land(demo_inputs, tmp_path):
     assert sorted(r["name"] for r in meta["regions"]) == ["demo-hills", "demo-valley"]
     assert len(list_versions(out)) == 2  # the first's version, then both
     assert not list(out.glob("versions/.staging-*")) and "Traceback" not in "".join(logs)
+
+
+def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
+    """A run that claimed an empty folder and failed while publishing (no valid tile, a full
+    disk) takes back all it wrote, so the next run can use the folder."""
+    from landslide4sense.errors import EmptyResultError
+    from landslide4sense.flows.build import _claimed
+    from landslide4sense.output import check_output
+    from landslide4sense.versions import staged
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EmptyResultError), _claimed(out, "test"), staged(out) as stage:
+        (stage / "TrainData").mkdir()
+        raise EmptyResultError("region 'x': none of its tiles is valid")
+    assert list(out.iterdir()) == []
+    check_output(out)  # not refused

@@ -32,14 +32,14 @@ STEPS = ("link", "rename", "replace", "symlink", "unlink", "rmdir", "mkdir")
 
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
-    return cut_regions(tmp_path_factory.mktemp("jobs"), (2, 1, 1))
+    return cut_regions(tmp_path_factory.mktemp("jobs"), (5, 1, 1))  # alpha: 2 to train
 
 
 def view(out) -> tuple:
     """What a reader sees: the version dataset.json names, and every patch and the manifest
     through the layout links (file name -> sha256)."""
     files = {}
-    for name in ("TrainData", "TestData", "manifest.csv"):
+    for name in ("TrainData", "ValidData", "TestData", "manifest.csv"):
         path = out / name
         found = sorted(path.rglob("*")) if path.is_dir() else [path] if path.exists() else []
         files |= {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -50,6 +50,7 @@ def view(out) -> tuple:
         counts = json.loads(meta.read_text())["counts"]
         assert len([f for f in files if f.startswith("TrainData/img/")]) == counts["train"]
         assert len([f for f in files if f.startswith("TestData/mask/")]) == counts["test"]
+        assert len([f for f in files if f.startswith("ValidData/img/")]) == counts.get("val", 0)
     return version, files
 
 
@@ -68,9 +69,11 @@ def leftovers(out) -> list[str]:
     ]
 
 
-def in_child(out, jobs, fault_at: int | None, fault: str = "kill") -> tuple[int, int]:
-    """Publish [alpha, beta, gamma] in a forked process whose ``fault_at``-th file-system step
-    is a SIGKILL (or a full disk); returns (its wait status, the steps it made)."""
+def in_child(out, jobs, fault_at: int | None, fault: str = "kill",
+             layout: str = "release") -> tuple[int, int]:  # fmt: skip
+    """Publish [alpha, beta, gamma] in ``layout`` in a forked process whose ``fault_at``-th
+    file-system step is a SIGKILL (or a full disk); returns (its wait status, the steps it
+    made)."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: count steps, die at the chosen one
@@ -93,7 +96,7 @@ def in_child(out, jobs, fault_at: int | None, fault: str = "kill") -> tuple[int,
             for name in STEPS:
                 setattr(os, name, step(getattr(os, name)))
             try:
-                assemble(out, jobs, "raw", figures=False)
+                assemble(out, jobs, "raw", figures=False, layout=layout)
             except PublishError:
                 code = 4
             os.write(write, str(done[0]).encode())
@@ -108,24 +111,43 @@ def in_child(out, jobs, fault_at: int | None, fault: str = "kill") -> tuple[int,
 
 
 @pytest.fixture(scope="module")
-def expected(jobs, tmp_path_factory):
-    """The states a reader may see: before the publish, and after it."""
-    out = tmp_path_factory.mktemp("reference") / "bench"
-    before = before_state(out, jobs)
-    status, steps = in_child(out, jobs, None)
-    assert status == 0 and steps > 20
-    return before, view(out), steps
+def references(jobs, tmp_path_factory):
+    """The states a reader may see when the new version has a given layout: before the
+    publish, and after it (and the publish's count of steps)."""
+    found = {}
+
+    def reference(layout: str = "release") -> tuple:
+        if layout not in found:
+            out = tmp_path_factory.mktemp("reference") / "bench"
+            before = before_state(out, jobs)
+            status, steps = in_child(out, jobs, None, layout=layout)
+            assert status == 0 and steps > 20
+            found[layout] = before, view(out), steps
+        return found[layout]
+
+    return reference
 
 
-@pytest.mark.parametrize("fault", ["kill", pytest.param("full-disk", marks=pytest.mark.slow)])
-def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, jobs, expected,
+@pytest.fixture(scope="module")
+def expected(references):
+    return references()
+
+
+# with-valid: the new version adds ValidData/ to a release-layout benchmark (a layout change).
+@pytest.mark.parametrize("fault, layout", [
+    ("kill", "release"), ("kill", "with-valid"),
+    pytest.param("full-disk", "release", marks=pytest.mark.slow),
+])  # fmt: skip
+def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, layout, jobs, references,
                                                                 tmp_path, capsys):  # fmt: skip
-    before, after, steps = expected
+    before, after, steps = references(layout)
+    if layout != "release":
+        assert after[1].keys() - before[1].keys() >= {"ValidData/img/image_1.h5"}
     seen = {"previous": 0, "new": 0}
     for k in range(1, steps + 1):
         out = tmp_path / f"{fault}-{k}" / "bench"
         assert before_state(out, jobs) == before
-        status, _ = in_child(out, jobs, k, "kill" if fault == "kill" else "enospc")
+        status, _ = in_child(out, jobs, k, "kill" if fault == "kill" else "enospc", layout)
         if fault == "kill":
             assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, k
         else:  # one PublishError; or a failure the step shrugs off (mkdir -p), published
@@ -138,14 +160,14 @@ def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, jobs, ex
         assert all((out / "versions" / v.version / "dataset.json").exists()
                    for v in list_versions(out))  # fmt: skip
         # The re-run publishes the new version and removes what the faulty one left.
-        assemble(out, jobs, "raw", figures=False)
+        assemble(out, jobs, "raw", figures=False, layout=layout)
         assert view(out) == after and not leftovers(out), k
         assert len(list_versions(out)) == 2
         shutil.rmtree(out.parent)
     with capsys.disabled():
         print(
-            f"\n{fault} at each of {steps} publish steps: {seen['previous']} left the previous "
-            f"version, {seen['new']} the new one, none a mix; every re-run completed"
+            f"\n{fault} at each of {steps} publish steps ({layout}): {seen['previous']} left the "
+            f"previous version, {seen['new']} the new one, none a mix; every re-run completed"
         )
     assert seen["previous"] and seen["new"]
 
