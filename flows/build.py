@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import shapely
@@ -199,8 +200,10 @@ def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, sc
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
     aoi = _aoi_in_grid_crs(region, grid.crs).wkt
-    key = stage_key({b: file_hash(p, work / HASHES) for b, p in raw.bands.items()},
-                    terrain.name, labels.name, scaling, grid.to_dict(), aoi,
+    with ThreadPoolExecutor(2) as pool:  # hashlib lets go of the GIL: both cores read
+        hashes = dict(zip(raw.bands, pool.map(lambda p: file_hash(p, work / HASHES),
+                                              raw.bands.values()), strict=True))  # fmt: skip
+    key = stage_key(hashes, terrain.name, labels.name, scaling, grid.to_dict(), aoi,
                     RegionJob.model_fields["rows_per_block"].default)  # fmt: skip
     folder = work / region.name / f"patches-{key}"
     reusable(folder)  # a finished folder must be intact; an unfinished one resumes

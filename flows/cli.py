@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in PREFLIGHT:  # its checks' own log lines only with -v
             root = logging.getLogger()
             level = root.level
-            root.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+            root.setLevel(level if args.verbose else logging.WARNING)
             try:
                 PREFLIGHT[args.command](args)
             finally:

@@ -395,7 +395,7 @@ def _write_version(
     patches = number_patches(regions, train_fraction, layout, previous)
     version = content_version(scaling, patches, layout)
     rows = manifest_rows(patches, version)
-    # Imported here: geopandas and pystac are needed only to publish.
+    # Imported here: geopandas is needed only to publish.
     from landslide4sense.patching.index import patch_index, split_overlaps
 
     index = patch_index(r.model_dump(mode="json") for r in rows)

@@ -83,6 +83,15 @@ def split_overlaps(index: gpd.GeoDataFrame) -> list[tuple[str, str]]:
     return list(zip(ids[left[overlap]], ids[right[overlap]], strict=True))
 
 
+STAC_VERSION = "1.1.0"
+JSON, GEOJSON = "application/json", "application/geo+json"
+
+
+def _stamp(day: dt.date, end: bool = False) -> str:
+    """The first (or last) instant of ``day``, UTC, as STAC writes it."""
+    return f"{day.isoformat()}T{'23:59:59.999999' if end else '00:00:00'}Z"
+
+
 def stac_collection(
     index: gpd.GeoDataFrame,
     *,
@@ -91,13 +100,17 @@ def stac_collection(
     description: str,
     licence: str,
     windows: Mapping[str, tuple[dt.date, dt.date]],
-):
-    """A STAC Collection with one Item per patch; Items link to the HDF5 files relatively.
+) -> tuple[dict, list[dict]]:
+    """A STAC Collection with one Item per patch (STAC 1.1 JSON records: the collection, its
+    items); Items link to the HDF5 files relatively. :func:`write_stac` saves them.
 
     Each Item holds the patch's footprint (EPSG:4326), its own grid (projection extension:
     code, bounds, shape, transform), ``ml-aoi:split`` (train, validate or test), the mask as a
     label asset (label extension: raster, classes 0 and 1, segmentation) and the image as the
     feature asset. Its time range is the region's imagery window (the patches are composites).
+    The records are built here rather than through pystac's objects, whose link resolution
+    grows with the square of the patch count (11 s for a full Sentinel-2 tile's 7,225);
+    ``tests/patching/test_index.py`` reads them back with pystac.
 
     Args:
         index: the patch index (:func:`patch_index`).
@@ -107,37 +120,19 @@ def stac_collection(
         licence: an SPDX licence id, or ``other``.
         windows: each region's imagery window (start, end).
     """
-    import pystac
-
-    def moment(day: dt.date, end: bool = False) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time.max if end else dt.time.min, tzinfo=dt.UTC)
-
-    starts = [moment(s) for s, _ in windows.values()]
-    ends = [moment(e, end=True) for _, e in windows.values()]
-    collection = pystac.Collection(
-        id=collection_id,
-        title=title,
-        description=description,
-        license=licence,
-        extent=pystac.Extent(
-            pystac.SpatialExtent([index.total_bounds.tolist()]),
-            pystac.TemporalExtent([[min(starts), max(ends)]]),
-        ),
-        stac_extensions=[ML_AOI_SCHEMA],
-    )
-    collection.summaries.add("ml-aoi:split", sorted({ML_AOI_SPLITS[s] for s in index["split"]}))
+    items = []
     for row in index.itertuples(index=False):
         start, end = windows[row.region]
         xmin, ymin, xmax, ymax = (float(v) for v in (row.xmin, row.ymin, row.xmax, row.ymax))
         res = (xmax - xmin) / PATCH_SIZE
-        item = pystac.Item(
-            id=row.id,
-            geometry=shapely.geometry.mapping(row.geometry),
-            bbox=list(row.geometry.bounds),
-            datetime=None,
-            start_datetime=moment(start),
-            end_datetime=moment(end, end=True),
-            properties={
+        items.append({
+            "type": "Feature",
+            "stac_version": STAC_VERSION,
+            "stac_extensions": [ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
+            "id": row.id,
+            "geometry": shapely.geometry.mapping(row.geometry),
+            "bbox": list(row.geometry.bounds),
+            "properties": {
                 "ml-aoi:split": ML_AOI_SPLITS[row.split],
                 "proj:code": row.crs,
                 "proj:bbox": [xmin, ymin, xmax, ymax],
@@ -147,45 +142,53 @@ def stac_collection(
                 "l4s:region": row.region,
                 "l4s:tile": [int(row.tile_row), int(row.tile_col)],
                 "l4s:landslide_fraction": float(row.landslide_fraction),
+                "start_datetime": _stamp(start),
+                "end_datetime": _stamp(end, end=True),
+                "datetime": None,
             },
-            stac_extensions=[ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
-        )
-        # Items live in stac/items/<id>.json: two levels below the benchmark's root.
-        item.add_asset("image", pystac.Asset(
-            f"../../{row.image}", title="14-band image (dataset 'img', 128 x 128 x 14)",
-            media_type=HDF5_MEDIA_TYPE, roles=["data"],
-            extra_fields={"ml-aoi:role": "feature", "ml-aoi:reference-grid": True}))  # fmt: skip
-        item.add_asset("mask", pystac.Asset(
-            f"../../{row.mask}", title="landslide mask (dataset 'mask', 128 x 128)",
-            media_type=HDF5_MEDIA_TYPE, roles=["labels"],
-            extra_fields={"ml-aoi:role": "label"}))  # fmt: skip
-        collection.add_item(item)
-    return collection
+            # Items live in stac/items/<id>.json: two levels below the benchmark's root.
+            "links": [{"rel": rel, "href": "../collection.json", "type": JSON}
+                      for rel in ("root", "collection", "parent")],
+            "assets": {
+                "image": {"href": f"../../{row.image}", "type": HDF5_MEDIA_TYPE,
+                          "title": "14-band image (dataset 'img', 128 x 128 x 14)",
+                          "ml-aoi:role": "feature", "ml-aoi:reference-grid": True,
+                          "roles": ["data"]},
+                "mask": {"href": f"../../{row.mask}", "type": HDF5_MEDIA_TYPE,
+                         "title": "landslide mask (dataset 'mask', 128 x 128)",
+                         "ml-aoi:role": "label", "roles": ["labels"]},
+            },
+            "collection": collection_id,
+        })  # fmt: skip
+    interval = [min(_stamp(s) for s, _ in windows.values()),
+                max(_stamp(e, end=True) for _, e in windows.values())]  # fmt: skip
+    collection = {
+        "type": "Collection",
+        "id": collection_id,
+        "stac_version": STAC_VERSION,
+        "description": description,
+        "links": [{"rel": "root", "href": "./collection.json", "type": JSON}]
+        + [{"rel": "item", "href": f"./items/{i['id']}.json", "type": GEOJSON} for i in items],
+        "stac_extensions": [ML_AOI_SCHEMA],
+        "title": title,
+        "extent": {
+            "spatial": {"bbox": [index.total_bounds.tolist()]},
+            "temporal": {"interval": [interval]},
+        },
+        "license": licence,
+        "summaries": {"ml-aoi:split": sorted({ML_AOI_SPLITS[s] for s in index["split"]})},
+    }
+    return collection, items
 
 
-def write_stac(folder: str | Path, collection) -> Path:
-    """Save ``collection`` self-contained under ``folder`` (``collection.json``,
-    ``items/<id>.json``; every link relative), atomically; returns the collection file.
-
-    The links are written here rather than by pystac's ``save``, which resolves every link
-    of every Item against the whole catalog (seconds per thousand patches); the files are
-    the same a self-contained save writes, and pystac reads them back
-    (``tests/patching/test_index.py``)."""
+def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
+    """Save a :func:`stac_collection` self-contained under ``folder`` (``collection.json``,
+    ``items/<id>.json``; every link relative), atomically; returns the collection file."""
     folder = Path(folder)
-    json_type, geojson_type = "application/json", "application/geo+json"
-    up = [{"rel": rel, "href": "../collection.json", "type": json_type}
-          for rel in ("root", "collection", "parent")]  # fmt: skip
-    ids = []
+    collection, items = stac
     with atomic_path(folder) as tmp:
         (tmp / "items").mkdir(parents=True)
-        for item in collection.get_items():
-            record = item.to_dict(include_self_link=False, transform_hrefs=False)
-            record["links"] = up
-            (tmp / "items" / f"{item.id}.json").write_text(json.dumps(record, indent=2))
-            ids.append(item.id)
-        record = collection.to_dict(include_self_link=False, transform_hrefs=False)
-        record["links"] = [{"rel": "root", "href": "./collection.json", "type": json_type}] + [
-            {"rel": "item", "href": f"./items/{i}.json", "type": geojson_type} for i in ids
-        ]
-        (tmp / "collection.json").write_text(json.dumps(record, indent=2))
+        for item in items:
+            (tmp / "items" / f"{item['id']}.json").write_text(json.dumps(item, indent=2))
+        (tmp / "collection.json").write_text(json.dumps(collection, indent=2))
     return folder / "collection.json"
