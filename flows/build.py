@@ -422,12 +422,17 @@ def build_benchmark(
 
     Bad input is refused before anything is written; the output folder is locked for the run.
     """
-    regions, out = Path(regions), Path(out)
+    # Absolute: the work files record paths, and a later run may start elsewhere.
+    regions, out, raw = Path(regions).absolute(), Path(out).absolute(), _absolute(raw)
     files = region_files(regions)
     check_build(files, source, raw, out, scaling, max_aoi_km2)
     with _claimed(out, f"l4s build {regions}"):
         files = _in_join_order(out, files)
         return publish(out, _build_regions(files, source, raw, out, scaling), scaling, layout)
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else Path(path).absolute()
 
 
 def _same_layout(out: Path, layout: OutputLayout | None) -> OutputLayout:
@@ -468,7 +473,7 @@ def add_region(
     anything is written; the output folder is locked for the run (a second run waits, then
     adds its region to the first's benchmark).
     """
-    region, out = Path(region), Path(out)
+    region, out, raw = Path(region).absolute(), Path(out).absolute(), _absolute(raw)
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
     with _claimed(out, f"l4s add-region {reg.name}"):
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited

@@ -162,3 +162,18 @@ def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
         raise EmptyResultError("region 'x': none of its tiles is valid")
     assert list(out.iterdir()) == []
     check_output(out)  # not refused
+
+
+def test_work_files_record_absolute_paths_whatever_the_working_folder(demo_inputs, tmp_path,
+                                                                      monkeypatch):  # fmt: skip
+    """Relative --out and --raw: the region's job names absolute files, so a later run from
+    another folder (or a worker) finds them."""
+    regions, raw = demo_inputs
+    monkeypatch.chdir(raw.parent)
+    add_region(region=regions / "demo-valley.yaml", out=Path(os.path.relpath(tmp_path / "b")),
+               raw=Path(raw.name))  # fmt: skip
+    (job,) = (tmp_path / "b" / ".l4s" / "demo-valley").glob("patches-*/job.json")
+    record = read_json(job)
+    paths = [record["work"], record["slope"], record["dem"], record["mask"],
+             *record["bands"].values()]  # fmt: skip
+    assert all(Path(p).is_absolute() and Path(p).exists() for p in paths), paths
