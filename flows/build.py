@@ -399,7 +399,7 @@ def _claimed(out: Path, command: str) -> Iterator[None]:
         try:
             yield
         except L4SError:
-            if claimed and current_version(out) is None:
+            if claimed and _nothing_published(out):
                 discard_unpublished(out)
                 shutil.rmtree(out / STATE_DIR, ignore_errors=True)
                 if not existed:
@@ -429,6 +429,13 @@ def build_benchmark(
     with _claimed(out, f"l4s build {regions}"):
         files = _in_join_order(out, files)
         return publish(out, _build_regions(files, source, raw, out, scaling), scaling, layout)
+
+
+def _nothing_published(out: Path) -> bool:
+    try:
+        return current_version(out) is None
+    except L4SError:  # a damaged `current`: not ours to undo
+        return False
 
 
 def _absolute(path: Path | None) -> Path | None:

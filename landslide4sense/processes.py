@@ -9,18 +9,25 @@ back and handled by this process's loggers (and so reach Prefect's log, as on a 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import logging.handlers
 import multiprocessing
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
 def _init(queue, level: int, env: dict[str, str]) -> None:
+    if sys.platform == "linux":  # die with the parent (a killed build leaves no worker behind)
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     os.environ.update(env)
     root = logging.getLogger()
     root.handlers = [logging.handlers.QueueHandler(queue)]
@@ -58,7 +65,7 @@ def process_pool(workers: int, env: dict[str, str] | None = None) -> Iterator[Pr
 def alongside(fn: Callable[..., object], /, *args) -> Iterator[None]:
     """``fn(*args)`` on a spawned process while the ``with`` block runs; the block's end waits
     for it and raises its error. Run after the block instead when this process may not start
-    children (a daemonic worker)."""
+    children (a daemonic worker), or when the child died (killed, out of memory)."""
     if multiprocessing.current_process().daemon:
         yield
         fn(*args)
@@ -66,7 +73,10 @@ def alongside(fn: Callable[..., object], /, *args) -> Iterator[None]:
     with process_pool(1) as pool:
         future = pool.submit(fn, *args)
         yield
-        future.result()
+        try:
+            future.result()
+        except BrokenProcessPool:
+            fn(*args)
 
 
 def in_child_process(fn: Callable[..., T], /, *args) -> T:

@@ -256,7 +256,11 @@ def _replace_link(path: Path, target: Path) -> None:
     """Make ``path`` a link to ``target`` in one atomic rename."""
     tmp = path.with_name(f"{TMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
     os.symlink(target, tmp)
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _ours(link: Path) -> bool:
@@ -296,7 +300,7 @@ def discard_unpublished(out: str | Path) -> None:
         return
     shutil.rmtree(out / VERSIONS_DIR, ignore_errors=True)
     for path in out.iterdir():
-        if path.is_symlink() and (path.name == CURRENT or _ours(path)):
+        if path.is_symlink() and (_ours(path) or path.name.startswith(TMP_PREFIX)):
             path.unlink()
 
 

@@ -193,7 +193,7 @@ def draw_figures(
 ) -> None:
     """A benchmark's three figures into ``folder``: sample patches, band values (``groups``
     of :func:`patch_means` per split) and landslide share per region (``shares``)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(exist_ok=True)  # not its parent: a version given up on stays gone
     plot_samples(folder / "sample_patches.png", samples, divisors)
     plot_band_values(folder / "band_values.png", groups, bands, divisors)
     plot_landslide_share(folder / "landslide_share.png", shares, splits)

@@ -147,7 +147,7 @@ def stac_collection(
                 "datetime": None,
             },
             # Items live in stac/items/<id>.json: two levels below the benchmark's root.
-            "links": [{"rel": rel, "href": "../collection.json", "type": JSON}
+            "links": [{"rel": rel, "href": "../collection.json", "type": JSON, "title": title}
                       for rel in ("root", "collection", "parent")],
             "assets": {
                 "image": {"href": f"../../{row.image}", "type": HDF5_MEDIA_TYPE,
@@ -167,7 +167,7 @@ def stac_collection(
         "id": collection_id,
         "stac_version": STAC_VERSION,
         "description": description,
-        "links": [{"rel": "root", "href": "./collection.json", "type": JSON}]
+        "links": [{"rel": "root", "href": "./collection.json", "type": JSON, "title": title}]
         + [{"rel": "item", "href": f"./items/{i['id']}.json", "type": GEOJSON} for i in items],
         "stac_extensions": [ML_AOI_SCHEMA],
         "title": title,

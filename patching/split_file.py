@@ -85,7 +85,7 @@ def write_split_file(
     return Path(path)
 
 
-def numbers(root: str | Path, split: Split) -> list[int]:
+def split_numbers(root: str | Path, split: Split) -> list[int]:
     """The numbers N of a split's ``image_N.h5`` files under ``root``, in order."""
     folder = Path(root) / image_path(split, 1).rsplit("/", 1)[0]
     found = (re.fullmatch(r"image_(\d+)\.h5", p.name) for p in folder.glob("image_*.h5"))
@@ -99,7 +99,7 @@ def write_split_files(root: str | Path, version: str, splits: Iterable[Split]) -
     root = Path(root)
     paths = []
     for split in splits:
-        ns = numbers(root, split)
+        ns = split_numbers(root, split)
         path = write_split_file(
             root / SPLIT_FILES[split],
             [root / image_path(split, n) for n in ns],

@@ -242,7 +242,9 @@ def _read_split_file(root: Path, split: str, images: list[Path],
     version = json.loads(meta.read_text()).get("version")
     with h5py.File(path, "r") as f:
         img = f["img"]
-        same = "number" in f and f["number"][()].tolist() == numbers
+        # Files without "number" (older ones) hold patches 1..N.
+        held = f["number"][()].tolist() if "number" in f else list(range(1, len(img) + 1))
+        same = held == numbers
         if f.attrs.get("version") != version or img.shape != (n, h, w, c) or not same:
             log.warning("%s does not hold version %s's %d patches: reading the patch files",
                         path, version, n)  # fmt: skip

@@ -116,3 +116,28 @@ def test_a_name_taken_by_a_user_file_is_left_alone(jobs, out, caplog):
 def test_versions_of_a_folder_that_is_not_a_benchmark(tmp_path, capsys):
     assert main(["versions", str(tmp_path)]) == 2
     assert "not a landslide4sense benchmark folder" in capsys.readouterr().err
+
+
+def test_a_first_publish_failing_at_the_switch_can_be_taken_back(jobs, tmp_path, monkeypatch):
+    """The disk fills up as `current` is made: the temporary link goes with the error, and
+    what the publish wrote can be removed, leaving the folder as it was."""
+    import errno
+
+    from landslide4sense.versions import PublishError, discard_unpublished
+
+    out = tmp_path / "bench"
+    out.mkdir()
+    replace = os.replace
+
+    def full(src, dst):
+        if os.path.basename(dst) == "current":
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(PublishError, match="No space left"):
+        assemble(out, jobs, "raw", figures=False)
+    monkeypatch.setattr(os, "replace", replace)
+    assert current_version(out) is None and not (out / "dataset.json").exists()
+    discard_unpublished(out)
+    assert sorted(p.name for p in out.iterdir()) == [".l4s"]  # the lock file's folder

@@ -31,7 +31,7 @@ def benchmark(root, counts):
 
 def test_split_files_hold_every_patch_as_its_file_does(tmp_path):
     arrays = benchmark(tmp_path, {"train": 2, "test": 3})
-    paths = write_split_files(tmp_path, "0123456789ab", {Split.TRAIN: 2, Split.TEST: 3})
+    paths = write_split_files(tmp_path, "0123456789ab", [Split.TRAIN, Split.TEST])
     assert paths == [tmp_path / "TrainData.h5", tmp_path / "TestData.h5"]
     for split, path in zip(("train", "test"), paths, strict=True):
         with h5py.File(path, "r") as f:
