@@ -412,10 +412,8 @@ def _write_version(
     if not figures:
         _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
         return version
-    from landslide4sense.patching.figures import draw_figures
-
     # Drawn on another core while the rest is written (matplotlib takes seconds).
-    with alongside(draw_figures, *_figure_inputs(stage, meta, rows, patches, splits)):
+    with alongside(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits)):
         _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
     return version
 
@@ -468,11 +466,40 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def patch_means(tiles: list[TileRecord], n_pixels: int) -> dict[str, np.ndarray]:
+    """Each patch's per-band mean over its landslide pixels and over its other pixels.
+
+    Args:
+        tiles: tile records (per-band ``sum``, ``sum_ls`` over landslide pixels, and
+            ``landslide_px``).
+        n_pixels: pixels per patch.
+
+    Returns:
+        ``landslide``: (patches with landslides, bands); ``other``: (patches with other pixels,
+        bands).
+    """
+    if not tiles:
+        return {"landslide": np.empty((0, 0)), "other": np.empty((0, 0))}
+    total = np.array([t.sum for t in tiles], np.float64)
+    slides = np.array([t.sum_ls for t in tiles], np.float64).reshape(total.shape)
+    n = np.array([t.landslide_px for t in tiles], np.float64)
+    has, rest = n > 0, n < n_pixels
+    return {
+        "landslide": slides[has] / n[has, None],
+        "other": (total[rest] - slides[rest]) / (n_pixels - n[rest, None]),
+    }
+
+
+def _draw_figures(*args) -> None:
+    """:func:`.figures.draw_figures`, importing matplotlib where it runs (not here)."""
+    from landslide4sense.patching.figures import draw_figures
+
+    draw_figures(*args)
+
+
 def _figure_inputs(stage: Path, meta: DatasetMeta, rows: list[ManifestRow],
                    patches: list[Patch], splits: list[Split]) -> tuple:  # fmt: skip
     """What :func:`.figures.draw_figures` needs, as plain values (it runs on another process)."""
-    from landslide4sense.patching.figures import patch_means
-
     samples = []  # read from the cut patches: the version's links may not exist yet
     for reg in meta.regions:  # the two patches with the most landslide pixels per region
         mine = sorted(((r, p) for r, p in zip(rows, patches, strict=True) if r.region == reg.name),

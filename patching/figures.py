@@ -19,7 +19,6 @@ from matplotlib.patches import Patch
 
 from landslide4sense.patching.hdf5 import read_image, read_mask
 from landslide4sense.patching.stack import L4S_SCALE
-from landslide4sense.records import TileRecord
 
 RGB = (3, 2, 1)  # B4, B3, B2 in the stack
 SLOPE, DEM = 12, 13
@@ -84,30 +83,6 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
     _save(fig, path)
 
 
-def patch_means(tiles: Sequence[TileRecord], n_pixels: int) -> dict[str, np.ndarray]:
-    """Each patch's per-band mean over its landslide pixels and over its other pixels.
-
-    Args:
-        tiles: tile records (per-band ``sum``, ``sum_ls`` over landslide pixels, and
-            ``landslide_px``).
-        n_pixels: pixels per patch.
-
-    Returns:
-        ``landslide``: (patches with landslides, bands); ``other``: (patches with other pixels,
-        bands).
-    """
-    if not tiles:
-        return {"landslide": np.empty((0, 0)), "other": np.empty((0, 0))}
-    total = np.array([t.sum for t in tiles], np.float64)
-    slides = np.array([t.sum_ls for t in tiles], np.float64).reshape(total.shape)
-    n = np.array([t.landslide_px for t in tiles], np.float64)
-    has, rest = n > 0, n < n_pixels
-    return {
-        "landslide": slides[has] / n[has, None],
-        "other": (total[rest] - slides[rest]) / (n_pixels - n[rest, None]),
-    }
-
-
 def plot_band_values(
     path: Path,
     groups: list[tuple[str, dict[str, dict[str, np.ndarray]]]],
@@ -120,7 +95,7 @@ def plot_band_values(
 
     Args:
         path: the figure (PNG, with an SVG beside it).
-        groups: (title, {split: :func:`patch_means`}) per panel.
+        groups: (title, {split: :func:`.assemble.patch_means`}) per panel.
         bands: band names.
         divisors: what the patches were divided by (values are shown relative to the
             original release's constants, whatever the scaling, so bands compare).
@@ -192,7 +167,7 @@ def draw_figures(
     splits: Sequence[str],
 ) -> None:
     """A benchmark's three figures into ``folder``: sample patches, band values (``groups``
-    of :func:`patch_means` per split) and landslide share per region (``shares``)."""
+    of :func:`.assemble.patch_means` per split) and landslide share per region (``shares``)."""
     folder.mkdir(exist_ok=True)  # not its parent: a version given up on stays gone
     plot_samples(folder / "sample_patches.png", samples, divisors)
     plot_band_values(folder / "band_values.png", groups, bands, divisors)
