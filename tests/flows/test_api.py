@@ -36,7 +36,7 @@ def alive(pid: int) -> bool:
 
 
 def test_one_local_server_serves_later_commands_and_exits_when_idle(tmp_path):
-    env = clean_env(tmp_path / "home", L4S_API_IDLE_S="2")
+    env = clean_env(tmp_path / "home", L4S_API_IDLE_S="5")  # a loaded machine answers late
     done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -50,7 +50,7 @@ def test_one_local_server_serves_later_commands_and_exits_when_idle(tmp_path):
     deadline = time.monotonic() + 60
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not alive(pid), "the local API did not exit after 2 s idle"
+    assert not alive(pid), "the local API did not exit after 5 s idle"
 
 
 def test_a_configured_api_is_used_and_nothing_is_started(tmp_path):
