@@ -9,6 +9,9 @@ state. Every stage takes these names from here.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from landslide4sense.choices import Split
 
 #: The twelve Sentinel-2 bands of a patch: B1..B12 without B8A (B10 exists only in L1C).
@@ -62,3 +65,10 @@ def image_path(split: Split, n: int) -> str:
 def mask_path(split: Split, n: int) -> str:
     """The mask file of patch ``n`` of ``split``, relative to the benchmark folder."""
     return f"{SPLIT_DIRS[split]}/{MASK_DIR}/{MASK_STEM}_{n}.h5"
+
+
+def numbered(folder: str | Path, stem: str) -> dict[int, Path]:
+    """The ``<stem>_N.h5`` files of ``folder`` by N, in increasing N (N may have gaps)."""
+    pattern = re.compile(rf"{re.escape(stem)}_(\d+)\.h5")
+    found = ((pattern.fullmatch(p.name), p) for p in Path(folder).glob(f"{stem}_*.h5"))
+    return dict(sorted((int(m.group(1)), p) for m, p in found if m))

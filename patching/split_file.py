@@ -13,7 +13,6 @@ arrays are exactly the files' arrays.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,13 +23,17 @@ from landslide4sense.choices import Split
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
 from landslide4sense.layout import (
+    IMAGE_DIR,
     IMAGE_KEY,
+    IMAGE_STEM,
     MASK_KEY,
     PATCH_SIZE,
+    SPLIT_DIRS,
     SPLIT_FILES,
     STACK_BANDS,
     image_path,
     mask_path,
+    numbered,
 )
 from landslide4sense.patching.hdf5 import header
 
@@ -85,13 +88,6 @@ def write_split_file(
     return Path(path)
 
 
-def split_numbers(root: str | Path, split: Split) -> list[int]:
-    """The numbers N of a split's ``image_N.h5`` files under ``root``, in order."""
-    folder = Path(root) / image_path(split, 1).rsplit("/", 1)[0]
-    found = (re.fullmatch(r"image_(\d+)\.h5", p.name) for p in folder.glob("image_*.h5"))
-    return sorted(int(m.group(1)) for m in found if m)
-
-
 def write_split_files(root: str | Path, version: str, splits: Iterable[Split]) -> list[Path]:
     """``TrainData.h5``, ``TestData.h5`` (and ``ValidData.h5``) of the benchmark (or staged
     benchmark) at ``root``, from its patch files: every patch of each split in ``splits``, of
@@ -99,7 +95,7 @@ def write_split_files(root: str | Path, version: str, splits: Iterable[Split]) -
     root = Path(root)
     paths = []
     for split in splits:
-        ns = split_numbers(root, split)
+        ns = list(numbered(root / SPLIT_DIRS[split] / IMAGE_DIR, IMAGE_STEM))
         path = write_split_file(
             root / SPLIT_FILES[split],
             [root / image_path(split, n) for n in ns],

@@ -41,7 +41,16 @@ import numpy as np
 
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
-from landslide4sense.layout import DATASET_JSON, MANIFEST_CSV, STACK_BANDS
+from landslide4sense.layout import (
+    DATASET_JSON,
+    IMAGE_DIR,
+    IMAGE_STEM,
+    MANIFEST_CSV,
+    MASK_DIR,
+    MASK_STEM,
+    STACK_BANDS,
+    numbered,
+)
 from landslide4sense.training.metrics import NODATA
 
 log = logging.getLogger(__name__)
@@ -68,14 +77,6 @@ def check_version(version: object, source: str | Path) -> str:
             "train on the folder as a release"
         )
     return version
-
-
-def _numbered(folder: Path, stem: str) -> list[Path]:
-    pattern = re.compile(rf"{stem}_(\d+)\.h5$")
-    files = [
-        (int(m.group(1)), p) for p in folder.glob(f"{stem}_*.h5") if (m := pattern.match(p.name))
-    ]
-    return [p for _, p in sorted(files)]
 
 
 def _open(path: Path, key: str) -> h5py.File:
@@ -200,8 +201,8 @@ def standardise(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.nda
 
 def _split_files(root: Path, split: str) -> tuple[list[Path], list[Path]]:
     folder = root / SPLIT_DIRS[split]
-    images = _numbered(folder / "img", "image")
-    masks = _numbered(folder / "mask", "mask")
+    images = list(numbered(folder / IMAGE_DIR, IMAGE_STEM).values())
+    masks = list(numbered(folder / MASK_DIR, MASK_STEM).values())
     if masks and len(masks) != len(images):
         raise InputDataError(f"{folder}: {len(images)} images but {len(masks)} masks")
     return images, masks

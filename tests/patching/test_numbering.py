@@ -3,6 +3,8 @@ region's tile count while the other keeps every number and byte."""
 
 import hashlib
 
+import pytest
+
 from landslide4sense.patching import assemble, patch_rows
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.versions import list_versions
@@ -49,12 +51,19 @@ def digests(out):
     }
 
 
-def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
+@pytest.fixture
+def rebuilt(tmp_path):
+    """alpha (5 tiles) and beta (3), and alpha again with 9 tiles: cut, ready to assemble."""
     alpha = known_job(tmp_path / "a", strip_grid(5, 500000), "alpha", "raw", hole=None)
     beta = known_job(tmp_path / "b", strip_grid(3, 600000), "beta", "raw", hole=None, offset=1)
     alpha9 = known_job(tmp_path / "a9", strip_grid(9, 500000), "alpha", "raw", hole=None)
     for job in (alpha, beta, alpha9):
         patch_rows(job, 0, 1)
+    return alpha, beta, alpha9
+
+
+def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(rebuilt, tmp_path):
+    alpha, beta, alpha9 = rebuilt
     out = tmp_path / "bench"
     assemble(out, [alpha, beta], "raw", figures=False)
     before = digests(out)
@@ -78,17 +87,13 @@ def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(tmp_path):
     assert digests(out) == after and len(list_versions(out)) == 2
 
 
-def test_split_files_follow_the_numbers_after_a_renumbering(tmp_path):
+def test_split_files_follow_the_numbers_after_a_renumbering(rebuilt, tmp_path):
     import h5py
     import numpy as np
 
     from landslide4sense.patching.hdf5 import read_image, read_mask
 
-    alpha = known_job(tmp_path / "a", strip_grid(5, 500000), "alpha", "raw", hole=None)
-    beta = known_job(tmp_path / "b", strip_grid(3, 600000), "beta", "raw", hole=None, offset=1)
-    alpha9 = known_job(tmp_path / "a9", strip_grid(9, 500000), "alpha", "raw", hole=None)
-    for job in (alpha, beta, alpha9):
-        patch_rows(job, 0, 1)
+    alpha, beta, alpha9 = rebuilt
     out, layout = tmp_path / "bench", "release+split-files"
     assemble(out, [alpha, beta], "raw", figures=False, layout=layout)
     assemble(out, [alpha9, beta], "raw", figures=False, layout=layout)  # alpha renumbered
