@@ -120,6 +120,15 @@ def api_pid(home: Path) -> int | None:
         return None
 
 
+def api_alive(home: Path) -> bool:
+    """Whether the benchmark's local API server is running (its file outlives it)."""
+    pid = api_pid(home)
+    try:
+        return pid is not None and b"flows.api" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def stop_api(home: Path) -> None:
     """Stop the benchmark's local API server (started by the l4s runs below)."""
     pid = api_pid(home)
@@ -136,8 +145,10 @@ def stop_api(home: Path) -> None:
 
 def measured(cmd: list[str], out: Path, keep: bool = False, **kw) -> dict:
     """``run_measured`` with the number of patches written to ``out``, which is removed
-    afterwards unless ``keep`` (a full tile's output is 6.6 GB)."""
+    afterwards unless ``keep`` (a full tile's output is 6.6 GB). The previous run's output
+    is on disk before it starts (``sync``): no run pays for another's writeback."""
     shutil.rmtree(out, ignore_errors=True)
+    os.sync()
     try:
         r = run_measured(cmd, **kw)
         return {**r, "patches": count_patches(out)}
@@ -360,13 +371,14 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"ETL benchmark on {os.cpu_count()} cores (load average {load:.1f}); in {args.out}")
     per_patch: dict[int, float] = {}
+    sized: dict[int, tuple[int, float]] = {}  # size: (patches, median wall)
     warm_starts: list[float] = []
     try:
         for size in sizes:
             folder = args.out / f"tile-{size}"
             print(f"\n== {size} x {size} px ({size * size / 1e8:.2f} x 10^8 px)")
             region, raw, grid = prepare(folder, size)
-            if not (home / "l4s-api.json").exists():  # warm the API once (not measured)
+            if not api_alive(home):  # warm the API once (not measured)
                 ours(region, raw, folder / "ours", home)
             rows: dict[str, list[dict]] = {"ours": [], "naive": [], "floor": []}
             for run in range(args.runs):
@@ -381,8 +393,9 @@ def main() -> None:
                   f"{'peak RSS (GB)':>20}")  # fmt: skip
             names = {"ours": "ours: l4s add-region", "naive": "naive script",
                      "floor": "floor (I/O only)"}  # fmt: skip
+            walls_of = {key: [r["wall"] for r in runs] for key, runs in rows.items()}
             for key, runs in rows.items():
-                walls = [r["wall"] for r in runs]
+                walls = walls_of[key]
                 rates = [r["patches"] / r["wall"] for r in runs]
                 cpus = [r["cpu"] for r in runs]
                 peaks = [r["peak_gb"] for r in runs]
@@ -396,6 +409,7 @@ def main() -> None:
                   f"work in {spread(work, '.2f')} x less CPU time; ours / floor = "
                   f"{spread(over, '.2f')} (wall)")  # fmt: skip
             per_patch[size] = statistics.median(r["wall"] / r["patches"] for r in rows["ours"])
+            sized[size] = (rows["ours"][0]["patches"], statistics.median(walls_of["ours"]))
             if keep:
                 report_split_files(folder / "ours")
             shutil.rmtree(folder / "ours", ignore_errors=True)
@@ -417,6 +431,10 @@ def main() -> None:
             print(f"\n== linearity: {s1}/{s0} px = {(s1 / s0) ** 2:.2f}x the area; ours takes "
                   f"{per_patch[s0] * 1000:.2f} vs {per_patch[s1] * 1000:.2f} ms per patch "
                   f"(median, command start to exit)")  # fmt: skip
+            (n0, t0), (n1, t1) = sized[s0], sized[s1]
+            slope = (t1 - t0) / (n1 - n0)
+            print(f"  through both: {t0 - slope * n0:.1f} s fixed (start-up, publishing) + "
+                  f"{slope * 1000:.2f} ms per patch")  # fmt: skip
         folder = args.out / f"tile-{sizes[0]}"
         region, raw, _ = prepare(folder, sizes[0])
         startup(region, raw, folder, home, args.runs)

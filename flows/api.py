@@ -135,11 +135,18 @@ class LocalApi:
         if not self.owned:
             return self
         self.wait()
-        from prefect.settings import PREFECT_API_URL, temporary_settings
+        from prefect.settings import (
+            PREFECT_API_URL,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
 
         # This process's settings were read when Prefect was imported; child processes (Dask
-        # workers) read the environment.
-        self._settings.enter_context(temporary_settings(updates={PREFECT_API_URL: self.url}))
+        # workers) read the environment. No flow-run heartbeats: they let a server's
+        # automations find crashed runs, the local server runs none, and a flow's end waits
+        # up to 1 s for the heartbeat thread.
+        updates = {PREFECT_API_URL: self.url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+        self._settings.enter_context(temporary_settings(updates=updates))
         os.environ["PREFECT_API_URL"] = self.url
         self._settings.callback(os.environ.pop, "PREFECT_API_URL", None)
         return self

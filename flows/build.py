@@ -192,17 +192,25 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | Stat
 
 
 @task
-def plan_region(region_file: Path, layers: dict, terrain: Path, labels: Path, scaling: Scaling,
-                work: Path, raw_dir: Path | None = None) -> Path:  # fmt: skip
+def hash_bands(layers: dict, work: Path) -> dict[str, str]:
+    """The content hash of each Sentinel-2 band file (remembered in ``OUT/.l4s/hashes``).
+    Submitted beside the terrain and label stages, it reads the bands while a core is free."""
+    bands = layers["bands"]
+    with ThreadPoolExecutor(2) as pool:  # hashlib lets go of the GIL: both cores read
+        hashes = pool.map(lambda p: file_hash(p, work / HASHES), bands.values())
+        return dict(zip(bands, hashes, strict=True))
+
+
+@task
+def plan_region(region_file: Path, layers: dict, hashes: dict[str, str], terrain: Path,
+                labels: Path, scaling: Scaling, work: Path,
+                raw_dir: Path | None = None) -> Path:  # fmt: skip
     """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
     relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
     aoi = _aoi_in_grid_crs(region, grid.crs).wkt
-    with ThreadPoolExecutor(2) as pool:  # hashlib lets go of the GIL: both cores read
-        hashes = dict(zip(raw.bands, pool.map(lambda p: file_hash(p, work / HASHES),
-                                              raw.bands.values()), strict=True))  # fmt: skip
     key = stage_key(hashes, terrain.name, labels.name, scaling, grid.to_dict(), aoi,
                     RegionJob.model_fields["rows_per_block"].default)  # fmt: skip
     folder = work / region.name / f"patches-{key}"
@@ -341,17 +349,18 @@ def _build_regions(
         resolve_labels(f, lay, source, raw, work)
         for f, lay in zip(region_files, layers, strict=True)
     ]
-    # Every region's labels and terrain, then every region's blocks of tile rows, fan out on
-    # the task runner (two threads by default; a Dask cluster with --dask).
+    # Every region's labels, terrain and band hashes, then every region's blocks of tile rows,
+    # fan out on the task runner (two threads by default; a Dask cluster with --dask).
     prepared = [
-        (make_labels.submit(f, ls, work), make_terrain.submit(f, lay, work))
+        (make_labels.submit(f, ls, work), make_terrain.submit(f, lay, work),
+         hash_bands.submit(lay, work))
         for f, lay, ls in zip(region_files, layers, labelsets, strict=True)
-    ]
-    dirs = _results([fut for pair in prepared for fut in pair])  # waits for all of them
+    ]  # fmt: skip
+    done = _results([fut for futures in prepared for fut in futures])  # waits for all of them
     job_files = [
-        plan_region(f, lay, terrain, labels, scaling, work, raw)
-        for f, lay, labels, terrain in zip(region_files, layers, dirs[0::2], dirs[1::2],
-                                           strict=True)
+        plan_region(f, lay, hashes, terrain, labels, scaling, work, raw)
+        for f, lay, labels, terrain, hashes in zip(region_files, layers, done[0::3], done[1::3],
+                                                   done[2::3], strict=True)
     ]  # fmt: skip
     if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
         cut_regions(job_files)  # this machine: processes, since cutting holds the GIL

@@ -23,7 +23,7 @@ from typing import Any
 
 from landslide4sense import __version__
 from landslide4sense.errors import L4SError
-from landslide4sense.files import atomic_path, digest, write_json
+from landslide4sense.files import atomic_path, digest, files_under, write_json
 
 SEAL = ".sealed.json"  # in a stage folder: its files' sizes and modification times
 #: The packages whose code makes the patches (training does not).
@@ -90,11 +90,13 @@ def stage_key(*parts: Any) -> str:
 
 
 def _files(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, list[int]]:
-    return {
-        str(p.relative_to(folder)): [p.stat().st_size, p.stat().st_mtime_ns]
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name not in (SEAL, *exclude)
-    }
+    """Every file under ``folder`` (relative path: size, modification time), but ``exclude``."""
+    found = {}
+    for name, entry in files_under(folder):
+        if entry.name not in (SEAL, *exclude):
+            st = entry.stat()
+            found[name] = [st.st_size, st.st_mtime_ns]
+    return dict(sorted(found.items()))
 
 
 def seal(folder: str | Path, exclude: tuple[str, ...] = ()) -> None:

@@ -69,3 +69,19 @@ def digest(*parts: Any, length: int = 16) -> str:
         h.update(json.dumps(p, sort_keys=True, default=str).encode())
         h.update(b"\0")
     return h.hexdigest()[:length]
+
+
+def files_under(folder: str | Path) -> Iterator[tuple[str, os.DirEntry]]:
+    """Every file under ``folder`` (a link to a file counts; linked folders are not entered),
+    as its ``/``-separated path relative to ``folder`` and its directory entry, whose
+    ``stat()`` is one system call (``os.scandir``: a full tile's version is 21,000 files)."""
+
+    def walk(path: str, prefix: str) -> Iterator[tuple[str, os.DirEntry]]:
+        with os.scandir(path) as entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    yield from walk(e.path, f"{prefix}{e.name}/")
+                elif e.is_file():
+                    yield prefix + e.name, e
+
+    yield from walk(str(folder), "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib
 import logging
 import logging.handlers
 import multiprocessing
@@ -22,6 +23,10 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
+#: Set in every worker: GDAL's block cache, MB. Its default, 5% of RAM, is per process: a
+#: worker that writes a raster (terrain) held its blocks up to that; more did not make
+#: cutting faster.
+WORKER_ENV = {"GDAL_CACHEMAX": "64"}
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
@@ -40,8 +45,8 @@ class _Reemit(logging.Handler):
 
 
 @contextlib.contextmanager
-def process_pool(workers: int, env: dict[str, str] | None = None) -> Iterator[ProcessPoolExecutor]:
-    """A pool of ``workers`` spawned processes (``env`` added to their environment); their log
+def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of ``workers`` spawned processes, GDAL's block cache capped in each; their log
     records are handled here.
 
     Callers submit module-level functions; the main module must be import-safe (an
@@ -54,29 +59,50 @@ def process_pool(workers: int, env: dict[str, str] | None = None) -> Iterator[Pr
     level = logging.getLogger().getEffectiveLevel()
     try:
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
-                                 initargs=(queue, level, env or {})) as pool:  # fmt: skip
+                                 initargs=(queue, level, WORKER_ENV)) as pool:  # fmt: skip
             yield pool
     finally:
         listener.stop()
         queue.close()
 
 
+def _import(module: str) -> None:
+    importlib.import_module(module)
+
+
 @contextlib.contextmanager
-def alongside(fn: Callable[..., object], /, *args) -> Iterator[None]:
-    """``fn(*args)`` on a spawned process while the ``with`` block runs; the block's end waits
-    for it and raises its error. Run after the block instead when this process may not start
-    children (a daemonic worker), or when the child died (killed, out of memory)."""
+def alongside(*preload: str) -> Iterator[Callable[..., None]]:
+    """A spawned process that runs calls while the ``with`` block goes on: it starts, and
+    imports the ``preload`` modules, at once; ``run(fn, *args)`` hands it a call. The block's
+    end waits for the calls and raises their error. A call is run here, after the block,
+    instead when this process may not start children (a daemonic worker), or when the child
+    died (killed, out of memory).
+
+        with alongside("matplotlib.pyplot") as run:
+            ...                 # meanwhile the child starts and imports matplotlib
+            run(draw, data)     # drawn there, while this process goes on
+    """
+    calls: list[tuple[Callable[..., object], tuple]] = []
     if multiprocessing.current_process().daemon:
-        yield
-        fn(*args)
+        yield lambda fn, *args: calls.append((fn, args))
+        for fn, args in calls:
+            fn(*args)
         return
     with process_pool(1) as pool:
-        future = pool.submit(fn, *args)
-        yield
-        try:
-            future.result()
-        except BrokenProcessPool:
-            fn(*args)
+        for module in preload:
+            pool.submit(_import, module)
+        futures = []
+
+        def run(fn: Callable[..., object], *args) -> None:
+            calls.append((fn, args))
+            futures.append(pool.submit(fn, *args))
+
+        yield run
+        for (fn, args), future in zip(calls, futures, strict=True):
+            try:
+                future.result()
+            except BrokenProcessPool:
+                fn(*args)
 
 
 def in_child_process(fn: Callable[..., T], /, *args) -> T:

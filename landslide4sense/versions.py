@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
-from landslide4sense.files import write_json
+from landslide4sense.files import files_under, write_json
 from landslide4sense.layout import CURRENT, DATASET_JSON, VERSION_FILE, VERSIONS_DIR
 from landslide4sense.lock import output_lock
 from landslide4sense.output import is_benchmark
@@ -207,7 +207,7 @@ def commit(
     check_version(version)
     with output_lock(out, "publish"):
         try:
-            files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+            files = sorted(name for name, _ in files_under(stage))
             record = {"version": version, "made_current": time.time_ns(),
                       "jobs": [os.path.relpath(j, out) for j in jobs],
                       "files": [*files, VERSION_FILE]}  # fmt: skip

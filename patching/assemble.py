@@ -17,8 +17,10 @@ the previous version or the new one, whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import importlib
 import json
 import logging
 import math
@@ -389,31 +391,34 @@ def _write_version(
     out: Path, stage: Path, jobs: list[RegionJob], scaling: Scaling, train_fraction: float,
     figures: bool, layout: OutputLayout,
 ) -> str:  # fmt: skip
-    """Write the version of ``jobs`` into ``stage``; return its version."""
-    regions = [collect_tiles(job) for job in jobs]
-    previous = previous_numbers(out / MANIFEST_CSV)
-    patches = number_patches(regions, train_fraction, layout, previous)
-    version = content_version(scaling, patches, layout)
-    rows = manifest_rows(patches, version)
-    # Imported here: geopandas is needed only to publish.
-    from landslide4sense.patching.index import patch_index, split_overlaps
+    """Write the version of ``jobs`` into ``stage``; return its version.
 
-    index = patch_index(r.model_dump(mode="json") for r in rows)
-    overlaps = split_overlaps(index)
-    if overlaps:
-        log.warning("%d pairs of patches of different splits overlap on the ground (regions "
-                    "whose AOIs overlap), e.g. %s and %s", len(overlaps), *overlaps[0])  # fmt: skip
-    meta = dataset_meta(regions, patches, scaling, version=version,
-                        created=dt.datetime.now(dt.UTC).replace(microsecond=0),
-                        previous=previous_meta(out), train_fraction=train_fraction,
-                        layout=layout, environment=environment(), overlaps=overlaps,
-                        renumbered=renumbered(patch_numbers(patches), previous))  # fmt: skip
-    splits = layout_splits(layout)
-    if not figures:
-        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
-        return version
-    # Drawn on another core while the rest is written (matplotlib takes seconds).
-    with alongside(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits)):
+    Figures are drawn on another core while the rest is written: that process starts, and
+    imports matplotlib (seconds), while the version is numbered."""
+    drawing = alongside(FIGURES_MODULE) if figures else contextlib.nullcontext()
+    with drawing as draw:
+        regions = [collect_tiles(job) for job in jobs]
+        previous = previous_numbers(out / MANIFEST_CSV)
+        patches = number_patches(regions, train_fraction, layout, previous)
+        version = content_version(scaling, patches, layout)
+        rows = manifest_rows(patches, version)
+        # Imported here: geopandas is needed only to publish.
+        from landslide4sense.patching.index import patch_index, split_overlaps
+
+        index = patch_index(r.model_dump(mode="json") for r in rows)
+        overlaps = split_overlaps(index)
+        if overlaps:
+            log.warning("%d pairs of patches of different splits overlap on the ground "
+                        "(regions whose AOIs overlap), e.g. %s and %s", len(overlaps),
+                        *overlaps[0])  # fmt: skip
+        meta = dataset_meta(regions, patches, scaling, version=version,
+                            created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                            previous=previous_meta(out), train_fraction=train_fraction,
+                            layout=layout, environment=environment(), overlaps=overlaps,
+                            renumbered=renumbered(patch_numbers(patches), previous))  # fmt: skip
+        splits = layout_splits(layout)
+        if draw is not None:
+            draw(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits))
         _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
     return version
 
@@ -490,11 +495,12 @@ def patch_means(tiles: list[TileRecord], n_pixels: int) -> dict[str, np.ndarray]
     }
 
 
+FIGURES_MODULE = "landslide4sense.patching.figures"  # imports matplotlib
+
+
 def _draw_figures(*args) -> None:
     """:func:`.figures.draw_figures`, importing matplotlib where it runs (not here)."""
-    from landslide4sense.patching.figures import draw_figures
-
-    draw_figures(*args)
+    importlib.import_module(FIGURES_MODULE).draw_figures(*args)
 
 
 def _figure_inputs(stage: Path, meta: DatasetMeta, rows: list[ManifestRow],

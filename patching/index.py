@@ -183,12 +183,15 @@ def stac_collection(
 
 def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
     """Save a :func:`stac_collection` self-contained under ``folder`` (``collection.json``,
-    ``items/<id>.json``; every link relative), atomically; returns the collection file."""
+    ``items/<id>.json``; every link relative), atomically; returns the collection file.
+
+    Items are written compact, one line each: a full tile has 7,225 of them, and indenting
+    takes ``json`` off its C encoder."""
     folder = Path(folder)
     collection, items = stac
     with atomic_path(folder) as tmp:
         (tmp / "items").mkdir(parents=True)
         for item in items:
-            (tmp / "items" / f"{item['id']}.json").write_text(json.dumps(item, indent=2))
+            (tmp / "items" / f"{item['id']}.json").write_text(json.dumps(item))
         (tmp / "collection.json").write_text(json.dumps(collection, indent=2))
     return folder / "collection.json"

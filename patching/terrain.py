@@ -15,12 +15,13 @@ import math
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import richdem as rd
-from rasterio.enums import Resampling
+from rasterio.enums import MaskFlags, Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
@@ -31,7 +32,7 @@ from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 
-BLOCK_ROWS = 1024
+BLOCK_ROWS = 512
 _FD_LOCK = threading.Lock()
 
 
@@ -91,7 +92,7 @@ def _profile(width: int, height: int, crs, transform) -> dict:
     }
 
 
-def _row_blocks(height: int, rows: int = BLOCK_ROWS) -> Iterator[tuple[int, int]]:
+def _row_blocks(height: int, rows: int) -> Iterator[tuple[int, int]]:
     """(first row, end row) of consecutive blocks of ``rows`` rows."""
     for r0 in range(0, height, rows):
         yield r0, min(height, r0 + rows)
@@ -112,9 +113,23 @@ class _WindowReader:
         rr0, rr1 = max(top, 0), min(top + r1 - r0, self.src.height)
         cc0, cc1 = max(c0, 0), min(c0 + int(self.win.width), self.src.width)
         if rr0 < rr1 and cc0 < cc1:
-            a = self.src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0), masked=True)
-            out[rr0 - top : rr1 - top, cc0 - c0 : cc1 - c0] = a.astype(np.float32).filled(np.nan)
+            a = _read_float(self.src, Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
+            out[rr0 - top : rr1 - top, cc0 - c0 : cc1 - c0] = a
         return out
+
+
+def _read_float(src, window: Window) -> np.ndarray:
+    """Band 1 over ``window`` as float32, NaN where GDAL's mask says no data. A mask that is
+    just the nodata value is applied by comparison: rasterio's masked read makes GDAL read the
+    band a second time to build it."""
+    flags = src.mask_flag_enums[0]
+    if MaskFlags.all_valid not in flags and MaskFlags.nodata not in flags:
+        return src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
+    a = src.read(1, window=window)
+    out = a.astype(np.float32, copy=False)
+    if MaskFlags.nodata in flags:
+        out[a == src.nodata] = np.nan
+    return out
 
 
 class _VrtReader:
@@ -134,6 +149,11 @@ def _overlaps(win: Window, src) -> bool:
         and win.col_off + win.width > 0
         and win.row_off + win.height > 0
     )
+
+
+def _write_block(dem_dst, slope_dst, window: Window, z: np.ndarray, s: np.ndarray) -> None:
+    dem_dst.write(z, 1, window=window)
+    slope_dst.write(s, 1, window=window)
 
 
 def write_terrain(
@@ -218,14 +238,26 @@ def write_terrain(
         dem_dst = stack.enter_context(rasterio.open(dem_tmp, "w", **profile))
         slope_dst = stack.enter_context(rasterio.open(slope_tmp, "w", **profile))
         valid = 0
-        for r0, r1 in _row_blocks(height):
-            a0, a1 = max(0, r0 - 1), min(height, r1 + 1)
-            z = reader.read(a0, a1)
+        # Reading the next block and writing the last one (GDAL, without the GIL) run on two
+        # threads while richdem computes a block's slope: each dataset is used by one thread.
+        reads, writes = (stack.enter_context(ThreadPoolExecutor(1)) for _ in range(2))
+        blocks = [(r0, r1, max(0, r0 - 1), min(height, r1 + 1))  # rows, and with the halo
+                  for r0, r1 in _row_blocks(height, BLOCK_ROWS)]  # fmt: skip
+        # One block read ahead and one being written at most: memory stays at a few blocks.
+        ahead = reads.submit(reader.read, *blocks[0][2:])
+        written = None
+        for i, (r0, r1, a0, _) in enumerate(blocks):
+            z = ahead.result()
+            if i + 1 < len(blocks):
+                ahead = reads.submit(reader.read, *blocks[i + 1][2:])
             s = slope_degrees(z, xres, yres)
-            w = Window(0, r0, width, r1 - r0)
-            dem_dst.write(z[r0 - a0 : r1 - a0], 1, window=w)
-            slope_dst.write(s[r0 - a0 : r1 - a0], 1, window=w)
             valid += int(np.isfinite(z[r0 - a0 : r1 - a0]).sum())
+            if written is not None:
+                written.result()
+            w = Window(0, r0, width, r1 - r0)
+            written = writes.submit(_write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0],
+                                    s[r0 - a0 : r1 - a0])  # fmt: skip
+        written.result()
         if valid == 0:
             raise InputDataError(
                 f"{dem_path}: the DEM does not cover the region grid {grid.bounds} "

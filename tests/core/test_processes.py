@@ -66,6 +66,7 @@ def _only_here(pid: int, path: str) -> None:
 
 def test_work_whose_process_died_is_done_here(tmp_path):
     done = tmp_path / "done"
-    with alongside(_only_here, os.getpid(), str(done)):
+    with alongside("json") as run:
+        run(_only_here, os.getpid(), str(done))
         assert not done.exists()
     assert done.read_text() == "done here"
