@@ -432,7 +432,7 @@ def main() -> None:
                   f"{per_patch[s0] * 1000:.2f} vs {per_patch[s1] * 1000:.2f} ms per patch "
                   f"(median, command start to exit)")  # fmt: skip
             (n0, t0), (n1, t1) = sized[s0], sized[s1]
-            slope = (t1 - t0) / (n1 - n0)
+            slope = (t1 - t0) / max(n1 - n0, 1)
             print(f"  through both: {t0 - slope * n0:.1f} s fixed (start-up, publishing) + "
                   f"{slope * 1000:.2f} ms per patch")  # fmt: skip
         folder = args.out / f"tile-{sizes[0]}"

@@ -194,7 +194,8 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | Stat
 @task
 def hash_bands(layers: dict, work: Path) -> dict[str, str]:
     """The content hash of each Sentinel-2 band file (remembered in ``OUT/.l4s/hashes``).
-    Submitted beside the terrain and label stages, it reads the bands while a core is free."""
+    Submitted after the terrain and label stages, it starts when the first of them ends and
+    reads the bands while the other goes on."""
     bands = layers["bands"]
     with ThreadPoolExecutor(2) as pool:  # hashlib lets go of the GIL: both cores read
         hashes = pool.map(lambda p: file_hash(p, work / HASHES), bands.values())

@@ -18,14 +18,14 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
-#: Set in every worker: GDAL's block cache, MB. Its default, 5% of RAM, is per process: a
-#: worker that writes a raster (terrain) held its blocks up to that; more did not make
-#: cutting faster.
+#: Set in every worker unless the environment sets it: GDAL's block cache, MB. Its default,
+#: 5% of RAM, is per process: a worker that writes a raster (terrain) held its blocks up to
+#: that; more did not make cutting faster.
 WORKER_ENV = {"GDAL_CACHEMAX": "64"}
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
@@ -33,7 +33,8 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 def _init(queue, level: int, env: dict[str, str]) -> None:
     if sys.platform == "linux":  # die with the parent (a killed build leaves no worker behind)
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    os.environ.update(env)
+    for key, value in env.items():  # the user's own settings win
+        os.environ.setdefault(key, value)
     root = logging.getLogger()
     root.handlers = [logging.handlers.QueueHandler(queue)]
     root.setLevel(level)
@@ -91,15 +92,20 @@ def alongside(*preload: str) -> Iterator[Callable[..., None]]:
     with process_pool(1) as pool:
         for module in preload:
             pool.submit(_import, module)
-        futures = []
+        futures: list[Future | None] = []
 
         def run(fn: Callable[..., object], *args) -> None:
             calls.append((fn, args))
-            futures.append(pool.submit(fn, *args))
+            try:
+                futures.append(pool.submit(fn, *args))
+            except BrokenProcessPool:  # the child died already: done here after the block
+                futures.append(None)
 
         yield run
         for (fn, args), future in zip(calls, futures, strict=True):
             try:
+                if future is None:
+                    raise BrokenProcessPool
                 future.result()
             except BrokenProcessPool:
                 fn(*args)

@@ -120,15 +120,24 @@ class _WindowReader:
 
 def _read_float(src, window: Window) -> np.ndarray:
     """Band 1 over ``window`` as float32, NaN where GDAL's mask says no data. A mask that is
-    just the nodata value is applied by comparison: rasterio's masked read makes GDAL read the
-    band a second time to build it."""
-    flags = src.mask_flag_enums[0]
-    if MaskFlags.all_valid not in flags and MaskFlags.nodata not in flags:
+    just the nodata value is applied here, as GDAL compares (floats within 2 float32 ulp):
+    rasterio's masked read makes GDAL read the band a second time to build it."""
+    flags, nodata = src.mask_flag_enums[0], src.nodata
+    floating = np.dtype(src.dtypes[0]).kind == "f"
+    own = MaskFlags.all_valid in flags or (
+        MaskFlags.nodata in flags and (floating or float(nodata).is_integer())
+    )
+    if not own:  # an internal mask, alpha, or a fractional nodata on integers: GDAL's way
         return src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
     a = src.read(1, window=window)
-    out = a.astype(np.float32, copy=False)
-    if MaskFlags.nodata in flags:
-        out[a == src.nodata] = np.nan
+    out = a.astype(np.float32, copy=False)  # may be ``a`` itself: the mask is taken first
+    if MaskFlags.nodata in flags and not np.isnan(nodata):
+        if floating:
+            nd = a.dtype.type(nodata)
+            eps = np.finfo(np.float32).eps
+            out[(a == nd) | (np.abs(a - nd) < eps * np.abs(a + nd) * 2)] = np.nan
+        else:
+            out[a == nodata] = np.nan
     return out
 
 
@@ -244,7 +253,7 @@ def write_terrain(
         blocks = [(r0, r1, max(0, r0 - 1), min(height, r1 + 1))  # rows, and with the halo
                   for r0, r1 in _row_blocks(height, BLOCK_ROWS)]  # fmt: skip
         # One block read ahead and one being written at most: memory stays at a few blocks.
-        ahead = reads.submit(reader.read, *blocks[0][2:])
+        ahead = reads.submit(reader.read, *blocks[0][2:]) if blocks else None
         written = None
         for i, (r0, r1, a0, _) in enumerate(blocks):
             z = ahead.result()
@@ -257,7 +266,8 @@ def write_terrain(
             w = Window(0, r0, width, r1 - r0)
             written = writes.submit(_write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0],
                                     s[r0 - a0 : r1 - a0])  # fmt: skip
-        written.result()
+        if written is not None:
+            written.result()
         if valid == 0:
             raise InputDataError(
                 f"{dem_path}: the DEM does not cover the region grid {grid.bounds} "

@@ -70,3 +70,13 @@ def test_work_whose_process_died_is_done_here(tmp_path):
         run(_only_here, os.getpid(), str(done))
         assert not done.exists()
     assert done.read_text() == "done here"
+
+
+def test_work_is_done_here_when_the_child_dies_while_preloading(tmp_path, monkeypatch):
+    (tmp_path / "dies_on_import.py").write_text("import os\nos._exit(1)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # spawned children get this process's sys.path
+    done = tmp_path / "done"
+    with alongside("dies_on_import") as run:
+        time.sleep(3)  # the child has died by now, most likely: submitting finds a broken pool
+        run(_only_here, os.getpid(), str(done))
+    assert done.read_text() == "done here"
