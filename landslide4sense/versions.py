@@ -346,7 +346,7 @@ def _remove_version(folder: Path) -> None:
         if not any(d.iterdir()):
             d.rmdir()
     if any(folder.iterdir()):
-        left = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+        left = [name for name, _ in files_under(folder)]
         log.warning("%s: kept %s (not written by landslide4sense)", folder, ", ".join(left[:5]))
     else:
         folder.rmdir()
