@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import shapely
 from rasterio.windows import Window
-from shapely.geometry import box
 
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import EmptyResultError
@@ -137,7 +136,8 @@ def patch_rows(job: RegionJob, start: int, stop: int, progress: Progress | None 
         (partial / "img").mkdir(parents=True)
         (partial / "mask").mkdir()
         block_index = _cut(job, start, stop, partial, progress)
-        write_json(partial / index.name, block_index.model_dump(mode="json"))
+        # pydantic's own JSON: json.dumps of 300,000 floats took a tenth of cutting's time
+        (partial / index.name).write_text(block_index.model_dump_json())
         os.replace(partial, block)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -165,15 +165,19 @@ def _cut(
             img, valid, mask = stack.read(Window(0, row * size, ncols * size, size))
             scale(img, job.scaling)
             stats = _strip_stats(img, mask, ncols)
-            for col in range(ncols):
-                cs = slice(col * size, (col + 1) * size)
-                bounds = grid.window_bounds(Window(col * size, row * size, size, size))
-                if not aoi.intersects(box(*bounds)):
+            # the strip's tiles at once: in the AOI, and without a missing pixel
+            strip = [grid.window_bounds(Window(c * size, row * size, size, size))
+                     for c in range(ncols)]  # fmt: skip
+            in_aoi = shapely.intersects(aoi, shapely.box(*np.asarray(strip).T))
+            whole = valid.reshape(size, ncols, size).all(axis=(0, 2))
+            for col, bounds in enumerate(strip):
+                if not in_aoi[col]:
                     dropped.outside_aoi += 1
                     continue
-                if not valid[:, cs].all():
+                if not whole[col]:
                     dropped.nodata += 1
                     continue
+                cs = slice(col * size, (col + 1) * size)
                 patch = np.ascontiguousarray(img[:, :, cs].transpose(1, 2, 0))
                 label = np.ascontiguousarray(mask[:, cs])
                 name = f"{row:04d}_{col:04d}.h5"
@@ -261,7 +265,7 @@ def collect_tiles(job: RegionJob) -> RegionTiles:
     tiles: list[TileRecord] = []
     dropped = DropCounts()
     for start, stop in job.blocks():
-        block = BlockIndex.model_validate(read_json(job.index_path(start, stop)))
+        block = BlockIndex.model_validate_json(job.index_path(start, stop).read_bytes())
         tiles.extend(block.tiles)
         dropped += block.dropped
     tiles.sort(key=lambda t: (t.row, t.col))

@@ -118,11 +118,17 @@ class AlignedReader:
         self.dx = round((grid.transform.c - src.transform.c) / grid.transform.a)
         self.dy = round((src.transform.f - grid.transform.f) / grid.transform.a)
 
-    def _source(self, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
-        """Source rows r0..r1-1, cols c0..c1-1 as float32, NaN outside the raster or at nodata."""
-        out = np.full((r1 - r0, c1 - c0), np.nan, np.float32)
+    def _source(
+        self, r0: int, r1: int, c0: int, c1: int, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Source rows r0..r1-1, cols c0..c1-1 as float32 (into ``out`` if given), NaN outside
+        the raster or at nodata."""
+        if out is None:
+            out = np.empty((r1 - r0, c1 - c0), np.float32)
         rr0, rr1 = max(r0, 0), min(r1, self.src.height)
         cc0, cc1 = max(c0, 0), min(c1, self.src.width)
+        if (rr0, rr1, cc0, cc1) != (r0, r1, c0, c1):  # not wholly inside the raster
+            out.fill(np.nan)
         if rr0 < rr1 and cc0 < cc1:
             a = self.src.read(1, window=Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
             part = out[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
@@ -135,9 +141,8 @@ class AlignedReader:
         row0, col0 = int(window.row_off), int(window.col_off)
         rows, cols = int(window.height), int(window.width)
         if self.k == 1:
-            out[...] = self._source(
-                row0 + self.dy, row0 + self.dy + rows, col0 + self.dx, col0 + self.dx + cols
-            )
+            r0, c0 = row0 + self.dy, col0 + self.dx
+            self._source(r0, r0 + rows, c0, c0 + cols, out)
             return
         ly, wy, cy = _taps(row0, row0 + rows, self.dy, self.k)
         lx, wx, cx = _taps(col0, col0 + cols, self.dx, self.k)
