@@ -419,7 +419,7 @@ def main() -> None:
             warm_starts += [r["marks"][FIRST_STAGE] for r in rows["ours"]]
             print(f"  {args.runs} runs, min / median / max; patches: ours "
                   f"{rows['ours'][0]['patches']}, naive {rows['naive'][0]['patches']}")  # fmt: skip
-            print(f"  {'':<24}{'wall (s)':>20}{'patches/s':>18}{'CPU (s)':>20}"
+            print(f"  {'':<24}{'wall (s)':>20}{'patches/s':>22}{'CPU (s)':>20}"
                   f"{'peak RSS (GB)':>20}")  # fmt: skip
             names = {"ours": "ours: l4s add-region", "naive": "naive script",
                      "floor": "floor (I/O only)"}  # fmt: skip
@@ -429,7 +429,7 @@ def main() -> None:
                 rates = [r["patches"] / r["wall"] for r in runs]
                 cpus = [r["cpu"] for r in runs]
                 peaks = [r["peak_gb"] for r in runs]
-                print(f"  {names[key]:<24}{spread(walls, '.1f'):>20}{spread(rates, '.0f'):>18}"
+                print(f"  {names[key]:<24}{spread(walls, '.1f'):>20}{spread(rates, '.0f'):>22}"
                       f"{spread(cpus, '.1f'):>20}{spread(peaks, '.2f'):>20}")  # fmt: skip
             pairs = list(zip(rows["ours"], rows["naive"], rows["floor"], strict=True))
             speed = [n["wall"] / o["wall"] for o, n, _ in pairs]

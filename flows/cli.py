@@ -11,6 +11,7 @@ or two.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import shutil
 import sys
@@ -519,5 +520,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def command() -> None:
+    """The ``l4s`` executable: :func:`main`, then exit. What is left is frozen first
+    (``gc.freeze``): the interpreter's last garbage collections walk every object they
+    track, 0.45 s after a build of a full tile."""
+    code = main()
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -161,8 +161,9 @@ def _cut(
         Path(job.dem),
         Path(job.mask),
     ) as stack:
+        img = np.empty((len(stack.paths), size, ncols * size), np.float32)  # every strip's
         for row in range(start, stop):
-            img, valid, mask = stack.read(Window(0, row * size, ncols * size, size))
+            img, valid, mask = stack.read(Window(0, row * size, ncols * size, size), out=img)
             scale(img, job.scaling)
             stats = _strip_stats(img, mask, ncols)
             # the strip's tiles at once: in the AOI, and without a missing pixel
@@ -199,7 +200,7 @@ def _cut(
                 )
             if progress is not None:
                 progress(row - start + 1, stop - start)
-            del img, valid, mask, stats  # before the next strip is read: one strip in memory
+            del valid, mask, stats  # before the next strip is read: one strip in memory
     return BlockIndex(rows=(start, stop), tiles=tiles, dropped=dropped)
 
 
