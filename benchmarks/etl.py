@@ -33,6 +33,7 @@ input validation < 1 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -166,7 +167,8 @@ def discard(folder: Path) -> None:
         for name in files:
             path = os.path.join(root, name)
             if not os.path.islink(path):
-                os.truncate(path, 0)
+                with contextlib.suppress(OSError):  # what cannot be emptied is deleted at the end
+                    os.truncate(path, 0)
     RETIRED.mkdir(parents=True, exist_ok=True)
     folder.rename(RETIRED / f"{folder.name}-{time.monotonic_ns()}")
 
@@ -346,7 +348,7 @@ def patch_files(out: Path, n: int = 300, rounds: int = 3) -> None:
             "fixed header + data, temp name + rename": ours_atomic,
             "fixed header + data, in a block folder": ours_block}  # fmt: skip
     secs: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(rounds):  # interleaved, files removed at once: the same page-cache state
+    for _ in range(rounds):  # interleaved, files discarded at once: the same page-cache state
         for name, fn in ways.items():
             folder = out / "files"
             folder.mkdir(parents=True, exist_ok=True)
