@@ -126,11 +126,10 @@ def api_pid(home: Path) -> int | None:
 
 def api_alive(home: Path) -> bool:
     """Whether the benchmark's local API server is running (its file outlives it)."""
+    from landslide4sense.flows.api import server_alive
+
     pid = api_pid(home)
-    try:
-        return pid is not None and b"flows.api" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return pid is not None and server_alive(pid)
 
 
 def stop_api(home: Path) -> None:

@@ -52,8 +52,9 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is our server still (on Linux: not a process that reuses its number)."""
+def server_alive(pid: int) -> bool:
+    """Whether ``pid`` is a local API server still (on Linux: not a process that reuses its
+    number)."""
     if Path("/proc/self/cmdline").exists():
         try:
             return __name__.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -101,7 +102,7 @@ class LocalApi:
                 state = json.loads((home / "l4s-api.json").read_text())
             except (OSError, ValueError):
                 state = {}
-            if {k: state.get(k) for k in key} == key and _alive(state.get("pid", -1)):
+            if {k: state.get(k) for k in key} == key and server_alive(state.get("pid", -1)):
                 return state["url"], state["pid"]
             port = _free_port()
             with open(home / "l4s-api.log", "ab") as out:
@@ -124,7 +125,7 @@ class LocalApi:
         """
         deadline = time.monotonic() + timeout
         while not _answers(self.url, timeout=1.0):
-            if not _alive(self._pid) or time.monotonic() > deadline:
+            if not server_alive(self._pid) or time.monotonic() > deadline:
                 raise RuntimeError(
                     f"the local Prefect API at {self.url} did not start; see "
                     f"{_home() / 'l4s-api.log'}, or set PREFECT_API_URL to a running server"
