@@ -52,10 +52,12 @@ RESOLUTION = 12.5
 NODATA = -9999.0
 MARGIN = 300.0  # metres around the grid, so slope has neighbours at the edges
 HEIGHTS = "ellipsoidal (WGS84), SRTM GL1-derived outside the US (NED inside), up-sampled to 12.5 m"
-EARTHDATA_SETUP = ("set EARTHDATA_USERNAME and EARTHDATA_PASSWORD (or EARTHDATA_TOKEN, or a "
-                   "~/.netrc entry for urs.earthdata.nasa.gov) of a free NASA Earthdata login, "
-                   "and accept the ALOS PALSAR EULA once at https://search.asf.alaska.edu "
-                   "(sign in, download any ALOS PALSAR product)")  # fmt: skip
+EARTHDATA_SETUP = (
+    "set EARTHDATA_USERNAME and EARTHDATA_PASSWORD (or EARTHDATA_TOKEN, or a "
+    "~/.netrc entry for urs.earthdata.nasa.gov) of a free NASA Earthdata login, "
+    "and accept the ALOS PALSAR EULA once at https://search.asf.alaska.edu "
+    "(sign in, download any ALOS PALSAR product)"
+)
 
 
 def earthdata_login() -> tuple[str, str] | None:
@@ -90,8 +92,9 @@ def session(edl_host: str | None = None):
         auth = netrc.netrc().authenticators(EDL_HOST)
         return s.auth_with_creds(auth[0], auth[2])
     except (asf.ASFAuthenticationError, requests.RequestException) as err:
-        raise SourceError(f"Earthdata login failed ({type(err).__name__}); "
-                          f"{EARTHDATA_SETUP}") from err  # fmt: skip
+        raise SourceError(
+            f"Earthdata login failed ({type(err).__name__}); {EARTHDATA_SETUP}"
+        ) from err
 
 
 @contextlib.contextmanager
@@ -118,16 +121,17 @@ def fewest_granules(products: list, aoi: shapely.Geometry) -> list:
         SourceError: the products do not cover the AOI.
     """
     frames: dict[tuple, object] = {}
-    for p in sorted(products, key=lambda p: str(p.properties.get("processingDate")),
-                    reverse=True):  # fmt: skip
+    for p in sorted(products, key=lambda p: str(p.properties.get("processingDate")), reverse=True):
         pr = p.properties
-        frames.setdefault((pr.get("pathNumber"), pr.get("frameNumber"),
-                           pr.get("flightDirection")), p)  # fmt: skip
+        frames.setdefault(
+            (pr.get("pathNumber"), pr.get("frameNumber"), pr.get("flightDirection")), p
+        )
     left, chosen = aoi, []
     candidates = sorted(frames.values(), key=lambda p: p.properties["fileName"])
     while not left.is_empty and left.area > 1e-9 * aoi.area:
-        best = max(candidates, key=lambda p: shape(p.geometry).intersection(left).area,
-                   default=None)  # fmt: skip
+        best = max(
+            candidates, key=lambda p: shape(p.geometry).intersection(left).area, default=None
+        )
         if best is None or shape(best.geometry).intersection(left).area == 0:
             covered = 100 * (1 - left.area / aoi.area)
             raise SourceError(
@@ -169,13 +173,15 @@ class AsfDemSource:
         def search() -> list:
             try:
                 with _single_attempt_searches():
-                    return list(asf.geo_search(
-                        platform=asf.PLATFORM.ALOS,
-                        processingLevel=asf.PRODUCT_TYPE.RTC_HIGH_RES,
-                        intersectsWith=region.aoi_geometry().wkt,
-                        session=self._session or asf.ASFSession(),
-                        opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
-                    ))  # fmt: skip
+                    return list(
+                        asf.geo_search(
+                            platform=asf.PLATFORM.ALOS,
+                            processingLevel=asf.PRODUCT_TYPE.RTC_HIGH_RES,
+                            intersectsWith=region.aoi_geometry().wkt,
+                            session=self._session or asf.ASFSession(),
+                            opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
+                        )
+                    )
             except asf.ASFSearch5xxError as err:
                 raise TransientError(f"ASF search: {err}") from err
             except (asf.ASFSearchError, ValueError) as err:
@@ -198,15 +204,19 @@ class AsfDemSource:
                     product.download(path=str(tmp), filename=name, session=self.session)
                 except asf.ASFAuthenticationError as err:
                     reason = " ".join(str(err).split())
-                    raise SourceError(f"ASF refused the download of {name} ({reason}); "
-                                      f"{EARTHDATA_SETUP}") from err  # fmt: skip
+                    raise SourceError(
+                        f"ASF refused the download of {name} ({reason}); {EARTHDATA_SETUP}"
+                    ) from err
                 except requests.HTTPError as err:
                     status = err.response.status_code if err.response is not None else 0
                     if is_transient(status):
                         raise TransientError(f"downloading {name}: {err}", status) from err
                     raise SourceError(f"downloading {name}: {err}") from err
-                except (requests.ConnectionError, requests.Timeout,
-                        requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
+                except (
+                    requests.ConnectionError,
+                    requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError,
+                ) as err:
                     raise TransientError(f"downloading {name}: {err}") from err
                 check_zip(tmp / name, product)
                 (tmp / name).replace(archive)
@@ -234,11 +244,13 @@ class AsfDemSource:
         if not out.exists():
             dems = [extract_dem(self.download(p, work / "zips"), work / "dems") for p in chosen]
             mosaic_dems(dems, out, grid)
-        log.info("ASF RTC DEM of %s from %d of %d granules", region.name, len(names),
-                 len(products))  # fmt: skip
-        details = {"dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
-                   "dem_granules": ", ".join(names), "dem_heights": HEIGHTS,
-                   "dem_citation": attribution(chosen)}  # fmt: skip
+        log.info("ASF RTC DEM of %s from %d of %d granules", region.name, len(names), len(products))
+        details = {
+            "dem_product": "ASF ALOS PALSAR RTC high-res DEM (12.5 m)",
+            "dem_granules": ", ".join(names),
+            "dem_heights": HEIGHTS,
+            "dem_citation": attribution(chosen),
+        }
         return DemLayer(out, details)
 
 
@@ -264,8 +276,10 @@ def _years(products: list, key: str) -> str:
 def attribution(products: list) -> str:
     """ASF's required credit for RTC products: the year ASF processed them, and the year JAXA
     acquired the PALSAR scenes (``ASF DAAC 2015; Includes Material (c) JAXA/METI 2010``)."""
-    return (f"ASF DAAC {_years(products, 'processingDate')}; Includes Material \u00a9 JAXA/METI "
-            f"{_years(products, 'startTime')}")  # fmt: skip
+    return (
+        f"ASF DAAC {_years(products, 'processingDate')}; Includes Material \u00a9 JAXA/METI "
+        f"{_years(products, 'startTime')}"
+    )
 
 
 def extract_dem(archive: Path, folder: Path) -> Path:
@@ -302,17 +316,39 @@ def mosaic_dems(paths: list[Path], out: Path, grid: Grid) -> Path:
                 transform, width, height = calculate_default_transform(
                     src.crs, crs, src.width, src.height, *src.bounds, resolution=RESOLUTION
                 )
-                src = stack.enter_context(WarpedVRT(
-                    src, crs=crs, transform=transform, width=width, height=height,
-                    resampling=Resampling.bilinear, src_nodata=src.nodata, nodata=NODATA,
-                ))  # fmt: skip
+                src = stack.enter_context(
+                    WarpedVRT(
+                        src,
+                        crs=crs,
+                        transform=transform,
+                        width=width,
+                        height=height,
+                        resampling=Resampling.bilinear,
+                        src_nodata=src.nodata,
+                        nodata=NODATA,
+                    )
+                )
             sources.append(src)
-        data, transform = merge(sources, bounds=bounds, res=RESOLUTION, nodata=NODATA,
-                                dtype="float32", target_aligned_pixels=True)  # fmt: skip
+        data, transform = merge(
+            sources,
+            bounds=bounds,
+            res=RESOLUTION,
+            nodata=NODATA,
+            dtype="float32",
+            target_aligned_pixels=True,
+        )
     data[~np.isfinite(data)] = NODATA
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": 1,
-               "dtype": "float32", "crs": crs, "transform": transform, "nodata": NODATA,
-               "tiled": True}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": crs,
+        "transform": transform,
+        "nodata": NODATA,
+        "tiled": True,
+    }
     with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data[0], 1)
     return out

@@ -99,11 +99,13 @@ class RawLayers:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def compose(cls, region: str, s2: Sentinel2Layers, dem: DemLayer, labels: Path | None
-                ) -> RawLayers:  # fmt: skip
+    def compose(
+        cls, region: str, s2: Sentinel2Layers, dem: DemLayer, labels: Path | None
+    ) -> RawLayers:
         """The layers of ``region``: Sentinel-2 from its source, the DEM, the labels."""
-        return cls(region, s2.source, s2.bands, dem.path, labels, s2.scenes,
-                   {**s2.details, **dem.details})  # fmt: skip
+        return cls(
+            region, s2.source, s2.bands, dem.path, labels, s2.scenes, {**s2.details, **dem.details}
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

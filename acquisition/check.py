@@ -62,8 +62,15 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     stored = Path.home() / ".config" / "earthengine" / "credentials"
     how = "service-account key" if key else "stored credentials" if stored.exists() else None
     ok = creds is not None or (how is not None and found is not None)
-    out = [Check("earthengine", "credentials", ok,
-                 f"{how or 'none'}, project {found or 'not set'}", eem.SETUP)]  # fmt: skip
+    out = [
+        Check(
+            "earthengine",
+            "credentials",
+            ok,
+            f"{how or 'none'}, project {found or 'not set'}",
+            eem.SETUP,
+        )
+    ]
     if not ok:
         return out
 
@@ -83,19 +90,26 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
         found = "found" if cs else "missing"
         return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {found}"
 
-    out.append(_run("earthengine", "scenes", scenes,
-                    "widen imagery: start/end in the region file"))  # fmt: skip
+    out.append(_run("earthengine", "scenes", scenes, "widen imagery: start/end in the region file"))
     return out
 
 
-def check_stac(region: Region | None, url: str | None = None,
-               s3_endpoint: str | None = None) -> list[Check]:  # fmt: skip
+def check_stac(
+    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
+) -> list[Check]:
     """AWS keys, the STAC endpoint and collection, scenes in the window, one paid read."""
     from landslide4sense.acquisition import stac
 
     keys = stac.aws_credentials()
-    out = [Check("stac", "credentials", keys is not None,
-                 "AWS keys found" if keys else "no AWS keys", stac.AWS_SETUP)]  # fmt: skip
+    out = [
+        Check(
+            "stac",
+            "credentials",
+            keys is not None,
+            "AWS keys found" if keys else "no AWS keys",
+            stac.AWS_SETUP,
+        )
+    ]
     url = url or stac.EARTH_SEARCH
 
     def collection() -> str:
@@ -128,8 +142,9 @@ def check_stac(region: Region | None, url: str | None = None,
     return out
 
 
-def check_asf(region: Region | None, host: str | None = None,
-              edl_host: str | None = None) -> list[Check]:  # fmt: skip
+def check_asf(
+    region: Region | None, host: str | None = None, edl_host: str | None = None
+) -> list[Check]:
     """The Earthdata login (verified with Earthdata), the search, granules over the AOI."""
     try:
         require_extra("asf_search", "asf")
@@ -138,9 +153,15 @@ def check_asf(region: Region | None, host: str | None = None,
     from landslide4sense.acquisition import asf
 
     login = asf.earthdata_login()
-    out = [Check("asf", "credentials", login is not None,
-                 f"Earthdata {login[0]}" if login else "no Earthdata login",
-                 asf.EARTHDATA_SETUP)]  # fmt: skip
+    out = [
+        Check(
+            "asf",
+            "credentials",
+            login is not None,
+            f"Earthdata {login[0]}" if login else "no Earthdata login",
+            asf.EARTHDATA_SETUP,
+        )
+    ]
     session = None
     if login is not None:
 
@@ -158,8 +179,15 @@ def check_asf(region: Region | None, host: str | None = None,
         chosen = asf.fewest_granules(found, region.aoi_geometry()) if found else []
         return f"{len(found)} RTC granule(s) over the AOI; {len(chosen)} cover it"
 
-    out.append(_run("asf", "granules", granules, "check the network; where ASF has no "
-                    "granule, set dem: srtm or aw3d30 in the region file"))  # fmt: skip
+    out.append(
+        _run(
+            "asf",
+            "granules",
+            granules,
+            "check the network; where ASF has no "
+            "granule, set dem: srtm or aw3d30 in the region file",
+        )
+    )
     return out
 
 

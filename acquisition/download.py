@@ -141,8 +141,9 @@ def block_path(cache: Path, body: dict) -> Path:
     return cache / key[:2] / f"{key}.tif"
 
 
-def fetch_block(body: dict, path: Path, send: Callable[[dict, Path], int],
-                policy: RetryPolicy) -> BlockResult:  # fmt: skip
+def fetch_block(
+    body: dict, path: Path, send: Callable[[dict, Path], int], policy: RetryPolicy
+) -> BlockResult:
     """Send one request under ``policy`` and stream its answer into ``path`` (atomically: a
     failed attempt leaves nothing)."""
     attempts: list[tuple[float, float]] = []
@@ -169,8 +170,9 @@ def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
     return peak
 
 
-def summarize(paths: list[Path], results: list[BlockResult | None], seconds: float
-              ) -> DownloadReport:  # fmt: skip
+def summarize(
+    paths: list[Path], results: list[BlockResult | None], seconds: float
+) -> DownloadReport:
     """The report of a download: ``results[i]`` is None where block ``i`` came from cache."""
     fetched = [r for r in results if r is not None]
     attempts = [a for r in fetched for a in r.attempts]
@@ -224,8 +226,7 @@ def download_blocks(
     expected = sum(requests[i].bytes for i in missing)  # the blocks' uncompressed size
     bar = show_progress(f"downloading {len(missing)} blocks", expected, "bytes", log)
     with ThreadPoolExecutor(concurrency) as pool, bar as advance:
-        futures = {pool.submit(fetch_block, bodies[i], paths[i], send, policy): i
-                   for i in missing}  # fmt: skip
+        futures = {pool.submit(fetch_block, bodies[i], paths[i], send, policy): i for i in missing}
         try:
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
@@ -238,14 +239,24 @@ def download_blocks(
                 fut.cancel()
             raise
     report = summarize(paths, results, time.perf_counter() - started)
-    log.info("%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
-             len(requests), report.requests, report.cache_hits, report.retries,
-             report.bytes / 1e6, report.seconds)  # fmt: skip
+    log.info(
+        "%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
+        len(requests),
+        report.requests,
+        report.cache_hits,
+        report.retries,
+        report.bytes / 1e6,
+        report.seconds,
+    )
     return report
 
 
-def mosaic(requests: list[BlockRequest], paths: list[Path], out_dir: str | Path,
-           nodata: float | None = None) -> dict[str, Path]:  # fmt: skip
+def mosaic(
+    requests: list[BlockRequest],
+    paths: list[Path],
+    out_dir: str | Path,
+    nodata: float | None = None,
+) -> dict[str, Path]:
     """Write each band of the blocks onto its group's grid: ``out_dir/<band>.tif``.
 
     Each block is read once, and memory holds one block whatever the grid's size.
@@ -260,13 +271,28 @@ def mosaic(requests: list[BlockRequest], paths: list[Path], out_dir: str | Path,
     outputs: dict[str, Path] = {}
     for bands, blocks in groups.items():
         grid, dtype = blocks[0][0].grid, blocks[0][0].dtype
-        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1,
-                   "dtype": dtype, "crs": grid.crs, "transform": grid.transform, "nodata": nodata,
-                   "tiled": True, "blockxsize": 256, "blockysize": 256}  # fmt: skip
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": dtype,
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "nodata": nodata,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
         with contextlib.ExitStack() as stack:
-            dsts = [stack.enter_context(rasterio.open(
-                stack.enter_context(atomic_path(out_dir / f"{b}.tif")), "w", **profile))
-                for b in bands]  # fmt: skip
+            dsts = [
+                stack.enter_context(
+                    rasterio.open(
+                        stack.enter_context(atomic_path(out_dir / f"{b}.tif")), "w", **profile
+                    )
+                )
+                for b in bands
+            ]
             for req, path in blocks:
                 with rasterio.open(path) as src:
                     if (src.width, src.height, src.count) != (req.width, req.height, len(bands)):

@@ -134,8 +134,9 @@ def s2_requests(grid: Grid, side: int | None = None) -> list[BlockRequest]:
 def dem_requests(kind: str, grid: Grid, margin: float = 300.0) -> list[BlockRequest]:
     """Requests of an Earth Engine DEM on a UTM grid at its native pixel size (plus a margin,
     so slope has neighbours at the edges)."""
-    return plan_blocks(f"dem-{kind}", ("elevation",), grid.buffered(margin, EE_DEMS[kind][2]),
-                       "float32")  # fmt: skip
+    return plan_blocks(
+        f"dem-{kind}", ("elevation",), grid.buffered(margin, EE_DEMS[kind][2]), "float32"
+    )
 
 
 def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:
@@ -151,11 +152,17 @@ def request_bodies(image: ee.Image) -> Callable[[BlockRequest], dict]:
             "bandIds": list(req.bands),
             "grid": {
                 "dimensions": {"width": req.width, "height": req.height},
-                "affineTransform": {"scaleX": t.a, "shearX": t.b, "translateX": t.c,
-                                    "shearY": t.d, "scaleY": t.e, "translateY": t.f},
+                "affineTransform": {
+                    "scaleX": t.a,
+                    "shearX": t.b,
+                    "translateX": t.c,
+                    "shearY": t.d,
+                    "scaleY": t.e,
+                    "translateY": t.f,
+                },
                 "crsCode": req.grid.crs,
             },
-        }  # fmt: skip
+        }
 
     return body
 
@@ -213,13 +220,22 @@ def _post(method: str, body: dict, dest: Path | None = None):
     call = getattr(resource, method)(project=ee.data._get_projects_path(), body=body)
     try:
         with _session().request(
-            call.method, call.uri, data=call.body, headers=call.headers,
-            stream=dest is not None, timeout=(30, 600),
-        ) as response:  # fmt: skip
+            call.method,
+            call.uri,
+            data=call.body,
+            headers=call.headers,
+            stream=dest is not None,
+            timeout=(30, 600),
+        ) as response:
             status = response.status_code
             fix = FIXES.get(status, "check the Earth Engine status page and re-run")
-            raise_for_status(status, _reason(response) if status >= 400 else "",
-                             response.headers, f"Earth Engine {method}", fix)  # fmt: skip
+            raise_for_status(
+                status,
+                _reason(response) if status >= 400 else "",
+                response.headers,
+                f"Earth Engine {method}",
+                fix,
+            )
             if dest is None:
                 return response.json()["result"]
             size = 0
@@ -228,12 +244,16 @@ def _post(method: str, body: dict, dest: Path | None = None):
                     f.write(chunk)
                     size += len(chunk)
             return size
-    except (requests.ConnectionError, requests.Timeout,
-            requests.exceptions.ChunkedEncodingError) as err:  # fmt: skip
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    ) as err:
         raise TransientError(f"connection to Earth Engine failed: {err}") from err
     except auth_errors.GoogleAuthError as err:  # a refused token could not refresh
-        raise SourceError(f"Earth Engine {method}: credentials refused ({err}); {FIXES[401]}"
-                          ) from err  # fmt: skip
+        raise SourceError(
+            f"Earth Engine {method}: credentials refused ({err}); {FIXES[401]}"
+        ) from err
 
 
 def send(body: dict, dest: Path) -> int:
@@ -266,9 +286,11 @@ def project() -> str | None:
     return None
 
 
-SETUP = ("run `earthengine authenticate` once, or set L4S_EE_SERVICE_ACCOUNT_KEY to a "
-         "service-account key file; set L4S_EE_PROJECT to your Cloud project registered for "
-         "Earth Engine")  # fmt: skip
+SETUP = (
+    "run `earthengine authenticate` once, or set L4S_EE_SERVICE_ACCOUNT_KEY to a "
+    "service-account key file; set L4S_EE_PROJECT to your Cloud project registered for "
+    "Earth Engine"
+)
 
 
 def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = None) -> None:
@@ -285,8 +307,11 @@ def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = 
     def start() -> None:
         ee.data.setMaxRetries(0)
         try:
-            ee.Initialize(credentials=creds if creds is not None else credentials(), url=url,
-                          project=project())  # fmt: skip
+            ee.Initialize(
+                credentials=creds if creds is not None else credentials(),
+                url=url,
+                project=project(),
+            )
         except (requests.ConnectionError, requests.Timeout) as err:
             raise TransientError(f"Earth Engine unreachable: {err}") from err
         except (ee.EEException, auth_errors.GoogleAuthError) as err:
@@ -356,8 +381,13 @@ class EarthEngineSource:
 
     name = "earthengine"
 
-    def __init__(self, concurrency: int = 16, url: str | None = None, creds=None,
-                 policy: RetryPolicy | None = None):  # fmt: skip
+    def __init__(
+        self,
+        concurrency: int = 16,
+        url: str | None = None,
+        creds=None,
+        policy: RetryPolicy | None = None,
+    ):
         self.concurrency, self.url, self.creds = concurrency, url, creds
         self.policy = policy or RetryPolicy()
 
@@ -376,12 +406,23 @@ class EarthEngineSource:
                 f"{region.imagery.start} and {region.imagery.end}; widen the imagery window"
             )
         reqs = s2_requests(grid)
-        report = download_blocks(reqs, request_bodies(s2_composite(region)), send,
-                                 out / "cache", self.concurrency, self.policy)  # fmt: skip
+        report = download_blocks(
+            reqs,
+            request_bodies(s2_composite(region)),
+            send,
+            out / "cache",
+            self.concurrency,
+            self.policy,
+        )
         bands = mosaic(reqs, report.paths, out / "s2", nodata=0)
-        found = [Scene(id=f["properties"]["id"], date=f["properties"]["date"],
-                       cloud_cover=_percent(f["properties"].get("cloud_share")))
-                 for f in summary]  # fmt: skip
+        found = [
+            Scene(
+                id=f["properties"]["id"],
+                date=f["properties"]["date"],
+                cloud_cover=_percent(f["properties"].get("cloud_share")),
+            )
+            for f in summary
+        ]
         details = {
             "collections": f"{S2_COLLECTION} + {CLOUD_SCORE_PLUS} ({CS_BAND})",
             "cloud_threshold": region.imagery.cloud_threshold,
@@ -393,18 +434,29 @@ class EarthEngineSource:
         return Sentinel2Layers(self.name, bands, found, details)
 
 
-def fetch_ee_dem(region: Region, grid: Grid, out: Path, url: str | None = None, creds=None,
-                 concurrency: int = 16, policy: RetryPolicy | None = None) -> DemLayer:  # fmt: skip
+def fetch_ee_dem(
+    region: Region,
+    grid: Grid,
+    out: Path,
+    url: str | None = None,
+    creds=None,
+    concurrency: int = 16,
+    policy: RetryPolicy | None = None,
+) -> DemLayer:
     """SRTM or AW3D30 from Earth Engine on a UTM grid at its native 30 m (one float32 band)."""
     policy = policy or RetryPolicy()
     initialize(url, creds, policy)
     image = dem_image(region.dem)
     reqs = dem_requests(region.dem, grid)
-    report = download_blocks(reqs, request_bodies(image), send, out / "cache", concurrency,
-                             policy)  # fmt: skip
+    report = download_blocks(reqs, request_bodies(image), send, out / "cache", concurrency, policy)
     path = mosaic(reqs, report.paths, out / f"dem-{region.dem}")["elevation"]
-    return DemLayer(path, {"dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine",
-                           "dem_heights": "orthometric (EGM96 geoid)"})  # fmt: skip
+    return DemLayer(
+        path,
+        {
+            "dem_product": f"{EE_DEMS[region.dem][0]} via Earth Engine",
+            "dem_heights": "orthometric (EGM96 geoid)",
+        },
+    )
 
 
 def _percent(share) -> float | None:

@@ -127,8 +127,10 @@ def find_dem(region_dir: Path) -> DemLayer:
         MissingInputError: no DEM file.
         InputDataError: it has no CRS or geotransform.
     """
-    dem = next((region_dir / f"dem{s}" for s in RASTER_SUFFIXES
-                if (region_dir / f"dem{s}").is_file()), None)  # fmt: skip
+    dem = next(
+        (region_dir / f"dem{s}" for s in RASTER_SUFFIXES if (region_dir / f"dem{s}").is_file()),
+        None,
+    )
     if dem is None:
         raise MissingInputError(
             f"{region_dir}/dem.tif: DEM not found; the region has `dem: local`, so add the DEM "
@@ -176,8 +178,9 @@ class LocalSource:
         for band in S2_BANDS:
             check_raster(bands[band], f"Sentinel-2 band {band}")
         log.info("local source: %s has %d bands", region.name, len(bands))
-        return Sentinel2Layers(self.name, bands, _read_scenes(s2),
-                               {"raw": str(region_dir.resolve())})  # fmt: skip
+        return Sentinel2Layers(
+            self.name, bands, _read_scenes(s2), {"raw": str(region_dir.resolve())}
+        )
 
 
 def _read_scenes(s2: Path) -> list[Scene]:

@@ -56,9 +56,21 @@ EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 L1C_COLLECTION = "sentinel-2-l1c"
 BUCKET_REGION = "eu-central-1"  # sentinel-s2-l1c
 #: Earth Search's asset key (the band's common name) of each band.
-ASSETS = {"B01": "coastal", "B02": "blue", "B03": "green", "B04": "red", "B05": "rededge1",
-          "B06": "rededge2", "B07": "rededge3", "B08": "nir", "B8A": "nir08", "B09": "nir09",
-          "B10": "cirrus", "B11": "swir16", "B12": "swir22"}  # fmt: skip
+ASSETS = {
+    "B01": "coastal",
+    "B02": "blue",
+    "B03": "green",
+    "B04": "red",
+    "B05": "rededge1",
+    "B06": "rededge2",
+    "B07": "rededge3",
+    "B08": "nir",
+    "B8A": "nir08",
+    "B09": "nir09",
+    "B10": "cirrus",
+    "B11": "swir16",
+    "B12": "swir22",
+}
 #: The bands s2cloudless reads, in its order.
 CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
 CLOUD_RESOLUTION = 60
@@ -67,13 +79,16 @@ BLOCK_ROWS = 1024
 READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
 #: Changes whenever the composite's method changes (part of the cache key).
 METHOD = "s2cloudless-0.4-60m/harmonized/median/1"
-AWS_SETUP = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
-             "~/.aws/credentials) of an AWS account: the sentinel-s2-l1c bucket is requester-pays, "
-             "your account pays its transfer")  # fmt: skip
+AWS_SETUP = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
+    "~/.aws/credentials) of an AWS account: the sentinel-s2-l1c bucket is requester-pays, "
+    "your account pays its transfer"
+)
 
 
-def search_parameters(region: Region, collection: str = L1C_COLLECTION, max_items: int = 10
-                      ) -> dict:  # fmt: skip
+def search_parameters(
+    region: Region, collection: str = L1C_COLLECTION, max_items: int = 10
+) -> dict:
     """The STAC item search of a region: least cloudy scenes first (``l4s plan`` prints it)."""
     return {
         "collections": [collection],
@@ -111,8 +126,10 @@ def aws_credentials() -> dict[str, str] | None:
     config.read(path)
     profile = os.environ.get("AWS_PROFILE", "default")
     if config.has_option(profile, "aws_access_key_id"):
-        return {"AWS_ACCESS_KEY_ID": config[profile]["aws_access_key_id"],
-                "AWS_SECRET_ACCESS_KEY": config[profile]["aws_secret_access_key"]}  # fmt: skip
+        return {
+            "AWS_ACCESS_KEY_ID": config[profile]["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": config[profile]["aws_secret_access_key"],
+        }
     return None
 
 
@@ -148,8 +165,11 @@ def s3_env(keys: dict[str, str], endpoint: str | None = None, **changes) -> rast
     }
     if endpoint:
         scheme, _, host = endpoint.partition("://")
-        options |= {"AWS_S3_ENDPOINT": host, "AWS_HTTPS": "YES" if scheme == "https" else "NO",
-                    "AWS_VIRTUAL_HOSTING": "FALSE"}  # fmt: skip
+        options |= {
+            "AWS_S3_ENDPOINT": host,
+            "AWS_HTTPS": "YES" if scheme == "https" else "NO",
+            "AWS_VIRTUAL_HOSTING": "FALSE",
+        }
     return rasterio.Env(session=_Keys(keys), **(options | changes))
 
 
@@ -171,9 +191,11 @@ def dn_offset(item, band: str) -> float:
 
 #: Transient failures as GDAL words them: S3's <Message> of a refusal (not the status), and
 #: a block read that failed once the file was open (a range request that did not complete).
-S3_TRANSIENT = re.compile(r"reduce your request rate|internal error|try again|unavailable|"
-                          r"timed? ?out|onnection|reset by peer|read failed|IReadBlock failed",
-                          re.IGNORECASE)  # fmt: skip
+S3_TRANSIENT = re.compile(
+    r"reduce your request rate|internal error|try again|unavailable|"
+    r"timed? ?out|onnection|reset by peer|read failed|IReadBlock failed",
+    re.IGNORECASE,
+)
 S3_REFUSED = re.compile(r"access denied|signature|access key id|forbidden", re.IGNORECASE)
 
 
@@ -191,8 +213,10 @@ def _classify(err: RasterioIOError, href: str) -> SourceError:
         return TransientError(f"reading {href}: {text}", status)
     if status in (401, 403) or S3_REFUSED.search(text):
         return SourceError(f"reading {href}: access denied ({text}); {AWS_SETUP}")
-    return SourceError(f"reading {href}: {text}; check that the scene still exists "
-                       "(re-run the search) and the AWS keys")  # fmt: skip
+    return SourceError(
+        f"reading {href}: {text}; check that the scene still exists "
+        "(re-run the search) and the AWS keys"
+    )
 
 
 class StacSource:
@@ -208,9 +232,14 @@ class StacSource:
 
     name = "stac"
 
-    def __init__(self, url: str = EARTH_SEARCH, collection: str = L1C_COLLECTION,
-                 max_items: int = 10, s3_endpoint: str | None = None,
-                 policy: RetryPolicy | None = None):  # fmt: skip
+    def __init__(
+        self,
+        url: str = EARTH_SEARCH,
+        collection: str = L1C_COLLECTION,
+        max_items: int = 10,
+        s3_endpoint: str | None = None,
+        policy: RetryPolicy | None = None,
+    ):
         self.url, self.collection, self.max_items = url, collection, max_items
         self.s3_endpoint, self.policy = s3_endpoint, policy or RetryPolicy()
         self._keys: dict[str, str] | None = None
@@ -255,9 +284,15 @@ class StacSource:
         if self._keys is None:
             raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
         items = self.search(region)
-        key = digest(region.aoi.model_dump(mode="json"), grid.to_dict(),
-                     region.imagery.model_dump(mode="json"), self.collection,
-                     [i.id for i in items], METHOD, __version__)  # fmt: skip
+        key = digest(
+            region.aoi.model_dump(mode="json"),
+            grid.to_dict(),
+            region.imagery.model_dump(mode="json"),
+            self.collection,
+            [i.id for i in items],
+            METHOD,
+            __version__,
+        )
         out = Path(work) / "stac" / key
         bands = {band: out / f"{band}.tif" for bands in band_groups().values() for band in bands}
         if not all(p.exists() for p in bands.values()):
@@ -265,13 +300,15 @@ class StacSource:
             for res, names in band_groups().items():
                 for band in names:
                     if not bands[band].exists():
-                        self.median_band(items, masks, band, grid.buffered(resolution=res),
-                                         bands[band])  # fmt: skip
+                        self.median_band(
+                            items, masks, band, grid.buffered(resolution=res), bands[band]
+                        )
         write_json(out / "scenes.json", [i.id for i in items])
         shares = [cloud_share(out / "clouds" / f"{i.id}.tif") for i in items]
-        scenes = [Scene(id=i.id, date=str(i.datetime.date()) if i.datetime else None,
-                        cloud_cover=share)
-                  for i, share in zip(items, shares, strict=True)]  # fmt: skip
+        scenes = [
+            Scene(id=i.id, date=str(i.datetime.date()) if i.datetime else None, cloud_cover=share)
+            for i, share in zip(items, shares, strict=True)
+        ]
         known = [v for v in shares if v is not None]
         details = {
             "collections": f"{self.url} {self.collection} (s3://sentinel-s2-l1c)",
@@ -286,13 +323,20 @@ class StacSource:
         }
         return Sentinel2Layers(self.name, bands, scenes, details)
 
-    def read(self, item, band: str, grid: Grid, window: Window,
-             resampling: Resampling = Resampling.bilinear) -> np.ndarray:  # fmt: skip
+    def read(
+        self,
+        item,
+        band: str,
+        grid: Grid,
+        window: Window,
+        resampling: Resampling = Resampling.bilinear,
+    ) -> np.ndarray:
         """``band`` of ``item`` on ``grid`` (float32, NaN where no data), harmonized; in any
         thread (GDAL's settings are per thread: each read sets its own)."""
         with s3_env(self._keys, self.s3_endpoint):
-            values = read_band(item.assets[ASSETS[band]].href, grid, window, resampling,
-                               self.policy)  # fmt: skip
+            values = read_band(
+                item.assets[ASSETS[band]].href, grid, window, resampling, self.policy
+            )
         offset = dn_offset(item, band)
         return np.maximum(values + offset, 1) if offset else values
 
@@ -302,32 +346,52 @@ class StacSource:
         if path.exists():
             return path
         detector = require_extra("s2cloudless", "stac").S2PixelCloudDetector(
-            threshold=0.4, average_over=1, dilation_size=1, all_bands=False)  # fmt: skip
+            threshold=0.4, average_over=1, dilation_size=1, all_bands=False
+        )
         g = grid.buffered(resolution=CLOUD_RESOLUTION)
         full = Window(0, 0, g.width, g.height)
         reads = in_threads(lambda b: self.read(item, b, g, full, Resampling.average), CLOUD_BANDS)
         stack = np.stack(reads, -1)
         clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0].astype("uint8")
         clouds[np.isnan(stack).all(axis=-1)] = NO_DATA
-        profile = {"driver": "GTiff", "width": g.width, "height": g.height, "count": 1,
-                   "dtype": "uint8", "crs": g.crs, "transform": g.transform,
-                   "nodata": NO_DATA}  # fmt: skip
+        profile = {
+            "driver": "GTiff",
+            "width": g.width,
+            "height": g.height,
+            "count": 1,
+            "dtype": "uint8",
+            "crs": g.crs,
+            "transform": g.transform,
+            "nodata": NO_DATA,
+        }
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             dst.write(clouds, 1)
-        log.info("%s: %.1f%% of the region's pixels cloudy (s2cloudless)", item.id,
-                 cloud_share(path))  # fmt: skip
+        log.info(
+            "%s: %.1f%% of the region's pixels cloudy (s2cloudless)", item.id, cloud_share(path)
+        )
         return path
 
     def median_band(self, items, masks: list[Path], band: str, grid: Grid, out: Path) -> Path:
         """Per-pixel median of ``band`` over the scenes, cloudy and missing pixels left out."""
-        profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1,
-                   "dtype": "uint16", "crs": grid.crs, "transform": grid.transform, "nodata": 0,
-                   "tiled": True, "blockxsize": 256, "blockysize": 256}  # fmt: skip
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": "uint16",
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "nodata": 0,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+        }
         with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
             for r0 in range(0, grid.height, BLOCK_ROWS):
                 window = Window(0, r0, grid.width, min(BLOCK_ROWS, grid.height - r0))
-                stack = in_threads(lambda i, w=window: self.read(items[i], band, grid, w),
-                                   range(len(items)))  # fmt: skip
+                stack = in_threads(
+                    lambda i, w=window: self.read(items[i], band, grid, w), range(len(items))
+                )
                 for values, mask in zip(stack, masks, strict=True):
                     values[read_mask(mask, grid, window)] = np.nan
                 with warnings.catch_warnings():
@@ -337,17 +401,28 @@ class StacSource:
         return out
 
 
-def read_band(href: str, grid: Grid, window: Window, resampling: Resampling,
-              policy: RetryPolicy) -> np.ndarray:  # fmt: skip
+def read_band(
+    href: str, grid: Grid, window: Window, resampling: Resampling, policy: RetryPolicy
+) -> np.ndarray:
     """A window of a remote band on ``grid`` (float32, NaN where no data), under ``policy``;
     GDAL's settings (keys, payer) come from the caller's ``rasterio.Env``."""
 
     def read() -> np.ndarray:
         try:
-            with (rasterio.open(vsi_path(href)) as src,
-                  WarpedVRT(src, crs=grid.crs, transform=grid.transform, width=grid.width,
-                            height=grid.height, resampling=resampling, dtype="float32",
-                            src_nodata=0, nodata=float("nan")) as vrt):  # fmt: skip
+            with (
+                rasterio.open(vsi_path(href)) as src,
+                WarpedVRT(
+                    src,
+                    crs=grid.crs,
+                    transform=grid.transform,
+                    width=grid.width,
+                    height=grid.height,
+                    resampling=resampling,
+                    dtype="float32",
+                    src_nodata=0,
+                    nodata=float("nan"),
+                ) as vrt,
+            ):
                 return vrt.read(1, window=window)
         except RasterioIOError as err:
             raise _classify(err, href) from err
@@ -363,9 +438,17 @@ def in_threads(fn, args) -> list:
 
 def read_mask(path: Path, grid: Grid, window: Window) -> np.ndarray:
     """A cloud mask (any grid) on ``grid``'s ``window``, nearest neighbour: True = cloud."""
-    with rasterio.open(path) as src, WarpedVRT(src, crs=grid.crs, transform=grid.transform,
-                                               width=grid.width, height=grid.height,
-                                               resampling=Resampling.nearest) as vrt:  # fmt: skip
+    with (
+        rasterio.open(path) as src,
+        WarpedVRT(
+            src,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=Resampling.nearest,
+        ) as vrt,
+    ):
         return vrt.read(1, window=window) == 1
 
 

@@ -398,8 +398,14 @@ def write_demo_inputs(root: str | Path, seed: int = 2022) -> tuple[Path, Path]:
             continue  # already written by an earlier run (same seed, same bytes)
         if region.name == "demo-hills":  # pre-event bands, for `l4s annotate candidates`
             pre = raw / region.name / "pre"
-            synthesize_scene(raw / region.name, "pre", region_grid(region), seed=seed + i,
-                             variant="pre", date="2020-06-15")  # fmt: skip
+            synthesize_scene(
+                raw / region.name,
+                "pre",
+                region_grid(region),
+                seed=seed + i,
+                variant="pre",
+                date="2020-06-15",
+            )
             (pre / "dem.tif").unlink()
             (pre / "classes.tif").unlink()
         dem_crs, dem_res = _DEMO_DEM[region.name]

@@ -235,8 +235,11 @@ def combine_candidates(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
     """Candidates of several sources as one layer: :data:`CANDIDATE_COLUMNS`, ``cand_id``
     numbered 1..n in the order given."""
     frames = [p.to_crs(crs).drop(columns="cand_id", errors="ignore") for p in parts if len(p)]
-    gdf = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs) if frames else (
-        gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs))  # fmt: skip
+    gdf = (
+        gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=crs)
+        if frames
+        else (gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=crs), crs=crs))
+    )
     for column in CANDIDATE_COLUMNS[1:-1]:
         if column not in gdf:
             gdf[column] = pd.Series(dtype=str if column == "source" else float)

@@ -78,8 +78,9 @@ def write_layers(path: str | Path, layers: dict[str, pd.DataFrame]) -> Path:
             shutil.copyfile(path, tmp)
         for name, frame in layers.items():
             if isinstance(frame, gpd.GeoDataFrame):
-                frame.to_file(tmp, layer=name, driver="GPKG",
-                              geometry_type=GEOMETRY_TYPES.get(name))  # fmt: skip
+                frame.to_file(
+                    tmp, layer=name, driver="GPKG", geometry_type=GEOMETRY_TYPES.get(name)
+                )
             else:
                 pyogrio.write_dataframe(frame, tmp, layer=name, driver="GPKG")
     return path
@@ -268,10 +269,12 @@ def agreement(path: str | Path, resolution: float = 10.0) -> dict:
     c, t = raster(cand.geometry.values), raster(lab.geometry.values)
     sources = cand["source"].fillna("obia") if "source" in cand else pd.Series(["obia"] * len(cand))
     by_source = {
-        name: {"candidates": int((sources == name).sum()),
-               **_pixel_agreement(raster(cand.geometry.values[(sources == name).values]), t)}
+        name: {
+            "candidates": int((sources == name).sum()),
+            **_pixel_agreement(raster(cand.geometry.values[(sources == name).values]), t),
+        }
         for name in sorted(sources.unique())
-    }  # fmt: skip
+    }
     edits = history(path) or MergeReport()
     return {
         "file": str(path),
@@ -324,8 +327,10 @@ def write_report(paths: list[str | Path], out_dir: str | Path) -> Path:
     ]
     for path in paths:
         a = agreement(path)
-        source_lines += [f"| {Path(path).name} | {name} | {s['candidates']} | {s['iou']:.3f} | "
-                      f"{s['f1']:.3f} |" for name, s in a["by_source"].items()]  # fmt: skip
+        source_lines += [
+            f"| {Path(path).name} | {name} | {s['candidates']} | {s['iou']:.3f} | {s['f1']:.3f} |"
+            for name, s in a["by_source"].items()
+        ]
         c, t = a["maps"]
         rgb = np.ones((*c.shape, 3))
         rgb[c & t], rgb[c & ~t], rgb[~c & t] = (1, 0, 0), (0, 0.3, 1), (0, 0.7, 0)

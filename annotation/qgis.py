@@ -45,8 +45,9 @@ LAYER_STYLES_DDL = """CREATE TABLE IF NOT EXISTS layer_styles (
     (strftime('%Y-%m-%dT%H:%M:%fZ','now')))"""
 
 
-def _option(parent: ET.Element, name: str | None, value: str | None = None,
-            kind: str = "QString") -> ET.Element:  # fmt: skip
+def _option(
+    parent: ET.Element, name: str | None, value: str | None = None, kind: str = "QString"
+) -> ET.Element:
     attrs = {"type": kind}
     if name is not None:
         attrs["name"] = name
@@ -55,16 +56,26 @@ def _option(parent: ET.Element, name: str | None, value: str | None = None,
     return ET.SubElement(parent, "Option", attrs)
 
 
-def _fill_symbol(parent: ET.Element, name: str, rgb: str, fill_alpha: int, width: float,
-                 outline: str = "solid") -> None:  # fmt: skip
-    symbol = ET.SubElement(parent, "symbol", {"type": "fill", "name": name, "alpha": "1",
-                                              "clip_to_extent": "1", "force_rhr": "0"})  # fmt: skip
-    layer = ET.SubElement(symbol, "layer", {"class": "SimpleFill", "enabled": "1", "pass": "0",
-                                            "locked": "0"})  # fmt: skip
+def _fill_symbol(
+    parent: ET.Element, name: str, rgb: str, fill_alpha: int, width: float, outline: str = "solid"
+) -> None:
+    symbol = ET.SubElement(
+        parent,
+        "symbol",
+        {"type": "fill", "name": name, "alpha": "1", "clip_to_extent": "1", "force_rhr": "0"},
+    )
+    layer = ET.SubElement(
+        symbol, "layer", {"class": "SimpleFill", "enabled": "1", "pass": "0", "locked": "0"}
+    )
     options = _option(layer, None, kind="Map")
-    for key, value in (("color", f"{rgb},{fill_alpha}"), ("outline_color", f"{rgb},255"),
-                       ("outline_width", str(width)), ("outline_width_unit", "MM"),
-                       ("style", "solid"), ("outline_style", outline)):  # fmt: skip
+    for key, value in (
+        ("color", f"{rgb},{fill_alpha}"),
+        ("outline_color", f"{rgb},255"),
+        ("outline_width", str(width)),
+        ("outline_width_unit", "MM"),
+        ("style", "solid"),
+        ("outline_style", outline),
+    ):
         _option(options, key, value)
 
 
@@ -78,20 +89,28 @@ def style_qml(layer: str) -> str:
         categories = ET.SubElement(renderer, "categories")
         symbols = ET.SubElement(renderer, "symbols")
         for i, op in enumerate(OPS):
-            ET.SubElement(categories, "category", {"value": op, "label": op, "symbol": str(i),
-                                                   "render": "true"})  # fmt: skip
+            ET.SubElement(
+                categories,
+                "category",
+                {"value": op, "label": op, "symbol": str(i), "render": "true"},
+            )
             _fill_symbol(symbols, str(i), OP_COLOURS[op], 90, 0.8)
         fields = ET.SubElement(root, "fieldConfiguration")
-        widget = ET.SubElement(ET.SubElement(fields, "field", {"name": "op"}), "editWidget",
-                               {"type": "ValueMap"})  # fmt: skip
-        mapping = _option(_option(ET.SubElement(widget, "config"), None, kind="Map"), "map",
-                          kind="List")  # fmt: skip
+        widget = ET.SubElement(
+            ET.SubElement(fields, "field", {"name": "op"}), "editWidget", {"type": "ValueMap"}
+        )
+        mapping = _option(
+            _option(ET.SubElement(widget, "config"), None, kind="Map"), "map", kind="List"
+        )
         for op in OPS:
             _option(_option(mapping, None, kind="Map"), op, op)
         defaults = ET.SubElement(root, "defaults")
         for field, expression in CORRECTION_DEFAULTS.items():
-            ET.SubElement(defaults, "default", {"field": field, "expression": expression,
-                                                "applyOnUpdate": "0"})  # fmt: skip
+            ET.SubElement(
+                defaults,
+                "default",
+                {"field": field, "expression": expression, "applyOnUpdate": "0"},
+            )
     else:
         renderer = ET.SubElement(root, "renderer-v2", {"type": "singleSymbol", **RENDERER})
         symbols = ET.SubElement(renderer, "symbols")
@@ -154,9 +173,18 @@ def write_rgb(path: str | Path, rgb: np.ndarray, grid: Grid, stretch: np.ndarray
     valid = np.all(np.isfinite(rgb), axis=0)
     scaled = np.clip((np.nan_to_num(rgb) - lo) / (hi - lo + 1e-12), 0, 1) * 254 + 1
     data = np.where(valid, scaled, 0).astype(np.uint8)
-    profile = {"driver": "COG", "width": grid.width, "height": grid.height, "count": 3,
-               "dtype": "uint8", "crs": grid.crs, "transform": grid.transform, "nodata": 0,
-               "compress": "deflate", "overview_resampling": "average"}  # fmt: skip
+    profile = {
+        "driver": "COG",
+        "width": grid.width,
+        "height": grid.height,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": 0,
+        "compress": "deflate",
+        "overview_resampling": "average",
+    }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data)
         for i, name in enumerate(("red (B4)", "green (B3)", "blue (B2)"), 1):

@@ -74,8 +74,7 @@ class Service:
 
     def __init__(self, make, latency: float):
         self.urls, self.stats, self.stop = mp.Queue(), mp.Queue(), mp.Event()
-        self.proc = mp.Process(target=serve, args=(make, latency, self.urls, self.stop,
-                                                   self.stats))  # fmt: skip
+        self.proc = mp.Process(target=serve, args=(make, latency, self.urls, self.stop, self.stats))
         self.proc.start()
         self.url = self.urls.get(timeout=900)
 
@@ -102,8 +101,9 @@ def ee_stand_in(size: int):
         rows = np.arange(g.height, dtype=np.uint16)[:, None]
         bands[theirs] = rows + np.arange(g.width, dtype=np.uint16)[None, :] + 100 * i
     cs = np.ones((grid.height, grid.width), np.float32)
-    return FakeEarthEngine(s2_catalog(grid, [("20200801T000000_20200801T000000_T54TWN",
-                                              "2020-08-05", bands, cs)]))  # fmt: skip
+    return FakeEarthEngine(
+        s2_catalog(grid, [("20200801T000000_20200801T000000_T54TWN", "2020-08-05", bands, cs)])
+    )
 
 
 def _native(band: str) -> int:
@@ -119,44 +119,61 @@ def ee_export(url: str, size: int, concurrency: int, cache: Path, side: int | No
     from landslide4sense.acquisition.download import download_blocks, mosaic
     from landslide4sense.acquisition.retry import RetryPolicy
 
-    region = parse_region({"name": "tile", "event": {"trigger": "rainfall", "date": "2020-07-01"},
-                           "aoi": {"bbox": [141.0, 42.0, 143.0, 44.0]},
-                           "imagery": {"start": "2020-08-01", "end": "2020-09-01"}})  # fmt: skip
+    region = parse_region(
+        {
+            "name": "tile",
+            "event": {"trigger": "rainfall", "date": "2020-07-01"},
+            "aoi": {"bbox": [141.0, 42.0, 143.0, 44.0]},
+            "imagery": {"start": "2020-08-01", "end": "2020-09-01"},
+        }
+    )
     policy = RetryPolicy(base=0.05)
     eem.initialize(url, Credentials(TOKEN), policy)
     reqs = eem.s2_requests(tile_grid(size), side)
     rss0 = peak_rss_mb()
     t = time.perf_counter()
-    report = download_blocks(reqs, eem.request_bodies(eem.s2_composite(region)), eem.send, cache,
-                             concurrency, policy)  # fmt: skip
+    report = download_blocks(
+        reqs, eem.request_bodies(eem.s2_composite(region)), eem.send, cache, concurrency, policy
+    )
     seconds = time.perf_counter() - t
     rss1 = peak_rss_mb()
     t = time.perf_counter()
     if report.requests:
         mosaic(reqs, report.paths, cache.parent / "mosaic", nodata=0)
-    return {"blocks": len(reqs), "requests": report.requests, "bytes": report.bytes,
-            "seconds": seconds, "mosaic": time.perf_counter() - t, "rss_before": rss0,
-            "rss_after": rss1, "block_bytes": max(r.bytes for r in reqs),
-            "occupancy": report.busy_seconds / (concurrency * seconds)}  # fmt: skip
+    return {
+        "blocks": len(reqs),
+        "requests": report.requests,
+        "bytes": report.bytes,
+        "seconds": seconds,
+        "mosaic": time.perf_counter() - t,
+        "rss_before": rss0,
+        "rss_after": rss1,
+        "block_bytes": max(r.bytes for r in reqs),
+        "occupancy": report.busy_seconds / (concurrency * seconds),
+    }
 
 
 def bench_earthengine(args, tmp: Path) -> None:
     os.environ["L4S_EE_PROJECT"] = "fake-project"
     service = Service(lambda: ee_stand_in(args.size), args.latency)
-    print(f"\nEarth Engine: {args.size} x {args.size} px, 13 bands, concurrency "
-          f"{args.concurrency}, the stand-in evaluating the masked median per block")  # fmt: skip
+    print(
+        f"\nEarth Engine: {args.size} x {args.size} px, 13 bands, concurrency "
+        f"{args.concurrency}, the stand-in evaluating the masked median per block"
+    )
     try:
         for name, side in (("engine's plan", None), (f"{args.small} px blocks", args.small)):
             cache = tmp / "ee" / name.replace(" ", "_") / "cache"
             r = in_child(ee_export, service.url, args.size, args.concurrency, cache, side)
             ideal = r["bytes"] / (r["blocks"] / args.concurrency * args.latency)
             rounds = -(-r["blocks"] // args.concurrency)
-            print(f"  {name}: {r['blocks']} blocks (largest {r['block_bytes'] / 1e6:.1f} MB), "
-                  f"{r['bytes'] / 1e6:.0f} MB in {r['seconds']:.2f} s = "
-                  f"{r['bytes'] / r['seconds'] / 1e6:.0f} MB/s; vs concurrency x block / "
-                  f"latency {r['bytes'] / r['seconds'] / ideal:.0%}; vs {rounds} rounds of "
-                  f"latency {rounds * args.latency / r['seconds']:.0%}; cap occupancy "
-                  f"{r['occupancy']:.0%}")  # fmt: skip
+            print(
+                f"  {name}: {r['blocks']} blocks (largest {r['block_bytes'] / 1e6:.1f} MB), "
+                f"{r['bytes'] / 1e6:.0f} MB in {r['seconds']:.2f} s = "
+                f"{r['bytes'] / r['seconds'] / 1e6:.0f} MB/s; vs concurrency x block / "
+                f"latency {r['bytes'] / r['seconds'] / ideal:.0%}; vs {rounds} rounds of "
+                f"latency {rounds * args.latency / r['seconds']:.0%}; cap occupancy "
+                f"{r['occupancy']:.0%}"
+            )
             print(
                 f"    client peak RSS {r['rss_after']:.0f} MB (before {r['rss_before']:.0f} MB)"
                 f" for {r['bytes'] / 1e6:.0f} MB downloaded; mosaic {r['mosaic']:.2f} s"
@@ -193,15 +210,33 @@ def stac_archive(folder: Path, px: int, scenes: int) -> tuple[list[dict], dict[s
             data = rng.integers(800, 3000, (g.height, g.width), dtype=np.uint16)
             path = folder / f"s{s}" / f"{band}.jp2"
             path.parent.mkdir(parents=True, exist_ok=True)
-            with rasterio.open(path, "w", driver="GTiff", width=g.width, height=g.height,
-                               count=1, dtype="uint16", crs=g.crs, transform=g.transform,
-                               tiled=True, blockxsize=512, blockysize=512) as dst:  # fmt: skip
+            with rasterio.open(
+                path,
+                "w",
+                driver="GTiff",
+                width=g.width,
+                height=g.height,
+                count=1,
+                dtype="uint16",
+                crs=g.crs,
+                transform=g.transform,
+                tiled=True,
+                blockxsize=512,
+                blockysize=512,
+            ) as dst:
                 dst.write(data, 1)
             bands[ASSETS[band]] = (res, [g.height, g.width], list(g.transform)[:6])
         w, so, e, n = region.aoi.bbox
-        item = l1c_item(f"S2A_54TWN_202008{s + 1:02d}_0_L1C", f"2020-08-{s + 1:02d}T01:00:00Z",
-                        5.0 + s, [w - 0.1, so - 0.1, e + 0.1, n + 0.1], 32654, "54TWN", bands,
-                        "05.10")  # fmt: skip
+        item = l1c_item(
+            f"S2A_54TWN_202008{s + 1:02d}_0_L1C",
+            f"2020-08-{s + 1:02d}T01:00:00Z",
+            5.0 + s,
+            [w - 0.1, so - 0.1, e + 0.1, n + 0.1],
+            32654,
+            "54TWN",
+            bands,
+            "05.10",
+        )
         for key in bands:
             files[item["assets"][key]["href"].removeprefix("s3://sentinel-s2-l1c/")] = (
                 folder / f"s{s}" / f"{next(b for b, k in ASSETS.items() if k == key)}.jp2"
@@ -212,9 +247,14 @@ def stac_archive(folder: Path, px: int, scenes: int) -> tuple[list[dict], dict[s
 
 def bench_region(px: int):
     lon, lat, d = 141.0, 42.8, px * 10 / 111_000
-    return parse_region({"name": "bench", "event": {"trigger": "rainfall", "date": "2020-07-01"},
-                         "aoi": {"bbox": [lon, lat, lon + d * 1.35, lat + d]},
-                         "imagery": {"start": "2020-08-01", "end": "2020-08-31"}})  # fmt: skip
+    return parse_region(
+        {
+            "name": "bench",
+            "event": {"trigger": "rainfall", "date": "2020-07-01"},
+            "aoi": {"bbox": [lon, lat, lon + d * 1.35, lat + d]},
+            "imagery": {"start": "2020-08-01", "end": "2020-08-31"},
+        }
+    )
 
 
 def stac_fetch(api: str, s3: str, px: int, scenes: int, work: Path) -> dict:
@@ -224,9 +264,9 @@ def stac_fetch(api: str, s3: str, px: int, scenes: int, work: Path) -> dict:
     region = bench_region(px)
     t = time.perf_counter()
     layers = StacSource(url=api, s3_endpoint=s3, max_items=scenes).fetch(
-        region, region_grid(region), work)  # fmt: skip
-    return {"seconds": time.perf_counter() - t, "rss": peak_rss_mb(),
-            "bands": len(layers.bands)}  # fmt: skip
+        region, region_grid(region), work
+    )
+    return {"seconds": time.perf_counter() - t, "rss": peak_rss_mb(), "bands": len(layers.bands)}
 
 
 class _Both:
@@ -265,8 +305,10 @@ def bench_stac(args, tmp: Path) -> None:
     )
     try:
         r = in_child(stac_fetch, api, s3, args.region, args.scenes, tmp / "stac")
-        print(f"  cold: {r['seconds']:.1f} s for {r['bands']} bands (s2cloudless at 60 m, median)"
-              f"; client peak RSS {r['rss']:.0f} MB")  # fmt: skip
+        print(
+            f"  cold: {r['seconds']:.1f} s for {r['bands']} bands (s2cloudless at 60 m, median)"
+            f"; client peak RSS {r['rss']:.0f} MB"
+        )
         again = in_child(stac_fetch, api, s3, args.region, args.scenes, tmp / "stac")
         print(f"  warm re-run: {again['seconds']:.2f} s (search only; composite cached)")
     finally:
@@ -304,11 +346,12 @@ def asf_stand_in(folder: str, px: int):
         nodata=-32768,
         tiled=True,
     ) as dst:
-        dst.write(z, 1)  # fmt: skip
+        dst.write(z, 1)
     w, s, e, n = region.aoi.bbox
     ring = [(w - 1, s - 1), (e + 1, s - 1), (e + 1, n + 1), (w - 1, n + 1), (w - 1, s - 1)]
-    return FakeAsf([Granule(20000, 800, 400, ring, rtc_zip("AP_20000_FBS_F0800_RT1.zip", dem))],
-                   Path(folder))  # fmt: skip
+    return FakeAsf(
+        [Granule(20000, 800, 400, ring, rtc_zip("AP_20000_FBS_F0800_RT1.zip", dem))], Path(folder)
+    )
 
 
 def asf_fetch(host: str, cert: str, px: int, work: Path) -> dict:
@@ -318,9 +361,13 @@ def asf_fetch(host: str, cert: str, px: int, work: Path) -> dict:
     region = bench_region(px // 2)
     t = time.perf_counter()
     layer = AsfDemSource(host=host, session=session(edl_host=host)).fetch_dem(
-        region, region_grid(region), work)  # fmt: skip
-    return {"seconds": time.perf_counter() - t, "rss": peak_rss_mb(),
-            "bytes": layer.path.stat().st_size}  # fmt: skip
+        region, region_grid(region), work
+    )
+    return {
+        "seconds": time.perf_counter() - t,
+        "rss": peak_rss_mb(),
+        "bytes": layer.path.stat().st_size,
+    }
 
 
 def bench_asf(args, tmp: Path) -> None:
@@ -334,9 +381,11 @@ def bench_asf(args, tmp: Path) -> None:
     )
     try:
         r = in_child(asf_fetch, host, cert, args.dem, tmp / "asf")
-        print(f"  cold: {r['seconds']:.1f} s (search, download, extract, mosaic at 12.5 m "
-              f"cropped to the region: {r['bytes'] / 1e6:.0f} MB); client peak RSS "
-              f"{r['rss']:.0f} MB")  # fmt: skip
+        print(
+            f"  cold: {r['seconds']:.1f} s (search, download, extract, mosaic at 12.5 m "
+            f"cropped to the region: {r['bytes'] / 1e6:.0f} MB); client peak RSS "
+            f"{r['rss']:.0f} MB"
+        )
         again = in_child(asf_fetch, host, cert, args.dem, tmp / "asf")
         print(f"  warm re-run: {again['seconds']:.2f} s (search only; DEM cached)")
     finally:
@@ -379,8 +428,11 @@ def main() -> None:
     )
     tmp = Path(tempfile.mkdtemp(prefix="l4s-download-"))
     try:
-        for name, bench in (("earthengine", bench_earthengine), ("stac", bench_stac),
-                            ("asf", bench_asf)):  # fmt: skip
+        for name, bench in (
+            ("earthengine", bench_earthengine),
+            ("stac", bench_stac),
+            ("asf", bench_asf),
+        ):
             if args.only in (None, name):
                 bench(args, tmp)
     finally:

@@ -189,15 +189,31 @@ def measured(cmd: list[str], out: Path, keep: bool = False, **kw) -> dict:
 def ours(region: Path, raw: Path, out: Path, home: Path, keep: bool = False) -> dict:
     cmd = [L4S, "add-region", str(region), "--raw", str(raw), "--out", str(out)]
     pid = api_pid(home)
-    return measured(cmd, out, keep, env=l4s_env(home), marks={FIRST_STAGE: FIRST_STAGE},
-                    also=[pid] if pid else [])  # fmt: skip
+    return measured(
+        cmd,
+        out,
+        keep,
+        env=l4s_env(home),
+        marks={FIRST_STAGE: FIRST_STAGE},
+        also=[pid] if pid else [],
+    )
 
 
 def naive(raw: Path, out: Path, grid) -> dict:
     t = grid.transform
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "naive.py"), str(raw / "tile"), str(out),
-           "--crs", grid.crs, "--origin", str(t.c), str(t.f),
-           "--size", str(grid.width)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "naive.py"),
+        str(raw / "tile"),
+        str(out),
+        "--crs",
+        grid.crs,
+        "--origin",
+        str(t.c),
+        str(t.f),
+        "--size",
+        str(grid.width),
+    ]
     return measured(cmd, out)
 
 
@@ -263,11 +279,17 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
 
     labels = stage("labels + terrain (DEM, slope)", labels_and_terrain)
     job = RegionJob(
-        name="tile", grid=grid, bands={b: str(p) for b, p in layers.bands.items()},
-        slope=str(work / "slope.tif"), dem=str(work / "dem.tif"), mask=str(labels.mask),
-        aoi_wkt=box(*grid.bounds).wkt, scaling="l4s", work=str(work / "patches"),
+        name="tile",
+        grid=grid,
+        bands={b: str(p) for b, p in layers.bands.items()},
+        slope=str(work / "slope.tif"),
+        dem=str(work / "dem.tif"),
+        mask=str(labels.mask),
+        aoi_wkt=box(*grid.bounds).wkt,
+        scaling="l4s",
+        work=str(work / "patches"),
         provenance=LayerProvenance(source=layers.source),
-    )  # fmt: skip
+    )
     blocks = [(job, a, b) for a, b in job.blocks()]
     stage(f"patches ({os.cpu_count()} processes)", cut_blocks, blocks, os.cpu_count())
     stage("assemble: split, link, card", assemble, work / "bench", [job], "l4s")
@@ -303,8 +325,13 @@ def split_files(bench: Path) -> dict:
     from_files = time.perf_counter() - t
     if not np.array_equal(packed.array, files.array):
         raise RuntimeError("the split file and the patch files disagree")
-    return {"patches": count_patches(bench), "train": len(files), "built": built,
-            "from_file": from_file, "from_files": from_files}  # fmt: skip
+    return {
+        "patches": count_patches(bench),
+        "train": len(files),
+        "built": built,
+        "from_file": from_file,
+        "from_files": from_files,
+    }
 
 
 def report_split_files(bench: Path) -> None:
@@ -343,9 +370,11 @@ def patch_files(out: Path, n: int = 300, rounds: int = 3) -> None:
         write_image(folder / f"image_{i}.h5", img, atomic=False)
         write_mask(folder / f"mask_{i}.h5", mask, atomic=False)
 
-    ways = {"h5py.File per patch (plain)": plain,
-            "fixed header + data, temp name + rename": ours_atomic,
-            "fixed header + data, in a block folder": ours_block}  # fmt: skip
+    ways = {
+        "h5py.File per patch (plain)": plain,
+        "fixed header + data, temp name + rename": ours_atomic,
+        "fixed header + data, in a block folder": ours_block,
+    }
     secs: dict[str, list[float]] = {name: [] for name in ways}
     for _ in range(rounds):  # interleaved, files discarded at once: the same page-cache state
         for name, fn in ways.items():
@@ -375,8 +404,15 @@ def startup(region: Path, raw: Path, folder: Path, home: Path, runs: int) -> Non
     helps, rejects, cold = [], [], []
     for _ in range(runs):
         helps.append(run_measured([L4S, "--help"], env=env)["wall"])
-        bad = [L4S, "add-region", str(folder / "missing.yaml"), "--raw", str(raw),
-               "--out", str(folder / "x")]  # fmt: skip
+        bad = [
+            L4S,
+            "add-region",
+            str(folder / "missing.yaml"),
+            "--raw",
+            str(raw),
+            "--out",
+            str(folder / "x"),
+        ]
         t = time.perf_counter()
         subprocess.run(bad, env=env, capture_output=True)
         rejects.append(time.perf_counter() - t)
@@ -418,27 +454,37 @@ def main() -> None:
                 rows["naive"].append(naive(raw, folder / "naive", grid))
                 rows["floor"].append(floor(raw, folder / "floor", rows["ours"][-1]["patches"]))
             warm_starts += [r["marks"][FIRST_STAGE] for r in rows["ours"]]
-            print(f"  {args.runs} runs, min / median / max; patches: ours "
-                  f"{rows['ours'][0]['patches']}, naive {rows['naive'][0]['patches']}")  # fmt: skip
-            print(f"  {'':<24}{'wall (s)':>20}{'patches/s':>22}{'CPU (s)':>20}"
-                  f"{'peak RSS (GB)':>20}")  # fmt: skip
-            names = {"ours": "ours: l4s add-region", "naive": "naive script",
-                     "floor": "floor (I/O only)"}  # fmt: skip
+            print(
+                f"  {args.runs} runs, min / median / max; patches: ours "
+                f"{rows['ours'][0]['patches']}, naive {rows['naive'][0]['patches']}"
+            )
+            print(
+                f"  {'':<24}{'wall (s)':>20}{'patches/s':>22}{'CPU (s)':>20}{'peak RSS (GB)':>20}"
+            )
+            names = {
+                "ours": "ours: l4s add-region",
+                "naive": "naive script",
+                "floor": "floor (I/O only)",
+            }
             walls_of = {key: [r["wall"] for r in runs] for key, runs in rows.items()}
             for key, runs in rows.items():
                 walls = walls_of[key]
                 rates = [r["patches"] / r["wall"] for r in runs]
                 cpus = [r["cpu"] for r in runs]
                 peaks = [r["peak_gb"] for r in runs]
-                print(f"  {names[key]:<24}{spread(walls, '.1f'):>20}{spread(rates, '.0f'):>22}"
-                      f"{spread(cpus, '.1f'):>20}{spread(peaks, '.2f'):>20}")  # fmt: skip
+                print(
+                    f"  {names[key]:<24}{spread(walls, '.1f'):>20}{spread(rates, '.0f'):>22}"
+                    f"{spread(cpus, '.1f'):>20}{spread(peaks, '.2f'):>20}"
+                )
             pairs = list(zip(rows["ours"], rows["naive"], rows["floor"], strict=True))
             speed = [n["wall"] / o["wall"] for o, n, _ in pairs]
             work = [n["cpu"] / o["cpu"] for o, n, _ in pairs]
             over = [o["wall"] / f["wall"] for o, _, f in pairs]
-            print(f"  ours is {spread(speed, '.2f')} x faster than naive (wall), and does its "
-                  f"work in {spread(work, '.2f')} x less CPU time; ours / floor = "
-                  f"{spread(over, '.2f')} (wall)")  # fmt: skip
+            print(
+                f"  ours is {spread(speed, '.2f')} x faster than naive (wall), and does its "
+                f"work in {spread(work, '.2f')} x less CPU time; ours / floor = "
+                f"{spread(over, '.2f')} (wall)"
+            )
             per_patch[size] = statistics.median(r["wall"] / r["patches"] for r in rows["ours"])
             sized[size] = (rows["ours"][0]["patches"], statistics.median(walls_of["ours"]))
             if keep:
@@ -454,18 +500,24 @@ def main() -> None:
                     print(f"  stage {name:<38} {secs:7.2f} s")
                 total = sum(result["times"].values())
                 t_floor = statistics.median(r["wall"] for r in rows["floor"])
-                print(f"  pipeline alone (stages, no CLI) {total:.1f} s = {total / t_floor:.2f} x "
-                      f"the floor; peak RSS of its process {result['peak_gb']:.2f} GB")  # fmt: skip
+                print(
+                    f"  pipeline alone (stages, no CLI) {total:.1f} s = {total / t_floor:.2f} x "
+                    f"the floor; peak RSS of its process {result['peak_gb']:.2f} GB"
+                )
                 discard(work)
         if len(sizes) > 1:
             s0, s1 = sizes[0], sizes[-1]
-            print(f"\n== linearity: {s1}/{s0} px = {(s1 / s0) ** 2:.2f}x the area; ours takes "
-                  f"{per_patch[s0] * 1000:.2f} vs {per_patch[s1] * 1000:.2f} ms per patch "
-                  f"(median, command start to exit)")  # fmt: skip
+            print(
+                f"\n== linearity: {s1}/{s0} px = {(s1 / s0) ** 2:.2f}x the area; ours takes "
+                f"{per_patch[s0] * 1000:.2f} vs {per_patch[s1] * 1000:.2f} ms per patch "
+                f"(median, command start to exit)"
+            )
             (n0, t0), (n1, t1) = sized[s0], sized[s1]
             slope = (t1 - t0) / max(n1 - n0, 1)
-            print(f"  through both: {t0 - slope * n0:.1f} s fixed (start-up, publishing) + "
-                  f"{slope * 1000:.2f} ms per patch")  # fmt: skip
+            print(
+                f"  through both: {t0 - slope * n0:.1f} s fixed (start-up, publishing) + "
+                f"{slope * 1000:.2f} ms per patch"
+            )
         folder = args.out / f"tile-{sizes[0]}"
         region, raw, _ = prepare(folder, sizes[0])
         startup(region, raw, folder, home, args.runs)

@@ -85,21 +85,33 @@ def measure(name: str, data, cfg: TrainConfig, out: Path) -> dict:
     t = time.perf_counter()
     info = trainer.checkpoint_info(0.0)
     checkpoint.save(out / "probe_best.pt", info, trainer.model.state_dict())
-    checkpoint.save(out / "probe_last.pt", info, trainer.model.state_dict(),
-                    optimizer=trainer.opt.state_dict(),
-                    rng=checkpoint.rng_state(trainer.cuda))  # fmt: skip
+    checkpoint.save(
+        out / "probe_last.pt",
+        info,
+        trainer.model.state_dict(),
+        optimizer=trainer.opt.state_dict(),
+        rng=checkpoint.rng_state(trainer.cuda),
+    )
     save_s = time.perf_counter() - t
     gpu_gb = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else 0.0
     per_val, per_test = val_s / len(data.val), test_s / len(data.test)
-    projected = (ITERATIONS / rate + VALIDATIONS * (RELEASE_VAL * per_val + save_s)
-                 + RELEASE_TEST * per_test)  # fmt: skip
+    projected = (
+        ITERATIONS / rate + VALIDATIONS * (RELEASE_VAL * per_val + save_s) + RELEASE_TEST * per_test
+    )
     del trainer
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"rate": rate, "val_100": 100 * per_val, "test_100": 100 * per_test, "save_s": save_s,
-            "fit_s": fit_s, "gpu_gb": gpu_gb, "projected_min": projected / 60,
-            "test_f1": scores["test"]["all"]["f1"]}  # fmt: skip
+    return {
+        "rate": rate,
+        "val_100": 100 * per_val,
+        "test_100": 100 * per_test,
+        "save_s": save_s,
+        "fit_s": fit_s,
+        "gpu_gb": gpu_gb,
+        "projected_min": projected / 60,
+        "test_f1": scores["test"]["all"]["f1"],
+    }
 
 
 def main() -> int:
@@ -111,35 +123,52 @@ def main() -> int:
     p.add_argument("--patches", default="512,128,256", help="train,validation,test patches")
     p.add_argument("--size", type=int, default=128, help="patch side in pixels")
     p.add_argument("--models", default="all")
-    p.add_argument("--release", default="3799,245,800",
-                   help="train,validation,test patches for the host memory figure")  # fmt: skip
+    p.add_argument(
+        "--release",
+        default="3799,245,800",
+        help="train,validation,test patches for the host memory figure",
+    )
     args = p.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         report("no CUDA device: run on a GPU host, or pass --device cpu for a dry run")
         return 1
     names = list(MODELS) if args.models == "all" else args.models.split(",")
     n_train, n_val, n_test = (int(v) for v in args.patches.split(","))
-    where = (f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, bf16 autocast, "
-             "channels-last, cuDNN autotuning" if args.device == "cuda" else
-             f"CPU, {torch.get_num_threads()} threads (a dry run)")  # fmt: skip
+    where = (
+        f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, bf16 autocast, "
+        "channels-last, cuDNN autotuning"
+        if args.device == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads (a dry run)"
+    )
     report(f"GPU check: {where}; torch {torch.__version__}, Python {sys.version.split()[0]}")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        root = write_release(Path(tmp) / "release", n_train, n_test, size=args.size, seed=0,
-                             n_val=n_val)  # fmt: skip
+        root = write_release(
+            Path(tmp) / "release", n_train, n_test, size=args.size, seed=0, n_val=n_val
+        )
         synth_s, t = time.perf_counter() - t, time.perf_counter()
         data = load_benchmark(root)
-        report(f"benchmark: {'; '.join(data.describe())}; {args.size} x {args.size} x 14 "
-               f"float64 on disk; synthesized in {synth_s:.0f} s, loaded in "
-               f"{time.perf_counter() - t:.1f} s")  # fmt: skip
-        cfg = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                          eval_every=args.eval_every, device=args.device)  # fmt: skip
-        report(f"each model: {args.iterations} iterations at batch {args.batch_size}, validation "
-               f"every {args.eval_every}, checkpoints, the test pass")  # fmt: skip
+        report(
+            f"benchmark: {'; '.join(data.describe())}; {args.size} x {args.size} x 14 "
+            f"float64 on disk; synthesized in {synth_s:.0f} s, loaded in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+        cfg = TrainConfig(
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            eval_every=args.eval_every,
+            device=args.device,
+        )
+        report(
+            f"each model: {args.iterations} iterations at batch {args.batch_size}, validation "
+            f"every {args.eval_every}, checkpoints, the test pass"
+        )
         report()
-        report(f"{'model':<12} {'it/s':>7} {'val s/100':>9} {'test s/100':>10} {'ckpt s':>7} "
-               f"{'fit s':>7} {'GPU GiB':>7} {'test F1':>7} {'5000 it, min':>12}")  # fmt: skip
+        report(
+            f"{'model':<12} {'it/s':>7} {'val s/100':>9} {'test s/100':>10} {'ckpt s':>7} "
+            f"{'fit s':>7} {'GPU GiB':>7} {'test F1':>7} {'5000 it, min':>12}"
+        )
         total, failed = 0.0, []
         for name in names:
             try:
@@ -149,22 +178,39 @@ def main() -> int:
                 report(f"{name:<12} FAILED: {type(err).__name__}: {err}")
                 continue
             total += m["projected_min"]
-            report(f"{name:<12} {m['rate']:7.2f} {m['val_100']:9.2f} {m['test_100']:10.2f} "
-                   f"{m['save_s']:7.2f} {m['fit_s']:7.1f} {m['gpu_gb']:7.2f} "
-                   f"{m['test_f1']:7.1f} {m['projected_min']:12.1f}")  # fmt: skip
+            report(
+                f"{name:<12} {m['rate']:7.2f} {m['val_100']:9.2f} {m['test_100']:10.2f} "
+                f"{m['save_s']:7.2f} {m['fit_s']:7.1f} {m['gpu_gb']:7.2f} "
+                f"{m['test_f1']:7.1f} {m['projected_min']:12.1f}"
+            )
     report()
-    report(f"projected: {len(names) - len(failed)} models x {ITERATIONS} iterations, each with "
-           f"{VALIDATIONS} validations of {RELEASE_VAL} patches, {VALIDATIONS} checkpoint pairs "
-           f"and the test pass over {RELEASE_TEST}: {total:.1f} min (target <= {TARGET_MIN:.0f} "
-           f"min: {'met' if total <= TARGET_MIN and not failed else 'NOT met'})")  # fmt: skip
-    memory = subprocess.run([sys.executable, str(Path(__file__).with_name("train.py")), "--parts",
-                             "c", "--device", args.device, "--release", args.release],
-                            capture_output=True, text=True)  # fmt: skip
+    report(
+        f"projected: {len(names) - len(failed)} models x {ITERATIONS} iterations, each with "
+        f"{VALIDATIONS} validations of {RELEASE_VAL} patches, {VALIDATIONS} checkpoint pairs "
+        f"and the test pass over {RELEASE_TEST}: {total:.1f} min (target <= {TARGET_MIN:.0f} "
+        f"min: {'met' if total <= TARGET_MIN and not failed else 'NOT met'})"
+    )
+    memory = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("train.py")),
+            "--parts",
+            "c",
+            "--device",
+            args.device,
+            "--release",
+            args.release,
+        ],
+        capture_output=True,
+        text=True,
+    )
     for line in (memory.stdout + (memory.stderr if memory.returncode else "")).splitlines():
         report(line)
-    report(f"host peak RSS of this check {peak_rss_mb() / 1024:.2f} GiB; it took "
-           f"{(time.perf_counter() - started) / 60:.1f} min" + (f"; FAILED: {', '.join(failed)}"
-                                                               if failed else ""))  # fmt: skip
+    report(
+        f"host peak RSS of this check {peak_rss_mb() / 1024:.2f} GiB; it took "
+        f"{(time.perf_counter() - started) / 60:.1f} min"
+        + (f"; FAILED: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed or memory.returncode else 0
 
 

@@ -22,9 +22,22 @@ from rasterio.features import rasterize
 from rasterio.warp import Resampling, reproject
 
 BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12"]
-SCALE = [1111.81236406, 824.63171476, 663.41636217, 445.17289745, 645.8582926, 1547.73508126,
-         1960.44401001, 1941.32229668, 674.07572865, 9.04787384, 1113.98338755, 519.90397929,
-         20.29228266, 772.83144788]  # fmt: skip
+SCALE = [
+    1111.81236406,
+    824.63171476,
+    663.41636217,
+    445.17289745,
+    645.8582926,
+    1547.73508126,
+    1960.44401001,
+    1941.32229668,
+    674.07572865,
+    9.04787384,
+    1113.98338755,
+    519.90397929,
+    20.29228266,
+    772.83144788,
+]
 SIZE = 128
 
 
@@ -42,16 +55,32 @@ def main():
 
     for i, band in enumerate(BANDS):
         with rasterio.open(args.raw / "s2" / f"{band}.tif") as src:
-            reproject(src.read(1), stack[i], src_transform=src.transform, src_crs=src.crs,
-                      src_nodata=0, dst_transform=transform, dst_crs=args.crs, dst_nodata=np.nan,
-                      resampling=Resampling.bilinear)  # fmt: skip
+            reproject(
+                src.read(1),
+                stack[i],
+                src_transform=src.transform,
+                src_crs=src.crs,
+                src_nodata=0,
+                dst_transform=transform,
+                dst_crs=args.crs,
+                dst_nodata=np.nan,
+                resampling=Resampling.bilinear,
+            )
 
     with rasterio.open(args.raw / "dem.tif") as src:
         dem = src.read(1).astype(np.float32)
         dem[dem == src.nodata] = np.nan
-        reproject(dem, stack[13], src_transform=src.transform, src_crs=src.crs, src_nodata=np.nan,
-                  dst_transform=transform, dst_crs=args.crs, dst_nodata=np.nan,
-                  resampling=Resampling.bilinear)  # fmt: skip
+        reproject(
+            dem,
+            stack[13],
+            src_transform=src.transform,
+            src_crs=src.crs,
+            src_nodata=np.nan,
+            dst_transform=transform,
+            dst_crs=args.crs,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+        )
     dz_dy, dz_dx = np.gradient(stack[13], 10.0)
     stack[12] = np.degrees(np.arctan(np.hypot(dz_dx, dz_dy)))
 

@@ -37,8 +37,12 @@ def tile_pixels(bench: Path, region: str, shape: tuple[int, int]) -> np.ndarray:
     with (bench / "manifest.csv").open() as f:
         for r in csv.DictReader(f):
             if r["region"] == region and r["split"] == "test":
-                w = Window(int(r["tile_col"]) * PATCH_SIZE, int(r["tile_row"]) * PATCH_SIZE,
-                           PATCH_SIZE, PATCH_SIZE)  # fmt: skip
+                w = Window(
+                    int(r["tile_col"]) * PATCH_SIZE,
+                    int(r["tile_row"]) * PATCH_SIZE,
+                    PATCH_SIZE,
+                    PATCH_SIZE,
+                )
                 inside[w.toslices()] = True
     return inside
 
@@ -55,32 +59,50 @@ def main() -> None:
     work = args.demo / "predict-bench" / f"{args.model}-{args.iterations}"
     if not (work / "best.pt").exists():
         t = time.perf_counter()
-        cfg = TrainConfig(iterations=args.iterations, batch_size=args.batch_size,
-                          eval_every=min(500, args.iterations), device="cpu")  # fmt: skip
+        cfg = TrainConfig(
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            eval_every=min(500, args.iterations),
+            device="cpu",
+        )
         m = train_model(args.model, load_benchmark(bench), cfg, work)
-        print(f"trained {args.model} for {args.iterations} iterations (batch "
-              f"{args.batch_size}) in {time.perf_counter() - t:.0f} s; test F1 on the "
-              f"benchmark's patches {m['scores']['test']['all']['f1']:.1f}")  # fmt: skip
+        print(
+            f"trained {args.model} for {args.iterations} iterations (batch "
+            f"{args.batch_size}) in {time.perf_counter() - t:.0f} s; test F1 on the "
+            f"benchmark's patches {m['scores']['test']['all']['f1']:.1f}"
+        )
     region = load_region(args.demo / "regions" / f"{args.region}.yaml")
     grid = region_grid(region)
     t = time.perf_counter()
     dem, slope = write_terrain(raw / "dem.tif", grid, work / "terrain")
     bands = {b: raw / "s2" / f"{b}.tif" for b in S2_BANDS}
-    pred = predict_region(work / "best.pt", grid, bands, slope, dem, work / "map", "cpu",
-                          min_area_m2=region.annotation.min_area_m2)  # fmt: skip
+    pred = predict_region(
+        work / "best.pt",
+        grid,
+        bands,
+        slope,
+        dem,
+        work / "map",
+        "cpu",
+        min_area_m2=region.annotation.min_area_m2,
+    )
     seconds = time.perf_counter() - t
     shape = (grid.height, grid.width)
     ours = rasterize_labels(pred.landslides.geometry.values, grid.transform, shape)
     labels = read_labels(raw / "labels.gpkg").to_crs(grid.crs)
     truth = rasterize_labels(labels.geometry.values, grid.transform, shape)
     tiles = tile_pixels(bench, args.region, shape)
-    print(f"{args.region}: {grid.width} x {grid.height} px, {len(pred.landslides)} polygons "
-          f"({pred.area_m2 / 1e6:.3f} km2) predicted in {seconds:.0f} s by "
-          f"{pred.info.model} ({pred.info.iteration} iterations, best checkpoint)")  # fmt: skip
+    print(
+        f"{args.region}: {grid.width} x {grid.height} px, {len(pred.landslides)} polygons "
+        f"({pred.area_m2 / 1e6:.3f} km2) predicted in {seconds:.0f} s by "
+        f"{pred.info.model} ({pred.info.iteration} iterations, best checkpoint)"
+    )
     for name, where in (("whole region grid", np.ones(shape, bool)), ("test tiles", tiles)):
         c = Confusion().add(ours[where], truth[where])
-        print(f"  {name:<18} pixel precision {100 * c.precision:5.1f}  recall "
-              f"{100 * c.recall:5.1f}  F1 {100 * c.f1:5.1f}  ({where.sum():,} px)")  # fmt: skip
+        print(
+            f"  {name:<18} pixel precision {100 * c.precision:5.1f}  recall "
+            f"{100 * c.recall:5.1f}  F1 {100 * c.f1:5.1f}  ({where.sum():,} px)"
+        )
 
 
 if __name__ == "__main__":

@@ -58,30 +58,51 @@ def cases(root: Path) -> dict[str, list[str]]:
     out = str(root / "out")
     build = ["build", "--out", out]
     return {
-        "whole-globe AOI": [*build, "--regions", region_file("globe", aoi={"bbox": [-180, -90,
-                                                                                180, 90]}),
-                            "--raw", str(raw)],
+        "whole-globe AOI": [
+            *build,
+            "--regions",
+            region_file("globe", aoi={"bbox": [-180, -90, 180, 90]}),
+            "--raw",
+            str(raw),
+        ],
         "truncated band": [*build, "--regions", region_file("hills"), "--raw", str(bad_raw)],
-        "labels as points": [*build, "--regions", region_file("hills"), "--raw",
-                             str(points.parent)],
-        "folder not a benchmark": ["build", "--regions", region_file("hills"), "--raw",
-                                   str(raw), "--out", str(project)],
+        "labels as points": [
+            *build,
+            "--regions",
+            region_file("hills"),
+            "--raw",
+            str(points.parent),
+        ],
+        "folder not a benchmark": [
+            "build",
+            "--regions",
+            region_file("hills"),
+            "--raw",
+            str(raw),
+            "--out",
+            str(project),
+        ],
         "--iterations 0": ["train", "--dataset", str(release), "--iterations", "0"],
         "missing dataset": ["train", "--dataset", str(root / "nowhere")],
         "version not ours": ["restore", str(project), "../../etc"],
-    }  # fmt: skip
+    }
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, argv in cases(Path(tmp)).items():
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "landslide4sense.flows.cli", *argv],
-                                  capture_output=True, text=True)  # fmt: skip
+            done = subprocess.run(
+                [sys.executable, "-m", "landslide4sense.flows.cli", *argv],
+                capture_output=True,
+                text=True,
+            )
             seconds = time.perf_counter() - started
             lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-            print(f"{name:<24}{seconds:6.2f} s  exit {done.returncode}  {len(lines)} line(s): "
-                  f"{(lines or [''])[0][:90]}")  # fmt: skip
+            print(
+                f"{name:<24}{seconds:6.2f} s  exit {done.returncode}  {len(lines)} line(s): "
+                f"{(lines or [''])[0][:90]}"
+            )
 
 
 if __name__ == "__main__":

@@ -122,33 +122,46 @@ def memory_child(root: str, device: str) -> None:
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         m = train_model("ContextNet", data, cfg, out)
-    figures = {"load_s": loaded, "after_load_mb": after_load, "train_s": time.perf_counter() - t,
-               "peak_mb": peak_rss_mb(), "array_mb": data.train.array.nbytes / 2**20,
-               "splits": m["splits"]}  # fmt: skip
+    figures = {
+        "load_s": loaded,
+        "after_load_mb": after_load,
+        "train_s": time.perf_counter() - t,
+        "peak_mb": peak_rss_mb(),
+        "array_mb": data.train.array.nbytes / 2**20,
+        "splits": m["splits"],
+    }
     print(json.dumps(figures))
 
 
 def memory(sizes: tuple[int, int, int], device: str) -> None:
     n_train, n_val, n_test = sizes
-    print(f"\n(c) host memory: a release of {n_train} training, {n_val} validation and {n_test} "
-          "test patches (128 x 128 x 14, float64 on disk), loaded and trained on (ContextNet "
-          f"on the {device.upper()}, batch 32, 4 iterations, 2 validation passes, the test "
-          "pass)")  # fmt: skip
+    print(
+        f"\n(c) host memory: a release of {n_train} training, {n_val} validation and {n_test} "
+        "test patches (128 x 128 x 14, float64 on disk), loaded and trained on (ContextNet "
+        f"on the {device.upper()}, batch 32, 4 iterations, 2 validation passes, the test "
+        "pass)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         write_release(tmp, n_train, n_test, n_val=n_val, seed=0, distinct=64)
         print(f"  synthesized in {time.perf_counter() - t:.0f} s")
-        done = subprocess.run([sys.executable, __file__, "--memory-child", tmp, "--device",
-                               device], capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, __file__, "--memory-child", tmp, "--device", device],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
     r = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"  {'; '.join(r['splits'])}")
     print(
         f"  training array {r['array_mb'] / 1024:.2f} GiB; loaded in {r['load_s']:.0f} s, "
         f"peak RSS after loading {r['after_load_mb'] / 1024:.2f} GiB"
     )
-    print(f"  peak RSS while training and scoring: {r['peak_mb'] / 1024:.2f} GiB "
-          f"({r['peak_mb'] * 2**20 / 1e9:.2f} GB; target <= 4.5 GB), train+score "
-          f"{r['train_s']:.0f} s")  # fmt: skip
+    print(
+        f"  peak RSS while training and scoring: {r['peak_mb'] / 1024:.2f} GiB "
+        f"({r['peak_mb'] * 2**20 / 1e9:.2f} GB; target <= 4.5 GB), train+score "
+        f"{r['train_s']:.0f} s"
+    )
 
 
 def main() -> None:
@@ -169,8 +182,9 @@ def main() -> None:
     if "a" in args.parts:
         loader(args.patches)
     if "b" in args.parts:
-        print(f"\n(b) CPU ({torch.get_num_threads()} threads), batch {args.cpu_batch}, "
-              "128 x 128 x 14")  # fmt: skip
+        print(
+            f"\n(b) CPU ({torch.get_num_threads()} threads), batch {args.cpu_batch}, 128 x 128 x 14"
+        )
         for name in names:
             rate = iterations_per_second(name, args.cpu_batch, args.cpu_iterations, 1)
             print(f"  {name:<12} {rate:7.3f} it/s")

@@ -107,10 +107,20 @@ class LocalApi:
             port = _free_port()
             with open(home / "l4s-api.log", "ab") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", __name__, "--port", str(port),
-                     "--idle", os.environ.get("L4S_API_IDLE_S", str(IDLE_S))],
-                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
-                )  # fmt: skip
+                    [
+                        sys.executable,
+                        "-m",
+                        __name__,
+                        "--port",
+                        str(port),
+                        "--idle",
+                        os.environ.get("L4S_API_IDLE_S", str(IDLE_S)),
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=out,
+                    start_new_session=True,
+                )
             url = f"http://127.0.0.1:{port}/api"
             state = {**key, "url": url, "pid": proc.pid}
             (home / "l4s-api.json").write_text(json.dumps(state))

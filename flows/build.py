@@ -133,8 +133,9 @@ def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None,
 
 
 @task
-def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Path | None,
-                   work: Path) -> LabelFile:  # fmt: skip
+def resolve_labels(
+    region_file: Path, layers: dict, source: SourceKind, raw: Path | None, work: Path
+) -> LabelFile:
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
@@ -149,8 +150,9 @@ def resolve_labels(region_file: Path, layers: dict, source: SourceKind, raw: Pat
             raise no_labels(region, raw)
         labels = Path(raw or work) / region.name / "labels.gpkg"
         bands = {b: Path(p) for b, p in layers["bands"].items()}
-        write_candidates(region, grid, pre, bands, layers["dem"], labels,
-                         work / region.name / "candidates")  # fmt: skip
+        write_candidates(
+            region, grid, pre, bands, layers["dem"], labels, work / region.name / "candidates"
+        )
     layer = label_layer(labels, region.annotation.accept_candidates)
     return LabelFile(path=labels, layer=layer)
 
@@ -177,17 +179,28 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | Stat
     """Repaired polygons and the label mask on the grid; returns their folder."""
     region = load_region(region_file)
     grid = region_grid(region)
-    key = stage_key(file_hash(labels.path, work / HASHES), labels.layer, grid.to_dict(),
-                    region.aoi.model_dump(mode="json"), region.annotation.min_area_m2)  # fmt: skip
+    key = stage_key(
+        file_hash(labels.path, work / HASHES),
+        labels.layer,
+        grid.to_dict(),
+        region.aoi.model_dump(mode="json"),
+        region.annotation.min_area_m2,
+    )
     folder = work / region.name / f"labels-{key}"
     if reusable(folder):
         return _cached(folder)
     from landslide4sense.annotation import prepare_labels
 
     with building(folder) as tmp:
-        in_child_process(prepare_labels, labels.path, grid, tmp,
-                         _aoi_in_grid_crs(region, grid.crs), region.annotation.min_area_m2,
-                         labels.layer)  # fmt: skip
+        in_child_process(
+            prepare_labels,
+            labels.path,
+            grid,
+            tmp,
+            _aoi_in_grid_crs(region, grid.crs),
+            region.annotation.min_area_m2,
+            labels.layer,
+        )
     return folder
 
 
@@ -203,17 +216,31 @@ def hash_bands(layers: dict, work: Path) -> dict[str, str]:
 
 
 @task
-def plan_region(region_file: Path, layers: dict, hashes: dict[str, str], terrain: Path,
-                labels: Path, scaling: Scaling, work: Path,
-                raw_dir: Path | None = None) -> Path:  # fmt: skip
+def plan_region(
+    region_file: Path,
+    layers: dict,
+    hashes: dict[str, str],
+    terrain: Path,
+    labels: Path,
+    scaling: Scaling,
+    work: Path,
+    raw_dir: Path | None = None,
+) -> Path:
     """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
     relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
     region = load_region(region_file)
     grid = region_grid(region)
     raw = RawLayers.from_dict(layers)
     aoi = _aoi_in_grid_crs(region, grid.crs).wkt
-    key = stage_key(hashes, terrain.name, labels.name, scaling, grid.to_dict(), aoi,
-                    RegionJob.model_fields["rows_per_block"].default)  # fmt: skip
+    key = stage_key(
+        hashes,
+        terrain.name,
+        labels.name,
+        scaling,
+        grid.to_dict(),
+        aoi,
+        RegionJob.model_fields["rows_per_block"].default,
+    )
     folder = work / region.name / f"patches-{key}"
     reusable(folder)  # a finished folder must be intact; an unfinished one resumes
     roots = {"RAW": raw_dir} if raw_dir is not None else {}
@@ -263,8 +290,9 @@ def cut_regions(job_files: list[Path]) -> list[Path] | State:
     artifact = create_progress_artifact(0.0, description="blocks of tile rows cut")
     tiles = sum((b - a) * job.grid.tile_shape()[1] for job, a, b in blocks)
     shown = 0
-    with show_progress(f"cutting {len(job_files)} region(s)", tiles, "patches",
-                       get_run_logger()) as advance:  # fmt: skip
+    with show_progress(
+        f"cutting {len(job_files)} region(s)", tiles, "patches", get_run_logger()
+    ) as advance:
 
         def progress(done: int, total: int) -> None:  # blocks done: their tiles, about
             nonlocal shown
@@ -277,8 +305,9 @@ def cut_regions(job_files: list[Path]) -> list[Path] | State:
 
 
 @task
-def publish(out: Path, job_files: list[Path], scaling: Scaling,
-            layout: OutputLayout = OutputLayout.RELEASE) -> dict:  # fmt: skip
+def publish(
+    out: Path, job_files: list[Path], scaling: Scaling, layout: OutputLayout = OutputLayout.RELEASE
+) -> dict:
     """Split, number and publish every region's patches as the benchmark in ``out``; a new
     version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
     from landslide4sense.patching.assemble import assemble
@@ -294,13 +323,23 @@ def publish(out: Path, job_files: list[Path], scaling: Scaling,
     if meta.version != before:
         emit_event(
             event=DATASET_UPDATED,
-            resource={"prefect.resource.id": f"l4s.dataset.{out.resolve()}",
-                      "prefect.resource.name": out.name},
-            payload={"dataset": str(out.resolve()), "version": meta.version,
-                     "previous": before, "counts": counts},
-        )  # fmt: skip
-    return {"version": meta.version, "counts": counts, "scaling": meta.scaling.value,
-            "previous": before}  # fmt: skip
+            resource={
+                "prefect.resource.id": f"l4s.dataset.{out.resolve()}",
+                "prefect.resource.name": out.name,
+            },
+            payload={
+                "dataset": str(out.resolve()),
+                "version": meta.version,
+                "previous": before,
+                "counts": counts,
+            },
+        )
+    return {
+        "version": meta.version,
+        "counts": counts,
+        "scaling": meta.scaling.value,
+        "previous": before,
+    }
 
 
 def post_artifacts(out: Path) -> None:
@@ -353,22 +392,25 @@ def _build_regions(
     # Every region's labels, terrain and band hashes, then every region's blocks of tile rows,
     # fan out on the task runner (two threads by default; a Dask cluster with --dask).
     prepared = [
-        (make_labels.submit(f, ls, work), make_terrain.submit(f, lay, work),
-         hash_bands.submit(lay, work))
+        (
+            make_labels.submit(f, ls, work),
+            make_terrain.submit(f, lay, work),
+            hash_bands.submit(lay, work),
+        )
         for f, lay, ls in zip(region_files, layers, labelsets, strict=True)
-    ]  # fmt: skip
+    ]
     done = _results([fut for futures in prepared for fut in futures])  # waits for all of them
     job_files = [
         plan_region(f, lay, hashes, terrain, labels, scaling, work, raw)
-        for f, lay, labels, terrain, hashes in zip(region_files, layers, done[0::3], done[1::3],
-                                                   done[2::3], strict=True)
-    ]  # fmt: skip
+        for f, lay, labels, terrain, hashes in zip(
+            region_files, layers, done[0::3], done[1::3], done[2::3], strict=True
+        )
+    ]
     if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
         cut_regions(job_files)  # this machine: processes, since cutting holds the GIL
         return _sealed(job_files)
     # A cluster (Dask): every block is a task of its own, fanned out to the workers.
-    cuts = [(f, [cut_block.submit(f, a, b) for a, b in _job(f).blocks()])
-            for f in job_files]  # fmt: skip
+    cuts = [(f, [cut_block.submit(f, a, b) for a, b in _job(f).blocks()]) for f in job_files]
     for job_file, futures in cuts:
         name = _job(job_file).name
         artifact = create_progress_artifact(0.0, description=f"tile rows cut in {name}")
@@ -499,9 +541,11 @@ def add_region(
         names = [j.parent.parent.name for j in existing]  # .l4s/<region>/patches-<key>/
         if reg.name in names:
             get_run_logger().info(
-                "region '%s' is already in the benchmark (number %d of %d): rebuilding it in "
-                "place", reg.name, names.index(reg.name) + 1, len(names)
-            )  # fmt: skip
+                "region '%s' is already in the benchmark (number %d of %d): rebuilding it in place",
+                reg.name,
+                names.index(reg.name) + 1,
+                len(names),
+            )
         (new_job,) = _build_regions([region], source, raw, out, scaling)
         jobs = [j for j, n in zip(existing, names, strict=True) if n != reg.name]
         jobs.insert(names.index(reg.name) if reg.name in names else len(jobs), new_job)

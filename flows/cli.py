@@ -41,32 +41,55 @@ def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
 
 
-def _choice(p: argparse.ArgumentParser, flag: str, choice: type[StrEnum],
-            default: StrEnum | None, help: str, choices: list | None = None) -> None:  # fmt: skip
+def _choice(
+    p: argparse.ArgumentParser,
+    flag: str,
+    choice: type[StrEnum],
+    default: StrEnum | None,
+    help: str,
+    choices: list | None = None,
+) -> None:
     """An option whose value is a member of ``choice`` (the enum checks it, argparse lists it)."""
-    p.add_argument(flag, type=choice, choices=choices or list(choice), default=default,
-                   help=help)  # fmt: skip
+    p.add_argument(flag, type=choice, choices=choices or list(choice), default=default, help=help)
 
 
 def _add_build_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
     _choice(p, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
-    p.add_argument("--raw", type=Path, help="folder of raw layers (local source), or the "
-                   "download cache (networked sources)")  # fmt: skip
+    p.add_argument(
+        "--raw",
+        type=Path,
+        help="folder of raw layers (local source), or the download cache (networked sources)",
+    )
     p.add_argument("--out", type=Path, required=True, help="benchmark folder to write")
-    p.add_argument("--dask", metavar="ADDRESS",
-                   help="run tasks on a Dask cluster: a scheduler address, or 'local'")  # fmt: skip
-    p.add_argument("--max-aoi-km2", type=float, default=MAX_AOI_KM2,
-                   help="refuse a region whose AOI's bounding box is larger (km2)")  # fmt: skip
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run tasks on a Dask cluster: a scheduler address, or 'local'",
+    )
+    p.add_argument(
+        "--max-aoi-km2",
+        type=float,
+        default=MAX_AOI_KM2,
+        help="refuse a region whose AOI's bounding box is larger (km2)",
+    )
     _add_output_options(p, adds)
 
 
 def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
-    _choice(p, "--scaling", Scaling, Scaling.L4S, "l4s: divide each band by the original "
-            "release's constant; raw: source units (DN, degrees, metres)")  # fmt: skip
-    layouts = ("release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
-               "the last 10%% of each region's training tiles held out of TrainData (what "
-               "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
-               "split (TrainData.h5, ...), which `l4s train` reads")  # fmt: skip
+    _choice(
+        p,
+        "--scaling",
+        Scaling,
+        Scaling.L4S,
+        "l4s: divide each band by the original "
+        "release's constant; raw: source units (DN, degrees, metres)",
+    )
+    layouts = (
+        "release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
+        "the last 10%% of each region's training tiles held out of TrainData (what "
+        "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
+        "split (TrainData.h5, ...), which `l4s train` reads"
+    )
     if adds:
         _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
     else:
@@ -81,10 +104,18 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="also show Prefect's line for every finished task")  # fmt: skip
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                           help="what to do (`l4s COMMAND --help` says more)")  # fmt: skip
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also show Prefect's line for every finished task",
+    )
+    sub = p.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="COMMAND",
+        help="what to do (`l4s COMMAND --help` says more)",
+    )
 
     b = _command(sub, "build", "build the benchmark from every region in a folder")
     b.add_argument("--regions", type=Path, default=Path("regions"), help="folder of region YAMLs")
@@ -99,23 +130,36 @@ def _parser() -> argparse.ArgumentParser:
     _add_output_options(d)
 
     t = _command(sub, "train", "train the baselines on a benchmark; writes Table I")
-    t.add_argument("--dataset", type=Path, required=True,
-                   help="benchmark folder (ours or the original release)")  # fmt: skip
-    t.add_argument("--models", default="all",
-                   help="'all', or names separated by commas (see `l4s models`)")  # fmt: skip
+    t.add_argument(
+        "--dataset",
+        type=Path,
+        required=True,
+        help="benchmark folder (ours or the original release)",
+    )
+    t.add_argument(
+        "--models", default="all", help="'all', or names separated by commas (see `l4s models`)"
+    )
     t.add_argument("--iterations", type=int, default=5000, help="training iterations per model")
     t.add_argument("--batch-size", type=int, default=32, help="patches per iteration")
     _choice(t, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
     t.add_argument("--out", type=Path, help="results folder (default: DATASET/training)")
-    t.add_argument("--eval-every", type=int, default=500,
-                   help="iterations between scores on the validation subset")  # fmt: skip
+    t.add_argument(
+        "--eval-every",
+        type=int,
+        default=500,
+        help="iterations between scores on the validation subset",
+    )
     t.add_argument("--seed", type=int, default=2022, help="random seed (weights, batches)")
-    t.add_argument("--force", action="store_true",
-                   help="retrain models already trained, from scratch")  # fmt: skip
+    t.add_argument(
+        "--force", action="store_true", help="retrain models already trained, from scratch"
+    )
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
     t.add_argument("--compile", action="store_true", help="torch.compile the models (CUDA)")
-    t.add_argument("--keep-optimizer", action="store_true",
-                   help="keep each model's last.pt (Adam's state, to train on later)")  # fmt: skip
+    t.add_argument(
+        "--keep-optimizer",
+        action="store_true",
+        help="keep each model's last.pt (Adam's state, to train on later)",
+    )
 
     pr = _command(sub, "predict", "map a region's landslides with a trained model")
     pr.add_argument("checkpoint", type=Path, help="a model's best.pt (of `l4s train`)")
@@ -124,11 +168,12 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--raw", type=Path, help="folder of raw layers (local source) or cache")
     pr.add_argument("--out", type=Path, required=True, help="folder of the maps to write")
     _choice(pr, "--device", Device, Device.AUTO, "auto: CUDA when present, else CPU")
-    pr.add_argument("--threshold", type=float, default=0.5,
-                    help="landslide from this probability")  # fmt: skip
-    pr.add_argument("--min-area", type=float,
-                    help="drop smaller polygons, m2 (default: the region's "
-                    "min_area_m2)")  # fmt: skip
+    pr.add_argument("--threshold", type=float, default=0.5, help="landslide from this probability")
+    pr.add_argument(
+        "--min-area",
+        type=float,
+        help="drop smaller polygons, m2 (default: the region's min_area_m2)",
+    )
 
     v = _command(sub, "versions", "list the versions a benchmark keeps (* = current)")
     v.add_argument("out", type=Path, help="the benchmark folder")
@@ -158,8 +203,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--post", type=Path, required=True, help="post-event folder (s2/B*.tif)")
     c.add_argument("--dem", type=Path, required=True, help="the DEM (any CRS)")
-    c.add_argument("--out", type=Path, required=True,
-                   help="the GeoPackage to write (RGB composites go beside it)")  # fmt: skip
+    c.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the GeoPackage to write (RGB composites go beside it)",
+    )
     c.add_argument("--force", action="store_true", help="replace candidates that have corrections")
     m = _command(an_sub, "merge", "apply the corrections layer: rebuild the labels layer")
     m.add_argument("labels", type=Path, help="the GeoPackage with candidates and corrections")
@@ -175,8 +224,14 @@ def _parser() -> argparse.ArgumentParser:
 
     pl = _command(sub, "plan", "what a networked source would request (no network)")
     pl.add_argument("region", type=Path, help="the region YAML")
-    _choice(pl, "--source", SourceKind, SourceKind.EARTHENGINE, "a networked source",
-            choices=[SourceKind.EARTHENGINE, SourceKind.STAC])  # fmt: skip
+    _choice(
+        pl,
+        "--source",
+        SourceKind,
+        SourceKind.EARTHENGINE,
+        "a networked source",
+        choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
+    )
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -229,13 +284,20 @@ def _add_region(args: argparse.Namespace) -> dict:
 
     with api:
         result = _on_runner(add_region, args.dask)(
-            region=args.region, out=args.out, source=args.source, raw=args.raw,
-            scaling=args.scaling, layout=args.layout, max_aoi_km2=args.max_aoi_km2,
-        )  # fmt: skip
+            region=args.region,
+            out=args.out,
+            source=args.source,
+            raw=args.raw,
+            scaling=args.scaling,
+            layout=args.layout,
+            max_aoi_km2=args.max_aoi_km2,
+        )
     if result["rebuilt"]:
         same = result["version"] == result["previous"]
-        print(f"{result['region']} was already in the benchmark: rebuilt in place"
-              + (", nothing changed" if same else ""))  # fmt: skip
+        print(
+            f"{result['region']} was already in the benchmark: rebuilt in place"
+            + (", nothing changed" if same else "")
+        )
     return result
 
 
@@ -248,9 +310,13 @@ def _demo(args: argparse.Namespace) -> dict:
     out = args.out / "benchmark"
     with api:
         result = build_benchmark(
-            regions=regions, out=out, source=SourceKind.LOCAL, raw=raw, scaling=args.scaling,
+            regions=regions,
+            out=out,
+            source=SourceKind.LOCAL,
+            raw=raw,
+            scaling=args.scaling,
             layout=args.layout,
-        )  # fmt: skip
+        )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
@@ -266,11 +332,19 @@ def _train(args: argparse.Namespace) -> dict:
 
     with api:
         result = retrain_baselines(
-            dataset=args.dataset, models=args.models, iterations=args.iterations,
-            batch_size=args.batch_size, device=args.device, out=args.out, force=args.force,
-            seed=args.seed, eval_every=args.eval_every, compile=args.compile,
-            augment=args.augment, keep_optimizer=args.keep_optimizer,
-        )  # fmt: skip
+            dataset=args.dataset,
+            models=args.models,
+            iterations=args.iterations,
+            batch_size=args.batch_size,
+            device=args.device,
+            out=args.out,
+            force=args.force,
+            seed=args.seed,
+            eval_every=args.eval_every,
+            compile=args.compile,
+            augment=args.augment,
+            keep_optimizer=args.keep_optimizer,
+        )
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
     return result
@@ -287,12 +361,21 @@ def _predict(args: argparse.Namespace) -> dict:
     from landslide4sense.flows.predict import map_event
 
     with api:
-        result = map_event(checkpoint=args.checkpoint, region=args.region, out=args.out,
-                           source=args.source, raw=args.raw, device=args.device,
-                           threshold=args.threshold, min_area_m2=args.min_area)  # fmt: skip
-    print(f"{result['region']}: {result['landslides']} landslide polygons "
-          f"({result['area_km2']:.3f} km2) by {result['model']}\nprobability: "
-          f"{result['probability']}\npolygons:    {result['polygons']}")  # fmt: skip
+        result = map_event(
+            checkpoint=args.checkpoint,
+            region=args.region,
+            out=args.out,
+            source=args.source,
+            raw=args.raw,
+            device=args.device,
+            threshold=args.threshold,
+            min_area_m2=args.min_area,
+        )
+    print(
+        f"{result['region']}: {result['landslides']} landslide polygons "
+        f"({result['area_km2']:.3f} km2) by {result['model']}\nprobability: "
+        f"{result['probability']}\npolygons:    {result['polygons']}"
+    )
     return result
 
 
@@ -302,8 +385,10 @@ def _versions(args: argparse.Namespace) -> None:
     kept = list_versions(_benchmark_folder(args.out))
     print(f"{args.out}: {len(kept)} version(s) kept, newest first (* = current)")
     for v in kept:
-        print(f"{'*' if v.current else ' '} {v.version}  {v.created}  {v.train} train + "
-              f"{v.test} test  {', '.join(v.regions)}")  # fmt: skip
+        print(
+            f"{'*' if v.current else ' '} {v.version}  {v.created}  {v.train} train + "
+            f"{v.test} test  {', '.join(v.regions)}"
+        )
 
 
 def _restore(args: argparse.Namespace) -> None:
@@ -311,8 +396,10 @@ def _restore(args: argparse.Namespace) -> None:
 
     version = check_version(args.version)
     restore(_benchmark_folder(args.out), version)
-    print(f"{args.out}: version {args.version} is current again (retrain it with "
-          f"`l4s train --dataset {args.out}` if it has no results yet)")  # fmt: skip
+    print(
+        f"{args.out}: version {args.version} is current again (retrain it with "
+        f"`l4s train --dataset {args.out}` if it has no results yet)"
+    )
 
 
 def _benchmark_folder(out: Path) -> Path:
@@ -347,8 +434,10 @@ def _plan(args: argparse.Namespace) -> None:
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
     if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
-        print(f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
-              f"{', '.join(plan['collections'])}")  # fmt: skip
+        print(
+            f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
+            f"{', '.join(plan['collections'])}"
+        )
     else:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")
 
@@ -386,40 +475,70 @@ def _annotate(args: argparse.Namespace) -> None:
                 from landslide4sense.layout import S2_BANDS
                 from landslide4sense.training.predict import model_candidates
 
-                model = model_candidates(args.from_model, grid, band_files(args.post, S2_BANDS),
-                                         args.dem, Path(work) / "model", args.device,
-                                         region.annotation.rules.min_area_m2,
-                                         args.threshold)  # fmt: skip
-            gdf = write_candidates(region, grid, pre, band_files(args.post), args.dem,
-                                   args.out, work, args.force, model)  # fmt: skip
+                model = model_candidates(
+                    args.from_model,
+                    grid,
+                    band_files(args.post, S2_BANDS),
+                    args.dem,
+                    Path(work) / "model",
+                    args.device,
+                    region.annotation.rules.min_area_m2,
+                    args.threshold,
+                )
+            gdf = write_candidates(
+                region,
+                grid,
+                pre,
+                band_files(args.post),
+                args.dem,
+                args.out,
+                work,
+                args.force,
+                model,
+            )
         counts = ", ".join(f"{n} {s}" for s, n in gdf["source"].value_counts().sort_index().items())
-        print(f"{len(gdf)} candidates ({counts}; {gdf.area.sum() / 1e6:.3f} km2) in {args.out} "
-              f"(layer candidates); correct them in QGIS (layer corrections), then run "
-              f"`{runnable()} annotate merge {args.out}`")  # fmt: skip
+        print(
+            f"{len(gdf)} candidates ({counts}; {gdf.area.sum() / 1e6:.3f} km2) in {args.out} "
+            f"(layer candidates); correct them in QGIS (layer corrections), then run "
+            f"`{runnable()} annotate merge {args.out}`"
+        )
     elif args.step == "merge":
         rep = merge(args.labels, args.min_area)
-        print(f"{args.labels}: {rep.candidates} candidates, +{rep.added} added, -{rep.deleted} "
-              f"deleted, {rep.reshaped} reshaped -> {rep.labels} labels "
-              f"({rep.area_m2 / 1e6:.3f} km2; {rep.invalid_repaired} repaired, "
-              f"{rep.slivers_dropped} slivers dropped, {rep.overlaps_dissolved} overlaps "
-              "dissolved)")  # fmt: skip
+        print(
+            f"{args.labels}: {rep.candidates} candidates, +{rep.added} added, -{rep.deleted} "
+            f"deleted, {rep.reshaped} reshaped -> {rep.labels} labels "
+            f"({rep.area_m2 / 1e6:.3f} km2; {rep.invalid_repaired} repaired, "
+            f"{rep.slivers_dropped} slivers dropped, {rep.overlaps_dissolved} overlaps "
+            "dissolved)"
+        )
     else:
         out = write_report(args.labels, args.out or args.labels[0].parent)
         print(out.read_text())
         print(f"report: {out}")
 
 
-COMMANDS = {"build": _build, "add-region": _add_region, "demo": _demo, "train": _train,
-            "predict": _predict, "versions": _versions, "restore": _restore, "models": _models,
-            "plan": _plan, "annotate": _annotate, "sources": _sources}  # fmt: skip
+COMMANDS = {
+    "build": _build,
+    "add-region": _add_region,
+    "demo": _demo,
+    "train": _train,
+    "predict": _predict,
+    "versions": _versions,
+    "restore": _restore,
+    "models": _models,
+    "plan": _plan,
+    "annotate": _annotate,
+    "sources": _sources,
+}
 
 
 def _check_train(args: argparse.Namespace) -> None:
     """Settings, models, and every patch of the dataset (read once: the flow reuses them)."""
     for option in ("iterations", "batch_size", "eval_every"):
         if getattr(args, option) < 1:
-            raise ConfigError(f"--{option.replace('_', '-')} must be at least 1, got "
-                              f"{getattr(args, option)}")  # fmt: skip
+            raise ConfigError(
+                f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}"
+            )
     if not args.dataset.is_dir():  # before torch is imported
         raise MissingInputError(f"{args.dataset}: no such folder (--dataset: the benchmark)")
     require_extra("torch", "train")
@@ -436,8 +555,15 @@ def _check_build(args: argparse.Namespace) -> None:
     if args.dask:
         require_extra("prefect_dask", "dask")
     files = [args.region] if args.command == "add-region" else region_files(args.regions)
-    check_build(files, args.source, args.raw, args.out, args.scaling, args.max_aoi_km2,
-                adding=args.command == "add-region")  # fmt: skip
+    check_build(
+        files,
+        args.source,
+        args.raw,
+        args.out,
+        args.scaling,
+        args.max_aoi_km2,
+        adding=args.command == "add-region",
+    )
 
 
 PREFLIGHT = {
@@ -445,7 +571,7 @@ PREFLIGHT = {
     "add-region": _check_build,
     "demo": lambda a: check_demo(a.out),
     "train": _check_train,
-}  # fmt: skip
+}
 
 
 class _Once(logging.Filter):
@@ -515,8 +641,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, dict) and "counts" in result:
         c = result["counts"]
         counts = " + ".join(f"{c[s]} {s}" for s in ("train", "val", "test") if c.get(s))
-        print(f"version {result['version']}: {counts} patches ({result['scaling']} scaling) in "
-              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        print(
+            f"version {result['version']}: {counts} patches ({result['scaling']} scaling) in "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     return 0
 
 

@@ -26,8 +26,16 @@ from landslide4sense.regions import load_region, region_grid
 
 
 @task
-def apply_model(checkpoint: Path, region_file: Path, layers: dict, terrain: Path, out: Path,
-                device: Device, threshold: float, min_area_m2: float) -> dict:  # fmt: skip
+def apply_model(
+    checkpoint: Path,
+    region_file: Path,
+    layers: dict,
+    terrain: Path,
+    out: Path,
+    device: Device,
+    threshold: float,
+    min_area_m2: float,
+) -> dict:
     """The probability COG and the landslide polygons of a region; returns what was written."""
     from landslide4sense.training.predict import predict_region
 
@@ -37,13 +45,28 @@ def apply_model(checkpoint: Path, region_file: Path, layers: dict, terrain: Path
     def progress(done: int, total: int) -> None:
         update_progress_artifact(artifact, 100.0 * done / total)
 
-    p = predict_region(checkpoint, region_grid(region), {b: Path(f) for b, f in
-                       layers["bands"].items()}, terrain / "slope.tif", terrain / "dem.tif", out,
-                       device, threshold, min_area_m2, progress=progress)  # fmt: skip
-    return {"region": region.name, "model": p.info.model, "checkpoint": str(checkpoint),
-            "dataset_version": p.info.dataset_version, "probability": str(p.probability),
-            "polygons": str(p.polygons), "landslides": len(p.landslides),
-            "area_km2": p.area_m2 / 1e6}  # fmt: skip
+    p = predict_region(
+        checkpoint,
+        region_grid(region),
+        {b: Path(f) for b, f in layers["bands"].items()},
+        terrain / "slope.tif",
+        terrain / "dem.tif",
+        out,
+        device,
+        threshold,
+        min_area_m2,
+        progress=progress,
+    )
+    return {
+        "region": region.name,
+        "model": p.info.model,
+        "checkpoint": str(checkpoint),
+        "dataset_version": p.info.dataset_version,
+        "probability": str(p.probability),
+        "polygons": str(p.polygons),
+        "landslides": len(p.landslides),
+        "area_km2": p.area_m2 / 1e6,
+    }
 
 
 @flow(name="map-event")
@@ -77,6 +100,7 @@ def map_event(
         f"`{info.dataset_version}`, {info.iteration} iterations): {result['landslides']} "
         f"polygons, {result['area_km2']:.3f} km2 at probability >= {threshold}.\n\n"
         f"- probability: `{result['probability']}`\n- polygons: `{result['polygons']}`\n",
-        key="map-event", description=f"landslides of {spec.name}",
-    )  # fmt: skip
+        key="map-event",
+        description=f"landslides of {spec.name}",
+    )
     return result

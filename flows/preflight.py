@@ -149,8 +149,12 @@ def check_labels(path: Path, region: Region) -> None:
             "landslide labels are the outlines of the scars: digitise them as polygons"
         )
     if not info["features"]:
-        log.warning("%s: layer '%s' holds no polygon: region '%s' gets no landslide pixel",
-                    path, layer, region.name)  # fmt: skip
+        log.warning(
+            "%s: layer '%s' holds no polygon: region '%s' gets no landslide pixel",
+            path,
+            layer,
+            region.name,
+        )
         return
     lon_lat = transform_bounds(info["crs"], "EPSG:4326", *info["total_bounds"], densify_pts=21)
     aoi = region.aoi_geometry().bounds

@@ -38,6 +38,7 @@ def dask_runner(address: str):
     DaskTaskRunner = require_extra("prefect_dask", "dask").DaskTaskRunner
 
     if address == "local":
-        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1,
-                                              "processes": True})  # fmt: skip
+        return DaskTaskRunner(
+            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True}
+        )
     return DaskTaskRunner(address=address)

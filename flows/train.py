@@ -28,8 +28,15 @@ DATASET_UPDATED = "l4s.dataset.updated"
 
 
 @task
-def train_one(dataset: Path, version: str, name: str, config: dict, out: Path,
-              resume: bool = True, keep_optimizer: bool = False) -> dict:  # fmt: skip
+def train_one(
+    dataset: Path,
+    version: str,
+    name: str,
+    config: dict,
+    out: Path,
+    resume: bool = True,
+    keep_optimizer: bool = False,
+) -> dict:
     """Train and score one model; returns its metrics. Progress shows live in the terminal
     (or as log lines) and in the Prefect UI (a progress artifact)."""
     from landslide4sense.training.data import load_benchmark_once
@@ -44,9 +51,16 @@ def train_one(dataset: Path, version: str, name: str, config: dict, out: Path,
         update_progress_artifact(artifact, snapshot.percent, description=snapshot.line())
 
     with TrainingProgress(name, on_update=to_prefect) as progress:
-        return train_model(name, data, TrainConfig(**config), out / name, progress,
-                           sample_index(data), resume=resume,
-                           keep_optimizer=keep_optimizer)  # fmt: skip
+        return train_model(
+            name,
+            data,
+            TrainConfig(**config),
+            out / name,
+            progress,
+            sample_index(data),
+            resume=resume,
+            keep_optimizer=keep_optimizer,
+        )
 
 
 @task
@@ -65,8 +79,11 @@ def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Pa
     _, md = write_table(out, results, version)
     plot_spider(out / "spider.png", results)
     data = load_benchmark_once(dataset)
-    preds = {n: np.load(out / n / "sample_predictions.npy") for n in results
-             if (out / n / "sample_predictions.npy").exists()}  # fmt: skip
+    preds = {
+        n: np.load(out / n / "sample_predictions.npy")
+        for n in results
+        if (out / n / "sample_predictions.npy").exists()
+    }
     plot_detections(out / "detections.png", data, sample_index(data), preds)
     create_markdown_artifact(md.read_text(), key="table-i", description=f"Table I of {version}")
     return md
@@ -105,9 +122,14 @@ def retrain_baselines(
     dataset = Path(dataset)
     names = model_names(models)
     cfg = train_config(
-        iterations=iterations, batch_size=batch_size, device=device, seed=seed,
-        eval_every=eval_every, compile=compile, augment=augment,
-    ).model_dump(mode="json")  # fmt: skip
+        iterations=iterations,
+        batch_size=batch_size,
+        device=device,
+        seed=seed,
+        eval_every=eval_every,
+        compile=compile,
+        augment=augment,
+    ).model_dump(mode="json")
     results = Path(out or dataset / "training")
     # One run at a time per benchmark (or, for a folder not ours, per results folder), on one
     # version throughout: the current one's own folder.
@@ -121,12 +143,17 @@ def retrain_baselines(
             done = read_metrics(run_dir / name)
             if done is not None and done["config"] == cfg and "scores" in done and not force:
                 skipped.append(name)
-                logger.info("%s already trained on version %s with these settings", name,
-                            version)  # fmt: skip
+                logger.info("%s already trained on version %s with these settings", name, version)
                 continue
-            train_one(data, version, name, cfg, run_dir, resume=not force,
-                      keep_optimizer=keep_optimizer)  # fmt: skip
+            train_one(
+                data, version, name, cfg, run_dir, resume=not force, keep_optimizer=keep_optimizer
+            )
             trained.append(name)
         table = write_report(data, version, run_dir, names)
-    return {"version": version, "out": str(run_dir), "trained": trained, "skipped": skipped,
-            "table": str(table)}  # fmt: skip
+    return {
+        "version": version,
+        "out": str(run_dir),
+        "trained": trained,
+        "skipped": skipped,
+        "table": str(table),
+    }

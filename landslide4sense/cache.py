@@ -27,8 +27,13 @@ from landslide4sense.files import atomic_path, digest, files_under, write_json
 
 SEAL = ".sealed.json"  # in a stage folder: its files' sizes and modification times
 #: The packages whose code makes the patches (training does not).
-PIPELINE = ("landslide4sense", *(f"landslide4sense.{stage}" for stage in (
-    "regions", "acquisition", "annotation", "patching", "flows")))  # fmt: skip
+PIPELINE = (
+    "landslide4sense",
+    *(
+        f"landslide4sense.{stage}"
+        for stage in ("regions", "acquisition", "annotation", "patching", "flows")
+    ),
+)
 
 
 class CacheError(L4SError, OSError):
@@ -124,8 +129,9 @@ def reusable(folder: str | Path) -> bool:
         if name not in now:
             raise corrupt(folder, f"{name} is missing")
         if now[name] != stamp:
-            raise corrupt(folder, f"{name} changed since it was written ({stamp[0]} -> "
-                          f"{now[name][0]} bytes)")  # fmt: skip
+            raise corrupt(
+                folder, f"{name} changed since it was written ({stamp[0]} -> {now[name][0]} bytes)"
+            )
     return True
 
 

@@ -72,9 +72,10 @@ def describe(info: dict | None) -> str:
     if not info:
         return "another run (it has not said which yet)"
     what = ", ".join(
-        str(v) for v in (info.get("command"), info.get("flow_run") and
-                         f"flow run {info['flow_run']}") if v
-    )  # fmt: skip
+        str(v)
+        for v in (info.get("command"), info.get("flow_run") and f"flow run {info['flow_run']}")
+        if v
+    )
     return (
         f"pid {info.get('pid')} on {info.get('host')}"
         + (f" ({what})" if what else "")
@@ -113,8 +114,10 @@ def _flock(out: Path, timeout: float | None, on_wait: Callable[[str], None]) -> 
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if not told:
-                    on_wait(f"{out} is in use by {describe(holder(out))}; waiting for it to "
-                            "finish (Ctrl-C stops waiting)")  # fmt: skip
+                    on_wait(
+                        f"{out} is in use by {describe(holder(out))}; waiting for it to "
+                        "finish (Ctrl-C stops waiting)"
+                    )
                     told = True
                 _wait(fd, out, timeout)
             # The folder may have been removed and made again while we waited (a failed first

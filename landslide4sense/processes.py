@@ -59,8 +59,9 @@ def process_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     listener.start()
     level = logging.getLogger().getEffectiveLevel()
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init,
-                                 initargs=(queue, level, WORKER_ENV)) as pool:  # fmt: skip
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init, initargs=(queue, level, WORKER_ENV)
+        ) as pool:
             yield pool
     finally:
         listener.stop()

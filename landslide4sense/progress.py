@@ -148,10 +148,12 @@ def progress(
         if total and total * next_tenth / 10 <= done < total:
             next_tenth = int(10 * done / total) + 1
             a = amounts()
-            logger.info("%s: %s (%d%%), %s", description, a["amount"], 100 * done / total,
-                        a["speed"])  # fmt: skip
+            logger.info(
+                "%s: %s (%d%%), %s", description, a["amount"], 100 * done / total, a["speed"]
+            )
 
     yield advance
     a = amounts()
-    logger.info("%s: %s in %.1f s, %s", description, a["amount"],
-                time.perf_counter() - started, a["speed"])  # fmt: skip
+    logger.info(
+        "%s: %s in %.1f s, %s", description, a["amount"], time.perf_counter() - started, a["speed"]
+    )

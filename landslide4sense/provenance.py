@@ -66,8 +66,13 @@ def git_commit(folder: str | Path | None = None) -> str | None:
     try:
 
         def git(*args: str) -> str:
-            return subprocess.run(["git", "-C", str(folder), *args], capture_output=True,
-                                  text=True, check=True, timeout=10).stdout.strip()  # fmt: skip
+            return subprocess.run(
+                ["git", "-C", str(folder), *args],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=10,
+            ).stdout.strip()
 
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no")

@@ -129,8 +129,9 @@ class DropCounts(Record):
     outside_aoi: int = 0
 
     def __add__(self, other: DropCounts) -> DropCounts:
-        return DropCounts(nodata=self.nodata + other.nodata,
-                          outside_aoi=self.outside_aoi + other.outside_aoi)  # fmt: skip
+        return DropCounts(
+            nodata=self.nodata + other.nodata, outside_aoi=self.outside_aoi + other.outside_aoi
+        )
 
 
 class TileRecord(Record):

@@ -16,9 +16,21 @@ from landslide4sense.errors import ConfigError
 
 #: Values that are never accepted as a secret (the placeholders people copy and forget).
 PLACEHOLDERS = frozenset(
-    {"change-me", "changeme", "change_me", "password", "secret", "prefect", "postgres", "admin",
-     "letmein", "123456", "12345678", "example"}
-)  # fmt: skip
+    {
+        "change-me",
+        "changeme",
+        "change_me",
+        "password",
+        "secret",
+        "prefect",
+        "postgres",
+        "admin",
+        "letmein",
+        "123456",
+        "12345678",
+        "example",
+    }
+)
 MIN_SECRET_LENGTH = 12
 FIX = "set a long random value in .env (for example the output of `openssl rand -hex 24`)"
 

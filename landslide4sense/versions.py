@@ -139,10 +139,17 @@ def list_versions(out: str | Path) -> list[VersionInfo]:
         meta = json.loads((folder / DATASET_JSON).read_text())
         counts = meta.get("counts", {})
         made = json.loads((folder / VERSION_FILE).read_text())["made_current"]
-        found.append(VersionInfo(folder.name, made, str(meta.get("created", "")),
-                                 counts.get("train", 0), counts.get("test", 0),
-                                 [r["name"] for r in meta.get("regions", [])],
-                                 folder.name == current))  # fmt: skip
+        found.append(
+            VersionInfo(
+                folder.name,
+                made,
+                str(meta.get("created", "")),
+                counts.get("train", 0),
+                counts.get("test", 0),
+                [r["name"] for r in meta.get("regions", [])],
+                folder.name == current,
+            )
+        )
     return sorted(found, key=lambda v: v.made_current, reverse=True)
 
 
@@ -208,9 +215,12 @@ def commit(
     with output_lock(out, "publish"):
         try:
             files = sorted(name for name, _ in files_under(stage))
-            record = {"version": version, "made_current": time.time_ns(),
-                      "jobs": [os.path.relpath(j, out) for j in jobs],
-                      "files": [*files, VERSION_FILE]}  # fmt: skip
+            record = {
+                "version": version,
+                "made_current": time.time_ns(),
+                "jobs": [os.path.relpath(j, out) for j in jobs],
+                "files": [*files, VERSION_FILE],
+            }
             write_json(stage / VERSION_FILE, record)
             target = out / VERSIONS_DIR / version
             if _is_complete(target):  # the same content is published already
@@ -282,8 +292,12 @@ def _switch(out: Path, version: str) -> None:
         if _ours(path):
             continue
         if path.exists() or path.is_symlink():
-            log.warning("%s was not written by landslide4sense: left as it is (the current "
-                        "version's is %s)", path, folder / name)  # fmt: skip
+            log.warning(
+                "%s was not written by landslide4sense: left as it is (the current "
+                "version's is %s)",
+                path,
+                folder / name,
+            )
             continue
         _replace_link(path, Path(CURRENT) / name)
     _point_current(out, version)

@@ -143,15 +143,18 @@ def number_patches(
     regions, in the order given (the order they joined), keeping the ``previous`` numbers of
     each (region, split) whose count is unchanged (:func:`~.numbering.assign_numbers`)."""
     splits = [region_splits(len(reg.tiles), layout, train_fraction) for reg in regions]
-    counts = [(reg.name, {s.value: mine.count(s) for s in dict.fromkeys(mine)})
-              for reg, mine in zip(regions, splits, strict=True)]  # fmt: skip
+    counts = [
+        (reg.name, {s.value: mine.count(s) for s in dict.fromkeys(mine)})
+        for reg, mine in zip(regions, splits, strict=True)
+    ]
     numbers = assign_numbers(counts, previous or {})
     patches = []
     for reg, mine in zip(regions, splits, strict=True):
         taken = dict.fromkeys(Split, 0)
         for split, tile in zip(mine, reg.tiles, strict=True):
-            patches.append(Patch(split, numbers[(reg.name, split.value)][taken[split]], reg.job,
-                                 tile))  # fmt: skip
+            patches.append(
+                Patch(split, numbers[(reg.name, split.value)][taken[split]], reg.job, tile)
+            )
             taken[split] += 1
     return patches
 
@@ -260,8 +263,7 @@ def history(previous: DatasetMeta | None, version: str) -> list[HistoryEntry]:
         return []
     if previous.version == version:
         return previous.history
-    entry = HistoryEntry(version=previous.version, created=previous.created,
-                         counts=previous.counts)  # fmt: skip
+    entry = HistoryEntry(version=previous.version, created=previous.created, counts=previous.counts)
     return [*previous.history, entry]
 
 
@@ -307,8 +309,14 @@ def dataset_meta(
     def counts(group: RegionMeta | Summary) -> dict[str, int]:
         return {s.value: getattr(group, s).patches for s in splits}
 
-    held_out = (f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
-                "held out as validation") if Split.VAL in splits else ""  # fmt: skip
+    held_out = (
+        (
+            f"; the last {VAL_FRACTION:.0%} (rounded up) of each region's training tiles are "
+            "held out as validation"
+        )
+        if Split.VAL in splits
+        else ""
+    )
     return DatasetMeta(
         version=version,
         created=created,
@@ -381,16 +389,24 @@ def assemble(
         version = _write_version(out, stage, jobs, scaling, train_fraction, figures, layout)
         commit(out, stage, version, [Path(job.work) / JOB_FILE for job in jobs], keep)
     meta = read_dataset_meta(out / DATASET_JSON)  # a version published before keeps its own
-    log.info("benchmark %s: %s patches, version %s", out,
-             " + ".join(f"{getattr(meta.counts, s)} {s}" for s in layout_splits(meta.layout)),
-             meta.version)  # fmt: skip
+    log.info(
+        "benchmark %s: %s patches, version %s",
+        out,
+        " + ".join(f"{getattr(meta.counts, s)} {s}" for s in layout_splits(meta.layout)),
+        meta.version,
+    )
     return meta
 
 
 def _write_version(
-    out: Path, stage: Path, jobs: list[RegionJob], scaling: Scaling, train_fraction: float,
-    figures: bool, layout: OutputLayout,
-) -> str:  # fmt: skip
+    out: Path,
+    stage: Path,
+    jobs: list[RegionJob],
+    scaling: Scaling,
+    train_fraction: float,
+    figures: bool,
+    layout: OutputLayout,
+) -> str:
     """Write the version of ``jobs`` into ``stage``; return its version.
 
     Figures are drawn on another core while the rest is written: that process starts, and
@@ -408,14 +424,25 @@ def _write_version(
         index = patch_index(r.model_dump(mode="json") for r in rows)
         overlaps = split_overlaps(index)
         if overlaps:
-            log.warning("%d pairs of patches of different splits overlap on the ground "
-                        "(regions whose AOIs overlap), e.g. %s and %s", len(overlaps),
-                        *overlaps[0])  # fmt: skip
-        meta = dataset_meta(regions, patches, scaling, version=version,
-                            created=dt.datetime.now(dt.UTC).replace(microsecond=0),
-                            previous=previous_meta(out), train_fraction=train_fraction,
-                            layout=layout, environment=environment(), overlaps=overlaps,
-                            renumbered=renumbered(patch_numbers(patches), previous))  # fmt: skip
+            log.warning(
+                "%d pairs of patches of different splits overlap on the ground "
+                "(regions whose AOIs overlap), e.g. %s and %s",
+                len(overlaps),
+                *overlaps[0],
+            )
+        meta = dataset_meta(
+            regions,
+            patches,
+            scaling,
+            version=version,
+            created=dt.datetime.now(dt.UTC).replace(microsecond=0),
+            previous=previous_meta(out),
+            train_fraction=train_fraction,
+            layout=layout,
+            environment=environment(),
+            overlaps=overlaps,
+            renumbered=renumbered(patch_numbers(patches), previous),
+        )
         splits = layout_splits(layout)
         if draw is not None:
             draw(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits))
@@ -423,9 +450,17 @@ def _write_version(
     return version
 
 
-def _write_files(stage: Path, version: str, meta: DatasetMeta, rows: list[ManifestRow], index,
-                 patches: list[Patch], jobs: list[RegionJob], splits: list[Split],
-                 layout: OutputLayout) -> None:  # fmt: skip
+def _write_files(
+    stage: Path,
+    version: str,
+    meta: DatasetMeta,
+    rows: list[ManifestRow],
+    index,
+    patches: list[Patch],
+    jobs: list[RegionJob],
+    splits: list[Split],
+    layout: OutputLayout,
+) -> None:
     """Everything of a version but its figures: patch links, manifest, index, STAC, Croissant,
     region files, card and ``dataset.json``."""
     from landslide4sense.patching.index import stac_collection, write_patch_index, write_stac
@@ -442,13 +477,21 @@ def _write_files(stage: Path, version: str, meta: DatasetMeta, rows: list[Manife
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
-    write_stac(stage / STAC_DIR, stac_collection(
-        index, collection_id=f"landslide4sense-{version}", title=meta.name,
-        description=f"The patches of {meta.name}, version {version}: see card.md.",
-        licence=meta.licence, windows=windows))  # fmt: skip
+    write_stac(
+        stage / STAC_DIR,
+        stac_collection(
+            index,
+            collection_id=f"landslide4sense-{version}",
+            title=meta.name,
+            description=f"The patches of {meta.name}, version {version}: see card.md.",
+            licence=meta.licence,
+            windows=windows,
+        ),
+    )
     manifest_sha256 = hashlib.sha256((stage / MANIFEST_CSV).read_bytes()).hexdigest()
-    write_json(stage / CROISSANT_JSON, croissant(meta, manifest_sha256,
-                                                 licence_url(meta.licence), splits))  # fmt: skip
+    write_json(
+        stage / CROISSANT_JSON, croissant(meta, manifest_sha256, licence_url(meta.licence), splits)
+    )
     for job in jobs:
         if job.provenance.region_yaml:
             write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
@@ -503,15 +546,23 @@ def _draw_figures(*args) -> None:
     importlib.import_module(FIGURES_MODULE).draw_figures(*args)
 
 
-def _figure_inputs(stage: Path, meta: DatasetMeta, rows: list[ManifestRow],
-                   patches: list[Patch], splits: list[Split]) -> tuple:  # fmt: skip
+def _figure_inputs(
+    stage: Path,
+    meta: DatasetMeta,
+    rows: list[ManifestRow],
+    patches: list[Patch],
+    splits: list[Split],
+) -> tuple:
     """What :func:`.figures.draw_figures` needs, as plain values (it runs on another process)."""
     samples = []  # read from the cut patches: the version's links may not exist yet
     for reg in meta.regions:  # the two patches with the most landslide pixels per region
-        mine = sorted(((r, p) for r, p in zip(rows, patches, strict=True) if r.region == reg.name),
-                      key=lambda rp: (-rp[0].landslide_fraction, rp[0].id))[:2]  # fmt: skip
-        samples += [(*p.job.patch_paths(p.tile.row, p.tile.col), f"{r.region} {r.id}")
-                    for r, p in mine]  # fmt: skip
+        mine = sorted(
+            ((r, p) for r, p in zip(rows, patches, strict=True) if r.region == reg.name),
+            key=lambda rp: (-rp[0].landslide_fraction, rp[0].id),
+        )[:2]
+        samples += [
+            (*p.job.patch_paths(p.tile.row, p.tile.col), f"{r.region} {r.id}") for r, p in mine
+        ]
     n_px = PATCH_SIZE * PATCH_SIZE
     groups = [
         (name, {s.value: patch_means(_tiles(patches, s, name), n_px) for s in splits})
@@ -520,5 +571,12 @@ def _figure_inputs(stage: Path, meta: DatasetMeta, rows: list[ManifestRow],
     groups.append(("all regions", {s.value: patch_means(_tiles(patches, s), n_px) for s in splits}))
     shares = [r.model_dump() for r in (*meta.regions, meta.all)]
     divisors = np.asarray(meta.scale_divisors, np.float32)
-    return (stage / FIGURES_DIR, samples, groups, list(meta.bands), divisors, shares,
-            [s.value for s in splits])  # fmt: skip
+    return (
+        stage / FIGURES_DIR,
+        samples,
+        groups,
+        list(meta.bands),
+        divisors,
+        shares,
+        [s.value for s in splits],
+    )

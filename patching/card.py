@@ -47,16 +47,25 @@ def render_card(meta: DatasetMeta) -> str:
     regions = meta.regions
     splits = _splits(meta)
     counts = _table(
-        ["region", *splits, *(f"landslide % ({s})" for s in splits), "dropped: missing data",
-         "dropped: outside AOI"],
         [
-            [r.name, *(getattr(r, s).patches for s in splits),
-             *(f"{100 * getattr(r, s).landslide_share:.2f}" for s in splits),
-             r.dropped.nodata, r.dropped.outside_aoi]
+            "region",
+            *splits,
+            *(f"landslide % ({s})" for s in splits),
+            "dropped: missing data",
+            "dropped: outside AOI",
+        ],
+        [
+            [
+                r.name,
+                *(getattr(r, s).patches for s in splits),
+                *(f"{100 * getattr(r, s).landslide_share:.2f}" for s in splits),
+                r.dropped.nodata,
+                r.dropped.outside_aoi,
+            ]
             for r in regions
         ]
         + [["**all**", *(getattr(meta.counts, s) for s in splits), *[""] * (len(splits) + 2)]],
-    )  # fmt: skip
+    )
     bands = _table(
         ["channel", "band", "units", "divided by", "train mean", "train std"],
         [
@@ -78,17 +87,38 @@ def render_card(meta: DatasetMeta) -> str:
         lab = r.labels or LabelReport(source="", crs="")
         edits = lab.corrections
         merged = [edits.candidates, edits.added, edits.deleted, edits.reshaped] if edits else []
-        label_rows.append([
-            r.name, lab.source, lab.layer or "", lab.features_read, lab.invalid_repaired,
-            lab.empty_dropped, lab.slivers_dropped, lab.polygons, f"{lab.area_m2 / 1e6:.3f}",
-            *(merged or [""] * 4),
-        ])  # fmt: skip
+        label_rows.append(
+            [
+                r.name,
+                lab.source,
+                lab.layer or "",
+                lab.features_read,
+                lab.invalid_repaired,
+                lab.empty_dropped,
+                lab.slivers_dropped,
+                lab.polygons,
+                f"{lab.area_m2 / 1e6:.3f}",
+                *(merged or [""] * 4),
+            ]
+        )
     labels = _table(
-        ["region", "label file", "layer", "features", "repaired", "empty dropped",
-         "slivers dropped", "polygons", "area (km2)", "OBIA candidates", "added", "deleted",
-         "reshaped"],
+        [
+            "region",
+            "label file",
+            "layer",
+            "features",
+            "repaired",
+            "empty dropped",
+            "slivers dropped",
+            "polygons",
+            "area (km2)",
+            "OBIA candidates",
+            "added",
+            "deleted",
+            "reshaped",
+        ],
         label_rows,
-    )  # fmt: skip
+    )
     sources = []
     for r in regions:
         scenes = ", ".join(f"{s.id} ({s.date or 'date unknown'})" for s in r.scenes)
@@ -193,17 +223,66 @@ Renumbered in this version:
 
 #: The original code's loader (iarai/Landslide4Sense-2022, ``LandslideDataSet``) standardises
 #: every patch with these fixed per-band values, computed on the original release.
-ORIGINAL_LOADER_MEAN = (-0.4914, -0.3074, -0.1277, -0.0625, 0.0439, 0.0803, 0.0644, 0.0802,
-                        0.3000, 0.4082, 0.0823, 0.0516, 0.3338, 0.7819)  # fmt: skip
-ORIGINAL_LOADER_STD = (0.9325, 0.8775, 0.8860, 0.8869, 0.8857, 0.8418, 0.8354, 0.8491, 0.9061,
-                       1.6072, 0.8848, 0.9232, 0.9018, 1.2913)  # fmt: skip
+ORIGINAL_LOADER_MEAN = (
+    -0.4914,
+    -0.3074,
+    -0.1277,
+    -0.0625,
+    0.0439,
+    0.0803,
+    0.0644,
+    0.0802,
+    0.3000,
+    0.4082,
+    0.0823,
+    0.0516,
+    0.3338,
+    0.7819,
+)
+ORIGINAL_LOADER_STD = (
+    0.9325,
+    0.8775,
+    0.8860,
+    0.8869,
+    0.8857,
+    0.8418,
+    0.8354,
+    0.8491,
+    0.9061,
+    1.6072,
+    0.8848,
+    0.9232,
+    0.9018,
+    1.2913,
+)
 #: SPDX ids that the Hugging Face Hub knows under their lower-case name.
-HUB_LICENCES = {"CC-BY-4.0", "CC-BY-SA-4.0", "CC-BY-NC-4.0", "CC-BY-NC-SA-4.0", "CC-BY-ND-4.0",
-                "CC-BY-NC-ND-4.0", "CC0-1.0", "MIT", "Apache-2.0", "ODbL-1.0", "PDDL-1.0",
-                "ODC-By-1.0", "GPL-3.0", "CDLA-Permissive-2.0"}  # fmt: skip
+HUB_LICENCES = {
+    "CC-BY-4.0",
+    "CC-BY-SA-4.0",
+    "CC-BY-NC-4.0",
+    "CC-BY-NC-SA-4.0",
+    "CC-BY-ND-4.0",
+    "CC-BY-NC-ND-4.0",
+    "CC0-1.0",
+    "MIT",
+    "Apache-2.0",
+    "ODbL-1.0",
+    "PDDL-1.0",
+    "ODC-By-1.0",
+    "GPL-3.0",
+    "CDLA-Permissive-2.0",
+}
 HUB_LICENCE_NAMES = {"ODbL-1.0": "odbl", "PDDL-1.0": "pddl", "ODC-By-1.0": "odc-by"}
-TAGS = ["remote-sensing", "earth-observation", "satellite-imagery", "sentinel-2", "landslide",
-        "natural-hazards", "geospatial", "hdf5"]  # fmt: skip
+TAGS = [
+    "remote-sensing",
+    "earth-observation",
+    "satellite-imagery",
+    "sentinel-2",
+    "landslide",
+    "natural-hazards",
+    "geospatial",
+    "hdf5",
+]
 #: A split's landslide share this many times another's (in one region) is worth a warning.
 SHARE_RATIO_WARNING = 1.5
 
@@ -221,8 +300,13 @@ def licence_url(spdx: str) -> str:
 
 def size_category(n: int) -> str:
     """The Hugging Face ``size_categories`` bucket of ``n`` examples."""
-    buckets = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-               (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")]  # fmt: skip
+    buckets = [
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+        (10_000_000, "1M<n<10M"),
+    ]
     return next((name for limit, name in buckets if n < limit), "10M<n<100M")
 
 
@@ -258,8 +342,12 @@ def front_matter(meta: DatasetMeta) -> str:
 def original_loader_means(meta: DatasetMeta) -> list[float]:
     """Per-band mean of the training split after the original loader's standardisation (its
     fixed values): far from 0 when they do not fit these patches."""
-    return [(m - om) / os for m, om, os in zip(meta.train_mean, ORIGINAL_LOADER_MEAN,
-                                                ORIGINAL_LOADER_STD, strict=True)]  # fmt: skip
+    return [
+        (m - om) / os
+        for m, om, os in zip(
+            meta.train_mean, ORIGINAL_LOADER_MEAN, ORIGINAL_LOADER_STD, strict=True
+        )
+    ]
 
 
 def usage_section(meta: DatasetMeta) -> str:
@@ -377,18 +465,32 @@ def licence_section(meta: DatasetMeta) -> str:
     attributions the sources require (ASF's with the years of its granules)."""
     own = [r.licence for r in meta.regions]
     if meta.licence == "other":
-        head = ("The regions' licences differ, so each region's patches carry their own: "
-                + ", ".join(f"{r.name} {r.licence}" for r in meta.regions) + ".")  # fmt: skip
+        head = (
+            "The regions' licences differ, so each region's patches carry their own: "
+            + ", ".join(f"{r.name} {r.licence}" for r in meta.regions)
+            + "."
+        )
     else:
-        how = ("no region file names one, so the default applies" if all(
-            lic == DEFAULT_LICENCE for lic in own) else "as the region files say")  # fmt: skip
+        how = (
+            "no region file names one, so the default applies"
+            if all(lic == DEFAULT_LICENCE for lic in own)
+            else "as the region files say"
+        )
         head = f"The patches are licensed **{meta.licence}** ({licence_url(meta.licence)}): {how}."
-    head += (f" A region file sets its own with `licence: <SPDX id>` (default {DEFAULT_LICENCE});"
-             " choose what its labels' licence allows.")  # fmt: skip
+    head += (
+        f" A region file sets its own with `licence: <SPDX id>` (default {DEFAULT_LICENCE});"
+        " choose what its labels' licence allows."
+    )
     credits = [SOURCE_LICENCES["Sentinel-2"]]
     for dem in sorted({r.dem for r in meta.regions}):
-        cited = sorted({r.details.get("dem_citation") for r in meta.regions
-                        if r.dem == dem and r.details.get("dem_citation")})  # fmt: skip
-        credits.append(SOURCE_LICENCES.get(dem, str(dem)) + (
-            f" Credit: {'; '.join(cited)}." if cited else ""))  # fmt: skip
+        cited = sorted(
+            {
+                r.details.get("dem_citation")
+                for r in meta.regions
+                if r.dem == dem and r.details.get("dem_citation")
+            }
+        )
+        credits.append(
+            SOURCE_LICENCES.get(dem, str(dem)) + (f" Credit: {'; '.join(cited)}." if cited else "")
+        )
     return head + "\n\n" + "\n".join(f"- {c}" for c in credits)

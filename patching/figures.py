@@ -60,25 +60,40 @@ def plot_samples(path: Path, samples: list[tuple[Path, Path, str]], divisors: np
         ax_row[0].imshow(_stretch(img[..., list(RGB)]), interpolation="nearest")
         if mask.any():
             ax_row[0].contour(mask, levels=[0.5], colors=OUTLINE, linewidths=0.9)
-        terrain = ((ax_row[1], SLOPE, "magma", "slope (degrees)"),
-                   (ax_row[2], DEM, "cividis", "elevation (metres)"))  # fmt: skip
+        terrain = (
+            (ax_row[1], SLOPE, "magma", "slope (degrees)"),
+            (ax_row[2], DEM, "cividis", "elevation (metres)"),
+        )
         for ax, band, cmap, label in terrain:
             im = ax.imshow(img[..., band], cmap=cmap, interpolation="nearest")
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02).set_label(label, fontsize=7)
         ax_row[3].imshow(mask, cmap=MASK_CMAP, vmin=0, vmax=1, interpolation="nearest")
-        for ax, name in zip(ax_row, ("true colour (B4 B3 B2), label outlined", "slope",
-                                     "elevation (DEM)", "label"), strict=True):  # fmt: skip
+        for ax, name in zip(
+            ax_row,
+            ("true colour (B4 B3 B2), label outlined", "slope", "elevation (DEM)", "label"),
+            strict=True,
+        ):
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(name, fontsize=8)
         ax_row[0].set_ylabel(title, fontsize=8)
-    handles = [Patch(facecolor=MASK_CMAP(1), label="landslide"),
-               Patch(facecolor=MASK_CMAP(0), edgecolor="0.6", label="other"),
-               Patch(facecolor="none", edgecolor=OUTLINE, label="label outline")]  # fmt: skip
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    fig.suptitle("Sample patches: the two with the most landslide pixels per region (128 x 128 px,"
-                 " 10 m)", fontsize=10)  # fmt: skip
+    handles = [
+        Patch(facecolor=MASK_CMAP(1), label="landslide"),
+        Patch(facecolor=MASK_CMAP(0), edgecolor="0.6", label="other"),
+        Patch(facecolor="none", edgecolor=OUTLINE, label="label outline"),
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+    fig.suptitle(
+        "Sample patches: the two with the most landslide pixels per region (128 x 128 px, 10 m)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     _save(fig, path)
 
@@ -112,9 +127,15 @@ def plot_band_values(
             if not len(values):
                 continue
             colour = COLOURS[split][0 if cls == "landslide" else 1]
-            box = ax.boxplot(values, positions=x + (k - (len(series) - 1) / 2) * width,
-                             widths=width * 0.85, whis=(5, 95), showfliers=False,
-                             patch_artist=True, manage_ticks=False)  # fmt: skip
+            box = ax.boxplot(
+                values,
+                positions=x + (k - (len(series) - 1) / 2) * width,
+                widths=width * 0.85,
+                whis=(5, 95),
+                showfliers=False,
+                patch_artist=True,
+                manage_ticks=False,
+            )
             for patch in box["boxes"]:
                 patch.set(facecolor=colour, edgecolor="0.15", linewidth=0.5, hatch=HATCH[split])
             for part in ("whiskers", "caps", "medians"):
@@ -124,13 +145,29 @@ def plot_band_values(
         ax.set_ylabel("value / original\nrelease's constant", fontsize=8)
         ax.grid(axis="y", linewidth=0.3, alpha=0.5)
     splits_seen = list(dict.fromkeys(s for _, g in groups for s in g))
-    handles = [Patch(facecolor=COLOURS[s][i], hatch=HATCH[s], edgecolor="0.15",
-                     label=f"{cls} pixels, {SPLIT_NAMES[s]} split")
-               for i, cls in enumerate(("landslide", "other")) for s in splits_seen]  # fmt: skip
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8,
-               frameon=False, bbox_to_anchor=(0.5, 0.0))  # fmt: skip
-    fig.suptitle("Band values of landslide and other pixels: per-patch means (box: quartiles, "
-                 "whiskers: 5-95 %)", fontsize=10)  # fmt: skip
+    handles = [
+        Patch(
+            facecolor=COLOURS[s][i],
+            hatch=HATCH[s],
+            edgecolor="0.15",
+            label=f"{cls} pixels, {SPLIT_NAMES[s]} split",
+        )
+        for i, cls in enumerate(("landslide", "other"))
+        for s in splits_seen
+    ]
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+    fig.suptitle(
+        "Band values of landslide and other pixels: per-patch means (box: quartiles, "
+        "whiskers: 5-95 %)",
+        fontsize=10,
+    )
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     _save(fig, path)
 
@@ -143,9 +180,16 @@ def plot_landslide_share(path: Path, regions: list[dict], splits: Sequence[str])
     width = 0.8 / len(splits)
     for k, split in enumerate(splits):
         share = [100 * r[split]["landslide_share"] for r in regions]
-        bars = ax.bar(x + (k - (len(splits) - 1) / 2) * width, share, width * 0.95,
-                      color=COLOURS[split][0], hatch=HATCH[split], edgecolor="0.15",
-                      linewidth=0.5, label=f"{SPLIT_NAMES[split]} split")  # fmt: skip
+        bars = ax.bar(
+            x + (k - (len(splits) - 1) / 2) * width,
+            share,
+            width * 0.95,
+            color=COLOURS[split][0],
+            hatch=HATCH[split],
+            edgecolor="0.15",
+            linewidth=0.5,
+            label=f"{SPLIT_NAMES[split]} split",
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
     ax.set_xticks(x, [r["name"] for r in regions], fontsize=8)
     ax.set_ylabel("landslide pixels (% of the\nsplit's pixels in the region)", fontsize=8)

@@ -125,43 +125,57 @@ def stac_collection(
         start, end = windows[row.region]
         xmin, ymin, xmax, ymax = (float(v) for v in (row.xmin, row.ymin, row.xmax, row.ymax))
         res = (xmax - xmin) / PATCH_SIZE
-        items.append({
-            "type": "Feature",
-            "stac_version": STAC_VERSION,
-            "stac_extensions": [ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
-            "id": row.id,
-            "geometry": shapely.geometry.mapping(row.geometry),
-            "bbox": list(row.geometry.bounds),
-            "properties": {
-                "ml-aoi:split": ML_AOI_SPLITS[row.split],
-                "proj:code": row.crs,
-                "proj:bbox": [xmin, ymin, xmax, ymax],
-                "proj:shape": [PATCH_SIZE, PATCH_SIZE],
-                "proj:transform": [res, 0.0, xmin, 0.0, -res, ymax],
-                **LABEL_FIELDS,
-                "l4s:region": row.region,
-                "l4s:tile": [int(row.tile_row), int(row.tile_col)],
-                "l4s:landslide_fraction": float(row.landslide_fraction),
-                "start_datetime": _stamp(start),
-                "end_datetime": _stamp(end, end=True),
-                "datetime": None,
-            },
-            # Items live in stac/items/<id>.json: two levels below the benchmark's root.
-            "links": [{"rel": rel, "href": "../collection.json", "type": JSON, "title": title}
-                      for rel in ("root", "collection", "parent")],
-            "assets": {
-                "image": {"href": f"../../{row.image}", "type": HDF5_MEDIA_TYPE,
-                          "title": "14-band image (dataset 'img', 128 x 128 x 14)",
-                          "ml-aoi:role": "feature", "ml-aoi:reference-grid": True,
-                          "roles": ["data"]},
-                "mask": {"href": f"../../{row.mask}", "type": HDF5_MEDIA_TYPE,
-                         "title": "landslide mask (dataset 'mask', 128 x 128)",
-                         "ml-aoi:role": "label", "roles": ["labels"]},
-            },
-            "collection": collection_id,
-        })  # fmt: skip
-    interval = [min(_stamp(s) for s, _ in windows.values()),
-                max(_stamp(e, end=True) for _, e in windows.values())]  # fmt: skip
+        items.append(
+            {
+                "type": "Feature",
+                "stac_version": STAC_VERSION,
+                "stac_extensions": [ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
+                "id": row.id,
+                "geometry": shapely.geometry.mapping(row.geometry),
+                "bbox": list(row.geometry.bounds),
+                "properties": {
+                    "ml-aoi:split": ML_AOI_SPLITS[row.split],
+                    "proj:code": row.crs,
+                    "proj:bbox": [xmin, ymin, xmax, ymax],
+                    "proj:shape": [PATCH_SIZE, PATCH_SIZE],
+                    "proj:transform": [res, 0.0, xmin, 0.0, -res, ymax],
+                    **LABEL_FIELDS,
+                    "l4s:region": row.region,
+                    "l4s:tile": [int(row.tile_row), int(row.tile_col)],
+                    "l4s:landslide_fraction": float(row.landslide_fraction),
+                    "start_datetime": _stamp(start),
+                    "end_datetime": _stamp(end, end=True),
+                    "datetime": None,
+                },
+                # Items live in stac/items/<id>.json: two levels below the benchmark's root.
+                "links": [
+                    {"rel": rel, "href": "../collection.json", "type": JSON, "title": title}
+                    for rel in ("root", "collection", "parent")
+                ],
+                "assets": {
+                    "image": {
+                        "href": f"../../{row.image}",
+                        "type": HDF5_MEDIA_TYPE,
+                        "title": "14-band image (dataset 'img', 128 x 128 x 14)",
+                        "ml-aoi:role": "feature",
+                        "ml-aoi:reference-grid": True,
+                        "roles": ["data"],
+                    },
+                    "mask": {
+                        "href": f"../../{row.mask}",
+                        "type": HDF5_MEDIA_TYPE,
+                        "title": "landslide mask (dataset 'mask', 128 x 128)",
+                        "ml-aoi:role": "label",
+                        "roles": ["labels"],
+                    },
+                },
+                "collection": collection_id,
+            }
+        )
+    interval = [
+        min(_stamp(s) for s, _ in windows.values()),
+        max(_stamp(e, end=True) for _, e in windows.values()),
+    ]
     collection = {
         "type": "Collection",
         "id": collection_id,

@@ -73,5 +73,8 @@ def assign_numbers(
 
 def renumbered(numbers: dict[Key, list[int]], previous: dict[Key, list[int]]) -> list[Renumbered]:
     """The (region, split) pairs of the previous version whose numbers changed."""
-    return [Renumbered(*key, previous[key], now) for key, now in numbers.items()
-            if key in previous and previous[key] != now]  # fmt: skip
+    return [
+        Renumbered(*key, previous[key], now)
+        for key, now in numbers.items()
+        if key in previous and previous[key] != now
+    ]

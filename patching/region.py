@@ -167,8 +167,9 @@ def _cut(
             scale(img, job.scaling)
             stats = _strip_stats(img, mask, ncols)
             # the strip's tiles at once: in the AOI, and without a missing pixel
-            strip = [grid.window_bounds(Window(c * size, row * size, size, size))
-                     for c in range(ncols)]  # fmt: skip
+            strip = [
+                grid.window_bounds(Window(c * size, row * size, size, size)) for c in range(ncols)
+            ]
             in_aoi = shapely.intersects(aoi, shapely.box(*np.reshape(strip, (-1, 4)).T))
             whole = valid.reshape(size, ncols, size).all(axis=(0, 2))
             for col, bounds in enumerate(strip):

@@ -75,10 +75,13 @@ def write_split_file(
     if len(images) != len(masks):
         raise ValueError(f"{len(images)} images but {len(masks)} masks")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for key, files, shape, dtype in ((IMAGE_KEY, images, IMAGE_SHAPE, np.float32),
-                                         (MASK_KEY, masks, MASK_SHAPE, np.uint8)):  # fmt: skip
-            d = f.create_dataset(key, (len(files), *shape), dtype, chunks=(1, *shape),
-                                 maxshape=(None, *shape))  # fmt: skip
+        for key, files, shape, dtype in (
+            (IMAGE_KEY, images, IMAGE_SHAPE, np.float32),
+            (MASK_KEY, masks, MASK_SHAPE, np.uint8),
+        ):
+            d = f.create_dataset(
+                key, (len(files), *shape), dtype, chunks=(1, *shape), maxshape=(None, *shape)
+            )
             origin = (0,) * len(shape)
             for i, file in enumerate(files):
                 d.id.write_direct_chunk((i, *origin), _array_bytes(Path(file), key, shape, dtype))

@@ -104,8 +104,9 @@ class GridStack:
         h, w = int(window.height), int(window.width)
         img = np.empty((len(self._readers), h, w), np.float32) if out is None else out
         if img.shape != (len(self._readers), h, w) or img.dtype != np.float32:
-            raise ValueError(f"out must be float32 {(len(self._readers), h, w)}, got "
-                             f"{img.dtype} {img.shape}")  # fmt: skip
+            raise ValueError(
+                f"out must be float32 {(len(self._readers), h, w)}, got {img.dtype} {img.shape}"
+            )
         valid = np.ones((h, w), bool)
         for i, reader in enumerate(self._readers):
             reader.read(window, img[i])

@@ -250,8 +250,10 @@ def write_terrain(
         # Reading the next block and writing the last one (GDAL, without the GIL) run on two
         # threads while richdem computes a block's slope: each dataset is used by one thread.
         reads, writes = (stack.enter_context(ThreadPoolExecutor(1)) for _ in range(2))
-        blocks = [(r0, r1, max(0, r0 - 1), min(height, r1 + 1))  # rows, and with the halo
-                  for r0, r1 in _row_blocks(height, BLOCK_ROWS)]  # fmt: skip
+        blocks = [
+            (r0, r1, max(0, r0 - 1), min(height, r1 + 1))  # rows, and with the halo
+            for r0, r1 in _row_blocks(height, BLOCK_ROWS)
+        ]
         # One block read ahead and one being written at most: memory stays at a few blocks.
         ahead = reads.submit(reader.read, *blocks[0][2:]) if blocks else None
         written = None
@@ -264,8 +266,9 @@ def write_terrain(
             if written is not None:
                 written.result()
             w = Window(0, r0, width, r1 - r0)
-            written = writes.submit(_write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0],
-                                    s[r0 - a0 : r1 - a0])  # fmt: skip
+            written = writes.submit(
+                _write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0], s[r0 - a0 : r1 - a0]
+            )
         if written is not None:
             written.result()
         if valid == 0:

@@ -34,11 +34,24 @@ DEMO_VERSION = "86620ba3cd76"
 
 #: The original release's per-band divisors, as its maintainers stated them (DESIGN.md), typed
 #: here rather than imported, so a changed constant in the code fails the tests.
-RELEASE_DIVISORS = np.array([
-    1111.81236406, 824.63171476, 663.41636217, 445.17289745, 645.8582926, 1547.73508126,
-    1960.44401001, 1941.32229668, 674.07572865, 9.04787384, 1113.98338755, 519.90397929,
-    20.29228266, 772.83144788,
-])  # fmt: skip
+RELEASE_DIVISORS = np.array(
+    [
+        1111.81236406,
+        824.63171476,
+        663.41636217,
+        445.17289745,
+        645.8582926,
+        1547.73508126,
+        1960.44401001,
+        1941.32229668,
+        674.07572865,
+        9.04787384,
+        1113.98338755,
+        519.90397929,
+        20.29228266,
+        772.83144788,
+    ]
+)
 
 
 def needs(folder: Path):
@@ -145,9 +158,12 @@ def cut_regions(root: Path, cols: tuple[int, ...] = (5, 3, 2)) -> list[RegionJob
     from landslide4sense.patching import patch_rows
 
     names = ("alpha", "beta", "gamma", "delta")
-    jobs = [known_job(root / name[0], strip_grid(n, 500000 + 100000 * i), name, "raw",
-                      hole=None, offset=i)
-            for i, (name, n) in enumerate(zip(names, cols, strict=False))]  # fmt: skip
+    jobs = [
+        known_job(
+            root / name[0], strip_grid(n, 500000 + 100000 * i), name, "raw", hole=None, offset=i
+        )
+        for i, (name, n) in enumerate(zip(names, cols, strict=False))
+    ]
     for job in jobs:
         patch_rows(job, 0, 1)
     return jobs
@@ -186,9 +202,25 @@ def dataset_meta_record(**change) -> DatasetMeta:
 
 def manifest_row(**change) -> ManifestRow:
     """A valid manifest row (train_1 of region a), with changes."""
-    data = dict(id="train_1", split="train", index=1, image="TrainData/img/image_1.h5",
-                mask="TrainData/mask/mask_1.h5", region="a", tile_row=0, tile_col=2,
-                xmin=500000.0, ymin=3998720.0, xmax=501280.0, ymax=4000000.0, crs="EPSG:32633",
-                landslide_fraction=0.006836, scene_ids="S2A;S2B", scene_dates="2020-01-01;",
-                source="local", sha256="ab" * 32, version="0123456789ab")  # fmt: skip
+    data = dict(
+        id="train_1",
+        split="train",
+        index=1,
+        image="TrainData/img/image_1.h5",
+        mask="TrainData/mask/mask_1.h5",
+        region="a",
+        tile_row=0,
+        tile_col=2,
+        xmin=500000.0,
+        ymin=3998720.0,
+        xmax=501280.0,
+        ymax=4000000.0,
+        crs="EPSG:32633",
+        landslide_fraction=0.006836,
+        scene_ids="S2A;S2B",
+        scene_dates="2020-01-01;",
+        source="local",
+        sha256="ab" * 32,
+        version="0123456789ab",
+    )
     return ManifestRow.model_validate({**data, **change})

@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(cmd: list, cwd: Path, env: dict | None = None, timeout: int = 600) -> str:
-    done = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        [str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert done.returncode == 0, f"{cmd}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -27,16 +28,44 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_demo(tmp_path):
     # The wheel, built from a copy of this checkout (setuptools leaves build/ in the tree it
     # builds, whose stale files would end up in a later wheel), with this venv's setuptools.
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "demo", "bench-out", "*.egg-info", "__pycache__",
-        ".*_cache"))  # fmt: skip
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", tmp_path / "dist", src], cwd=tmp_path)  # fmt: skip
+    shutil.copytree(
+        ROOT,
+        src,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            "build",
+            "dist",
+            "demo",
+            "bench-out",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            tmp_path / "dist",
+            src,
+        ],
+        cwd=tmp_path,
+    )
     (wheel,) = (tmp_path / "dist").glob("landslide4sense-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for member in ("landslide4sense/records.py", "landslide4sense/flows/cli.py",
-                   "landslide4sense/training/models/unet.py",
-                   "landslide4sense/regions/iburi-2018.yaml"):  # fmt: skip
+    for member in (
+        "landslide4sense/records.py",
+        "landslide4sense/flows/cli.py",
+        "landslide4sense/training/models/unet.py",
+        "landslide4sense/regions/iburi-2018.yaml",
+    ):
         assert member in names, member
     assert not {n.split("/")[0] for n in names} - {
         "landslide4sense",
@@ -48,14 +77,27 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_demo(tmp_path):
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=tmp_path)
     python = venv / "bin" / "python"
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                    cwd=tmp_path).strip())  # fmt: skip
+    site = Path(
+        run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            cwd=tmp_path,
+        ).strip()
+    )
     (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
-        cwd=tmp_path)  # fmt: skip
+    run(
+        [sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel],
+        cwd=tmp_path,
+    )
 
-    where = run([python, "-c", "import landslide4sense.training.models as m, landslide4sense as l;"
-                 "print(l.__file__); print(m.__file__)"], cwd=tmp_path).split()  # fmt: skip
+    where = run(
+        [
+            python,
+            "-c",
+            "import landslide4sense.training.models as m, landslide4sense as l;"
+            "print(l.__file__); print(m.__file__)",
+        ],
+        cwd=tmp_path,
+    ).split()
     assert all(Path(p).is_relative_to(venv) for p in where), where
 
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}

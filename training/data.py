@@ -228,8 +228,9 @@ def _read_masks(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _read_split_file(root: Path, split: str, images: list[Path],
-                     shape: tuple[int, ...]) -> np.ndarray | None:  # fmt: skip
+def _read_split_file(
+    root: Path, split: str, images: list[Path], shape: tuple[int, ...]
+) -> np.ndarray | None:
     """A split's images (n, C, H, W) float32 from its single file (``TrainData.h5``, ``img``
     (N, H, W, C), one patch per chunk, ``number`` the N of each; ``--layout
     release+split-files``) when it holds the benchmark's version and these patches; None
@@ -247,8 +248,12 @@ def _read_split_file(root: Path, split: str, images: list[Path],
         held = f["number"][()].tolist() if "number" in f else list(range(1, len(img) + 1))
         same = held == numbers
         if f.attrs.get("version") != version or img.shape != (n, h, w, c) or not same:
-            log.warning("%s does not hold version %s's %d patches: reading the patch files",
-                        path, version, n)  # fmt: skip
+            log.warning(
+                "%s does not hold version %s's %d patches: reading the patch files",
+                path,
+                version,
+                n,
+            )
             return None
         x = np.empty((n, c, h, w), np.float32)
         buf = np.empty((min(n, 32), h, w, c), np.float32)  # channels last, a batch at a time
@@ -441,15 +446,24 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         val_idx = validation_index(train_all.regions, val_fraction)
         train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)
         train = train_all.subset(train_idx)
-        val = train_all.subset(val_idx, f"held out from TrainData: the last {val_fraction:.0%} "
-                               "of each region's patches")  # fmt: skip
+        val = train_all.subset(
+            val_idx,
+            f"held out from TrainData: the last {val_fraction:.0%} of each region's patches",
+        )
     scored = {k: s for k, s in others.items() if s.masks is not None}
     version = meta.version if meta is not None else folder_version(root)
     splits = Splits(
-        root, version, train, val, scored, unscored, mean, std,
+        root,
+        version,
+        train,
+        val,
+        scored,
+        unscored,
+        mean,
+        std,
         scaling=meta.scaling if meta is not None else Scaling.L4S,
         bands=tuple(meta.bands) if meta is not None else STACK_BANDS,
-    )  # fmt: skip
+    )
     log.info("benchmark %s (version %s): %s", root, version, "; ".join(splits.describe()))
     return splits
 

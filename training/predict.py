@@ -183,10 +183,19 @@ def predict_region(
         )
     out.mkdir(parents=True, exist_ok=True)
     blender = Blender(grid.height, grid.width, PATCH_SIZE, PATCH_SIZE // 2)
-    profile = {"driver": "GTiff", "dtype": "float32", "count": 1, "width": grid.width,
-               "height": grid.height, "crs": grid.crs, "transform": grid.transform,
-               "nodata": float("nan"), "tiled": True, "blockxsize": 256,
-               "blockysize": 256}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "dtype": "float32",
+        "count": 1,
+        "width": grid.width,
+        "height": grid.height,
+        "crs": grid.crs,
+        "transform": grid.transform,
+        "nodata": float("nan"),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
     with tempfile.TemporaryDirectory(dir=out, prefix=".predict-") as work:
         tmp = Path(work) / PROBABILITY  # tiled GeoTIFF written strip by strip, then the COG
         with GridStack(grid, bands, slope, dem) as stack, rasterio.open(tmp, "w", **profile) as dst:
@@ -196,16 +205,30 @@ def predict_region(
                 if progress is not None:
                     progress(k + 1, len(blender.rows))
         with atomic_path(out / PROBABILITY) as cog:
-            rasterio.shutil.copy(tmp, cog, driver="COG", compress="DEFLATE", predictor=3,
-                                 blocksize=512, overview_resampling="average")  # fmt: skip
+            rasterio.shutil.copy(
+                tmp,
+                cog,
+                driver="COG",
+                compress="DEFLATE",
+                predictor=3,
+                blocksize=512,
+                overview_resampling="average",
+            )
     with rasterio.open(out / PROBABILITY) as src:
         probability = src.read(1)
-    landslides = polygonize(probability >= threshold, {"probability": probability}, grid,
-                            min_area_m2).rename(columns={"cand_id": "landslide_id"})  # fmt: skip
+    landslides = polygonize(
+        probability >= threshold, {"probability": probability}, grid, min_area_m2
+    ).rename(columns={"cand_id": "landslide_id"})
     with atomic_path(out / POLYGONS) as tmp:
         landslides.to_file(tmp, layer=LAYER, driver="GPKG")
-    log.info("%s on a %d x %d grid: %d landslide polygons, %.3f km2", info.model, grid.width,
-             grid.height, len(landslides), landslides["area_m2"].sum() / 1e6)  # fmt: skip
+    log.info(
+        "%s on a %d x %d grid: %d landslide polygons, %.3f km2",
+        info.model,
+        grid.width,
+        grid.height,
+        len(landslides),
+        landslides["area_m2"].sum() / 1e6,
+    )
     return Prediction(out / PROBABILITY, out / POLYGONS, landslides, info)
 
 
@@ -225,8 +248,9 @@ def model_candidates(
     from landslide4sense.patching import write_terrain
 
     dem_m, slope = write_terrain(dem, grid, Path(work) / "terrain")
-    p = predict_region(checkpoint, grid, bands, slope, dem_m, Path(work) / "model", device,
-                       threshold, min_area_m2)  # fmt: skip
+    p = predict_region(
+        checkpoint, grid, bands, slope, dem_m, Path(work) / "model", device, threshold, min_area_m2
+    )
     return p.landslides.drop(columns="landslide_id").assign(source=f"model:{p.info.model}")
 
 
@@ -249,5 +273,13 @@ def probabilities(model: torch.nn.Module, windows: np.ndarray, batch: int) -> np
     return out
 
 
-__all__ = ["Blender", "Prediction", "blend_weights", "model_candidates", "model_inputs",
-           "predict_region", "probabilities", "window_starts"]  # fmt: skip
+__all__ = [
+    "Blender",
+    "Prediction",
+    "blend_weights",
+    "model_candidates",
+    "model_inputs",
+    "predict_region",
+    "probabilities",
+    "window_starts",
+]

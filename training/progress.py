@@ -51,8 +51,10 @@ class Snapshot:
         return "-" if self.eta_s is None else _duration(self.eta_s)
 
     def line(self) -> str:
-        return (f"{self.name}: iteration {self.iteration}/{self.total}, loss {self.loss:.4f}, "
-                f"{self.rate_text} it/s, ETA {self.eta_text}")  # fmt: skip
+        return (
+            f"{self.name}: iteration {self.iteration}/{self.total}, loss {self.loss:.4f}, "
+            f"{self.rate_text} it/s, ETA {self.eta_text}"
+        )
 
 
 class TrainingProgress:
@@ -84,11 +86,16 @@ class TrainingProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             self._bar = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}  {task.fields[rate]} it/s  "
-                           "ETA {task.fields[eta]}"),
-                console=console, transient=False, refresh_per_second=4,
-            )  # fmt: skip
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn(
+                    "loss {task.fields[loss]}  {task.fields[rate]} it/s  ETA {task.fields[eta]}"
+                ),
+                console=console,
+                transient=False,
+                refresh_per_second=4,
+            )
         self._start = self._first = None
         self._loss_sum, self._loss_n = None, 0
         self._last_draw = self._last_update = -math.inf  # the first iteration shows at once
@@ -110,8 +117,9 @@ class TrainingProgress:
             self._loss_sum = torch.zeros((), device=loss.device)
             if self._bar is not None:
                 self._bar.start()
-                self._task = self._bar.add_task(self.name, total=total, completed=self._first,
-                                                loss="-", rate="-", eta="-")  # fmt: skip
+                self._task = self._bar.add_task(
+                    self.name, total=total, completed=self._first, loss="-", rate="-", eta="-"
+                )
         self._loss_sum += loss.detach().float()
         self._loss_n += 1
         last = iteration == total
@@ -122,8 +130,13 @@ class TrainingProgress:
         snap = self._snapshot(iteration, total, now)
         if draw:
             self._last_draw = now
-            self._bar.update(self._task, completed=iteration, loss=f"{snap.loss:.4f}",
-                             rate=snap.rate_text, eta=snap.eta_text)  # fmt: skip
+            self._bar.update(
+                self._task,
+                completed=iteration,
+                loss=f"{snap.loss:.4f}",
+                rate=snap.rate_text,
+                eta=snap.eta_text,
+            )
         if update:
             self._last_update = now
             if self._bar is None:

@@ -55,8 +55,10 @@ def table_rows(results: dict[str, dict]) -> list[dict]:
         rows.append(
             {
                 "model": name,
-                **{f"test_{k}": test[k] if test else NO_MASKS
-                   for k in ("recall", "precision", "f1")},
+                **{
+                    f"test_{k}": test[k] if test else NO_MASKS
+                    for k in ("recall", "precision", "f1")
+                },
                 "validation_f1": m["best_val_f1"],
                 "validation_set": m["validation"],
                 "paper_recall": paper[0],
@@ -65,7 +67,7 @@ def table_rows(results: dict[str, dict]) -> list[dict]:
                 "iterations": m["config"]["iterations"],
                 "parameters": m["parameters"],
             }
-        )  # fmt: skip
+        )
     return rows
 
 
@@ -93,8 +95,12 @@ def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path
         "",
         "- **test (ours)**: the checkpoint with the best validation F1, scored on TestData from "
         "confusion counts summed over every pixel"
-        + ("." if tested else "; this release has no TestData masks, so there are no test "
-              f"scores (cells say '{NO_MASKS}')."),
+        + (
+            "."
+            if tested
+            else "; this release has no TestData masks, so there are no test "
+            f"scores (cells say '{NO_MASKS}')."
+        ),
         "- **validation F1 (ours)**: that checkpoint on the validation set that picked it "
         "(optimistic for that reason).",
         f"- {PAPER_NOTE}",
@@ -107,14 +113,28 @@ def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path
         "| validation F1 (ours) | recall (paper) | precision (paper) | F1 (paper) "
         "| iterations |",
         "|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for r in rows:
-        cells = [r["model"], *(_fmt(r[k]) for k in ("test_recall", "test_precision", "test_f1",
-                 "validation_f1", "paper_recall", "paper_precision", "paper_f1")),
-                 str(r["iterations"])]  # fmt: skip
+        cells = [
+            r["model"],
+            *(
+                _fmt(r[k])
+                for k in (
+                    "test_recall",
+                    "test_precision",
+                    "test_f1",
+                    "validation_f1",
+                    "paper_recall",
+                    "paper_precision",
+                    "paper_f1",
+                )
+            ),
+            str(r["iterations"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
-    per_region = sorted({k for m in results.values() for k in m["scores"].get("test", {})
-                         if k != "all"})  # fmt: skip
+    per_region = sorted(
+        {k for m in results.values() for k in m["scores"].get("test", {}) if k != "all"}
+    )
     if per_region and per_region != ["all"]:
         lines += [
             "",
@@ -126,8 +146,12 @@ def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path
         for name, m in results.items():
             cells = [_fmt(m["scores"]["test"].get(r, {}).get("f1")) for r in per_region]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## How each model departs from its paper", "",
-              deviation_table({n: m["parameters"] for n, m in results.items()})]  # fmt: skip
+    lines += [
+        "",
+        "## How each model departs from its paper",
+        "",
+        deviation_table({n: m["parameters"] for n, m in results.items()}),
+    ]
     write_text(out / "table_i.md", "\n".join(lines))
     return out / "table_i.csv", out / "table_i.md"
 

@@ -154,8 +154,9 @@ class Trainer:
         with self._autocast():
             logits = self.step_model(self._tensor(x))
         target = self._tensor(y)
-        per_pixel = nn.functional.cross_entropy(logits.float(), target, reduction="none",
-                                                ignore_index=NODATA)  # fmt: skip
+        per_pixel = nn.functional.cross_entropy(
+            logits.float(), target, reduction="none", ignore_index=NODATA
+        )
         return per_pixel.sum() / (target != NODATA).sum().clamp(min=1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
@@ -184,11 +185,18 @@ class Trainer:
         """What the checkpoints of this run say about themselves, now."""
         d = self.data
         return checkpoint.CheckpointInfo(
-            model=self.name, model_args=self.model_args, bands=list(d.bands), scaling=d.scaling,
-            mean=d.mean.tolist(), std=d.std.tolist(), dataset_version=d.version,
-            code_version=__version__, iteration=self.iteration, val_f1=val_f1,
+            model=self.name,
+            model_args=self.model_args,
+            bands=list(d.bands),
+            scaling=d.scaling,
+            mean=d.mean.tolist(),
+            std=d.std.tolist(),
+            dataset_version=d.version,
+            code_version=__version__,
+            iteration=self.iteration,
+            val_f1=val_f1,
             config=self.cfg.model_dump(mode="json"),
-        )  # fmt: skip
+        )
 
     def _resume(self) -> None:
         last = self.out / "last.pt"
@@ -244,23 +252,36 @@ class Trainer:
     def _checkpoint(self, first: int, mean_loss: float, elapsed: float) -> None:
         val = self.evaluate(self.data.val)["all"] if len(self.data.val) else {"f1": 0.0}
         self.history.append(
-            {"iteration": self.iteration, "loss": mean_loss, "val_f1": val["f1"],
-             "seconds": elapsed}
-        )  # fmt: skip
+            {
+                "iteration": self.iteration,
+                "loss": mean_loss,
+                "val_f1": val["f1"],
+                "seconds": elapsed,
+            }
+        )
         if val["f1"] > self.best_f1 or not len(self.data.val):  # no validation: keep the last
             self.best_f1 = val["f1"]
             info = self.checkpoint_info(val["f1"])
             checkpoint.save(self.out / "best.pt", info, self.model.state_dict())
         checkpoint.save(
-            self.out / "last.pt", self.checkpoint_info(val["f1"]), self.model.state_dict(),
-            optimizer=self.opt.state_dict(), best_f1=self.best_f1, history=self.history,
+            self.out / "last.pt",
+            self.checkpoint_info(val["f1"]),
+            self.model.state_dict(),
+            optimizer=self.opt.state_dict(),
+            best_f1=self.best_f1,
+            history=self.history,
             rng=checkpoint.rng_state(self.cuda),
-        )  # fmt: skip
+        )
         log.info(
-            "%s: iteration %d, mean loss of iterations %d-%d %.4f, validation F1 %.2f "
-            "(best %.2f)",
-            self.name, self.iteration, first, self.iteration, mean_loss, val["f1"], self.best_f1,
-        )  # fmt: skip
+            "%s: iteration %d, mean loss of iterations %d-%d %.4f, validation F1 %.2f (best %.2f)",
+            self.name,
+            self.iteration,
+            first,
+            self.iteration,
+            mean_loss,
+            val["f1"],
+            self.best_f1,
+        )
 
     def test(self) -> dict[str, dict]:
         """Scores of the best checkpoint on every split with masks (overall and per region)."""

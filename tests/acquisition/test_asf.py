@@ -28,15 +28,30 @@ def rtc_dem(folder: Path, crs: str = "EPSG:32643") -> Path:
     with rasterio.open(KAGHAN / "AW3D30.tif") as src:
         grid = snapped_grid(crs, transform_bounds(src.crs, crs, *src.bounds), 12.5)
         z = np.full((grid.height, grid.width), np.nan, np.float32)
-        reproject(rasterio.band(src, 1), z, dst_transform=grid.transform, dst_crs=crs,
-                  resampling=Resampling.bilinear, dst_nodata=np.nan)  # fmt: skip
+        reproject(
+            rasterio.band(src, 1),
+            z,
+            dst_transform=grid.transform,
+            dst_crs=crs,
+            resampling=Resampling.bilinear,
+            dst_nodata=np.nan,
+        )
     z[np.isnan(z)] = -32768
     z[100:110, :] = -32768  # a strip without data
     path = folder / f"dem-{crs[-5:]}.tif"
     folder.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
-                       dtype="float32", crs=crs, transform=grid.transform,
-                       nodata=-32768) as dst:  # fmt: skip
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=grid.transform,
+        nodata=-32768,
+    ) as dst:
         dst.write(z, 1)
     return path
 
@@ -55,11 +70,15 @@ def kaghan():
     """The region (an AOI inside the DEM), its grid, and the DEM's lon/lat box."""
     with rasterio.open(KAGHAN / "AW3D30.tif") as src:
         w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
-    region = parse_region({
-        "name": "kaghan", "event": {"trigger": "earthquake", "date": "2005-10-08"},
-        "aoi": {"bbox": [w + 0.05, s + 0.05, w + 0.12, s + 0.1]}, "dem": "asf-palsar-rtc",
-        "imagery": {"start": "2016-06-01", "end": "2016-09-30"},
-    })  # fmt: skip
+    region = parse_region(
+        {
+            "name": "kaghan",
+            "event": {"trigger": "earthquake", "date": "2005-10-08"},
+            "aoi": {"bbox": [w + 0.05, s + 0.05, w + 0.12, s + 0.1]},
+            "dem": "asf-palsar-rtc",
+            "imagery": {"start": "2016-06-01", "end": "2016-09-30"},
+        }
+    )
     return region, region_grid(region), (w, s, e, n)
 
 
@@ -125,8 +144,7 @@ def test_the_stand_in_describes_granules_as_asf_does(asf_services):
     assert props["url"].endswith(props["fileName"])
 
 
-def test_a_download_without_a_login_fails_at_once_with_the_fix(asf_services, tmp_path,
-                                                                monkeypatch):  # fmt: skip
+def test_a_download_without_a_login_fails_at_once_with_the_fix(asf_services, tmp_path, monkeypatch):
     import asf_search as asf
 
     fake, region, grid = asf_services
@@ -167,8 +185,12 @@ def test_partial_cover_and_no_granule_are_clear_errors(asf_services, tmp_path):
 def test_dems_in_two_utm_zones_mosaic_at_exactly_12_5_m(tmp_path):
     a, b = rtc_dem(tmp_path, "EPSG:32643"), rtc_dem(tmp_path, "EPSG:32642")
     with rasterio.open(a) as src:
-        grid = Grid(src.crs.to_string(), Affine(10, 0, src.bounds.left + 2000, 0, -10,
-                                                src.bounds.top - 2000), 300, 300)  # fmt: skip
+        grid = Grid(
+            src.crs.to_string(),
+            Affine(10, 0, src.bounds.left + 2000, 0, -10, src.bounds.top - 2000),
+            300,
+            300,
+        )
     out = mosaic_dems([b, a], tmp_path / "dem.tif", grid)
     with rasterio.open(out) as dem, rasterio.open(b) as first:
         assert dem.crs == first.crs and dem.res == (12.5, 12.5)
@@ -185,8 +207,9 @@ def test_dems_in_two_utm_zones_mosaic_at_exactly_12_5_m(tmp_path):
 def test_live_dem_of_a_tiny_area(tmp_path):
     """The user's path: search, the fewest granules, download (~1 GB each), mosaic."""
     region = load_region(Path(__file__).resolve().parents[2] / "regions" / "iburi-2018.yaml")
-    tiny = region.model_copy(update={"aoi": region.aoi.model_copy(
-        update={"bbox": (141.95, 42.75, 141.96, 42.757)})})  # fmt: skip
+    tiny = region.model_copy(
+        update={"aoi": region.aoi.model_copy(update={"bbox": (141.95, 42.75, 141.96, 42.757)})}
+    )
     dem = AsfDemSource().fetch_dem(tiny, region_grid(tiny), tmp_path)
     with rasterio.open(dem.path) as src:
         assert src.res == (12.5, 12.5) and (src.read(1) != NODATA).mean() > 0.9
@@ -199,5 +222,6 @@ def test_attribution_years_of_a_real_search_result():
 
     product = SimpleNamespace(properties=contract_feature()["properties"])
     assert attribution([product]) == "ASF DAAC 2015; Includes Material \u00a9 JAXA/METI 2008"
-    assert attribution([]) == ("ASF DAAC (year unknown); Includes Material \u00a9 JAXA/METI "
-                               "(year unknown)")  # fmt: skip
+    assert attribution([]) == (
+        "ASF DAAC (year unknown); Includes Material \u00a9 JAXA/METI (year unknown)"
+    )

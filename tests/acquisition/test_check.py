@@ -23,15 +23,21 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
     monkeypatch.setenv("EARTHDATA_TOKEN", "stand-in-token")
     grid = region_grid(REGION)
-    scenes = [uniform_scene(grid, f"2017080{d}T000000_2017080{d}T000000_T19UDP",
-                            f"2017-08-0{d}", 1000) for d in (1, 6)]  # fmt: skip
+    scenes = [
+        uniform_scene(grid, f"2017080{d}T000000_2017080{d}T000000_T19UDP", f"2017-08-0{d}", 1000)
+        for d in (1, 6)
+    ]
     ee_fake = FakeEarthEngine(s2_catalog(scene_grid(grid), scenes, REGION.aoi_geometry()))
     items, files = archive(tmp_path / "bucket")
     with rasterio.open(RIOTILER / "B01.jp2") as src:
         w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     frame = Granule(8000, 900, 100, [(w, s), (e, s), (e, n), (w, n), (w, s)], b"PK")
-    with (ee_fake.running(), FakeStac(items).running() as api, FakeS3(files).running() as s3,
-          FakeAsf([frame], tmp_path).running() as asf):  # fmt: skip
+    with (
+        ee_fake.running(),
+        FakeStac(items).running() as api,
+        FakeS3(files).running() as s3,
+        FakeAsf([frame], tmp_path).running() as asf,
+    ):
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(asf.cert))
         endpoints = {
             "ee_url": ee_fake.url,
@@ -45,10 +51,17 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
     lines = "\n".join(c.line() for c in checks)
     assert all(c.ok for c in checks), lines
     assert [(c.source, c.what) for c in checks] == [
-        ("earthengine", "credentials"), ("earthengine", "endpoint"), ("earthengine", "scenes"),
-        ("stac", "credentials"), ("stac", "endpoint"), ("stac", "scenes"), ("stac", "bucket"),
-        ("asf", "credentials"), ("asf", "login"), ("asf", "granules"),
-    ]  # fmt: skip
+        ("earthengine", "credentials"),
+        ("earthengine", "endpoint"),
+        ("earthengine", "scenes"),
+        ("stac", "credentials"),
+        ("stac", "endpoint"),
+        ("stac", "scenes"),
+        ("stac", "bucket"),
+        ("asf", "credentials"),
+        ("asf", "login"),
+        ("asf", "granules"),
+    ]
     assert "COPERNICUS/S2_HARMONIZED: 2 scene(s) in the window; Cloud Score+ found" in lines
     assert "3 scene(s) under 60.0% cloud in the window" in lines  # A, B and the 40% one
     assert "1 RTC granule(s) over the AOI; 1 cover it" in lines
@@ -56,16 +69,27 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
 
 
 def test_without_credentials_each_source_says_what_to_set(tmp_path, monkeypatch, capsys):
-    for var in ("L4S_EE_SERVICE_ACCOUNT_KEY", "L4S_EE_PROJECT", "EARTHENGINE_PROJECT",
-                "GOOGLE_CLOUD_PROJECT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                "EARTHDATA_USERNAME", "EARTHDATA_PASSWORD", "EARTHDATA_TOKEN"):  # fmt: skip
+    for var in (
+        "L4S_EE_SERVICE_ACCOUNT_KEY",
+        "L4S_EE_PROJECT",
+        "EARTHENGINE_PROJECT",
+        "GOOGLE_CLOUD_PROJECT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "EARTHDATA_USERNAME",
+        "EARTHDATA_PASSWORD",
+        "EARTHDATA_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no stored credentials, ~/.aws or ~/.netrc
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     assert main(["sources", "check"]) == 1
     out = capsys.readouterr().out
-    for source, fix in (("earthengine", "earthengine authenticate"),
-                        ("stac", "AWS_ACCESS_KEY_ID"), ("asf", "EARTHDATA_USERNAME")):  # fmt: skip
+    for source, fix in (
+        ("earthengine", "earthengine authenticate"),
+        ("stac", "AWS_ACCESS_KEY_ID"),
+        ("asf", "EARTHDATA_USERNAME"),
+    ):
         line = next(x for x in out.splitlines() if x.startswith(f"FAIL {source:<12} credentials"))
         assert line and fix in out.split(line, 1)[1].splitlines()[1], source
     assert out.strip().endswith("checks passed")

@@ -80,8 +80,9 @@ def test_plan_of_each_paper_region_uses_only_catalog_band_names(region):
     # Every band selected exists in the catalog entry: the stand-in, built from the catalog,
     # evaluates both expressions over one scene in the AOI and refuses any unknown band.
     tiny = Grid(grid.crs, grid.transform, 6, 6)
-    scene = uniform_scene(tiny, "20180920T000000_20180920T000000_T54TWN",
-                          f"{region.imagery.start}", 1000)  # fmt: skip
+    scene = uniform_scene(
+        tiny, "20180920T000000_20180920T000000_T54TWN", f"{region.imagery.start}", 1000
+    )
     catalog = s2_catalog(scene_grid(tiny), [scene], footprint=region.aoi_geometry())
     evaluator = Evaluator(catalog, contract())
     image = evaluator.run(plan["expression"])
@@ -126,11 +127,14 @@ def test_request_limits():
 
 
 # A small AOI (about 250 x 280 px at 10 m) and its grid.
-REGION = parse_region({
-    "name": "demo-hills", "event": {"trigger": "rainfall", "date": "2020-07-08"},
-    "aoi": {"bbox": [138.10, 36.20, 138.13, 36.225]},
-    "imagery": {"start": "2020-09-01", "end": "2020-11-15", "cloud_threshold": 0.6},
-})  # fmt: skip
+REGION = parse_region(
+    {
+        "name": "demo-hills",
+        "event": {"trigger": "rainfall", "date": "2020-07-08"},
+        "aoi": {"bbox": [138.10, 36.20, 138.13, 36.225]},
+        "imagery": {"start": "2020-09-01", "end": "2020-11-15", "cloud_threshold": 0.6},
+    }
+)
 GRID = region_grid(REGION)
 FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
 CLOUD = (slice(0, 100), slice(0, 120))  # on the 10 m grid
@@ -183,16 +187,22 @@ def test_composite_is_the_median_of_cloud_masked_scenes(stand_in, tmp_path):
     before = stand_in.pixel_requests
     again = source.fetch(REGION, GRID, tmp_path / "work")
     assert stand_in.pixel_requests == before and again.bands == layers.bands  # all cached
-    later = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
-        update={"start": REGION.imagery.start.replace(day=20)})})  # fmt: skip
+    later = REGION.model_copy(
+        update={
+            "imagery": REGION.imagery.model_copy(
+                update={"start": REGION.imagery.start.replace(day=20)}
+            )
+        }
+    )
     with rasterio.open(source.fetch(later, GRID, tmp_path / "work").bands["B02"]) as src:
         assert stand_in.pixel_requests > before
         assert src.read(1)[-1, -1] == 4000 + 1  # only scene c is left
 
 
 def test_no_scene_in_the_window_fails_at_once(stand_in, tmp_path):
-    empty = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
-        update={"start": REGION.imagery.end})})  # fmt: skip
+    empty = REGION.model_copy(
+        update={"imagery": REGION.imagery.model_copy(update={"start": REGION.imagery.end})}
+    )
     source = eem.EarthEngineSource(url=stand_in.url, creds=TOKEN, policy=FAST)
     with pytest.raises(SourceError, match=r"no Sentinel-2 L1C scene .* widen the imagery window"):
         source.fetch(empty, GRID, tmp_path)
@@ -251,14 +261,18 @@ def test_stand_in_refuses_bad_grids_and_sizes(stand_in):
 
 def test_stand_in_refuses_unknown_assets_algorithms_and_credentials(stand_in):
     expr = json.dumps(a_body()["expression"])
-    r = computepixels(stand_in, a_body(expression=json.loads(
-        expr.replace("COPERNICUS/S2_HARMONIZED", "NO/SUCH/ASSET"))))  # fmt: skip
+    r = computepixels(
+        stand_in,
+        a_body(expression=json.loads(expr.replace("COPERNICUS/S2_HARMONIZED", "NO/SUCH/ASSET"))),
+    )
     assert r.status_code == 400 and "asset 'NO/SUCH/ASSET' not found" in r.text
-    r = computepixels(stand_in, a_body(expression=json.loads(
-        expr.replace('"reduce.median"', '"reduce.middle"'))))  # fmt: skip
+    r = computepixels(
+        stand_in, a_body(expression=json.loads(expr.replace('"reduce.median"', '"reduce.middle"')))
+    )
     assert r.status_code == 400 and "Unknown algorithm: reduce.middle" in r.text
-    r = computepixels(stand_in, a_body(expression=json.loads(
-        expr.replace('"bandSelectors"', '"bands"'))))  # fmt: skip
+    r = computepixels(
+        stand_in, a_body(expression=json.loads(expr.replace('"bandSelectors"', '"bands"')))
+    )
     assert r.status_code == 400 and "unknown argument(s) ['bands']" in r.text
     assert computepixels(stand_in, a_body(), token="").status_code == 401
     path = "/v1/projects/someone-else/image:computePixels"
@@ -274,8 +288,9 @@ def test_old_zero_padded_band_names_fail_at_once(stand_in, tmp_path):
         body = eem.request_bodies(old)(plan_blocks("x", ("B01",), GRID)[0])
     eem.initialize(stand_in.url, TOKEN, FAST)
     with pytest.raises(SourceError, match=r"Pattern 'B01' did not match any bands.*report it"):
-        download_blocks(plan_blocks("x", ("B01",), GRID), lambda r: body, eem.send,
-                        tmp_path, policy=FAST)  # fmt: skip
+        download_blocks(
+            plan_blocks("x", ("B01",), GRID), lambda r: body, eem.send, tmp_path, policy=FAST
+        )
     assert stand_in.statuses == [400]  # one request: a permanent failure is not retried
 
 
@@ -318,8 +333,9 @@ def test_engine_retries_caps_concurrency_and_mosaics_exactly(monkeypatch, tmp_pa
     with fake.running():
         eem.initialize(fake.url, TOKEN, policy)
         body = eem.request_bodies(eem.s2_composite(REGION))
-        report = download_blocks(reqs, body, eem.send, tmp_path / "cache", concurrency=4,
-                                 policy=policy)  # fmt: skip
+        report = download_blocks(
+            reqs, body, eem.send, tmp_path / "cache", concurrency=4, policy=policy
+        )
     assert len(reqs) == 25 and report.cache_hits == 0
     statuses = fake.statuses
     assert {503, 0} <= set(statuses) and 429 in set(statuses)  # 4 in flight, quota 3
@@ -352,8 +368,14 @@ def test_retry_after_is_honoured(monkeypatch, tmp_path):
     reqs = plan_blocks("s2-10m", ("B02",), GRID, side=128)
     with fake.running():
         eem.initialize(fake.url, TOKEN, policy)
-        report = download_blocks(reqs, eem.request_bodies(eem.s2_composite(REGION)), eem.send,
-                                 tmp_path, concurrency=1, policy=policy)  # fmt: skip
+        report = download_blocks(
+            reqs,
+            eem.request_bodies(eem.s2_composite(REGION)),
+            eem.send,
+            tmp_path,
+            concurrency=1,
+            policy=policy,
+        )
     assert report.retries >= 1 and sleeps == [7.0] * report.retries
 
 
@@ -380,19 +402,22 @@ def test_dem_from_earth_engine(monkeypatch, tmp_path):
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
     region = REGION.model_copy(update={"dem": "srtm"})
     wide = GRID.buffered(resolution=30)
-    wide = Grid(wide.crs, wide.transform @ Affine.translation(-20, -20), wide.width + 40,
-                wide.height + 40)  # fmt: skip
+    wide = Grid(
+        wide.crs, wide.transform @ Affine.translation(-20, -20), wide.width + 40, wide.height + 40
+    )
     z = np.arange(wide.width * wide.height, dtype=np.float64).reshape(wide.height, wide.width)
-    fake = FakeEarthEngine({"USGS/SRTMGL1_003": [Scene("SRTMGL1_003", "2000-02-11",
-                                                       {"elevation": (wide, z)})]})  # fmt: skip
+    fake = FakeEarthEngine(
+        {"USGS/SRTMGL1_003": [Scene("SRTMGL1_003", "2000-02-11", {"elevation": (wide, z)})]}
+    )
     with fake.running():
         dem = fetch_dem(region, GRID, tmp_path, url=fake.url, creds=TOKEN, policy=FAST)
     assert dem.details["dem_heights"].startswith("orthometric")
     with rasterio.open(dem.path) as src:
         assert src.res == (30, 30) and src.dtypes[0] == "float32"
         col, row = ~wide.transform @ (src.transform.c, src.transform.f)
-        assert np.array_equal(src.read(1), z[int(row) : int(row) + src.height,
-                                             int(col) : int(col) + src.width])  # fmt: skip
+        assert np.array_equal(
+            src.read(1), z[int(row) : int(row) + src.height, int(col) : int(col) + src.width]
+        )
 
 
 def live_credentials() -> bool:
@@ -403,16 +428,22 @@ def live_credentials() -> bool:
 
 
 @pytest.mark.network
-@pytest.mark.skipif(not live_credentials(), reason="no Earth Engine credentials and project "
-                    "(run `earthengine authenticate` or set L4S_EE_SERVICE_ACCOUNT_KEY, and set "
-                    "L4S_EE_PROJECT)")  # fmt: skip
+@pytest.mark.skipif(
+    not live_credentials(),
+    reason="no Earth Engine credentials and project "
+    "(run `earthengine authenticate` or set L4S_EE_SERVICE_ACCOUNT_KEY, and set "
+    "L4S_EE_PROJECT)",
+)
 def test_live_fetch_of_a_tiny_area(tmp_path):
     """The user's path: the whole fetch (scene summary, one block per band group, mosaic)."""
-    region = parse_region({
-        "name": "live", "event": {"trigger": "earthquake", "date": "2018-09-06"},
-        "aoi": {"bbox": [141.95, 42.75, 141.96, 42.757]},
-        "imagery": {"start": "2018-09-10", "end": "2018-10-31"},
-    })  # fmt: skip
+    region = parse_region(
+        {
+            "name": "live",
+            "event": {"trigger": "earthquake", "date": "2018-09-06"},
+            "aoi": {"bbox": [141.95, 42.75, 141.96, 42.757]},
+            "imagery": {"start": "2018-09-10", "end": "2018-10-31"},
+        }
+    )
     grid = region_grid(region)
     layers = eem.EarthEngineSource().fetch(region, grid, tmp_path)
     assert set(layers.bands) == set(eem.S2_NATIVE_RESOLUTION) and layers.scenes

@@ -25,8 +25,9 @@ from landslide4sense.errors import SourceError
 
 
 def test_statuses_by_kind():
-    assert [s for s in (200, 400, 401, 403, 404, 408, 429, 500, 502, 503, 504) if is_transient(s)
-            ] == [408, 429, 500, 502, 503, 504]  # fmt: skip
+    assert [
+        s for s in (200, 400, 401, 403, 404, 408, 429, 500, 502, 503, 504) if is_transient(s)
+    ] == [408, 429, 500, 502, 503, 504]
     with pytest.raises(TransientError) as err:
         raise_for_status(503, "busy", {"Retry-After": "12"}, "call", "fix it")
     assert err.value.status == 503 and err.value.retry_after == 12.0

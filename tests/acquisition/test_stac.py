@@ -19,11 +19,14 @@ from tests.helpers import CONTRACTS, RIOTILER, needs
 pytestmark = [needs(CONTRACTS), needs(RIOTILER)]
 
 # A 4 km square inside the swath of the riotiler tile 19UDP (2017-07-29).
-REGION = parse_region({
-    "name": "udp", "event": {"trigger": "rainfall", "date": "2017-07-01"},
-    "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
-    "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
-})  # fmt: skip
+REGION = parse_region(
+    {
+        "name": "udp",
+        "event": {"trigger": "rainfall", "date": "2017-07-01"},
+        "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
+        "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
+    }
+)
 # A cloud in scene B, on the 900 m pixels: over the west ~40% of the region (cols 81.4-85.6).
 CLOUD = (slice(60, 75), slice(75, 83))
 FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
@@ -65,8 +68,9 @@ def archive(tmp_path: Path):
     ]
     items, files = [], {}
     for item_id, day, cloud, footprint, baseline, shift, cloudy, collection in scenes:
-        item = l1c_item(item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands,
-                        baseline)  # fmt: skip
+        item = l1c_item(
+            item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands, baseline
+        )
         if collection:
             item["collection"] = "sentinel-2-l2a"
             for asset in item["assets"].values():
@@ -133,8 +137,13 @@ def test_an_unchanged_region_downloads_nothing_a_changed_window_refetches(servic
     again = source(api, s3).fetch(REGION, grid, tmp_path / "work")
     assert again.bands == first.bands and s3.requests == before
     assert {b: p.stat().st_mtime_ns for b, p in again.bands.items()} == written  # not redone
-    later = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
-        update={"start": REGION.imagery.start.replace(day=30)})})  # fmt: skip
+    later = REGION.model_copy(
+        update={
+            "imagery": REGION.imagery.model_copy(
+                update={"start": REGION.imagery.start.replace(day=30)}
+            )
+        }
+    )
     other = source(api, s3).fetch(later, grid, tmp_path / "work")
     assert other.details["cache_key"] != first.details["cache_key"]
     assert [s.id for s in other.scenes] == ["S2A_19UDP_20170808_0_L1C"]
@@ -149,7 +158,8 @@ def test_transient_bucket_errors_are_retried(services, tmp_path):
     sleeps = []
     policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
     layers = stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy).fetch(
-        REGION, region_grid(REGION), tmp_path / "work")  # fmt: skip
+        REGION, region_grid(REGION), tmp_path / "work"
+    )
     assert sleeps and len(layers.bands) == 13
 
 
@@ -188,15 +198,24 @@ def test_search_parameters_and_an_empty_search(services):
     assert params["collections"] == ["sentinel-2-l1c"]
     assert params["datetime"] == "2017-07-20/2017-08-31"
     assert params["intersects"]["type"] == "Polygon"
-    nowhere = REGION.model_copy(update={"imagery": REGION.imagery.model_copy(
-        update={"max_scene_cloud": 0.5})})  # fmt: skip
+    nowhere = REGION.model_copy(
+        update={"imagery": REGION.imagery.model_copy(update={"max_scene_cloud": 0.5})}
+    )
     with pytest.raises(SourceError, match="widen the window or the cloud limit"):
         source(api, s3).search(nowhere)
 
 
 def test_the_item_is_shaped_like_earth_searchs():
-    item = l1c_item("S2B_19UDP_20170729_0_L1C", "2017-07-29T15:26:00Z", 5.0, [0, 0, 1, 1],
-                    32619, "19UDP", {}, "05.10")  # fmt: skip
+    item = l1c_item(
+        "S2B_19UDP_20170729_0_L1C",
+        "2017-07-29T15:26:00Z",
+        5.0,
+        [0, 0, 1, 1],
+        32619,
+        "19UDP",
+        {},
+        "05.10",
+    )
     assert item["assets"]["blue"]["href"] == (
         "s3://sentinel-s2-l1c/tiles/19/U/DP/2017/7/29/0/B02.jp2"  # month/day not padded
     )
@@ -205,14 +224,18 @@ def test_the_item_is_shaped_like_earth_searchs():
 
 
 @pytest.mark.network
-@pytest.mark.skipif(not stac.aws_credentials(), reason="no AWS keys (set AWS_ACCESS_KEY_ID and "
-                    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): Earth Search's L1C bucket is "
-                    "requester-pays")  # fmt: skip
+@pytest.mark.skipif(
+    not stac.aws_credentials(),
+    reason="no AWS keys (set AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE): Earth Search's L1C bucket is "
+    "requester-pays",
+)
 def test_live_fetch_of_a_tiny_area(tmp_path):
     """The user's path: search, s2cloudless, every band read from S3, the median."""
     region = load_region(Path(__file__).resolve().parents[2] / "regions" / "iburi-2018.yaml")
-    tiny = region.model_copy(update={"aoi": region.aoi.model_copy(
-        update={"bbox": (141.95, 42.75, 141.96, 42.757)})})  # fmt: skip
+    tiny = region.model_copy(
+        update={"aoi": region.aoi.model_copy(update={"bbox": (141.95, 42.75, 141.96, 42.757)})}
+    )
     layers = stac.StacSource(max_items=1).fetch(tiny, region_grid(tiny), tmp_path)
     assert len(layers.bands) == 13 and layers.scenes
     with rasterio.open(layers.bands["B04"]) as src:

@@ -10,10 +10,11 @@ from landslide4sense.patching import read_on_grid, write_terrain
 from landslide4sense.regions import parse_region, region_grid
 
 REGION = {
-    "name": "obia", "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "name": "obia",
+    "event": {"trigger": "rainfall", "date": "2020-07-08"},
     "aoi": {"bbox": [138.10, 36.20, 138.16, 36.25]},
     "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +34,9 @@ def pair(tmp_path_factory):
 def test_candidates_recover_scars_and_reject_distractors(pair, algorithm):
     root, grid, slope, classes = pair
     region = parse_region({**REGION, "annotation": {"segmentation": {"algorithm": algorithm}}})
-    gdf = make_candidates(region, grid, band_files(root / "pre" / "obia"),
-                          band_files(root / "post" / "obia"), slope)  # fmt: skip
+    gdf = make_candidates(
+        region, grid, band_files(root / "pre" / "obia"), band_files(root / "post" / "obia"), slope
+    )
     pred = rasterize_labels(gdf.geometry.values, grid.transform, (grid.height, grid.width)) > 0
     scar, field, gravel = classes == SCAR, classes == FIELD_BARE, classes == GRAVEL
     assert scar.sum() > 1000 and field.sum() > 1000 and gravel.sum() > 1000  # all present
@@ -42,8 +44,15 @@ def test_candidates_recover_scars_and_reject_distractors(pair, algorithm):
     assert f1 >= 0.8
     assert (pred & field).sum() / field.sum() < 0.01  # bright flat field: rejected (slope)
     assert (pred & gravel).sum() / gravel.sum() < 0.01  # gravel bar: bright in both dates
-    assert list(gdf.columns) == ["cand_id", "d_ndvi", "d_brightness", "rel_ndvi_drop", "slope",
-                                 "area_m2", "geometry"]  # fmt: skip
+    assert list(gdf.columns) == [
+        "cand_id",
+        "d_ndvi",
+        "d_brightness",
+        "rel_ndvi_drop",
+        "slope",
+        "area_m2",
+        "geometry",
+    ]
     assert (gdf["d_ndvi"] <= -0.2).all() and (gdf["slope"] >= 12).all()
     assert (gdf["area_m2"] >= region.annotation.rules.min_area_m2).all()
     assert gdf.crs.to_string() == grid.crs and gdf.geometry.is_valid.all()

@@ -32,8 +32,11 @@ def candidates() -> gpd.GeoDataFrame:
 
 def corrections(rows) -> gpd.GeoDataFrame:
     frame = pd.DataFrame(rows, columns=["op", "target", "reason", "editor", "edited_at", "geom"])
-    return gpd.GeoDataFrame(frame.drop(columns="geom").astype({"target": "Int64"}),
-                            geometry=list(frame["geom"]), crs=CRS)  # fmt: skip
+    return gpd.GeoDataFrame(
+        frame.drop(columns="geom").astype({"target": "Int64"}),
+        geometry=list(frame["geom"]),
+        crs=CRS,
+    )
 
 
 def gpkg(tmp_path, rows) -> str:
@@ -49,13 +52,28 @@ def gpkg(tmp_path, rows) -> str:
 
 
 def test_add_delete_reshape(tmp_path):
-    path = gpkg(tmp_path, [
-        ("delete", 2, "a road cut, not a landslide", "ab", "2026-11-24T10:00:00", None),
-        ("reshape", 3, "boundary drawn on the VHR image", "ab", "2026-11-24T10:05:00",
-         box(400, 0, 550, 100)),
-        ("add", None, "missed: under thin cloud", "cd", "2026-11-24T11:00:00",
-         box(0, 300, 50, 350)),
-    ])  # fmt: skip
+    path = gpkg(
+        tmp_path,
+        [
+            ("delete", 2, "a road cut, not a landslide", "ab", "2026-11-24T10:00:00", None),
+            (
+                "reshape",
+                3,
+                "boundary drawn on the VHR image",
+                "ab",
+                "2026-11-24T10:05:00",
+                box(400, 0, 550, 100),
+            ),
+            (
+                "add",
+                None,
+                "missed: under thin cloud",
+                "cd",
+                "2026-11-24T11:00:00",
+                box(0, 300, 50, 350),
+            ),
+        ],
+    )
     rep = merge(path)
     assert (rep.candidates, rep.added, rep.deleted, rep.reshaped, rep.labels) == (3, 1, 1, 1, 3)
     labels = read_labels(path, "labels")
@@ -71,13 +89,22 @@ def test_add_delete_reshape(tmp_path):
 
 
 def test_edits_apply_in_edited_at_order_and_overlaps_dissolve(tmp_path):
-    path = gpkg(tmp_path, [
-        ("delete", 1, "wrong", "ab", "2026-11-25T09:00:00", None),  # later: wins
-        ("reshape", 1, "grow it", "ab", "2026-11-24T09:00:00", box(0, 0, 250, 100)),
-        ("add", None, "overlaps candidate 2", "cd", "2026-11-24T12:00:00",
-         box(250, 50, 350, 150)),
-        ("add", None, "a sliver", "cd", "2026-11-24T12:30:00", box(600, 0, 605, 5)),
-    ])  # fmt: skip
+    path = gpkg(
+        tmp_path,
+        [
+            ("delete", 1, "wrong", "ab", "2026-11-25T09:00:00", None),  # later: wins
+            ("reshape", 1, "grow it", "ab", "2026-11-24T09:00:00", box(0, 0, 250, 100)),
+            (
+                "add",
+                None,
+                "overlaps candidate 2",
+                "cd",
+                "2026-11-24T12:00:00",
+                box(250, 50, 350, 150),
+            ),
+            ("add", None, "a sliver", "cd", "2026-11-24T12:30:00", box(600, 0, 605, 5)),
+        ],
+    )
     rep = merge(path, min_area_m2=100)
     assert rep.deleted == 1 and rep.slivers_dropped == 1 and rep.overlaps_dissolved == 1
     labels = read_labels(path, "labels")
@@ -85,13 +112,16 @@ def test_edits_apply_in_edited_at_order_and_overlaps_dissolve(tmp_path):
     assert labels.geometry.area.sum() == pytest.approx(10000 + 10000 + 10000 - 2500)
 
 
-@pytest.mark.parametrize(("row", "message"), [
-    (("remove", 1, "x", "ab", "2026-11-24T10:00:00", None), "op is 'remove'"),
-    (("delete", 9, "x", "ab", "2026-11-24T10:00:00", None), "cand_id of an existing"),
-    (("reshape", 1, "x", "ab", "2026-11-24T10:00:00", None), "needs a geometry"),
-    (("delete", 1, "", "ab", "2026-11-24T10:00:00", None), "field reason is empty"),
-    (("delete", 1, "x", "ab", "yesterday", None), "not an ISO date-time"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        (("remove", 1, "x", "ab", "2026-11-24T10:00:00", None), "op is 'remove'"),
+        (("delete", 9, "x", "ab", "2026-11-24T10:00:00", None), "cand_id of an existing"),
+        (("reshape", 1, "x", "ab", "2026-11-24T10:00:00", None), "needs a geometry"),
+        (("delete", 1, "", "ab", "2026-11-24T10:00:00", None), "field reason is empty"),
+        (("delete", 1, "x", "ab", "yesterday", None), "not an ISO date-time"),
+    ],
+)
 def test_bad_corrections_name_the_row_and_field(tmp_path, row, message):
     path = gpkg(tmp_path, [row])
     with pytest.raises(InputDataError, match=message) as err:
@@ -103,9 +133,17 @@ def test_bad_corrections_name_the_row_and_field(tmp_path, row, message):
 def test_a_target_that_is_not_a_candidate_number_is_named(tmp_path, target):
     """A corrections layer drawn by hand, its target a text field holding a non-number."""
     path = tmp_path / "labels.gpkg"
-    rows = gpd.GeoDataFrame({"op": ["delete"], "target": [target], "reason": ["x"],
-                             "editor": ["ab"], "edited_at": ["2026-11-24T10:00:00"]},
-                            geometry=[None], crs=CRS)  # fmt: skip
+    rows = gpd.GeoDataFrame(
+        {
+            "op": ["delete"],
+            "target": [target],
+            "reason": ["x"],
+            "editor": ["ab"],
+            "edited_at": ["2026-11-24T10:00:00"],
+        },
+        geometry=[None],
+        crs=CRS,
+    )
     write_layers(path, {"candidates": candidates(), "corrections": rows})
     with pytest.raises(InputDataError, match=f"needs target = the cand_id .*found '{target}'"):
         merge(path)
@@ -150,8 +188,9 @@ def test_agreement_report(tmp_path):
 def test_kaghan_inventory_passes_validation(tmp_path):
     """The real inventory (3,820 polygons, one invalid) as accepted candidates, merged."""
     raw = gpd.read_file(KAGHAN / "landslides.shp")
-    cands = gpd.GeoDataFrame({"cand_id": np.arange(1, len(raw) + 1)}, geometry=raw.geometry,
-                             crs=raw.crs)  # fmt: skip
+    cands = gpd.GeoDataFrame(
+        {"cand_id": np.arange(1, len(raw) + 1)}, geometry=raw.geometry, crs=raw.crs
+    )
     path = tmp_path / "kaghan.gpkg"
     write_layers(path, {"candidates": cands, "corrections": empty_corrections(raw.crs)})
     rep = merge(path, min_area_m2=0)

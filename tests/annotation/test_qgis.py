@@ -20,10 +20,13 @@ from tests.annotation.test_corrections import gpkg
 
 def styles(path) -> dict[str, tuple]:
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT f_table_name, f_geometry_column, useAsDefault, styleQML "
-                          "FROM layer_styles").fetchall()  # fmt: skip
-    return {name: (geom, default, ET.fromstring(qml.split("\n", 1)[1]))
-            for name, geom, default, qml in rows}  # fmt: skip
+        rows = db.execute(
+            "SELECT f_table_name, f_geometry_column, useAsDefault, styleQML FROM layer_styles"
+        ).fetchall()
+    return {
+        name: (geom, default, ET.fromstring(qml.split("\n", 1)[1]))
+        for name, geom, default, qml in rows
+    }
 
 
 def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
@@ -33,8 +36,9 @@ def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
     found = styles(path)
     assert sorted(found) == ["candidates", "corrections", "labels"]
     with sqlite3.connect(path) as db:
-        (geom_column,) = db.execute("SELECT column_name FROM gpkg_geometry_columns WHERE "
-                                    "table_name = 'candidates'").fetchone()  # fmt: skip
+        (geom_column,) = db.execute(
+            "SELECT column_name FROM gpkg_geometry_columns WHERE table_name = 'candidates'"
+        ).fetchone()
     assert all(geom == geom_column and default == 1 for geom, default, _ in found.values())
     corrections = found["corrections"][2]
     value_map = corrections.find("fieldConfiguration/field[@name='op']/editWidget")
@@ -54,9 +58,15 @@ def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
 def test_candidates_come_with_styles_and_cloud_optimized_rgb_composites(pair, tmp_path):  # noqa: F811
     root, grid, _, classes = pair
     out = tmp_path / "labels.gpkg"
-    write_candidates(parse_region(REGION), grid, band_files(root / "pre" / "obia"),
-                     band_files(root / "post" / "obia"), root / "post" / "obia" / "dem.tif",
-                     out, tmp_path / "work")  # fmt: skip
+    write_candidates(
+        parse_region(REGION),
+        grid,
+        band_files(root / "pre" / "obia"),
+        band_files(root / "post" / "obia"),
+        root / "post" / "obia" / "dem.tif",
+        out,
+        tmp_path / "work",
+    )
     assert sorted(styles(out)) == ["candidates", "corrections", "labels"]
     red = {}
     for when in ("pre", "post"):

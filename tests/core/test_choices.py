@@ -9,10 +9,18 @@ def test_values_are_the_strings_files_and_commands_already_use():
     assert names(Scaling) == ["l4s", "raw"]
     assert names(SourceKind) == ["local", "earthengine", "stac"]
     assert names(DemKind) == ["local", "asf-palsar-rtc", "srtm", "aw3d30"]
-    assert names(OutputLayout) == ["release", "release+split-files", "with-valid",
-                                   "with-valid+split-files"]  # fmt: skip
+    assert names(OutputLayout) == [
+        "release",
+        "release+split-files",
+        "with-valid",
+        "with-valid+split-files",
+    ]
     assert [(x.valid, x.split_files) for x in OutputLayout] == [
-        (False, False), (False, True), (True, False), (True, True)]  # fmt: skip
+        (False, False),
+        (False, True),
+        (True, False),
+        (True, True),
+    ]
     assert names(Device) == ["auto", "cpu", "cuda"]
     assert Scaling("raw") is Scaling.RAW and f"{Scaling.L4S}" == "l4s"
 

@@ -23,11 +23,32 @@ def test_a_missing_module_names_the_extra_and_the_pip_command():
 
 def test_the_core_imports_without_any_extra():
     """What `pip install landslide4sense` gives (no networked client, no torch) imports."""
-    absent = ["ee", "google.auth", "requests", "pystac_client", "asf_search", "prefect_dask",
-              "dask", "distributed", "torch"]  # fmt: skip
-    core = [f"landslide4sense.{m}" for m in ("flows.cli", "flows.build", "flows.train",
-            "acquisition.synthetic", "annotation", "patching", "records")]  # fmt: skip
-    code = (f"import sys\nfor m in {absent}: sys.modules[m] = None\n"
-            f"import importlib\nfor m in {core}: importlib.import_module(m)\n")  # fmt: skip
+    absent = [
+        "ee",
+        "google.auth",
+        "requests",
+        "pystac_client",
+        "asf_search",
+        "prefect_dask",
+        "dask",
+        "distributed",
+        "torch",
+    ]
+    core = [
+        f"landslide4sense.{m}"
+        for m in (
+            "flows.cli",
+            "flows.build",
+            "flows.train",
+            "acquisition.synthetic",
+            "annotation",
+            "patching",
+            "records",
+        )
+    ]
+    code = (
+        f"import sys\nfor m in {absent}: sys.modules[m] = None\n"
+        f"import importlib\nfor m in {core}: importlib.import_module(m)\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]

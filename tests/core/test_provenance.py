@@ -25,14 +25,22 @@ def test_paths_outside_every_root_are_named_by_content(tmp_path):
     assert portable(tmp_path / "missing.tif", {}) == "missing.tif"
     values = {"raw": str(f), "dem_product": "local file", "requests": 3}
     assert portable_values(values, {"RAW": tmp_path}) == {
-        "raw": "RAW/elsewhere/labels.gpkg", "dem_product": "local file", "requests": 3}  # fmt: skip
+        "raw": "RAW/elsewhere/labels.gpkg",
+        "dem_product": "local file",
+        "requests": 3,
+    }
 
 
 def test_git_commit_of_a_repository_and_outside_one(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
-    run = lambda *a: subprocess.run(["git", "-C", str(repo), *a], check=True,  # noqa: E731
-                                    capture_output=True, text=True).stdout.strip()  # fmt: skip
+
+    def run(*a: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(repo), *a], check=True, capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
     run("init", "-q")
     (repo / "a.txt").write_text("a")
     run("add", "a.txt")

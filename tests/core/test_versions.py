@@ -46,8 +46,9 @@ def test_the_layout_readers_load_follows_the_current_version(jobs, out):
         assert f["img"][0, 0, 0] == 101  # beta's first tile
     images = sorted((out / "TrainData" / "img").glob("*.h5"))
     assert [p.name for p in images] == ["image_1.h5", "image_2.h5", "image_3.h5"]
-    assert all((out / "TrainData" / "mask" / p.name.replace("image_", "mask_")).exists()
-               for p in images)  # fmt: skip
+    assert all(
+        (out / "TrainData" / "mask" / p.name.replace("image_", "mask_")).exists() for p in images
+    )
     assert json.loads((out / "dataset.json").read_text())["version"] == v2
     assert data_folder(out) == version_folder(out) == out / "versions" / v2
     assert [j.parent.name for j in version_jobs(out)] == ["work", "work"]

@@ -20,10 +20,11 @@ from landslide4sense.regions import parse_region, region_grid
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 REGION = {
-    "name": "fresh", "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "name": "fresh",
+    "event": {"trigger": "rainfall", "date": "2020-07-08"},
     "aoi": {"bbox": [138.10, 36.20, 138.15, 36.24]},
     "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +57,31 @@ def test_candidates_then_stop_for_corrections(raw, tmp_path, capsys):
 
     # `l4s annotate candidates` on the same pre/post bands and DEM proposes the same polygons.
     mine = tmp_path / "cli" / "labels.gpkg"
-    assert main(["annotate", "candidates", str(region_file(tmp_path)), "--pre",
-                 str(raw / "fresh" / "pre"), "--post", str(raw / "fresh"), "--dem",
-                 str(raw / "fresh" / "dem.tif"), "--out", str(mine)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "annotate",
+                "candidates",
+                str(region_file(tmp_path)),
+                "--pre",
+                str(raw / "fresh" / "pre"),
+                "--post",
+                str(raw / "fresh"),
+                "--dem",
+                str(raw / "fresh" / "dem.tif"),
+                "--out",
+                str(mine),
+            ]
+        )
+        == 0
+    )
     assert f"{len(cands)} candidates (" in capsys.readouterr().out
     assert read_labels(mine, "candidates").geometry.geom_equals_exact(cands.geometry, 1e-6).all()
 
     # Accepting candidates as they are builds the benchmark from them.
-    accepted = build_benchmark(regions=region_file(tmp_path, accept_candidates=True),
-                               out=out, raw=raw)  # fmt: skip
+    accepted = build_benchmark(
+        regions=region_file(tmp_path, accept_candidates=True), out=out, raw=raw
+    )
     meta = read_dataset_meta(out / "dataset.json")
     assert meta.regions[0].labels.layer == "candidates"
     assert accepted["counts"]["train"] > 0
@@ -72,15 +89,23 @@ def test_candidates_then_stop_for_corrections(raw, tmp_path, capsys):
     # An expert deletes two candidates and adds one; merged labels are then used.
     c = cands.geometry.iloc[0].centroid
     corr = gpd.GeoDataFrame(
-        {"op": ["delete", "delete", "add"], "target": pd.array([1, 2, None], dtype="Int64"),
-         "reason": ["road", "quarry", "missed"], "editor": ["ab", "ab", "cd"],
-         "edited_at": ["2026-11-24T10:00:00", "2026-11-24T10:01:00", "2026-11-24T10:02:00"]},
-        geometry=[None, None, c.buffer(60)], crs=cands.crs)  # fmt: skip
+        {
+            "op": ["delete", "delete", "add"],
+            "target": pd.array([1, 2, None], dtype="Int64"),
+            "reason": ["road", "quarry", "missed"],
+            "editor": ["ab", "ab", "cd"],
+            "edited_at": ["2026-11-24T10:00:00", "2026-11-24T10:01:00", "2026-11-24T10:02:00"],
+        },
+        geometry=[None, None, c.buffer(60)],
+        crs=cands.crs,
+    )
     write_layers(labels, {"corrections": corr})
     assert main(["annotate", "merge", str(labels)]) == 0
     merged = read_labels(labels, "labels")
-    assert f"{len(cands)} candidates, +1 added, -2 deleted, 0 reshaped -> {len(merged)} labels" \
-        in capsys.readouterr().out  # fmt: skip
+    assert (
+        f"{len(cands)} candidates, +1 added, -2 deleted, 0 reshaped -> {len(merged)} labels"
+        in capsys.readouterr().out
+    )
     assert main(["annotate", "report", str(labels), "--out", str(tmp_path / "report")]) == 0
     assert f"| labels.gpkg | {len(cands)} | {len(merged)} | 1 | 2 | 0 |" in capsys.readouterr().out
     assert (tmp_path / "report" / "labels_agreement.png").stat().st_size > 0
@@ -105,5 +130,6 @@ def test_pre_imagery_must_end_before_the_event():
     from landslide4sense.errors import ConfigError
 
     with pytest.raises(ConfigError, match="pre-event window must end before"):
-        parse_region({**REGION, "annotation": {"pre_imagery": {"start": "2020-05-01",
-                                                               "end": "2020-08-01"}}})  # fmt: skip
+        parse_region(
+            {**REGION, "annotation": {"pre_imagery": {"start": "2020-05-01", "end": "2020-08-01"}}}
+        )

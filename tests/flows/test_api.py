@@ -37,8 +37,9 @@ def alive(pid: int) -> bool:
 
 def test_one_local_server_serves_later_commands_and_exits_when_idle(tmp_path):
     env = clean_env(tmp_path / "home", L4S_API_IDLE_S="5")  # a loaded machine answers late
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(set(r["urls"])) == 1 and r["urls"][0].startswith("http://127.0.0.1:")

@@ -77,8 +77,14 @@ def dem_under(path: Path, row: ManifestRow) -> np.ndarray:
     dem = np.full((128, 128), np.nan)
     with rasterio.open(path) as src:
         to = Affine(10, 0, row.xmin, 0, -10, row.ymax)
-        reproject(rasterio.band(src, 1), dem, dst_crs=row.crs, dst_transform=to,
-                  resampling=Resampling.bilinear, dst_nodata=np.nan)  # fmt: skip
+        reproject(
+            rasterio.band(src, 1),
+            dem,
+            dst_crs=row.crs,
+            dst_transform=to,
+            resampling=Resampling.bilinear,
+            dst_nodata=np.nan,
+        )
     return dem
 
 

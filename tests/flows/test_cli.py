@@ -31,8 +31,11 @@ def band_selectors(expression: dict) -> set[str]:
         if not isinstance(node, dict):
             return set()
         call = node.get("functionInvocationValue", {})
-        here = (set(strings(call["arguments"]["bandSelectors"]))
-                if call.get("functionName") == "Image.select" else set())  # fmt: skip
+        here = (
+            set(strings(call["arguments"]["bandSelectors"]))
+            if call.get("functionName") == "Image.select"
+            else set()
+        )
         return here.union(*map(walk, node.values()))
 
     return walk(values)
@@ -52,13 +55,32 @@ def test_plan_json_for_each_paper_region(name, capsys):
         assets = json.loads((CONTRACTS / "earthengine-assets.json").read_text())["assets"]
         catalog = {b["name"] for a in plan["collections"] for b in assets[a]["bands"]}
         selected = band_selectors(plan["expression"]) | band_selectors(plan["scene_summary"])
-        assert selected == {"B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10",
-                            "B11", "B12", "cs_cdf"} and selected <= catalog  # fmt: skip
+        assert (
+            selected
+            == {
+                "B1",
+                "B2",
+                "B3",
+                "B4",
+                "B5",
+                "B6",
+                "B7",
+                "B8",
+                "B8A",
+                "B9",
+                "B10",
+                "B11",
+                "B12",
+                "cs_cdf",
+            }
+            and selected <= catalog
+        )
 
 
 def test_plan_stac_and_bad_input(capsys, tmp_path):
-    assert main(["plan", str(ROOT / "regions" / "iburi-2018.yaml"), "--source", "stac",
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(["plan", str(ROOT / "regions" / "iburi-2018.yaml"), "--source", "stac", "--json"]) == 0
+    )
     plan = json.loads(capsys.readouterr().out)
     assert plan["search"]["collections"] == ["sentinel-2-l1c"] and "20m" in plan["band_grids"]
     assert main(["plan", str(tmp_path / "missing.yaml")]) == 2
@@ -114,9 +136,11 @@ def test_help_imports_nothing_heavy():
     import subprocess
     import sys
 
-    code = ("import sys; from landslide4sense.flows.cli import _parser; _parser().format_help(); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'torch', "
-            "'rasterio', 'geopandas', 'numpy', 'rich'}))")  # fmt: skip
+    code = (
+        "import sys; from landslide4sense.flows.cli import _parser; _parser().format_help(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'prefect', 'torch', "
+        "'rasterio', 'geopandas', 'numpy', 'rich'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -145,10 +169,16 @@ def test_task_lines_stay_off_the_terminal_unless_failed():
         return logging.LogRecord(name, level, __file__, 1, msg, None, None)
 
     quiet = _QuietTasks()
-    assert not quiet.filter(record("prefect.task_runs", logging.INFO, "Finished in state "
-                                   "Completed()"))  # fmt: skip
-    assert not quiet.filter(record("prefect.task_runs", logging.INFO, "Finished in state "
-                                   "Cached('inputs unchanged', type=COMPLETED)"))  # fmt: skip
+    assert not quiet.filter(
+        record("prefect.task_runs", logging.INFO, "Finished in state Completed()")
+    )
+    assert not quiet.filter(
+        record(
+            "prefect.task_runs",
+            logging.INFO,
+            "Finished in state Cached('inputs unchanged', type=COMPLETED)",
+        )
+    )
     assert quiet.filter(record("prefect.task_runs", logging.ERROR, "Finished in state Failed()"))
     assert quiet.filter(record("prefect.flow_runs", logging.INFO, "Finished in state Completed()"))
     assert quiet.filter(record("landslide4sense.patching", logging.INFO, "cut 12 patches"))
@@ -165,8 +195,11 @@ def test_dask_option_runs_the_flow_on_a_dask_task_runner():
     assert flow.task_runner.address == "tcp://127.0.0.1:8786"
     local = _on_runner(build_benchmark, "local")
     assert local.task_runner.address is None  # a cluster of its own: 2 worker processes
-    assert local.task_runner.cluster_kwargs == {"n_workers": 2, "threads_per_worker": 1,
-                                                "processes": True}  # fmt: skip
+    assert local.task_runner.cluster_kwargs == {
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": True,
+    }
     # The workers report to the API the command runs on (tests/flows/test_api.py): it is
     # exported in PREFECT_API_URL before the cluster starts.
 

@@ -57,21 +57,36 @@ def damage(out: Path, case: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    "case", ["terrain", "patch", *(pytest.param(c, marks=pytest.mark.slow)
-                                    for c in ("labels", "index", "job"))]
-)  # fmt: skip
-def test_a_damaged_cache_file_says_which_folder_to_delete(case, hills, demo_inputs, tmp_path,
-                                                          capsys):  # fmt: skip
+    "case",
+    [
+        "terrain",
+        "patch",
+        *(pytest.param(c, marks=pytest.mark.slow) for c in ("labels", "index", "job")),
+    ],
+)
+def test_a_damaged_cache_file_says_which_folder_to_delete(
+    case, hills, demo_inputs, tmp_path, capsys
+):
     """Build again (or, for a job file, which every build rewrites, add another region): one
     message naming the folder; deleting it and re-running gives the same patches."""
     regions, raw = demo_inputs
     out = tmp_path / "bench"
     shutil.copytree(hills[0], out, symlinks=True)
     stage = damage(out, case)
-    build = ["build", "--regions", str(regions / "demo-hills.yaml"), "--raw", str(raw),
-             "--out", str(out)]  # fmt: skip
-    first = build if case != "job" else ["add-region", str(regions / "demo-valley.yaml"),
-                                         "--raw", str(raw), "--out", str(out)]  # fmt: skip
+    build = [
+        "build",
+        "--regions",
+        str(regions / "demo-hills.yaml"),
+        "--raw",
+        str(raw),
+        "--out",
+        str(out),
+    ]
+    first = (
+        build
+        if case != "job"
+        else ["add-region", str(regions / "demo-valley.yaml"), "--raw", str(raw), "--out", str(out)]
+    )
     assert main(first) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err
@@ -134,10 +149,22 @@ def test_two_add_regions_started_together_both_land(demo_inputs, tmp_path):
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"  # two start on a busy box
     procs = []
     for name in ("demo-hills", "demo-valley"):
-        cmd = [sys.executable, "-m", "landslide4sense.flows.cli", "add-region",
-               str(regions / f"{name}.yaml"), "--raw", str(raw), "--out", str(out)]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "landslide4sense.flows.cli",
+            "add-region",
+            str(regions / f"{name}.yaml"),
+            "--raw",
+            str(raw),
+            "--out",
+            str(out),
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     logs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], logs
     assert sum("is in use by pid" in log for log in logs) == 1
@@ -164,16 +191,25 @@ def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
     check_output(out)  # not refused
 
 
-def test_work_files_record_absolute_paths_whatever_the_working_folder(demo_inputs, tmp_path,
-                                                                      monkeypatch):  # fmt: skip
+def test_work_files_record_absolute_paths_whatever_the_working_folder(
+    demo_inputs, tmp_path, monkeypatch
+):
     """Relative --out and --raw: the region's job names absolute files, so a later run from
     another folder (or a worker) finds them."""
     regions, raw = demo_inputs
     monkeypatch.chdir(raw.parent)
-    add_region(region=regions / "demo-valley.yaml", out=Path(os.path.relpath(tmp_path / "b")),
-               raw=Path(raw.name))  # fmt: skip
+    add_region(
+        region=regions / "demo-valley.yaml",
+        out=Path(os.path.relpath(tmp_path / "b")),
+        raw=Path(raw.name),
+    )
     (job,) = (tmp_path / "b" / ".l4s" / "demo-valley").glob("patches-*/job.json")
     record = read_json(job)
-    paths = [record["work"], record["slope"], record["dem"], record["mask"],
-             *record["bands"].values()]  # fmt: skip
+    paths = [
+        record["work"],
+        record["slope"],
+        record["dem"],
+        record["mask"],
+        *record["bands"].values(),
+    ]
     assert all(Path(p).is_absolute() and Path(p).exists() for p in paths), paths

@@ -56,8 +56,11 @@ def test_the_model_sees_the_benchmarks_own_patches(trained, tmp_path):
     dem, slope = write_terrain(trained["raw"] / "demo-hills" / "dem.tif", grid, tmp_path)
     data = load_benchmark(trained["bench"])
     info = load(trained["checkpoint"])["info"]
-    tiles = {(int(r["tile_row"]) * PATCH_SIZE, int(r["tile_col"]) * PATCH_SIZE): int(r["index"])
-             for r in _manifest(trained["bench"]) if r["split"] == "test"}  # fmt: skip
+    tiles = {
+        (int(r["tile_row"]) * PATCH_SIZE, int(r["tile_col"]) * PATCH_SIZE): int(r["index"])
+        for r in _manifest(trained["bench"])
+        if r["split"] == "test"
+    }
     assert len(tiles) >= 2
     blender = Blender(grid.height, grid.width, PATCH_SIZE, PATCH_SIZE // 2)
     seen = 0
@@ -111,9 +114,17 @@ def test_l4s_predict_writes_a_cog_on_the_region_grid_and_polygons(trained, tmp_p
     # The polygons are exactly the pixels at or above the threshold.
     threshold = float(np.quantile(prob, 0.8))
     terrain = next((out / ".l4s" / "demo-hills").glob("terrain-*"))
-    p = predict_region(trained["checkpoint"], grid, band_paths(trained["raw"]),
-                       terrain / "slope.tif", terrain / "dem.tif", tmp_path / "again",
-                       device="cpu", threshold=threshold, min_area_m2=0)  # fmt: skip
+    p = predict_region(
+        trained["checkpoint"],
+        grid,
+        band_paths(trained["raw"]),
+        terrain / "slope.tif",
+        terrain / "dem.tif",
+        tmp_path / "again",
+        device="cpu",
+        threshold=threshold,
+        min_area_m2=0,
+    )
     with rasterio.open(p.probability) as src:
         assert np.array_equal(src.read(1), prob)  # the same run gives the same map
     burnt = rasterize_labels(p.landslides.geometry.values, grid.transform, prob.shape)
@@ -124,8 +135,17 @@ def test_l4s_predict_writes_a_cog_on_the_region_grid_and_polygons(trained, tmp_p
 def test_a_foreign_checkpoint_is_refused_before_any_work(trained, tmp_path, capsys):
     fake = tmp_path / "best.pt"
     fake.write_bytes(b"not a checkpoint")
-    code = main(["predict", str(fake), str(trained["region"]), "--raw", str(trained["raw"]),
-                 "--out", str(tmp_path / "map")])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            str(fake),
+            str(trained["region"]),
+            "--raw",
+            str(trained["raw"]),
+            "--out",
+            str(tmp_path / "map"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "only checkpoints written by `l4s train`" in err
     with pytest.raises(InputDataError, match="only checkpoints written by `l4s train`"):
@@ -139,10 +159,27 @@ def test_candidates_from_a_model_beside_obia_say_their_source(trained, tmp_path,
     raw = trained["raw"] / "demo-hills"
     out = tmp_path / "labels.gpkg"
     # Threshold 0: the model calls every pixel a landslide, one polygon over the whole grid.
-    code = main(["annotate", "candidates", str(trained["region"]), "--pre", str(raw / "pre"),
-                 "--post", str(raw), "--dem", str(raw / "dem.tif"), "--out", str(out),
-                 "--from-model", str(trained["checkpoint"]), "--device", "cpu",
-                 "--threshold", "0"])  # fmt: skip
+    code = main(
+        [
+            "annotate",
+            "candidates",
+            str(trained["region"]),
+            "--pre",
+            str(raw / "pre"),
+            "--post",
+            str(raw),
+            "--dem",
+            str(raw / "dem.tif"),
+            "--out",
+            str(out),
+            "--from-model",
+            str(trained["checkpoint"]),
+            "--device",
+            "cpu",
+            "--threshold",
+            "0",
+        ]
+    )
     assert code == 0
     cand = gpd.read_file(out, layer="candidates")
     model = cand[cand["source"] == "model:ContextNet"]
@@ -158,20 +195,35 @@ def test_candidates_from_a_model_beside_obia_say_their_source(trained, tmp_path,
     assert main(["annotate", "merge", str(out)]) == 0
     by_source = agreement(out)["by_source"]
     assert {s: v["candidates"] for s, v in by_source.items()} == {
-        "model:ContextNet": 1, "obia": len(obia)}  # fmt: skip
+        "model:ContextNet": 1,
+        "obia": len(obia),
+    }
     # Uncorrected, the labels are the union of the candidates: the model's whole-grid polygon.
     assert by_source["model:ContextNet"]["iou"] == pytest.approx(1.0)
     assert 0 < by_source["obia"]["iou"] < 0.5
     assert main(["annotate", "report", str(out)]) == 0
     report = (tmp_path / "annotation_report.md").read_text()
-    assert f"| labels.gpkg | model:ContextNet | 1 | {by_source['model:ContextNet']['iou']:.3f}" \
-        in report  # fmt: skip
+    assert (
+        f"| labels.gpkg | model:ContextNet | 1 | {by_source['model:ContextNet']['iou']:.3f}"
+        in report
+    )
 
 
 def test_candidates_need_obia_or_a_model(trained, tmp_path, capsys):
     raw = trained["raw"] / "demo-hills"
-    code = main(["annotate", "candidates", str(trained["region"]), "--post", str(raw),
-                 "--dem", str(raw / "dem.tif"), "--out", str(tmp_path / "x.gpkg")])  # fmt: skip
+    code = main(
+        [
+            "annotate",
+            "candidates",
+            str(trained["region"]),
+            "--post",
+            str(raw),
+            "--dem",
+            str(raw / "dem.tif"),
+            "--out",
+            str(tmp_path / "x.gpkg"),
+        ]
+    )
     assert code == 2 and "--pre (OBIA), --from-model CHECKPOINT, or both" in capsys.readouterr().err
 
 
@@ -186,7 +238,10 @@ def test_the_map_event_deployment_entrypoint_loads():
     from prefect.flows import load_flow_from_entrypoint
 
     root = Path(__file__).resolve().parents[2]
-    spec = next(d for d in yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]
-                if d["name"] == "map-event")  # fmt: skip
+    spec = next(
+        d
+        for d in yaml.safe_load((root / "prefect.yaml").read_text())["deployments"]
+        if d["name"] == "map-event"
+    )
     loaded = load_flow_from_entrypoint(str(root / spec["entrypoint"]))
     assert loaded.name == "map-event" and spec["work_pool"]["name"] == "gpu"

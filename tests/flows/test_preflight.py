@@ -94,8 +94,11 @@ def test_bad_build_input_is_refused_before_prefect(case, region_and_raw, tmp_pat
     elif case in ("malformed-geojson-aoi", "geojson-aoi-not-json"):
         aoi = tmp_path / "regions" / "aoi.geojson"
         aoi.parent.mkdir(exist_ok=True)
-        aoi.write_text('{"type": "Polygon", "coordinates": "138.1 36.2"}'
-                       if case == "malformed-geojson-aoi" else "{not json")  # fmt: skip
+        aoi.write_text(
+            '{"type": "Polygon", "coordinates": "138.1 36.2"}'
+            if case == "malformed-geojson-aoi"
+            else "{not json"
+        )
         region = make_region(aoi={"geojson": "aoi.geojson"})
     elif case in ("truncated-band", "truncated-dem"):
         name = "s2/B04.tif" if case == "truncated-band" else "dem.tif"
@@ -125,13 +128,17 @@ def test_bad_build_input_is_refused_before_prefect(case, region_and_raw, tmp_pat
     assert snapshot(tmp_path) == before  # nothing written (no OUT), nothing moved
 
 
-def test_a_folder_that_is_not_a_benchmark_is_refused_and_left_alone(demo_inputs, tmp_path,
-                                                                     capsys):  # fmt: skip
+def test_a_folder_that_is_not_a_benchmark_is_refused_and_left_alone(demo_inputs, tmp_path, capsys):
     regions, raw = demo_inputs
     project = tmp_path / "project"
-    for f, text in {"regions/other.yaml": "name: other\n", "figures/holiday.png": "png",
-                    "TrainData/mine.txt": "mine", "manifest.csv": "a,b\n", "card.md": "# me\n",
-                    "notes.txt": "notes"}.items():  # fmt: skip
+    for f, text in {
+        "regions/other.yaml": "name: other\n",
+        "figures/holiday.png": "png",
+        "TrainData/mine.txt": "mine",
+        "manifest.csv": "a,b\n",
+        "card.md": "# me\n",
+        "notes.txt": "notes",
+    }.items():
         (project / f).parent.mkdir(parents=True, exist_ok=True)
         (project / f).write_text(text)
     before = snapshot(project)
@@ -147,8 +154,9 @@ def test_a_folder_that_is_not_a_benchmark_is_refused_and_left_alone(demo_inputs,
 
 def test_the_repository_itself_is_refused_as_output(demo_inputs, capsys):
     regions, raw = demo_inputs
-    message = refused(["build", "--regions", str(regions), "--raw", str(raw), "--out",
-                       str(ROOT)], capsys)  # fmt: skip
+    message = refused(
+        ["build", "--regions", str(regions), "--raw", str(raw), "--out", str(ROOT)], capsys
+    )
     assert "not a landslide4sense benchmark folder" in message
     assert (ROOT / "regions" / "__init__.py").exists() and not (ROOT / ".l4s").exists()
 
@@ -239,9 +247,12 @@ def test_mask_255_is_no_data_left_out_of_loss_and_scores(release):
     assert (c.tp, c.fp, c.fn, c.tn) == (32, 160, 0, 0)  # the 64 no-data pixels count nowhere
 
 
-BAD_REGION = {"name": "globe", "event": {"trigger": "rainfall", "date": "2020-07-08"},
-              "aoi": {"bbox": [-180, -90, 180, 90]},
-              "imagery": {"start": "2020-09-01", "end": "2020-11-15"}}  # fmt: skip
+BAD_REGION = {
+    "name": "globe",
+    "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "aoi": {"bbox": [-180, -90, 180, 90]},
+    "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
+}
 
 
 def test_the_command_answers_without_importing_prefect(tmp_path):
@@ -254,8 +265,9 @@ def test_the_command_answers_without_importing_prefect(tmp_path):
     )
     argv = ["build", "--regions", str(region), "--raw", str(tmp_path), "--out", str(tmp_path / "o")]
     env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9"}  # no API to reach, either
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
-                          env=env)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, env=env
+    )
     assert json.loads(done.stdout) == [2, False, False]
     assert done.stderr.count("error:") == 1 and "more than the cap" in done.stderr
     assert not (tmp_path / "o").exists()

@@ -145,9 +145,12 @@ def server(postgres, tmp_path_factory):
         PREFECT_SERVER_API_AUTH_STRING=AUTH,
     )
     # The compose file's preflight accepts these secrets (it refuses placeholders).
-    check = subprocess.run([sys.executable, "-m", "landslide4sense.stack"], capture_output=True,
-                           text=True, env={**env, "POSTGRES_PASSWORD": "a" * 24,
-                                           "PREFECT_API_AUTH_STRING": AUTH})  # fmt: skip
+    check = subprocess.run(
+        [sys.executable, "-m", "landslide4sense.stack"],
+        capture_output=True,
+        text=True,
+        env={**env, "POSTGRES_PASSWORD": "a" * 24, "PREFECT_API_AUTH_STRING": AUTH},
+    )
     assert check.returncode == 0, check.stderr
     proc = start(
         [
@@ -178,8 +181,10 @@ def server(postgres, tmp_path_factory):
             pytest.fail("the Prefect server did not answer in 120 s")
         # Closed: no credentials, no API; the wrong ones neither.
         assert httpx.get(f"{url}/flow_runs/count", timeout=5).status_code == 401
-        assert httpx.post(f"{url}/flow_runs/count", timeout=5, auth=("l4s-admin", "guess")
-                          ).status_code == 401  # fmt: skip
+        assert (
+            httpx.post(f"{url}/flow_runs/count", timeout=5, auth=("l4s-admin", "guess")).status_code
+            == 401
+        )
         client = {
             **env,
             "PREFECT_API_URL": url,
@@ -225,8 +230,12 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
     url, env = server
     bin_dir = Path(sys.executable).parent
     for line in deploy_commands():  # as docker-compose.yml's deploy service runs them
-        subprocess.run(["sh", "-ec", line], env={**env, "PATH": f"{bin_dir}:{env['PATH']}"},
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["sh", "-ec", line],
+            env={**env, "PATH": f"{bin_dir}:{env['PATH']}"},
+            check=True,
+            capture_output=True,
+        )
     regions, raw = write_demo_inputs(tmp_path / "demo")
     region = regions / "demo-hills.yaml"
     out = tmp_path / "bench"
@@ -311,8 +320,22 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
             monkeypatch.setenv("PREFECT_API_URL", url)
             monkeypatch.setenv("PREFECT_API_AUTH_STRING", AUTH)
             dask_out = tmp_path / "bench-dask"
-            assert main(["build", "--regions", str(region), "--raw", str(raw),
-                         "--out", str(dask_out), "--dask", "local"]) == 0  # fmt: skip
+            assert (
+                main(
+                    [
+                        "build",
+                        "--regions",
+                        str(region),
+                        "--raw",
+                        str(raw),
+                        "--out",
+                        str(dask_out),
+                        "--dask",
+                        "local",
+                    ]
+                )
+                == 0
+            )
             assert digests(dask_out) == digests(out) and len(digests(out)) > 50
     finally:
         # The in-process flows' event and log workers talk to this server: deliver what they

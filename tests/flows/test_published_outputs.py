@@ -75,8 +75,9 @@ def test_the_original_loader_finds_every_file_of_its_list(built):
     assert image.shape == (14, 128, 128) and set(np.unique(label)) <= {0.0, 1.0}
     # Given our statistics (the card's advice), it standardises the training split exactly.
     lines = [f"TrainData/img/image_{i}.h5" for i in range(1, meta["counts"]["train"] + 1)]
-    train = np.stack([original_loader_sample(*f)[0]
-                      for f in original_loader_files(f"{out}/", lines)])  # fmt: skip
+    train = np.stack(
+        [original_loader_sample(*f)[0] for f in original_loader_files(f"{out}/", lines)]
+    )
     mean = np.array(meta["train_mean"])[None, :, None, None]
     std = np.array(meta["train_std"])[None, :, None, None]
     z = (train - mean) / std
@@ -133,15 +134,21 @@ def test_prefect_shows_the_card_counts_and_cached_stages(built):
     with get_client(sync_client=True) as client:
         arts = {  # those of the second run (other tests publish under the same keys)
             a.key: a
-            for a in client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["dataset-card", "dataset-counts"]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[second.state_details.flow_run_id])))
-        }  # fmt: skip
+            for a in client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    key=ArtifactFilterKey(any_=["dataset-card", "dataset-counts"]),
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[second.state_details.flow_run_id]),
+                )
+            )
+        }
         runs = []
         for state in (first, second):
             states: dict[str, set[str]] = {}
-            for t in client.read_task_runs(flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))):  # fmt: skip
+            for t in client.read_task_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                )
+            ):
                 states.setdefault(t.name.rsplit("-", 1)[0], set()).add(t.state.name)
             runs.append(states)
     assert "## How to use it" in arts["dataset-card"].data
@@ -158,6 +165,7 @@ def test_add_region_keeps_the_benchmarks_layout(built):
     root, out, _ = built
     before = (out / "dataset.json").read_bytes()
     with pytest.raises(ConfigError, match="with-valid layout, not release; leave --layout out"):
-        add_region(region=root / "regions" / "demo-hills.yaml", out=out, raw=root / "raw",
-                   layout="release")  # fmt: skip
+        add_region(
+            region=root / "regions" / "demo-hills.yaml", out=out, raw=root / "raw", layout="release"
+        )
     assert (out / "dataset.json").read_bytes() == before  # nothing published

@@ -42,11 +42,16 @@ def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
     model.load_state_dict(torch.load(checkpoint, weights_only=True)["weights"])
     model.eval()
     with torch.no_grad():
-        pred = np.concatenate([model(torch.from_numpy(images)).argmax(1)
-                               for _, images in data.test.batches(16)]).astype(bool)  # fmt: skip
+        pred = np.concatenate(
+            [model(torch.from_numpy(images)).argmax(1) for _, images in data.test.batches(16)]
+        ).astype(bool)
     truth = data.test.masks.astype(bool)
-    return {"tp": int((pred & truth).sum()), "fp": int((pred & ~truth).sum()),
-            "fn": int((~pred & truth).sum()), "tn": int((~pred & ~truth).sum())}  # fmt: skip
+    return {
+        "tp": int((pred & truth).sum()),
+        "fp": int((pred & ~truth).sum()),
+        "fn": int((~pred & truth).sum()),
+        "tn": int((~pred & ~truth).sum()),
+    }
 
 
 def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, capsys):
@@ -59,8 +64,14 @@ def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, caps
     assert main(["train", "--dataset", str(bench), *args]) == 0  # `l4s train`, in-process
     printed = capsys.readouterr().out
     assert f"results: {run}/ (table_i.csv" in printed and "| ContextNet |" in printed
-    for f in ("table_i.csv", "table_i.md", "spider.png", "detections.png",
-              "ContextNet/best.pt", "ContextNet/metrics.json"):  # fmt: skip
+    for f in (
+        "table_i.csv",
+        "table_i.md",
+        "spider.png",
+        "detections.png",
+        "ContextNet/best.pt",
+        "ContextNet/metrics.json",
+    ):
         assert (run / f).stat().st_size > 0, f
     scores = read_json(run / "ContextNet" / "metrics.json")["scores"]["test"]["all"]
     counts = {k: scores[k] for k in ("tp", "fp", "fn", "tn")}
@@ -105,11 +116,15 @@ def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
 
 def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
     """The trigger of prefect.yaml, applied as a deployment served by a local Runner."""
-    spec = next(d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
-                if d["name"] == "retrain-baselines")  # fmt: skip
+    spec = next(
+        d
+        for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"]
+        if d["name"] == "retrain-baselines"
+    )
     trigger = DeploymentEventTrigger(**spec["triggers"][0])
-    deployment = retrain_baselines.to_deployment(name="retrain-on-update", triggers=[trigger],
-                                                 parameters=QUICK)  # fmt: skip
+    deployment = retrain_baselines.to_deployment(
+        name="retrain-on-update", triggers=[trigger], parameters=QUICK
+    )
     deployment_id = deployment.apply()
 
     regions, raw = demo

@@ -126,12 +126,23 @@ def tile(row: int, col: int, value: float = 1.0, landslide_px: int = 0, ls_value
 
 def region(name: str, tiles: list[TileRecord], scenes=("S2A_1", "S2B_2")) -> RegionTiles:
     job = RegionJob(
-        name=name, grid=grid(len(tiles), 1), bands={}, slope="s", dem="d", mask="m",
-        aoi_wkt="POINT (0 0)", scaling="raw", work=f"/work/{name}",
-        provenance={"source": "stac", "dem": "srtm",
-                    "scenes": [{"id": s, "date": None if i else "2020-01-01"}
-                               for i, s in enumerate(scenes)]},
-    )  # fmt: skip
+        name=name,
+        grid=grid(len(tiles), 1),
+        bands={},
+        slope="s",
+        dem="d",
+        mask="m",
+        aoi_wkt="POINT (0 0)",
+        scaling="raw",
+        work=f"/work/{name}",
+        provenance={
+            "source": "stac",
+            "dem": "srtm",
+            "scenes": [
+                {"id": s, "date": None if i else "2020-01-01"} for i, s in enumerate(scenes)
+            ],
+        },
+    )
     return RegionTiles(name, tiles, DropCounts(nodata=2), job)
 
 
@@ -140,11 +151,16 @@ def test_number_patches_splits_each_region_then_numbers_per_split_across_regions
     b = region("b", [tile(0, c) for c in range(4)])  # 1 train, 3 test
     got = [(p.split, p.index, p.job.name, p.tile.col) for p in number_patches([a, b])]
     assert got == [
-        ("train", 1, "a", 0), ("train", 2, "a", 1),
-        ("test", 1, "a", 2), ("test", 2, "a", 3), ("test", 3, "a", 4),
+        ("train", 1, "a", 0),
+        ("train", 2, "a", 1),
+        ("test", 1, "a", 2),
+        ("test", 2, "a", 3),
+        ("test", 3, "a", 4),
         ("train", 3, "b", 0),
-        ("test", 4, "b", 1), ("test", 5, "b", 2), ("test", 6, "b", 3),
-    ]  # fmt: skip
+        ("test", 4, "b", 1),
+        ("test", 5, "b", 2),
+        ("test", 6, "b", 3),
+    ]
     halves = number_patches([a], train_fraction=0.5)
     assert [p.split for p in halves] == ["train"] * 3 + ["test"] * 2
     assert halves[3].image == "TestData/img/image_1.h5"
@@ -209,11 +225,13 @@ def test_history_appends_the_previous_version_once():
     first = dataset_meta(regions, patches, Scaling.RAW, version="v1", created=created)
     assert history(None, "v1") == [] and first.history == []
     assert history(first, "v1") == []  # the same content published again
-    second = dataset_meta(regions, patches, Scaling.RAW, version="v2", created=created,
-                          previous=first)  # fmt: skip
+    second = dataset_meta(
+        regions, patches, Scaling.RAW, version="v2", created=created, previous=first
+    )
     assert [(h.version, h.counts.train) for h in second.history] == [("v1", 1)]
-    third = dataset_meta(regions, patches, Scaling.RAW, version="v3", created=created,
-                         previous=second)  # fmt: skip
+    third = dataset_meta(
+        regions, patches, Scaling.RAW, version="v3", created=created, previous=second
+    )
     assert [h.version for h in third.history] == ["v1", "v2"]
 
 

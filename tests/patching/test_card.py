@@ -37,9 +37,16 @@ def test_counts_bands_and_provenance():
 
 def test_raw_scaling_labels_and_history():
     edits = MergeReport(candidates=20, added=2, deleted=9, reshaped=3)
-    labels = LabelReport(source="RAW/alpha/labels.gpkg", crs="EPSG:4326", features_read=12,
-                         invalid_repaired=1, polygons=11, area_m2=2_500_000, layer="labels",
-                         corrections=edits)  # fmt: skip
+    labels = LabelReport(
+        source="RAW/alpha/labels.gpkg",
+        crs="EPSG:4326",
+        features_read=12,
+        invalid_repaired=1,
+        polygons=11,
+        area_m2=2_500_000,
+        layer="labels",
+        corrections=edits,
+    )
     old = HistoryEntry(
         version="0ld", created=CREATED, counts={"train": 1, "test": 1, "regions": {}}
     )

@@ -19,22 +19,44 @@ GRID = Grid("EPSG:32654", Affine(10, 0, 0, 0, -10, 0), 1, 1)
 
 
 def region(name, train_share, test_share, licence="CC-BY-4.0", dem="local", details=None):
-    return RegionMeta(name=name, source="local", dem=dem, licence=licence, details=details or {},
-                      grid=GRID, dropped={}, train=summary(10, train_share),
-                      test=summary(30, test_share))  # fmt: skip
+    return RegionMeta(
+        name=name,
+        source="local",
+        dem=dem,
+        licence=licence,
+        details=details or {},
+        grid=GRID,
+        dropped={},
+        train=summary(10, train_share),
+        test=summary(30, test_share),
+    )
 
 
 def meta(regions, licence="CC-BY-4.0", val=0, train_mean=None, overlaps=()) -> DatasetMeta:
     return DatasetMeta(
-        version="abc", created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), code_version="0",
-        patch_size=128, bands=[f"b{i}" for i in range(14)], units=["u"] * 14, scaling="l4s",
-        scale_divisors=[1.0] * 14, resampling="bilinear", split_rule="first quarter",
-        train_mean=train_mean or list(card.ORIGINAL_LOADER_MEAN), train_std=[1.0] * 14,
-        counts=Counts(train=10 * len(regions), test=30 * len(regions), val=val,
-                      regions={r.name: SplitCounts(train=10, test=30) for r in regions}),
-        regions=regions, all={"name": "all", "train": summary(1, 0), "test": summary(1, 0)},
-        licence=licence, split_overlaps=list(overlaps),
-    )  # fmt: skip
+        version="abc",
+        created=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        code_version="0",
+        patch_size=128,
+        bands=[f"b{i}" for i in range(14)],
+        units=["u"] * 14,
+        scaling="l4s",
+        scale_divisors=[1.0] * 14,
+        resampling="bilinear",
+        split_rule="first quarter",
+        train_mean=train_mean or list(card.ORIGINAL_LOADER_MEAN),
+        train_std=[1.0] * 14,
+        counts=Counts(
+            train=10 * len(regions),
+            test=30 * len(regions),
+            val=val,
+            regions={r.name: SplitCounts(train=10, test=30) for r in regions},
+        ),
+        regions=regions,
+        all={"name": "all", "train": summary(1, 0), "test": summary(1, 0)},
+        licence=licence,
+        split_overlaps=list(overlaps),
+    )
 
 
 def header(text: str) -> dict:
@@ -52,8 +74,10 @@ def test_front_matter_is_a_hugging_face_dataset_card_header():
     assert other["license"] == "other" and other["license_name"] == "licenseref-inventory"
 
 
-@pytest.mark.parametrize(("n", "bucket"), [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"),
-                                           (3799, "1K<n<10K"), (10**5, "100K<n<1M")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "bucket"),
+    [(0, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (3799, "1K<n<10K"), (10**5, "100K<n<1M")],
+)
 def test_size_categories(n, bucket):
     assert card.size_category(n) == bucket
 
@@ -80,18 +104,24 @@ def test_the_original_loaders_drift_is_measured_on_our_statistics():
     drift = card.original_loader_means(meta([region("a", 0, 0)], train_mean=mean))
     assert drift[0] == pytest.approx(1.0) and drift[1:] == [0.0] * 13
     assert "between +0.00 (b1) and +1.00 (b0), not 0" in card.usage_section(
-        meta([region("a", 0, 0)], train_mean=mean))  # fmt: skip
+        meta([region("a", 0, 0)], train_mean=mean)
+    )
 
 
 def test_usage_says_whether_the_val_split_loads():
     assert "needs one built with `--layout with-valid`" in card.usage_section(
-        meta([region("a", 0, 0)]))  # fmt: skip
+        meta([region("a", 0, 0)])
+    )
     assert "all three splits load" in card.usage_section(meta([region("a", 0, 0)], val=4))
 
 
 def test_limitations_name_uneven_splits_and_overlaps():
-    notes = card.limitations(meta([region("valley", 0.0078, 0.0318), region("even", 0.02, 0.021)],
-                                  overlaps=[("test_3", "train_9")]))  # fmt: skip
+    notes = card.limitations(
+        meta(
+            [region("valley", 0.0078, 0.0318), region("even", 0.02, 0.021)],
+            overlaps=[("test_3", "train_9")],
+        )
+    )
     text = "\n".join(notes)
     assert "**valley**: 0.78 % of its training pixels" in text and "4.1 times" in text
     assert "**even**" not in text

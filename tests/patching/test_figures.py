@@ -9,14 +9,25 @@ from landslide4sense.records import TileRecord
 
 
 def tile(sums, sums_ls, n_ls):
-    return TileRecord(row=0, col=0, bounds=(0, 0, 1, 1), landslide_px=n_ls, sha256="",
-                      sum=sums, sumsq=[0.0] * len(sums), sum_ls=sums_ls)  # fmt: skip
+    return TileRecord(
+        row=0,
+        col=0,
+        bounds=(0, 0, 1, 1),
+        landslide_px=n_ls,
+        sha256="",
+        sum=sums,
+        sumsq=[0.0] * len(sums),
+        sum_ls=sums_ls,
+    )
 
 
 def test_patch_means_split_landslide_and_other_pixels_exactly():
     # 4-pixel patches, 2 bands: patch 1 has 1 landslide pixel of (10, 20) among pixels of (1, 2)
-    tiles = [tile([13.0, 26.0], [10.0, 20.0], 1), tile([4.0, 8.0], [0.0, 0.0], 0),
-             tile([40.0, 80.0], [40.0, 80.0], 4)]  # fmt: skip
+    tiles = [
+        tile([13.0, 26.0], [10.0, 20.0], 1),
+        tile([4.0, 8.0], [0.0, 0.0], 0),
+        tile([40.0, 80.0], [40.0, 80.0], 4),
+    ]
     means = patch_means(tiles, n_pixels=4)
     np.testing.assert_array_equal(means["landslide"], [[10, 20], [10, 20]])  # patches 1 and 3
     np.testing.assert_array_equal(means["other"], [[1, 2], [1, 2]])  # patches 1 and 2
@@ -27,10 +38,18 @@ def test_figures_are_png_at_150_dpi_with_an_svg_beside(tmp_path):
     rng = np.random.default_rng(0)
     splits = ("train", "val", "test")
     groups = [
-        (name, {s: {"landslide": rng.random((5, 14)) * L4S_SCALE,
-                    "other": rng.random((9, 14)) * L4S_SCALE} for s in splits})
+        (
+            name,
+            {
+                s: {
+                    "landslide": rng.random((5, 14)) * L4S_SCALE,
+                    "other": rng.random((9, 14)) * L4S_SCALE,
+                }
+                for s in splits
+            },
+        )
         for name in ("alpha", "beta")
-    ]  # fmt: skip
+    ]
     plot_band_values(tmp_path / "band_values.png", groups, [f"B{i}" for i in range(14)], L4S_SCALE)
     shares = [
         {"name": n, **{s: {"landslide_share": 0.01 * k} for k, s in enumerate(splits)}}

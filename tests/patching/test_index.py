@@ -22,8 +22,16 @@ SIZE = 1280.0  # a patch's side in metres
 
 
 def tile(id_, split, crs, xmin, ymin, region="a"):
-    return {"id": id_, "split": split, "region": region, "crs": crs, "xmin": xmin,
-            "ymin": ymin, "xmax": xmin + SIZE, "ymax": ymin + SIZE}  # fmt: skip
+    return {
+        "id": id_,
+        "split": split,
+        "region": region,
+        "crs": crs,
+        "xmin": xmin,
+        "ymin": ymin,
+        "xmax": xmin + SIZE,
+        "ymax": ymin + SIZE,
+    }
 
 
 def test_footprints_are_in_wgs84_and_keep_the_manifest_columns():
@@ -34,13 +42,23 @@ def test_footprints_are_in_wgs84_and_keep_the_manifest_columns():
     assert west == pytest.approx(15.0, abs=1e-9) and south == pytest.approx(0.0, abs=1e-9)
     assert east - 15.0 == pytest.approx(SIZE / 111_320, rel=2e-3)  # ~0.0115 degrees
     assert north == pytest.approx(SIZE / 110_574, rel=2e-3)
-    assert list(index.columns[:-1]) == ["id", "split", "region", "crs", "xmin", "ymin", "xmax",
-                                        "ymax"]  # fmt: skip
+    assert list(index.columns[:-1]) == [
+        "id",
+        "split",
+        "region",
+        "crs",
+        "xmin",
+        "ymin",
+        "xmax",
+        "ymax",
+    ]
 
 
 def test_neighbours_of_one_grid_touch_but_do_not_overlap():
-    rows = [tile(f"t{i}", "train" if i < 2 else "test", "EPSG:32654", 239250.0 + SIZE * i,
-                 4022070.0) for i in range(4)]  # fmt: skip
+    rows = [
+        tile(f"t{i}", "train" if i < 2 else "test", "EPSG:32654", 239250.0 + SIZE * i, 4022070.0)
+        for i in range(4)
+    ]
     rows += [tile("t9", "test", "EPSG:32654", 239250.0, 4022070.0 - SIZE)]  # below train t0
     assert split_overlaps(patch_index(rows)) == []
 
@@ -79,9 +97,14 @@ def test_stac_collection_reads_back_and_points_at_the_patches(published):
     out, manifest = published
     index = patch_index(manifest.to_dict("records"))
     windows = {r: (dt.date(2020, 6, 1), dt.date(2020, 8, 31)) for r in ("alpha", "beta")}
-    collection = stac_collection(index, collection_id="l4s-test", title="test",
-                                 description="two regions", licence="CC-BY-4.0",
-                                 windows=windows)  # fmt: skip
+    collection = stac_collection(
+        index,
+        collection_id="l4s-test",
+        title="test",
+        description="two regions",
+        licence="CC-BY-4.0",
+        windows=windows,
+    )
     path = write_stac((out / "stac").resolve(), collection)  # in the published version
     back = pystac.Collection.from_file(str(path))
     items = {i.id: i for i in back.get_items()}

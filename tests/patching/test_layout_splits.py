@@ -41,8 +41,7 @@ def test_with_valid_numbers_each_split_from_1_and_keeps_the_test_split(tmp_path)
     meta = assemble(out, jobs, "raw", figures=False, layout=WITH_VALID)
     # alpha: 5 tiles -> 1 train, 1 val, 3 test; beta: 3 tiles -> 1 train, 2 test
     counts = meta.counts.model_dump(mode="json")["regions"]
-    assert counts == {"alpha": {"train": 1, "val": 1, "test": 3},
-                      "beta": {"train": 1, "test": 2}}  # fmt: skip
+    assert counts == {"alpha": {"train": 1, "val": 1, "test": 3}, "beta": {"train": 1, "test": 2}}
     assert [p.name for p in sorted((out / "ValidData" / "mask").iterdir())] == ["mask_1.h5"]
     assert len(torchgeo_samples(out, "train")) == 2 and len(torchgeo_samples(out, "val")) == 1
     # Same tiles, same test split: the test numbering and content do not move.
@@ -57,10 +56,14 @@ def test_with_valid_and_split_files_writes_a_file_per_split_validation_included(
     import h5py
 
     out = tmp_path / "bench"
-    meta = assemble(out, two_regions(tmp_path), "raw", figures=False,
-                    layout=OutputLayout.WITH_VALID_SPLIT_FILES)  # fmt: skip
-    for split, folder in ((Split.TRAIN, "TrainData"), (Split.VAL, "ValidData"),
-                          (Split.TEST, "TestData")):  # fmt: skip
+    meta = assemble(
+        out, two_regions(tmp_path), "raw", figures=False, layout=OutputLayout.WITH_VALID_SPLIT_FILES
+    )
+    for split, folder in (
+        (Split.TRAIN, "TrainData"),
+        (Split.VAL, "ValidData"),
+        (Split.TEST, "TestData"),
+    ):
         with h5py.File(out / f"{folder}.h5") as f:
             assert f["img"].shape[0] == getattr(meta.counts, split) and f.attrs["split"] == split
     # Back to the release layout: ValidData and every split file go.

@@ -13,18 +13,30 @@ from tests.helpers import known_job, strip_grid
 
 def test_a_new_benchmark_counts_from_one_in_join_order():
     numbers = assign_numbers([("b", {"train": 2, "test": 3}), ("a", {"train": 1, "test": 2})], {})
-    assert numbers == {("b", "train"): [1, 2], ("b", "test"): [1, 2, 3],
-                       ("a", "train"): [3], ("a", "test"): [4, 5]}  # fmt: skip
+    assert numbers == {
+        ("b", "train"): [1, 2],
+        ("b", "test"): [1, 2, 3],
+        ("a", "train"): [3],
+        ("a", "test"): [4, 5],
+    }
     assert renumbered(numbers, {}) == []
 
 
 def test_only_a_region_whose_count_changed_is_renumbered():
-    previous = {("a", "train"): [1, 2], ("a", "test"): [1, 2, 3, 4, 5, 6],
-                ("b", "train"): [3], ("b", "test"): [7, 8]}  # fmt: skip
+    previous = {
+        ("a", "train"): [1, 2],
+        ("a", "test"): [1, 2, 3, 4, 5, 6],
+        ("b", "train"): [3],
+        ("b", "test"): [7, 8],
+    }
     numbers = assign_numbers(
-        [("a", {"train": 3, "test": 6}), ("b", {"train": 1, "test": 2}),
-         ("c", {"train": 1, "test": 1})], previous,
-    )  # fmt: skip
+        [
+            ("a", {"train": 3, "test": 6}),
+            ("b", {"train": 1, "test": 2}),
+            ("c", {"train": 1, "test": 1}),
+        ],
+        previous,
+    )
     assert numbers[("b", "train")] == [3] and numbers[("b", "test")] == [7, 8]
     assert numbers[("a", "test")] == [1, 2, 3, 4, 5, 6]  # same count in test: kept
     assert numbers[("a", "train")] == [4, 5, 6]  # after the highest train number, 3
@@ -38,8 +50,9 @@ def test_only_a_region_whose_count_changed_is_renumbered():
 
 def test_a_removed_region_leaves_its_numbers_unused():
     previous = {("a", "train"): [1], ("b", "train"): [2], ("c", "train"): [3]}
-    numbers = assign_numbers([("a", {"train": 1}), ("c", {"train": 1}),
-                              ("d", {"train": 2})], previous)  # fmt: skip
+    numbers = assign_numbers(
+        [("a", {"train": 1}), ("c", {"train": 1}), ("d", {"train": 2})], previous
+    )
     assert numbers == {("a", "train"): [1], ("c", "train"): [3], ("d", "train"): [4, 5]}
 
 
@@ -74,7 +87,11 @@ def test_rebuilding_a_region_with_more_tiles_keeps_the_others_numbers(rebuilt, t
     for name in ("TrainData/img/image_3.h5", "TestData/img/image_4.h5", "TestData/img/image_5.h5"):
         assert after[name] == before[name]
     assert sorted(int(p.stem.split("_")[1]) for p in (out / "TrainData" / "img").iterdir()) == [
-        3, 4, 5, 6]  # fmt: skip
+        3,
+        4,
+        5,
+        6,
+    ]
     assert meta.renumbered == [
         "alpha (train): 2 -> 3 patches, numbers 1-2 -> 4-6; 1-2 are no longer used",
         "alpha (test): 3 -> 6 patches, numbers 1-3 -> 6-11; 1-3 are no longer used",

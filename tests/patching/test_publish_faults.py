@@ -42,8 +42,11 @@ def view(out) -> tuple:
     for name in ("TrainData", "ValidData", "TestData", "manifest.csv"):
         path = out / name
         found = sorted(path.rglob("*")) if path.is_dir() else [path] if path.exists() else []
-        files |= {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-                  for p in found if p.is_file()}  # fmt: skip
+        files |= {
+            str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in found
+            if p.is_file()
+        }
     meta = out / "dataset.json"
     version = json.loads(meta.read_text())["version"] if meta.exists() else None
     if version is not None:  # the metadata agrees with what is there
@@ -69,8 +72,9 @@ def leftovers(out) -> list[str]:
     ]
 
 
-def in_child(out, jobs, fault_at: int | None, fault: str = "kill",
-             layout: str = "release") -> tuple[int, int]:  # fmt: skip
+def in_child(
+    out, jobs, fault_at: int | None, fault: str = "kill", layout: str = "release"
+) -> tuple[int, int]:
     """Publish [alpha, beta, gamma] in ``layout`` in a forked process whose ``fault_at``-th
     file-system step is a SIGKILL (or a full disk); returns (its wait status, the steps it
     made)."""
@@ -134,12 +138,17 @@ def expected(references):
 
 
 # with-valid: the new version adds ValidData/ to a release-layout benchmark (a layout change).
-@pytest.mark.parametrize("fault, layout", [
-    ("kill", "release"), ("kill", "with-valid"),
-    pytest.param("full-disk", "release", marks=pytest.mark.slow),
-])  # fmt: skip
-def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, layout, jobs, references,
-                                                                tmp_path, capsys):  # fmt: skip
+@pytest.mark.parametrize(
+    "fault, layout",
+    [
+        ("kill", "release"),
+        ("kill", "with-valid"),
+        pytest.param("full-disk", "release", marks=pytest.mark.slow),
+    ],
+)
+def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(
+    fault, layout, jobs, references, tmp_path, capsys
+):
     before, after, steps = references(layout)
     if layout != "release":
         assert after[1].keys() - before[1].keys() >= {"ValidData/img/image_1.h5"}
@@ -157,8 +166,9 @@ def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(fault, layout, 
         if fault != "kill" and os.WEXITSTATUS(status) == 0:
             assert state == after, k
         seen["previous" if state == before else "new"] += 1
-        assert all((out / "versions" / v.version / "dataset.json").exists()
-                   for v in list_versions(out))  # fmt: skip
+        assert all(
+            (out / "versions" / v.version / "dataset.json").exists() for v in list_versions(out)
+        )
         # The re-run publishes the new version and removes what the faulty one left.
         assemble(out, jobs, "raw", figures=False, layout=layout)
         assert view(out) == after and not leftovers(out), k

@@ -112,8 +112,11 @@ def test_processes_cut_the_same_bytes_as_one_process(tmp_path):
     two = one.model_copy(update={"work": str(tmp_path / "work-2")})
     cut_blocks([(one, a, b) for a, b in one.blocks()], processes=1)
     seen = []
-    indexes = cut_blocks([(two, a, b) for a, b in two.blocks()], processes=2,
-                         progress=lambda done, total: seen.append((done, total)))  # fmt: skip
+    indexes = cut_blocks(
+        [(two, a, b) for a, b in two.blocks()],
+        processes=2,
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert indexes == [two.index_path(a, b) for a, b in two.blocks()]
     assert seen == [(1, 3), (2, 3), (3, 3)]
     ours = files(Path(two.work))

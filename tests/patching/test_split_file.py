@@ -44,8 +44,11 @@ def test_split_files_hold_every_patch_as_its_file_does(tmp_path):
                 assert np.array_equal(f["img"][n - 1], img)
                 assert np.array_equal(f["mask"][n - 1], mask)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "TestData", "TestData.h5", "TrainData", "TrainData.h5"
-    ]  # fmt: skip
+        "TestData",
+        "TestData.h5",
+        "TrainData",
+        "TrainData.h5",
+    ]
 
 
 def test_a_patch_of_another_shape_is_an_error_and_nothing_is_written(tmp_path):

@@ -59,16 +59,26 @@ def test_held_out_validation_shares_the_training_array(tmp_path):
 
 def test_statistics_and_regions_come_from_our_benchmark_files(tmp_path):
     root = write_release(tmp_path, 4, 2, size=16, seed=4)
-    write_dataset_meta(root / "dataset.json", dataset_meta_record(
-        version="abc123abc123", train_mean=[1.0] * 14, train_std=[2.0] * 14, scaling="raw",
-        bands=list(STACK_BANDS)))  # fmt: skip
+    write_dataset_meta(
+        root / "dataset.json",
+        dataset_meta_record(
+            version="abc123abc123",
+            train_mean=[1.0] * 14,
+            train_std=[2.0] * 14,
+            scaling="raw",
+            bands=list(STACK_BANDS),
+        ),
+    )
     rows = [("train", i, "a" if i <= 3 else "b") for i in range(1, 5)]
     rows += [("test", i, "b") for i in range(1, 3)]
     manifest = [manifest_row(id=f"{s}_{i}", split=s, index=i, region=r) for s, i, r in rows]
     write_manifest(root / "manifest.csv", manifest)
     data = load_benchmark(root, val_fraction=0.5)
-    assert np.allclose(data.test.read([0, 1]), (np.stack([raw(root, "TestData", 1),
-                       raw(root, "TestData", 2)]) - 1.0) / 2.0, atol=1e-5)  # fmt: skip
+    assert np.allclose(
+        data.test.read([0, 1]),
+        (np.stack([raw(root, "TestData", 1), raw(root, "TestData", 2)]) - 1.0) / 2.0,
+        atol=1e-5,
+    )
     assert data.version == "abc123abc123" and data.scaling == "raw"
     assert data.val.regions == ["a", "a"]  # ceil(3 x 0.5) of a; b keeps its only patch
     assert data.train.regions == ["a", "b"]
@@ -80,8 +90,11 @@ def test_competition_layout_with_every_mask(tmp_path):
     assert (len(data.train), len(data.val), len(data.test)) == (12, 4, 5)
     assert data.val.name == "ValidData" and data.unscored == {}
     assert list(data.scored) == ["test"]
-    assert np.allclose(data.val.read([3])[0] * data.std[:, None, None] + data.mean[:, None, None],
-                       raw(root, "ValidData", 4), atol=1e-5)  # fmt: skip
+    assert np.allclose(
+        data.val.read([3])[0] * data.std[:, None, None] + data.mean[:, None, None],
+        raw(root, "ValidData", 4),
+        atol=1e-5,
+    )
 
 
 def test_first_public_release_without_validation_and_test_masks(tmp_path):
@@ -125,7 +138,8 @@ def test_a_release_of_links_reads_as_its_size(tmp_path):
     root = write_release(tmp_path, 10, 3, size=16, seed=9, n_val=2, distinct=4)
     assert len(list((root / "TrainData" / "img").glob("*.h5"))) == 10
     assert (root / "TrainData" / "img" / "image_9.h5").samefile(
-        root / "TrainData" / "img" / "image_1.h5")  # fmt: skip
+        root / "TrainData" / "img" / "image_1.h5"
+    )
     data = load_benchmark(root)
     assert (len(data.train), len(data.val), len(data.test)) == (10, 2, 3)
     assert np.array_equal(data.train.read([5])[0], data.train.read([1])[0])  # 6 -> 2

@@ -7,8 +7,19 @@ from landslide4sense.errors import ConfigError
 from landslide4sense.training.models import MODELS, get_model, parameter_count
 from landslide4sense.training.models.deviations import deviation_table
 
-PAPER_NAMES = ["PSPNet", "ContextNet", "DeepLab-v2", "DeepLab-v3+", "FCN-8s", "LinkNet",
-               "FRRN-A", "FRRN-B", "SQNet", "U-Net", "ResU-Net"]  # fmt: skip
+PAPER_NAMES = [
+    "PSPNet",
+    "ContextNet",
+    "DeepLab-v2",
+    "DeepLab-v3+",
+    "FCN-8s",
+    "LinkNet",
+    "FRRN-A",
+    "FRRN-B",
+    "SQNet",
+    "U-Net",
+    "ResU-Net",
+]
 
 
 def test_registry_has_the_papers_eleven_in_table_order():
@@ -33,7 +44,11 @@ def test_forward_backward(name):
 
 def test_other_channel_counts_and_unknown_names():
     assert get_model("U-Net", in_channels=3, num_classes=5)(torch.randn(1, 3, 64, 64)).shape == (
-        1, 5, 64, 64)  # fmt: skip
+        1,
+        5,
+        64,
+        64,
+    )
     with pytest.raises(ConfigError, match="choose from: PSPNet, ContextNet"):
         get_model("SegFormer")
 
@@ -53,7 +68,12 @@ def test_fcn_upsamplings_start_bilinear_and_the_last_stays_fixed():
 def test_deeplab_v3_plus_image_pooling_has_batch_norm():
     pool = get_model("DeepLab-v3+").aspp.image_pool
     assert [type(m).__name__ for m in pool.modules()][1:] == [
-        "AdaptiveAvgPool2d", "Sequential", "Conv2d", "BatchNorm2d", "ReLU"]  # fmt: skip
+        "AdaptiveAvgPool2d",
+        "Sequential",
+        "Conv2d",
+        "BatchNorm2d",
+        "ReLU",
+    ]
 
 
 def test_every_model_has_its_deviations_listed():

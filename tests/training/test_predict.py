@@ -26,8 +26,9 @@ def blend_all(field: np.ndarray, valid: np.ndarray, size=128, stride=64, window=
     b = Blender(height, width, size, stride)
     out, next_row = np.full(field.shape, -1.0, np.float32), 0
     for k, r in enumerate(b.rows):
-        probs = np.stack([field[r : r + b.h, c : c + b.w] if window is None else window(r, c)
-                          for c in b.cols])  # fmt: skip
+        probs = np.stack(
+            [field[r : r + b.h, c : c + b.w] if window is None else window(r, c) for c in b.cols]
+        )
         start, rows = b.add(k, probs, valid[r : r + b.h])
         assert start == next_row  # rows come out once each, in order
         out[start : start + len(rows)] = rows
@@ -49,8 +50,11 @@ def test_windows_that_agree_blend_to_their_common_value_everywhere(shape):
 def test_disagreeing_windows_are_weighted_by_distance_to_their_edges():
     # Two windows along a 192-px row strip: 0..127 says 0, 64..191 says 1.
     field = np.zeros((128, 192), np.float32)
-    out = blend_all(field, np.ones(field.shape, bool),
-                    window=lambda r, c: np.full((128, 128), float(c > 0), np.float32))  # fmt: skip
+    out = blend_all(
+        field,
+        np.ones(field.shape, bool),
+        window=lambda r, c: np.full((128, 128), float(c > 0), np.float32),
+    )
     w = blend_weights(128)[64]  # one row of weights (the row factor cancels)
     assert np.allclose(out[64, :64], 0) and np.allclose(out[64, 128:], 1)
     expected = w[:64] / (w[64:] + w[:64])  # column 64 + j: window 2's j-th, window 1's 64+j-th

@@ -41,9 +41,15 @@ train_model(name, load_benchmark(root), TrainConfig.model_validate_json(config),
 
 CASES = [
     pytest.param("cpu", "ContextNet", id="cpu"),
-    pytest.param("cuda", "FCN-8s", id="cuda", marks=pytest.mark.skipif(
-        not torch.cuda.is_available(), reason="no CUDA device (benchmarks/gpu_check.sh runs it)")),
-]  # fmt: skip
+    pytest.param(
+        "cuda",
+        "FCN-8s",
+        id="cuda",
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(), reason="no CUDA device (benchmarks/gpu_check.sh runs it)"
+        ),
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +62,28 @@ def kill_mid_run(root, out, cfg: TrainConfig, name: str, stop_at: int, tmp_path)
     marker, log = tmp_path / "reached", tmp_path / "child.log"
     with log.open("w") as f:
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, str(root), str(out), str(marker),
-             cfg.model_dump_json(), name, str(stop_at)],
-            cwd=tmp_path, stdout=f, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                str(root),
+                str(out),
+                str(marker),
+                cfg.model_dump_json(),
+                name,
+                str(stop_at),
+            ],
+            cwd=tmp_path,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 300
         while not marker.exists():
             if child.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the child stopped or stalled before iteration {stop_at}:\n"
-                            f"{log.read_text()}")  # fmt: skip
+                pytest.fail(
+                    f"the child stopped or stalled before iteration {stop_at}:\n{log.read_text()}"
+                )
             time.sleep(0.1)
     finally:
         os.kill(child.pid, signal.SIGKILL)
@@ -75,8 +93,15 @@ def kill_mid_run(root, out, cfg: TrainConfig, name: str, stop_at: int, tmp_path)
 
 @pytest.mark.parametrize(("device", "name"), CASES)
 def test_a_killed_run_resumes_to_the_same_result(release, tmp_path, device, name):
-    cfg = TrainConfig(iterations=8, batch_size=2, eval_every=3, device=device, seed=3,
-                      augment=True, deterministic=True)  # fmt: skip
+    cfg = TrainConfig(
+        iterations=8,
+        batch_size=2,
+        eval_every=3,
+        device=device,
+        seed=3,
+        augment=True,
+        deterministic=True,
+    )
     data = load_benchmark(release)
     whole = train_model(name, data, cfg, tmp_path / "whole", keep_optimizer=True)
 

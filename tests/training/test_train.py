@@ -79,11 +79,15 @@ def test_force_starts_from_scratch(small, tmp_path):
     seen = []
     again = train_model("ContextNet", small, QUICK, tmp_path, lambda i, n, loss: seen.append(i))
     assert seen == []  # a finished run with the same settings is only re-scored
-    forced = train_model("ContextNet", small, QUICK, tmp_path,
-                         lambda i, n, loss: seen.append(i), resume=False)  # fmt: skip
+    forced = train_model(
+        "ContextNet", small, QUICK, tmp_path, lambda i, n, loss: seen.append(i), resume=False
+    )
     assert seen == [1, 2, 3, 4, 5, 6]  # every iteration again, from the first
-    assert forced["history"][-1]["loss"] == first["history"][-1]["loss"] == again["history"][
-        -1]["loss"]  # fmt: skip
+    assert (
+        forced["history"][-1]["loss"]
+        == first["history"][-1]["loss"]
+        == again["history"][-1]["loss"]
+    )
     assert not (tmp_path / "last.pt").exists()
 
 

@@ -11,5 +11,15 @@ from tests.acquisition.fakes.earthengine import FakeEarthEngine, Scene
 from tests.acquisition.fakes.http import Handler, self_signed, serving
 from tests.acquisition.fakes.stac import FakeS3, FakeStac, l1c_item
 
-__all__ = ["FakeAsf", "FakeEarthEngine", "FakeS3", "FakeStac", "Granule", "Handler", "Scene",
-           "l1c_item", "self_signed", "serving"]  # fmt: skip
+__all__ = [
+    "FakeAsf",
+    "FakeEarthEngine",
+    "FakeS3",
+    "FakeStac",
+    "Granule",
+    "Handler",
+    "Scene",
+    "l1c_item",
+    "self_signed",
+    "serving",
+]

@@ -88,8 +88,10 @@ class FakeAsf:
                 if path == "/oauth/tokens/user":
                     token = dict(parse_qsl(self.body().decode())).get("token")
                     ok = token in fake.tokens
-                    return self.json({"uid": "stand-in"} if ok else {"error": "invalid_token"},
-                                     200 if ok else 401)  # fmt: skip
+                    return self.json(
+                        {"uid": "stand-in"} if ok else {"error": "invalid_token"},
+                        200 if ok else 401,
+                    )
                 return self.json({"errors": ["not found"]}, 404)
 
         with serving(AsfHandler, ctx) as server:
@@ -109,12 +111,15 @@ class FakeAsf:
         else:
             area = None
         items = [
-            self.umm(g, level) for g in self.granules
-            if level == "RTC_HI_RES" and params.get("provider") == "ASF"
+            self.umm(g, level)
+            for g in self.granules
+            if level == "RTC_HI_RES"
+            and params.get("provider") == "ASF"
             and (area is None or Polygon(g.footprint).intersects(area))
-        ]  # fmt: skip
-        handler.json({"hits": len(items), "took": 1, "items": items},
-                     headers={"CMR-Hits": str(len(items))})  # fmt: skip
+        ]
+        handler.json(
+            {"hits": len(items), "took": 1, "items": items}, headers={"CMR-Hits": str(len(items))}
+        )
 
     def download(self, handler: Handler, name: str) -> None:
         time.sleep(self.latency)
@@ -136,36 +141,62 @@ class FakeAsf:
         lat = sum(p[1] for p in g.footprint[:-1]) / (len(g.footprint) - 1)
         url = f"https://{self.host}/{level}/A3/{g.file_name}"
         attrs = {
-            "ASF_PLATFORM": "ALOS", "PROCESSING_TYPE": level, "CENTER_LAT": lat,
-            "CENTER_LON": lon, "BYTES": f"{len(g.data)}.0",
-            "MD5SUM": hashlib.md5(g.data).hexdigest(), "FRAME_NUMBER": g.frame,
-            "PATH_NUMBER": g.path, "BEAM_MODE": g.beam, "POLARIZATION": real["polarization"],
-            "ASCENDING_DESCENDING": g.direction, "GRANULE_TYPE": real["granuleType"],
-            "FARADAY_ROTATION": real["faradayRotation"], "OFF_NADIR_ANGLE": real["offNadirAngle"],
+            "ASF_PLATFORM": "ALOS",
+            "PROCESSING_TYPE": level,
+            "CENTER_LAT": lat,
+            "CENTER_LON": lon,
+            "BYTES": f"{len(g.data)}.0",
+            "MD5SUM": hashlib.md5(g.data).hexdigest(),
+            "FRAME_NUMBER": g.frame,
+            "PATH_NUMBER": g.path,
+            "BEAM_MODE": g.beam,
+            "POLARIZATION": real["polarization"],
+            "ASCENDING_DESCENDING": g.direction,
+            "GRANULE_TYPE": real["granuleType"],
+            "FARADAY_ROTATION": real["faradayRotation"],
+            "OFF_NADIR_ANGLE": real["offNadirAngle"],
             "INSAR_STACK_ID": real["insarStackId"],
-        }  # fmt: skip
+        }
         return {
-            "meta": {"concept-id": f"G{g.orbit}{g.frame}-ASF", "provider-id": "ASF",
-                     "native-id": f"{g.scene}-{level}"},
+            "meta": {
+                "concept-id": f"G{g.orbit}{g.frame}-ASF",
+                "provider-id": "ASF",
+                "native-id": f"{g.scene}-{level}",
+            },
             "umm": {
                 "GranuleUR": f"{g.scene}-{level}",
                 "DataGranule": {
-                    "Identifiers": [{"IdentifierType": "ProducerGranuleId",
-                                     "Identifier": g.scene}],
+                    "Identifiers": [{"IdentifierType": "ProducerGranuleId", "Identifier": g.scene}],
                     "ProductionDateTime": g.processed,
                 },
-                "TemporalExtent": {"RangeDateTime": {"BeginningDateTime": real["startTime"],
-                                                     "EndingDateTime": real["stopTime"]}},
+                "TemporalExtent": {
+                    "RangeDateTime": {
+                        "BeginningDateTime": real["startTime"],
+                        "EndingDateTime": real["stopTime"],
+                    }
+                },
                 "OrbitCalculatedSpatialDomains": [{"OrbitNumber": g.orbit}],
-                "SpatialExtent": {"HorizontalSpatialDomain": {"Geometry": {"GPolygons": [
-                    {"Boundary": {"Points": [{"Longitude": x, "Latitude": y}
-                                             for x, y in g.footprint]}}]}}},
-                "AdditionalAttributes": [{"Name": k, "Values": [str(v)]}
-                                         for k, v in attrs.items()],
-                "RelatedUrls": [{"Type": "GET DATA", "URL": url},
-                                *({"Type": "GET RELATED VISUALIZATION", "URL": b}
-                                  for b in real["browse"])],
+                "SpatialExtent": {
+                    "HorizontalSpatialDomain": {
+                        "Geometry": {
+                            "GPolygons": [
+                                {
+                                    "Boundary": {
+                                        "Points": [
+                                            {"Longitude": x, "Latitude": y} for x, y in g.footprint
+                                        ]
+                                    }
+                                }
+                            ]
+                        }
+                    }
+                },
+                "AdditionalAttributes": [{"Name": k, "Values": [str(v)]} for k, v in attrs.items()],
+                "RelatedUrls": [
+                    {"Type": "GET DATA", "URL": url},
+                    *({"Type": "GET RELATED VISUALIZATION", "URL": b} for b in real["browse"]),
+                ],
                 "Platforms": [{"ShortName": "ALOS", "Instruments": [{"ShortName": "PALSAR"}]}],
                 "CollectionReference": {"ShortName": "ALOS_PSR_RTC_HIGH", "Version": "1"},
             },
-        }  # fmt: skip
+        }

@@ -159,13 +159,20 @@ class FakeStac:
 
     def collection(self, name: str) -> dict:
         return {
-            "type": "Collection", "stac_version": "1.0.0", "id": name, "license": "proprietary",
+            "type": "Collection",
+            "stac_version": "1.0.0",
+            "id": name,
+            "license": "proprietary",
             "description": "Sentinel-2 Level-1C top-of-atmosphere reflectances (stand-in)",
-            "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
-                       "temporal": {"interval": [["2015-06-27T10:25:31.456Z", None]]}},
-            "links": [{"rel": "self", "href": f"{self.url}/collections/{name}"},
-                      {"rel": "root", "href": self.url + "/"}],
-        }  # fmt: skip
+            "extent": {
+                "spatial": {"bbox": [[-180, -90, 180, 90]]},
+                "temporal": {"interval": [["2015-06-27T10:25:31.456Z", None]]},
+            },
+            "links": [
+                {"rel": "self", "href": f"{self.url}/collections/{name}"},
+                {"rel": "root", "href": self.url + "/"},
+            ],
+        }
 
     def landing(self) -> dict:
         return {
