@@ -43,7 +43,8 @@ from landslide4sense.acquisition.retry import RetryPolicy, TransientError, is_tr
 from landslide4sense.errors import SourceError
 from landslide4sense.extras import require_extra
 from landslide4sense.files import atomic_path, digest
-from landslide4sense.regions import Grid, Region
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
 

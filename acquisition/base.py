@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from landslide4sense.geo import Grid
 from landslide4sense.records import Scene
-from landslide4sense.regions import Grid, Region
+from landslide4sense.regions import Region
 
 #: Sentinel-2 MSI bands and their native pixel size in metres.
 S2_NATIVE_RESOLUTION: dict[str, int] = {

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from landslide4sense.acquisition.base import DemLayer
 from landslide4sense.acquisition.local import find_dem
-from landslide4sense.regions import Grid, Region
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region
 
 
 def fetch_dem(

@@ -30,8 +30,8 @@ from rasterio.windows import Window
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.files import atomic_path
-from landslide4sense.progress import progress as show_progress
-from landslide4sense.regions import Grid
+from landslide4sense.geo import Grid
+from landslide4sense.runtime.console import progress as show_progress
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,8 @@ from landslide4sense.acquisition.retry import (
 )
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.extras import require_extra
-from landslide4sense.regions import Grid, Region
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region
 
 ee = require_extra("ee", "earthengine")
 requests = require_extra("requests", "earthengine")

@@ -32,7 +32,8 @@ from landslide4sense.acquisition.base import (
     Sentinel2Layers,
 )
 from landslide4sense.errors import InputDataError, MissingInputError
-from landslide4sense.regions import Grid, Region
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from rasterio.features import shapes
 from shapely.geometry import shape
 
 from landslide4sense.errors import InputDataError, MissingInputError
-from landslide4sense.regions import Grid, Region
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Composite:
 
 def read_composite(bands: dict[str, Path], grid: Grid) -> Composite:
     """The four 10 m bands of a Sentinel-2 L1C folder, as reflectance on ``grid``."""
-    from landslide4sense.patching import read_on_grid
+    from landslide4sense.geo import read_on_grid
 
     missing = [b for b in BANDS if b not in bands]
     if missing:
@@ -293,7 +294,7 @@ def write_candidates(
     """
     from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
     from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
-    from landslide4sense.patching import read_on_grid, write_terrain
+    from landslide4sense.geo import read_on_grid, write_terrain
 
     out = Path(out)
     check_target(out, force)

@@ -36,8 +36,8 @@ from landslide4sense.annotation.labels import (
 )
 from landslide4sense.errors import EmptyResultError, InputDataError, L4SError
 from landslide4sense.files import atomic_path, write_text
+from landslide4sense.geo import snapped_grid
 from landslide4sense.records import MergeReport
-from landslide4sense.regions import snapped_grid
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from shapely.geometry.base import BaseGeometry
 
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path, read_json, write_json
+from landslide4sense.geo import Grid
 from landslide4sense.records import LabelReport, MergeReport
-from landslide4sense.regions import Grid
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,8 @@ import numpy as np  # noqa: E402
 from affine import Affine  # noqa: E402
 from rss import peak_rss_mb  # noqa: E402  (beside this script)
 
-from landslide4sense.regions import Grid, parse_region, region_grid  # noqa: E402
+from landslide4sense.geo import Grid  # noqa: E402
+from landslide4sense.regions import parse_region, region_grid  # noqa: E402
 
 TOKEN = "stand-in-token"
 KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}

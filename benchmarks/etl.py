@@ -91,7 +91,7 @@ def prepare(folder: Path, size: int):
     """Region file and raw layers of one size (synthesized once); returns (yaml, raw, grid)."""
     import yaml
 
-    from landslide4sense.acquisition.synthetic import synthesize_scene
+    from landslide4sense.acquisition.demo import synthesize_scene
 
     data, grid = tile_region(size)
     region, raw = folder / "tile.yaml", folder / "raw"
@@ -250,7 +250,8 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
 
     from landslide4sense.acquisition import LocalSource, RawLayers, fetch_dem, find_labels
     from landslide4sense.annotation import prepare_labels
-    from landslide4sense.patching import RegionJob, assemble, cut_blocks, write_terrain
+    from landslide4sense.geo import write_terrain
+    from landslide4sense.patching import RegionJob, assemble, cut_blocks
     from landslide4sense.records import LayerProvenance
     from landslide4sense.regions import load_region, region_grid
 

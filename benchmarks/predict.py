@@ -23,8 +23,8 @@ import numpy as np
 from rasterio.windows import Window
 
 from landslide4sense.annotation import rasterize_labels, read_labels
+from landslide4sense.geo import write_terrain
 from landslide4sense.layout import PATCH_SIZE, S2_BANDS
-from landslide4sense.patching import write_terrain
 from landslide4sense.regions import load_region, region_grid
 from landslide4sense.training import TrainConfig, load_benchmark, train_model
 from landslide4sense.training.metrics import Confusion

@@ -18,7 +18,7 @@ import geopandas as gpd
 import yaml
 from shapely.geometry import Point
 
-from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.training.synthetic import write_release
 
 

@@ -26,10 +26,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from landslide4sense.acquisition.synthetic import synthesize_scene  # noqa: E402
+from landslide4sense.acquisition.demo import synthesize_scene  # noqa: E402
 from landslide4sense.annotation import band_files, merge, read_labels, write_candidates  # noqa: E402
 from landslide4sense.annotation.corrections import write_layers  # noqa: E402
-from landslide4sense.patching import read_on_grid  # noqa: E402
+from landslide4sense.geo import read_on_grid  # noqa: E402
 from landslide4sense.regions import parse_region, region_grid  # noqa: E402
 
 REGION = parse_region(

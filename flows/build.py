@@ -6,11 +6,11 @@ slope) and prepare labels (repair, rasterize), cut its tiles block by block; the
 are assembled into the benchmark, and a new version emits ``l4s.dataset.updated``.
 
 Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content
-of the stage's input files, every parameter and the code version (:mod:`landslide4sense.cache`):
-a re-run skips what is done and intact, redoes what changed, and a killed build resumes where
-it stopped. Tasks pass file paths, never arrays. The flows check their input before anything
-is written (:mod:`landslide4sense.flows.preflight`), hold the output folder's lock for the
-whole run, and publish a new version atomically (:mod:`landslide4sense.versions`).
+of the stage's input files, every parameter and the code version
+(:mod:`landslide4sense.store.cache`): a re-run skips what is done and intact, redoes what
+changed, and a killed build resumes where it stopped. Tasks pass file paths, never arrays.
+The flows check their input before anything is written
+(:mod:`landslide4sense.flows.preflight`), hold the output folder's lock for the whole run, and publish a new version atomically (:mod:`landslide4sense.store.versions`).
 """
 
 from __future__ import annotations
@@ -38,16 +38,6 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
-from landslide4sense.cache import (
-    building,
-    clear_temporary,
-    corrupt,
-    file_hash,
-    read_cached,
-    reusable,
-    seal,
-    stage_key,
-)
 from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.flows.preflight import (
@@ -57,15 +47,10 @@ from landslide4sense.flows.preflight import (
     no_labels,
     region_files,
 )
+from landslide4sense.flows.retraining import DATASET_UPDATED
 from landslide4sense.flows.runners import flow_run_name
-from landslide4sense.flows.train import DATASET_UPDATED
 from landslide4sense.layout import CARD_MD, DATASET_JSON, JOB_FILE, STATE_DIR
-from landslide4sense.lock import output_lock
-from landslide4sense.output import claim_output, current_meta
 from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
-from landslide4sense.processes import in_child_process
-from landslide4sense.progress import progress as show_progress
-from landslide4sense.provenance import portable, portable_values
 from landslide4sense.records import (
     LabelFile,
     LabelReport,
@@ -74,7 +59,22 @@ from landslide4sense.records import (
     read_dataset_meta,
 )
 from landslide4sense.regions import Region, load_region, region_grid
-from landslide4sense.versions import (
+from landslide4sense.runtime.console import progress as show_progress
+from landslide4sense.runtime.processes import in_child_process
+from landslide4sense.store.cache import (
+    building,
+    clear_temporary,
+    corrupt,
+    file_hash,
+    read_cached,
+    reusable,
+    seal,
+    stage_key,
+)
+from landslide4sense.store.lock import output_lock
+from landslide4sense.store.output import claim_output, current_meta
+from landslide4sense.store.provenance import portable, portable_values
+from landslide4sense.store.versions import (
     current_version,
     discard_unpublished,
     list_versions,
@@ -167,7 +167,7 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
     folder = work / region.name / f"terrain-{key}"
     if reusable(folder):
         return _cached(folder)
-    from landslide4sense.patching import write_terrain
+    from landslide4sense.geo import write_terrain
 
     with building(folder) as tmp:
         in_child_process(write_terrain, dem, grid, tmp)

@@ -303,7 +303,7 @@ def _add_region(args: argparse.Namespace) -> dict:
 
 def _demo(args: argparse.Namespace) -> dict:
     api = local_api()
-    from landslide4sense.acquisition.synthetic import write_demo_inputs
+    from landslide4sense.acquisition.demo import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
 
     regions, raw = write_demo_inputs(args.out)
@@ -328,7 +328,7 @@ def _demo(args: argparse.Namespace) -> dict:
 
 def _train(args: argparse.Namespace) -> dict:
     api = local_api()  # the input was checked (and read) by _check_train
-    from landslide4sense.flows.train import retrain_baselines
+    from landslide4sense.flows.retraining import retrain_baselines
 
     with api:
         result = retrain_baselines(
@@ -358,7 +358,7 @@ def _predict(args: argparse.Namespace) -> dict:
     read_info(args.checkpoint)  # bad input: one message, before the API starts
     load_region(args.region)
     api = local_api()
-    from landslide4sense.flows.predict import map_event
+    from landslide4sense.flows.mapping import map_event
 
     with api:
         result = map_event(
@@ -380,7 +380,7 @@ def _predict(args: argparse.Namespace) -> dict:
 
 
 def _versions(args: argparse.Namespace) -> None:
-    from landslide4sense.versions import list_versions
+    from landslide4sense.store.versions import list_versions
 
     kept = list_versions(_benchmark_folder(args.out))
     print(f"{args.out}: {len(kept)} version(s) kept, newest first (* = current)")
@@ -392,7 +392,7 @@ def _versions(args: argparse.Namespace) -> None:
 
 
 def _restore(args: argparse.Namespace) -> None:
-    from landslide4sense.versions import check_version, restore
+    from landslide4sense.store.versions import check_version, restore
 
     version = check_version(args.version)
     restore(_benchmark_folder(args.out), version)
@@ -403,7 +403,7 @@ def _restore(args: argparse.Namespace) -> None:
 
 
 def _benchmark_folder(out: Path) -> Path:
-    from landslide4sense.output import is_benchmark
+    from landslide4sense.store.output import is_benchmark
 
     if not is_benchmark(out):
         raise MissingInputError(f"{out}: not a landslide4sense benchmark folder")
@@ -542,9 +542,9 @@ def _check_train(args: argparse.Namespace) -> None:
     if not args.dataset.is_dir():  # before torch is imported
         raise MissingInputError(f"{args.dataset}: no such folder (--dataset: the benchmark)")
     require_extra("torch", "train")
+    from landslide4sense.store.versions import data_folder
     from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.models import model_names
-    from landslide4sense.versions import data_folder
 
     model_names(args.models)
     load_benchmark_once(data_folder(args.dataset))
@@ -605,10 +605,10 @@ class _QuietTasks(logging.Filter):
 
 def _log_to_terminal(verbose: bool) -> None:
     """Log lines on stderr; progress bars too when stderr is a terminal (lines print above)."""
-    from landslide4sense import progress
+    from landslide4sense.runtime import console as terminal
 
-    console = progress.use_terminal() if sys.stderr.isatty() else None
-    handler = progress.ConsoleHandler(console) if console else logging.StreamHandler()
+    console = terminal.use_terminal() if sys.stderr.isatty() else None
+    handler = terminal.ConsoleHandler(console) if console else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
     if not verbose:
         handler.addFilter(_QuietTasks())

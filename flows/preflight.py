@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.layout import PATCH_SIZE
-from landslide4sense.output import check_output, current_meta
+from landslide4sense.store.output import check_output, current_meta
 
 if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
     from landslide4sense.regions import Region
@@ -260,8 +260,8 @@ def check_demo(root: Path) -> None:
     Raises:
         NotABenchmarkError: the folder holds anything else (the demo would build it too).
     """
-    from landslide4sense.acquisition.synthetic import DEMO_REGIONS
-    from landslide4sense.output import NotABenchmarkError
+    from landslide4sense.acquisition.demo import DEMO_REGIONS
+    from landslide4sense.store.output import NotABenchmarkError
 
     root = Path(root)
     if not root.exists() or not any(root.iterdir()):

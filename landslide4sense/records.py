@@ -29,7 +29,7 @@ from pydantic import (
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
-from landslide4sense.regions import Grid
+from landslide4sense.geo import Grid
 from landslide4sense.regions.schema import DEFAULT_LICENCE, Event, Imagery
 
 #: The version of the ``dataset.json`` format this code writes and reads.

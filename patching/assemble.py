@@ -11,7 +11,7 @@ test: :func:`number_patches`, :func:`content_version`, :func:`manifest_rows`,
 :func:`band_stats`, :func:`summarise`, :func:`history` and :func:`dataset_meta` (the card is
 :func:`~landslide4sense.patching.card.render_card`). :func:`assemble` only writes their results
 into a staging folder, with the patch index (GeoParquet, STAC) and Croissant metadata, and
-publishes it as a new version (:mod:`landslide4sense.versions`): a kill at any instant leaves
+publishes it as a new version (:mod:`landslide4sense.store.versions`): a kill at any instant leaves
 the previous version or the new one, whole.
 """
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from landslide4sense.cache import code_version
 from landslide4sense.choices import OutputLayout, Scaling, Split
 from landslide4sense.errors import OutdatedFileError
 from landslide4sense.files import write_json, write_text
+from landslide4sense.geo.stack import scale_divisors
 from landslide4sense.layout import (
     BAND_UNITS,
     CARD_MD,
@@ -60,9 +60,6 @@ from landslide4sense.patching.croissant import croissant
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
-from landslide4sense.patching.stack import scale_divisors
-from landslide4sense.processes import alongside
-from landslide4sense.provenance import environment
 from landslide4sense.records import (
     Counts,
     DatasetMeta,
@@ -78,7 +75,10 @@ from landslide4sense.records import (
     write_dataset_meta,
     write_manifest,
 )
-from landslide4sense.versions import KEEP_VERSIONS, commit, staged
+from landslide4sense.runtime.processes import alongside
+from landslide4sense.store.cache import code_version
+from landslide4sense.store.provenance import environment
+from landslide4sense.store.versions import KEEP_VERSIONS, commit, staged
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def dataset_meta(
     """``dataset.json`` of the benchmark made of ``patches`` (numbered from ``regions``).
 
     Args:
-        environment: what built it (:func:`landslide4sense.provenance.environment`).
+        environment: what built it (:func:`landslide4sense.store.provenance.environment`).
         overlaps: pairs of patches of different splits that overlap (:func:`split_overlaps`).
         renumbered: the regions' splits that got new numbers in this version (for the card).
     """

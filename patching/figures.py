@@ -17,8 +17,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure  # no pyplot: no global backend or figure registry
 from matplotlib.patches import Patch
 
+from landslide4sense.geo.stack import L4S_SCALE
 from landslide4sense.patching.hdf5 import read_image, read_mask
-from landslide4sense.patching.stack import L4S_SCALE
 
 RGB = (3, 2, 1)  # B4, B3, B2 in the stack
 SLOPE, DEM = 12, 13

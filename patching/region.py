@@ -28,10 +28,9 @@ from rasterio.windows import Window
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import EmptyResultError
 from landslide4sense.files import read_json, write_json
+from landslide4sense.geo.stack import GridStack, scale
 from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.patching.hdf5 import write_image, write_mask
-from landslide4sense.patching.stack import GridStack, scale
-from landslide4sense.processes import process_pool
 from landslide4sense.records import (
     BlockIndex,
     DropCounts,
@@ -40,6 +39,7 @@ from landslide4sense.records import (
     Record,
     TileRecord,
 )
+from landslide4sense.runtime.processes import process_pool
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,6 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def demo_inputs(tmp_path_factory):
     """The demo's region files and raw layers, written once per session; tests only read them."""
-    from landslide4sense.acquisition.synthetic import write_demo_inputs
+    from landslide4sense.acquisition.demo import write_demo_inputs
 
     return write_demo_inputs(tmp_path_factory.mktemp("demo-inputs"))

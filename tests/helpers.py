@@ -11,10 +11,10 @@ import rasterio
 from affine import Affine
 from shapely.geometry import box
 
+from landslide4sense.geo import Grid
 from landslide4sense.layout import S2_BANDS
 from landslide4sense.patching import RegionJob
 from landslide4sense.records import DatasetMeta, ManifestRow
-from landslide4sense.regions import Grid
 
 # The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
 FIXTURES = Path(

@@ -38,9 +38,8 @@ from landslide4sense.annotation.candidates import polygonize
 from landslide4sense.choices import Device
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
+from landslide4sense.geo import Grid, GridStack, scale
 from landslide4sense.layout import PATCH_SIZE, STACK_BANDS
-from landslide4sense.patching import GridStack, scale
-from landslide4sense.regions import Grid
 from landslide4sense.training.checkpoint import CheckpointInfo, load_model
 from landslide4sense.training.train import pick_device
 
@@ -245,7 +244,7 @@ def model_candidates(
     """Landslide candidates from a trained model (``l4s annotate candidates --from-model``):
     the polygons of :func:`predict_region`, with ``source`` ``model:<name>`` and their mean
     ``probability``. The DEM (any CRS) goes through the terrain stage first."""
-    from landslide4sense.patching import write_terrain
+    from landslide4sense.geo import write_terrain
 
     dem_m, slope = write_terrain(dem, grid, Path(work) / "terrain")
     p = predict_region(

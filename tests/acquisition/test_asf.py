@@ -14,7 +14,8 @@ from rasterio.warp import Resampling, reproject, transform_bounds
 from landslide4sense.acquisition.asf import NODATA, AsfDemSource, mosaic_dems, session
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import SourceError
-from landslide4sense.regions import Grid, load_region, parse_region, region_grid, snapped_grid
+from landslide4sense.geo import Grid, snapped_grid
+from landslide4sense.regions import load_region, parse_region, region_grid
 from tests.acquisition.fakes.asf import FakeAsf, Granule, contract_feature
 from tests.helpers import CONTRACTS, KAGHAN, needs
 

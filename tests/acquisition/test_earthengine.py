@@ -26,7 +26,8 @@ from landslide4sense.acquisition.download import (
 )
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import ConfigError, SourceError
-from landslide4sense.regions import Grid, load_regions, parse_region, region_grid
+from landslide4sense.geo import Grid
+from landslide4sense.regions import load_regions, parse_region, region_grid
 from tests.acquisition.fakes import FakeEarthEngine
 from tests.acquisition.fakes.earthengine import S2, Evaluator, contract, s2_catalog
 from tests.helpers import CONTRACTS, needs

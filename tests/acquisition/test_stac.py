@@ -11,8 +11,8 @@ from rasterio.warp import transform_bounds
 from landslide4sense.acquisition import stac
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import SourceError
-from landslide4sense.patching import read_on_grid
-from landslide4sense.regions import Grid, load_region, parse_region, region_grid
+from landslide4sense.geo import Grid, read_on_grid
+from landslide4sense.regions import load_region, parse_region, region_grid
 from tests.acquisition.fakes import FakeS3, FakeStac, l1c_item
 from tests.helpers import CONTRACTS, RIOTILER, needs
 

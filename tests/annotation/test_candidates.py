@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from landslide4sense.acquisition.synthetic import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
+from landslide4sense.acquisition.demo import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
 from landslide4sense.annotation import band_files, make_candidates, rasterize_labels
 from landslide4sense.errors import MissingInputError
-from landslide4sense.patching import read_on_grid, write_terrain
+from landslide4sense.geo import read_on_grid, write_terrain
 from landslide4sense.regions import parse_region, region_grid
 
 REGION = {

@@ -7,7 +7,7 @@ from shapely.geometry import Polygon, box
 
 from landslide4sense.annotation import clean_labels, prepare_labels, rasterize_labels, read_labels
 from landslide4sense.errors import InputDataError
-from landslide4sense.regions import Grid, snapped_grid
+from landslide4sense.geo import Grid, snapped_grid
 from tests.helpers import KAGHAN, needs
 
 GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 10, 10)

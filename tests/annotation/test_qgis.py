@@ -7,12 +7,12 @@ import numpy as np
 import pyogrio
 import rasterio
 
-from landslide4sense.acquisition.synthetic import SCAR
+from landslide4sense.acquisition.demo import SCAR
 from landslide4sense.annotation import band_files, merge, write_candidates
 from landslide4sense.annotation.candidates import rgb_path
 from landslide4sense.annotation.corrections import OPS
 from landslide4sense.annotation.qgis import write_layer_styles
-from landslide4sense.patching import read_on_grid
+from landslide4sense.geo import read_on_grid
 from landslide4sense.regions import parse_region
 from tests.annotation.test_candidates import REGION, pair  # noqa: F401 (a fixture)
 from tests.annotation.test_corrections import gpkg

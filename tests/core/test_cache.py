@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from landslide4sense.cache import (
+from landslide4sense.store.cache import (
     PIPELINE,
     CacheError,
     building,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from landslide4sense.lock import OutputLocked, holder, is_held, lock_path, output_lock
+from landslide4sense.store.lock import OutputLocked, holder, is_held, lock_path, output_lock
 
 HOLD = """
 import shutil, sys, time
-from landslide4sense.lock import output_lock
+from landslide4sense.store.lock import output_lock
 with output_lock(sys.argv[1], "l4s add-region test", flow_run="brave-fox"):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -89,7 +89,7 @@ def test_reentrant_in_the_holding_thread_exclusive_for_other_threads(tmp_path):
 def test_a_folder_removed_while_waiting_is_locked_anew(tmp_path):
     """The waiter must not go on holding the lock of a removed file (a third run would lock
     the new one): it locks the file that is there now."""
-    from landslide4sense import lock
+    from landslide4sense.store import lock
 
     out = tmp_path / "bench"
     proc = hold(out, 0.5, then="remove")

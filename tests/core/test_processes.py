@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from landslide4sense.processes import alongside
+from landslide4sense.runtime.processes import alongside
 
 PARENT = """
 import os, sys, time
-from landslide4sense.processes import process_pool
+from landslide4sense.runtime.processes import process_pool
 
 def work(path):
     open(path, "w").write(str(os.getpid()))

@@ -2,7 +2,7 @@ import subprocess
 
 import pytest
 
-from landslide4sense.provenance import environment, git_commit, portable, portable_values
+from landslide4sense.store.provenance import environment, git_commit, portable, portable_values
 
 
 def test_paths_under_a_root_are_named_from_it(tmp_path, monkeypatch):

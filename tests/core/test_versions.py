@@ -9,9 +9,9 @@ import pytest
 
 from landslide4sense.errors import ConfigError, MissingInputError
 from landslide4sense.flows.cli import main
-from landslide4sense.output import claim_output
 from landslide4sense.patching import assemble
-from landslide4sense.versions import (
+from landslide4sense.store.output import claim_output
+from landslide4sense.store.versions import (
     check_version,
     current_version,
     data_folder,
@@ -124,7 +124,7 @@ def test_a_first_publish_failing_at_the_switch_can_be_taken_back(jobs, tmp_path,
     what the publish wrote can be removed, leaving the folder as it was."""
     import errno
 
-    from landslide4sense.versions import PublishError, discard_unpublished
+    from landslide4sense.store.versions import PublishError, discard_unpublished
 
     out = tmp_path / "bench"
     out.mkdir()

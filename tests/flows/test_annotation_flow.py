@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from landslide4sense.acquisition.synthetic import synthesize_scene
+from landslide4sense.acquisition.demo import synthesize_scene
 from landslide4sense.annotation import CorrectionsNeeded
 from landslide4sense.annotation.corrections import write_layers
 from landslide4sense.annotation.labels import read_labels

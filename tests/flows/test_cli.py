@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from landslide4sense.flows.cli import _on_runner, main
-from landslide4sense.regions import Grid
+from landslide4sense.geo import Grid
 from tests.helpers import CONTRACTS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import add_region, build_benchmark
 from landslide4sense.flows.cli import main
-from landslide4sense.versions import list_versions
+from landslide4sense.store.versions import list_versions
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -179,8 +179,8 @@ def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
     disk) takes back all it wrote, so the next run can use the folder."""
     from landslide4sense.errors import EmptyResultError
     from landslide4sense.flows.build import _claimed
-    from landslide4sense.output import check_output
-    from landslide4sense.versions import staged
+    from landslide4sense.store.output import check_output
+    from landslide4sense.store.versions import staged
 
     out = tmp_path / "out"
     out.mkdir()

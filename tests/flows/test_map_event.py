@@ -13,16 +13,16 @@ import pytest
 import rasterio
 import yaml
 
-from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.annotation import rasterize_labels
 from landslide4sense.annotation.corrections import agreement
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
 from landslide4sense.flows.cli import main
-from landslide4sense.flows.predict import map_event
+from landslide4sense.flows.mapping import map_event
+from landslide4sense.geo import GridStack, write_terrain
 from landslide4sense.layout import PATCH_SIZE, S2_BANDS
-from landslide4sense.patching import GridStack, write_terrain
 from landslide4sense.regions import load_region, region_grid
 from landslide4sense.training import TrainConfig, load_benchmark, train_model
 from landslide4sense.training.checkpoint import load

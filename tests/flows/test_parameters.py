@@ -5,7 +5,7 @@ from prefect.exceptions import ParameterTypeError
 
 from landslide4sense.choices import Device, Scaling, SourceKind
 from landslide4sense.flows.build import add_region, build_benchmark
-from landslide4sense.flows.train import retrain_baselines
+from landslide4sense.flows.retraining import retrain_baselines
 
 
 def test_strings_become_members_and_bad_values_are_refused():

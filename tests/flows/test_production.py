@@ -146,7 +146,7 @@ def server(postgres, tmp_path_factory):
     )
     # The compose file's preflight accepts these secrets (it refuses placeholders).
     check = subprocess.run(
-        [sys.executable, "-m", "landslide4sense.stack"],
+        [sys.executable, "-m", "landslide4sense.compose"],
         capture_output=True,
         text=True,
         env={**env, "POSTGRES_PASSWORD": "a" * 24, "PREFECT_API_AUTH_STRING": AUTH},
@@ -221,10 +221,10 @@ def test_deployments_workers_trigger_and_dask(server, tmp_path, monkeypatch):
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
 
-    from landslide4sense.acquisition.synthetic import write_demo_inputs
+    from landslide4sense.acquisition.demo import write_demo_inputs
     from landslide4sense.flows.build import build_benchmark
     from landslide4sense.flows.cli import main
-    from landslide4sense.flows.train import retrain_baselines
+    from landslide4sense.flows.retraining import retrain_baselines
     from landslide4sense.records import read_dataset_meta
 
     url, env = server

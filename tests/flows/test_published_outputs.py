@@ -13,7 +13,7 @@ import pystac
 import pytest
 import yaml
 
-from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
 from tests.readers import (

@@ -14,12 +14,12 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.runner import Runner
 
-from landslide4sense.acquisition.synthetic import write_demo_inputs
+from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
 from landslide4sense.flows.cli import main
-from landslide4sense.flows.train import retrain_baselines
+from landslide4sense.flows.retraining import retrain_baselines
 from landslide4sense.records import read_dataset_meta
 from landslide4sense.training.data import load_benchmark
 from landslide4sense.training.models import get_model

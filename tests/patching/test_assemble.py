@@ -8,6 +8,7 @@ import pytest
 from affine import Affine
 
 from landslide4sense.choices import OutputLayout, Scaling
+from landslide4sense.geo import Grid
 from landslide4sense.patching import RegionJob, RegionTiles, assemble, patch_rows, split_count
 from landslide4sense.patching.assemble import (
     band_stats,
@@ -19,7 +20,6 @@ from landslide4sense.patching.assemble import (
     summarise,
 )
 from landslide4sense.records import DropCounts, TileRecord, read_dataset_meta
-from landslide4sense.regions import Grid
 from tests.helpers import RELEASE_DIVISORS, known_job
 
 

@@ -6,9 +6,9 @@ import pytest
 import yaml
 from affine import Affine
 
+from landslide4sense.geo import Grid
 from landslide4sense.patching import card
 from landslide4sense.records import Counts, DatasetMeta, RegionMeta, SplitCounts, SplitSummary
-from landslide4sense.regions import Grid
 
 
 def summary(n: int, share: float) -> SplitSummary:

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from landslide4sense.geo.stack import L4S_SCALE
 from landslide4sense.patching.assemble import patch_means
 from landslide4sense.patching.figures import plot_band_values, plot_landslide_share
-from landslide4sense.patching.stack import L4S_SCALE
 from landslide4sense.records import TileRecord
 
 

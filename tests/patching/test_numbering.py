@@ -7,7 +7,7 @@ import pytest
 
 from landslide4sense.patching import assemble, patch_rows
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
-from landslide4sense.versions import list_versions
+from landslide4sense.store.versions import list_versions
 from tests.helpers import known_job, strip_grid
 
 

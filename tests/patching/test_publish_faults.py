@@ -14,9 +14,9 @@ import threading
 import pytest
 
 from landslide4sense.errors import MissingInputError
-from landslide4sense.output import claim_output
 from landslide4sense.patching import assemble
-from landslide4sense.versions import (
+from landslide4sense.store.output import claim_output
+from landslide4sense.store.versions import (
     STAGING_PREFIX,
     TMP_PREFIX,
     PublishError,

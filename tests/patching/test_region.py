@@ -7,6 +7,7 @@ from affine import Affine
 from shapely.geometry import box
 
 from landslide4sense.errors import EmptyResultError
+from landslide4sense.geo import Grid
 from landslide4sense.patching import (
     RegionJob,
     collect_tiles,
@@ -16,7 +17,6 @@ from landslide4sense.patching import (
     read_mask,
 )
 from landslide4sense.records import DropCounts
-from landslide4sense.regions import Grid
 from tests.helpers import RELEASE_DIVISORS, known_job, write_raster
 
 GRID = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 300, 260)  # 2 x 2 whole tiles

@@ -3,7 +3,8 @@ from affine import Affine
 from rasterio.warp import transform_bounds
 
 from landslide4sense.errors import ConfigError
-from landslide4sense.regions import Grid, parse_region, region_grid, snapped_grid, utm_crs
+from landslide4sense.geo import Grid, snapped_grid, utm_crs
+from landslide4sense.regions import parse_region, region_grid
 
 
 def test_utm_zones():

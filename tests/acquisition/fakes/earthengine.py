@@ -36,7 +36,7 @@ from rasterio.io import MemoryFile
 from rasterio.warp import Resampling, reproject, transform_bounds
 from shapely.geometry import Polygon, box
 
-from landslide4sense.regions import Grid
+from landslide4sense.geo import Grid
 from tests.acquisition.fakes.http import Handler, serving
 from tests.helpers import CONTRACTS
 

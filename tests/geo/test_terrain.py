@@ -7,8 +7,14 @@ from affine import Affine
 from rasterio.warp import transform as warp_transform
 
 from landslide4sense.errors import InputDataError
-from landslide4sense.patching import read_on_grid, slope_degrees, terrain, write_terrain
-from landslide4sense.regions import Grid, snapped_grid
+from landslide4sense.geo import (
+    Grid,
+    read_on_grid,
+    slope_degrees,
+    snapped_grid,
+    terrain,
+    write_terrain,
+)
 from tests.helpers import KAGHAN, horn_slope, needs, write_raster
 
 A, B = 0.3, -0.2  # dz/dx and dz/dy of the plane (metres per metre)

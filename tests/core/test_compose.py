@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from landslide4sense.compose import check_stack, stack_problems
 from landslide4sense.errors import ConfigError
-from landslide4sense.stack import check_stack, stack_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {
@@ -63,7 +63,7 @@ def test_the_api_is_published_on_loopback_only_and_needs_credentials(resolved):
 
 
 def test_every_service_waits_for_the_secrets_check(resolved):
-    assert resolved["preflight"]["command"] == ["python", "-m", "landslide4sense.stack"]
+    assert resolved["preflight"]["command"] == ["python", "-m", "landslide4sense.compose"]
     assert resolved["postgres"]["depends_on"]["preflight"]["condition"] == (
         "service_completed_successfully"
     )
@@ -125,12 +125,12 @@ def test_the_preflight_command_exits_2_on_placeholders():
         "PREFECT_API_AUTH_STRING": "admin:change-me",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "landslide4sense.stack"], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "landslide4sense.compose"], env=env, capture_output=True, text=True
     )
     assert done.returncode == 2
     assert done.stderr.count("error:") == 1 and "Traceback" not in done.stderr
     ok = subprocess.run(
-        [sys.executable, "-m", "landslide4sense.stack"],
+        [sys.executable, "-m", "landslide4sense.compose"],
         env={"PATH": "/usr/bin:/bin", **GOOD},
         capture_output=True,
         text=True,

@@ -1,6 +1,6 @@
 """The production stack's secrets, checked before any of its services starts.
 
-``docker compose up`` runs ``python -m landslide4sense.stack`` first (the ``preflight`` service
+``docker compose up`` runs ``python -m landslide4sense.compose`` first (the ``preflight`` service
 of docker-compose.yml); every other service waits for it to succeed. It refuses the stack when
 a password or the Prefect API's authentication string is missing, too short, or still the
 placeholder of ``.env.example``: a stack reachable by others must not run on a known secret.

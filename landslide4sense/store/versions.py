@@ -42,8 +42,8 @@ from pathlib import Path
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.files import files_under, write_json
 from landslide4sense.layout import CURRENT, DATASET_JSON, VERSION_FILE, VERSIONS_DIR
-from landslide4sense.lock import output_lock
-from landslide4sense.output import is_benchmark
+from landslide4sense.store.lock import output_lock
+from landslide4sense.store.output import is_benchmark
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import logging
 import pytest
 from rich.console import Console
 
-from landslide4sense import progress as prog
+from landslide4sense.runtime import console as prog
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def terminal():
 
 
 def test_without_a_terminal_a_line_at_every_tenth_and_at_the_end(caplog):
-    caplog.set_level(logging.INFO, logger="landslide4sense.progress")
+    caplog.set_level(logging.INFO, logger="landslide4sense.runtime.console")
     with prog.progress("cutting demo", total=40, unit="patches") as advance:
         for _ in range(40):
             advance(1)
@@ -29,7 +29,7 @@ def test_without_a_terminal_a_line_at_every_tenth_and_at_the_end(caplog):
 
 
 def test_big_steps_log_once_per_step_and_bytes_show_megabytes(caplog):
-    caplog.set_level(logging.INFO, logger="landslide4sense.progress")
+    caplog.set_level(logging.INFO, logger="landslide4sense.runtime.console")
     with prog.progress("downloading B04", total=10e6, unit="bytes") as advance:
         advance(3.5e6)  # crosses 10, 20 and 30 %: one line
         advance(6.5e6)
@@ -40,7 +40,7 @@ def test_big_steps_log_once_per_step_and_bytes_show_megabytes(caplog):
 
 
 def test_a_failed_loop_does_not_report_an_end(caplog):
-    caplog.set_level(logging.INFO, logger="landslide4sense.progress")
+    caplog.set_level(logging.INFO, logger="landslide4sense.runtime.console")
     with pytest.raises(RuntimeError), prog.progress("training", total=4, unit="it") as advance:
         advance(1)
         raise RuntimeError("boom")

@@ -36,7 +36,8 @@ from shapely.geometry import Polygon
 
 from landslide4sense.acquisition.base import S2_NATIVE_RESOLUTION
 from landslide4sense.files import atomic_path, write_json, write_text
-from landslide4sense.regions import Grid, Region, parse_region, region_grid
+from landslide4sense.geo import Grid
+from landslide4sense.regions import Region, parse_region, region_grid
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from prefect.artifacts import (
 from landslide4sense.choices import Device
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import flow_run_name
-from landslide4sense.lock import output_lock
+from landslide4sense.store.lock import output_lock
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -112,11 +112,11 @@ def retrain_baselines(
     the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
     """
     require_extra("torch", "train")
-    from landslide4sense.output import is_benchmark
+    from landslide4sense.store.output import is_benchmark
+    from landslide4sense.store.versions import data_folder
     from landslide4sense.training.data import dataset_version
     from landslide4sense.training.models import model_names
     from landslide4sense.training.train import read_metrics, train_config
-    from landslide4sense.versions import data_folder
 
     logger = get_run_logger()
     dataset = Path(dataset)

@@ -28,7 +28,7 @@ from rasterio.windows import Window, from_bounds
 
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
-from landslide4sense.regions import Grid
+from landslide4sense.geo.grid import Grid
 
 log = logging.getLogger(__name__)
 
