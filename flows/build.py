@@ -5,12 +5,13 @@ candidates when it has none, a stop until they are corrected), make terrain (met
 slope) and prepare labels (repair, rasterize), cut its tiles block by block; then all regions
 are assembled into the benchmark, and a new version emits ``l4s.dataset.updated``.
 
-Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content
-of the stage's input files, every parameter and the code version
+Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content of
+the stage's input files, every parameter and the code version
 (:mod:`landslide4sense.store.cache`): a re-run skips what is done and intact, redoes what
-changed, and a killed build resumes where it stopped. Tasks pass file paths, never arrays.
-The flows check their input before anything is written
-(:mod:`landslide4sense.flows.preflight`), hold the output folder's lock for the whole run, and publish a new version atomically (:mod:`landslide4sense.store.versions`).
+changed, and a killed build resumes where it stopped. Tasks pass file paths, never arrays. The
+flows check their input before anything is written (:mod:`landslide4sense.flows.preflight`),
+hold the output folder's lock for the whole run, and publish a new version atomically
+(:mod:`landslide4sense.store.versions`).
 """
 
 from __future__ import annotations
