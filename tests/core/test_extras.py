@@ -39,8 +39,8 @@ def test_the_core_imports_without_any_extra():
         for m in (
             "flows.cli",
             "flows.build",
-            "flows.train",
-            "acquisition.synthetic",
+            "flows.retraining",
+            "acquisition.demo",
             "annotation",
             "patching",
             "records",
