@@ -31,6 +31,17 @@ def test_pixel_aligned_square_rasterizes_to_its_pixel_count():
     assert rasterize_labels([ell], GRID.transform, (10, 10)).sum() == 4 + 4
 
 
+def test_only_pixels_whose_centre_is_inside_are_burnt():
+    """A 3 x 3 pixel square shifted 0.4 pixel right and down touches 4 x 4 pixels, but only
+    3 x 3 centres lie inside it."""
+    x0, top = GRID.transform.c, GRID.transform.f
+    square = box(x0 + 24, top - 64, x0 + 54, top - 34)
+    mask = rasterize_labels([square], GRID.transform, (10, 10))
+    expected = np.zeros((10, 10), np.uint8)
+    expected[3:6, 2:5] = 1
+    assert np.array_equal(mask, expected)
+
+
 def test_empty_geometry_list_gives_zeros():
     assert rasterize_labels([], GRID.transform, (3, 4)).sum() == 0
 

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import datetime as dt
 import json
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from affine import Affine
 
-from landslide4sense.choices import OutputLayout, Scaling
+from landslide4sense.choices import OutputLayout, Scaling, Split
 from landslide4sense.geo import Grid
 from landslide4sense.patching import RegionJob, RegionTiles, assemble, patch_rows, split_count
 from landslide4sense.patching.assemble import (
@@ -182,6 +183,11 @@ def test_content_version_depends_on_content_numbering_and_scaling_only():
         content_version(Scaling.RAW, number_patches([region("b", [tile(0, 0), tile(0, 1, 2.0)])]))
         != v
     )
+    # The same patches, numbers and content with their splits exchanged: another dataset.
+    other_split = {Split.TRAIN: Split.TEST, Split.TEST: Split.TRAIN}
+    swapped = [dataclasses.replace(p, split=other_split[p.split]) for p in patches]
+    assert [p.index for p in swapped] == [p.index for p in patches]
+    assert content_version(Scaling.RAW, swapped) != v
 
 
 def test_manifest_rows():
