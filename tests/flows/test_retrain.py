@@ -2,7 +2,10 @@
 
 import asyncio
 import csv
+import os
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,7 @@ from landslide4sense.records import read_dataset_meta
 from landslide4sense.training.data import load_benchmark
 from landslide4sense.training.models import get_model
 from landslide4sense.training.synthetic import write_release
+from tests.helpers import hold, said_it_waits
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +85,10 @@ def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, caps
     assert scores["f1"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
     (row,) = csv.DictReader((run / "table_i.csv").open())
     assert row["model"] == "ContextNet" and float(row["test_f1"]) == pytest.approx(scores["f1"])
+    precision = 100 * tp / (tp + fp) if tp + fp else 0.0
+    recall = 100 * tp / (tp + fn) if tp + fn else 0.0
+    assert float(row["test_precision"]) == pytest.approx(precision)
+    assert float(row["test_recall"]) == pytest.approx(recall)
     assert float(row["paper_f1"]) == 58.11  # the paper's Table I, beside ours
     again = retrain_baselines(dataset=bench, **QUICK)
     assert again["trained"] == [] and again["skipped"] == ["ContextNet"]
@@ -102,6 +110,21 @@ def test_competition_layout_scores_every_split_with_masks(tmp_path):
     cells = table_row(table, "ContextNet")
     assert all(0 <= float(c) <= 100 for c in cells[1:5])  # test R/P/F1 and validation F1
     assert cells[5:8] == ["49.29", "70.77", "58.11"]  # the paper's, on its own split
+
+
+def test_training_waits_while_another_run_holds_the_results_folder(tmp_path, caplog):
+    root = write_release(tmp_path / "release", 8, 4, size=32, seed=3)
+    results = root / "training"  # a folder not ours: its results folder is the one locked
+    holder = hold(results, 120)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            run = pool.submit(retrain_baselines, dataset=root, **QUICK)
+            assert said_it_waits(run, caplog)
+            assert not list(results.glob("*/ContextNet"))  # nothing trained meanwhile
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)  # the kernel releases its lock
+            holder.wait()
+        assert run.result(timeout=300)["trained"] == ["ContextNet"]
 
 
 def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):

@@ -80,6 +80,28 @@ def test_20m_and_60m_bands_with_different_extents_land_on_one_grid():
     assert np.nanmean(a20) == pytest.approx(native20[native20 > 0].mean(), rel=0.005)
 
 
+def test_channels_are_b01_to_b12_then_slope_and_dem_and_zero_is_nodata(tmp_path):
+    """Fixture-free twin of the riotiler test below: 13 band files of distinct values (B8A
+    among them, as sources deliver it), a slope and a DEM."""
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 8, 6)
+    files = [*S2_BANDS[:8], "B8A", *S2_BANDS[8:]]
+    bands = {}
+    for i, band in enumerate(files):
+        a = np.full((6, 8), 100 * (i + 1), np.uint16)
+        a[0, :3] = 0  # outside the swath
+        bands[band] = write_raster(tmp_path / f"{band}.tif", a, grid.crs, grid.transform)
+    slope, dem = (
+        write_raster(tmp_path / name, np.full((6, 8), v, np.float32), grid.crs, grid.transform, -1)
+        for name, v in (("slope.tif", 7.5), ("dem.tif", 812.0))
+    )
+    with GridStack(grid, bands, slope, dem) as stack:
+        img, valid, _ = stack.read(rasterio.windows.Window(0, 0, 8, 6))
+    # Channel i is file B01..B12 (B8A left out), then slope (degrees), then the DEM (metres).
+    expected = [100.0 * (files.index(b) + 1) for b in S2_BANDS] + [7.5, 812.0]
+    assert img[:, 5, 5].tolist() == expected
+    assert np.isnan(img[:12, 0, :3]).all() and not valid[0, :3].any() and valid[1:].all()
+
+
 @needs(RIOTILER)
 def test_riotiler_13_bands_give_b1_to_b12_and_zero_is_nodata(tmp_path):
     region = parse_region(
