@@ -1,0 +1,59 @@
+"""The STAC source on a synthetic scene: a fixture-free twin of the riotiler tests (a user's
+clone has no ../shared/fixtures): every band of the composite comes from its own asset."""
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.warp import transform_bounds
+
+from landslide4sense.acquisition import stac
+from landslide4sense.acquisition.retry import RetryPolicy
+from landslide4sense.regions import region_grid
+from tests.acquisition.fakes import FakeS3, FakeStac, band_assets, l1c_item
+from tests.acquisition.fakes.stac import KEYS, UDP_REGION
+from tests.helpers import CONTRACTS, needs, write_raster
+
+pytestmark = needs(CONTRACTS)
+RES = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B01": 60, "B09": 60, "B10": 60}
+
+
+def synthetic_archive(folder):
+    """One clear scene over the region: band i is a constant 1000 + 50 i DN (clear land: low
+    blue, high near infrared), each at its native resolution on a 60 m-aligned tile."""
+    grid = region_grid(UDP_REGION)
+    left, bottom, right, top = grid.bounds
+    x0, y0 = (left // 60 - 10) * 60, (top // 60 + 10) * 60  # 600 m or more beyond the region
+    width = int((right // 60 + 10) * 60 - x0)
+    height = int(y0 - (bottom // 60 - 10) * 60)  # in metres, multiples of 60
+    bands, files = {}, {}
+    values = {band: 1000 + 50 * i for i, band in enumerate(sorted(band_assets()))}
+    for band, key in band_assets().items():
+        res = RES.get(band, 20)
+        t = Affine(res, 0, x0, 0, -res, y0)
+        data = np.full((height // res, width // res), values[band], np.uint16)
+        files[key] = write_raster(folder / f"{band}.tif", data, grid.crs, t)
+        bands[key] = (res, list(data.shape), list(t)[:6])
+    lonlat = list(transform_bounds(grid.crs, "EPSG:4326", x0, y0 - height, x0 + width, y0))
+    item = l1c_item(
+        "S2B_19UDP_20170729_0_L1C", "2017-07-29T15:26:00Z", 5.0, lonlat, 32619, "19UDP", bands
+    )
+    served = {
+        item["assets"][k]["href"].removeprefix("s3://sentinel-s2-l1c/"): p for k, p in files.items()
+    }
+    return [item], served, values
+
+
+def test_every_band_of_the_composite_comes_from_its_own_asset(tmp_path, monkeypatch):
+    for k, v in KEYS.items():
+        monkeypatch.setenv(k, v)
+    items, files, values = synthetic_archive(tmp_path / "bucket")
+    policy = RetryPolicy(base=0.01, cap=0.05, seed=0)
+    with FakeStac(items).running() as api, FakeS3(files).running() as s3:
+        source = stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy)
+        layers = source.fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
+    assert set(layers.bands) == set(band_assets())
+    for band, path in layers.bands.items():
+        with rasterio.open(path) as src:
+            composite = src.read(1)
+        assert src.res[0] == RES.get(band, 20), band
+        assert (composite == values[band]).mean() > 0.99, band
