@@ -2,18 +2,22 @@
 clone has no ../shared/fixtures): every band of the composite comes from its own asset."""
 
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 
 from landslide4sense.acquisition import stac
 from landslide4sense.acquisition.retry import RetryPolicy
+from landslide4sense.errors import SourceError
 from landslide4sense.regions import region_grid
 from tests.acquisition.fakes import FakeS3, FakeStac, band_assets, l1c_item
 from tests.acquisition.fakes.stac import KEYS, UDP_REGION
 from tests.helpers import CONTRACTS, needs, write_raster
 
 pytestmark = needs(CONTRACTS)
+FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
 RES = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B01": 60, "B09": 60, "B10": 60}
 
 
@@ -43,17 +47,62 @@ def synthetic_archive(folder):
     return [item], served, values
 
 
-def test_every_band_of_the_composite_comes_from_its_own_asset(tmp_path, monkeypatch):
+@pytest.fixture
+def services(tmp_path, monkeypatch):
     for k, v in KEYS.items():
         monkeypatch.setenv(k, v)
     items, files, values = synthetic_archive(tmp_path / "bucket")
-    policy = RetryPolicy(base=0.01, cap=0.05, seed=0)
     with FakeStac(items).running() as api, FakeS3(files).running() as s3:
-        source = stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy)
-        layers = source.fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
+        yield api, s3, values
+
+
+def source(api, s3, policy: RetryPolicy = FAST) -> stac.StacSource:
+    return stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy)
+
+
+def test_every_band_of_the_composite_comes_from_its_own_asset(services, tmp_path):
+    api, s3, values = services
+    layers = source(api, s3).fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
     assert set(layers.bands) == set(band_assets())
     for band, path in layers.bands.items():
         with rasterio.open(path) as src:
             composite = src.read(1)
         assert src.res[0] == RES.get(band, 20), band
         assert (composite == values[band]).mean() > 0.99, band
+    # Fetched again unchanged: nothing is downloaded again.
+    before = s3.requests
+    again = source(api, s3).fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
+    assert again.bands == layers.bands and s3.requests == before
+
+
+def test_transient_bucket_errors_are_retried(services, tmp_path):
+    api, s3, _ = services
+    s3.fail_every = 5  # 503 SlowDown
+    sleeps = []
+    policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
+    layers = source(api, s3, policy).fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "w")
+    assert sleeps and len(layers.bands) == 13
+
+
+def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services):
+    api, s3, _ = services
+    item = source(api, s3).search(UDP_REGION)[0]
+
+    def read(band: str):
+        href = item.assets[stac.ASSETS[band]].href
+        window = rasterio.windows.Window(0, 0, 4, 4)
+        return stac.read_band(href, region_grid(UDP_REGION), window, Resampling.bilinear, FAST)
+
+    # (one band each: GDAL remembers a refused file for the rest of the process)
+    with (
+        stac.s3_env(KEYS, s3.url, AWS_REQUEST_PAYER=""),
+        pytest.raises(SourceError, match=r"access denied.*requester-pays"),
+    ):
+        read("B03")
+    assert set(s3.refused) == {"AccessDenied"}
+    wrong = {**KEYS, "AWS_SECRET_ACCESS_KEY": "wrong"}
+    with stac.s3_env(wrong, s3.url), pytest.raises(SourceError, match="access denied"):
+        read("B04")
+    assert s3.refused[-1] == "SignatureDoesNotMatch"
+    with stac.s3_env(KEYS, s3.url):  # the same read, signed and paid: served
+        assert read("B02").shape == (4, 4)
