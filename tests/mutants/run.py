@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -104,12 +105,16 @@ def environment(copy: Path, site: Path) -> dict[str, str]:
 
 
 def check_imports_the_copy(copy: Path, env: dict[str, str]) -> None:
-    """Stop unless the copy's Python imports the copy's code."""
-    probe = "import landslide4sense.training.metrics as m, landslide4sense as p; print(m.__file__)"
+    """Stop unless the copy's Python imports the copy's code (a core and a stage module)."""
+    probe = (
+        "import landslide4sense.store.output as a, landslide4sense.training.metrics as b; "
+        "print(a.__file__); print(b.__file__)"
+    )
     where = subprocess.run(
         [sys.executable, "-c", probe], cwd=copy, env=env, capture_output=True, text=True
     )
-    if where.returncode or not where.stdout.strip().startswith(str(copy)):
+    files = where.stdout.split()
+    if where.returncode or not files or not all(f.startswith(f"{copy}/") for f in files):
         sys.exit(f"mutants: the scratch copy imports {where.stdout or where.stderr}, not its own")
 
 
@@ -118,13 +123,23 @@ def run_tests(
 ) -> tuple[int | None, str]:
     """pytest's exit status on ``tests`` in the copy (None: timed out) and its last lines."""
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests]
+    # A session of its own: on a timeout its servers and workers go with it.
+    proc = subprocess.Popen(
+        cmd,
+        cwd=copy,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        done = subprocess.run(
-            cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout
-        )
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return None, ""
-    return done.returncode, "\n".join((done.stdout + done.stderr).splitlines()[-15:])
+    return proc.returncode, "\n".join(out.splitlines()[-15:])
 
 
 def matches(m: Mutation, root: Path) -> bool:
@@ -142,12 +157,12 @@ def try_mutation(m: Mutation, copy: Path, env: dict[str, str]) -> str:
         status, tail = run_tests(copy, env, m.tests)
     finally:
         path.write_text(text)
-    if status in (None, 1):
+    if status == 0:
+        return "survived"
+    if status in (None, 1):  # failed, or hung
         return "caught"
-    if status not in (0, 1):
-        print(tail)
-        return "error"
-    return "survived"
+    print(tail)
+    return "error"
 
 
 def main(argv: list[str] | None = None) -> int:
