@@ -106,3 +106,19 @@ def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services):
     assert s3.refused[-1] == "SignatureDoesNotMatch"
     with stac.s3_env(KEYS, s3.url):  # the same read, signed and paid: served
         assert read("B02").shape == (4, 4)
+
+
+def test_search_parameters_and_an_empty_search(services):
+    api, s3, _ = services
+    params = stac.search_parameters(UDP_REGION)
+    assert params["collections"] == ["sentinel-2-l1c"]
+    assert params["datetime"] == "2017-07-20/2017-08-31"
+    assert params["intersects"]["type"] == "Polygon"
+    assert source(api, s3).search(UDP_REGION)[0].id == "S2B_19UDP_20170729_0_L1C"
+    asked = api.searches[-1]
+    assert asked["query"] == {"eo:cloud_cover": {"lte": 60}} and asked["limit"] == 1
+    nowhere = UDP_REGION.model_copy(
+        update={"imagery": UDP_REGION.imagery.model_copy(update={"max_scene_cloud": 0.5})}
+    )
+    with pytest.raises(SourceError, match="widen the window or the cloud limit"):
+        source(api, s3).search(nowhere)

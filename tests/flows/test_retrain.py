@@ -17,7 +17,6 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.runner import Runner
 
-from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
@@ -32,11 +31,6 @@ from tests.helpers import hold, said_it_waits
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"models": "ContextNet", "iterations": 4, "batch_size": 2, "device": "cpu", "eval_every": 2}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo_inputs(tmp_path_factory.mktemp("demo"))
 
 
 def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
@@ -58,8 +52,8 @@ def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
     }
 
 
-def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, capsys):
-    regions, raw = demo
+def test_retrain_writes_table_i_and_skips_a_trained_version(demo_inputs, tmp_path, capsys):
+    regions, raw = demo_inputs
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-hills.yaml", out=bench, raw=raw)
     meta = read_dataset_meta(bench / "dataset.json")
@@ -137,7 +131,7 @@ def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
     assert "- validation: 2 patches (held out from TrainData: the last 10% of each" in table
 
 
-def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
+def test_a_new_dataset_version_triggers_retraining(demo_inputs, tmp_path):
     """The trigger of prefect.yaml, applied as a deployment served by a local Runner."""
     spec = next(
         d
@@ -150,7 +144,7 @@ def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
     )
     deployment_id = deployment.apply()
 
-    regions, raw = demo
+    regions, raw = demo_inputs
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-valley.yaml", out=bench, raw=raw)  # a new version
     version = read_dataset_meta(bench / "dataset.json").version
