@@ -95,3 +95,9 @@ def test_pixels_are_kept_where_cloud_score_plus_is_at_least_the_threshold(expres
     (link,) = calls(expression, "Image.linkCollection")
     (loaded,) = calls(link["imageCollection"], "ImageCollection.load")
     assert loaded["id"] == {"constantValue": "GOOGLE/CLOUD_SCORE_PLUS/V1/S2_HARMONIZED"}
+
+
+def test_the_composite_is_the_median_of_the_masked_scenes(expression):
+    (median,) = calls(expression, "reduce.median")
+    assert calls(median["collection"], "Image.updateMask")  # of the clear pixels
+    assert not calls(expression, "reduce.mean")

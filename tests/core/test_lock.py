@@ -63,6 +63,12 @@ def test_reentrant_in_the_holding_thread_exclusive_for_other_threads(tmp_path):
     assert not is_held(out)
 
 
+def test_the_holding_thread_takes_the_lock_again_at_once(tmp_path):
+    with output_lock(tmp_path, "l4s build"), output_lock(tmp_path, "publish", timeout=1):
+        assert is_held(tmp_path)
+    assert not is_held(tmp_path)
+
+
 def test_a_folder_removed_while_waiting_is_locked_anew(tmp_path):
     """The waiter must not go on holding the lock of a removed file (a third run would lock
     the new one): it locks the file that is there now."""

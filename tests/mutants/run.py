@@ -5,6 +5,7 @@ Every mutation must be caught (its tests fail), and every snippet must still be 
 
     .venv/bin/python tests/mutants/run.py              # the whole list
     .venv/bin/python tests/mutants/run.py -k lock      # the mutations whose name holds "lock"
+    .venv/bin/python tests/mutants/run.py -k lock -k guard --no-baseline
 
 The copy is the working tree's tracked and untracked (not ignored) files; its Python processes
 (the tests' subprocesses included) import the copy's code, not this checkout's, through a
@@ -167,7 +168,9 @@ def try_mutation(m: Mutation, copy: Path, env: dict[str, str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("-k", default="", help="only the mutations whose name contains this")
+    ap.add_argument(
+        "-k", action="append", default=[], help="only the mutations whose name contains this"
+    )
     ap.add_argument(
         "--no-baseline",
         action="store_true",
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "a caught mutation is caught by the mutation, not by a test failing anyway)",
     )
     args = ap.parse_args(argv)
-    mutations = [m for m in read_mutations() if args.k in m.name]
+    mutations = [m for m in read_mutations() if not args.k or any(k in m.name for k in args.k)]
     stale = [m.name for m in mutations if not matches(m, ROOT)]
     if stale:
         print(f"mutants: snippets no longer in their files (update mutations.toml): {stale}")
