@@ -1,7 +1,9 @@
 """The geospatial floor every stage stands on.
 
-:mod:`.grid` (the region's 10 m grid), :mod:`.reader` (reading any raster onto the grid),
-:mod:`.terrain` (a metric DEM and its slope), :mod:`.stack` (the 14-band stack and its scaling).
+:mod:`.grid` (the region's 10 m grid), :mod:`.reader` (the one window reader: any raster, or any
+raster onto the grid, with GDAL's rules for missing data), :mod:`.terrain` (a metric DEM and its
+slope), :mod:`.stack` (the 14-band stack and its scaling), :mod:`.polygonize` (a mask on the
+grid to polygons; import it from its module: it loads geopandas, which the rest does not need).
 Stages import these; they never import each other for them.
 """
 
