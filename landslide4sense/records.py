@@ -2,8 +2,11 @@
 
 Stages hand each other these models, never loose dicts: a region's layer provenance (flows to
 patching), a block's tile records (cutting to publishing), the manifest rows and the dataset
-metadata (publishing to training, and to a later ``add-region``). Every model forbids unknown
-keys, so a misspelt field is an error where it is made, not a ``KeyError`` two stages later.
+metadata (publishing to training, and to a later ``add-region``), and the parts of a region
+file that the metadata repeats (its event, imagery window and licence; :mod:`regions.schema`
+builds the region file's model on them, so the core needs no region code). Every model forbids
+unknown keys, so a misspelt field is an error where it is made, not a ``KeyError`` two stages
+later.
 ``dataset.json`` carries a :data:`SCHEMA_VERSION`; :func:`read_dataset_meta` says what to do
 with a file written by an older or newer landslide4sense.
 """
