@@ -1,7 +1,8 @@
 """The one window reader: any raster, or any raster onto a grid, as float32 with NaN for no data.
 
-Every stage that reads a raster reads through here, so missing data means the same thing
-everywhere. A pixel is missing where GDAL's mask says so (:class:`WindowReader`):
+The stages read their input rasters through here (terrain, the 14-band stack, OBIA candidates
+and their true-colour composites, a model's map of a region), so missing data means the same
+thing everywhere. A pixel is missing where GDAL's mask says so (:class:`WindowReader`):
 
 * an internal mask, an alpha band or a per-dataset mask: GDAL's own mask band;
 * a declared nodata value: on floats, within 2 float32 ulp of it, as GDAL compares (a DEM whose

@@ -4,7 +4,8 @@ Slope is computed on the DEM at its native resolution, in a metric CRS, before a
 resampled to 10 m: resampling first would smooth the terrain and flatten the slopes. A DEM in
 geographic degrees is first projected to the region's UTM zone at its own pixel size.
 :func:`write_terrain` does both in one pass over blocks of rows, so memory does not grow with
-the DEM.
+the DEM. The DEM is read through the one window reader (:mod:`.reader`: GDAL's rules for
+missing data).
 """
 
 from __future__ import annotations
@@ -163,7 +164,9 @@ def _metric_rows(
     return lambda r0, r1: reader.read(Window(c0, top + r0, target.width, r1 - r0)), target
 
 
-def _write_blocks(read_rows: Callable[[int, int], np.ndarray], target: Grid, dem_dst, slope_dst):
+def _write_blocks(
+    read_rows: Callable[[int, int], np.ndarray], target: Grid, dem_dst, slope_dst
+) -> int:
     """Write the DEM and its slope block by block; return how many DEM cells are valid.
 
     Each block is read with a one-row halo, so the slope equals a whole-array computation.
