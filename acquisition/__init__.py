@@ -57,12 +57,13 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 
-def plan_source(name: str, region, grid) -> dict:
-    """What source ``name`` would request for ``region`` on ``grid``, without network."""
+def plan_source(name: str, region, grid, block_px: int | None = None) -> dict:
+    """What source ``name`` would request for ``region`` on ``grid``, without network
+    (``block_px``: Earth Engine's block side, default the region's or the largest allowed)."""
     if name == "earthengine":
         from landslide4sense.acquisition.earthengine import plan
 
-        return plan(region, grid)
+        return plan(region, grid, side=block_px)
     if name == "stac":
         from landslide4sense.acquisition.stac import plan
 
