@@ -12,9 +12,10 @@ The composite, with Earth Engine's band order, grids and provenance:
    sorted by ``eo:cloud_cover`` (least cloudy first), ``max_items`` of them;
 2. read each band of each scene with GDAL's ``/vsis3/`` windowed reads (the request-payer
    header set) onto the grid nested in the region's grid at the band's native 10/20/60 m;
-3. remove the processing-baseline offset (04.00 and later: ``raster:bands`` offset -0.1 after
-   scale 0.0001, i.e. +1000 DN), so every scene is in the pre-2022 DN range, as Earth Engine's
-   ``S2_HARMONIZED``;
+3. remove the processing-baseline offset (+1000 DN for baseline 04.00 and later, read from
+   ``s2:processing_baseline`` or the product name's ``_Nxxxx_``; the catalogue's
+   ``raster:bands`` offset is wrong on older baselines, so it is only compared and warned
+   about), so every scene is in the pre-2022 DN range, as Earth Engine's ``S2_HARMONIZED``;
 4. mask clouds per pixel with s2cloudless (its LightGBM model ships in its wheel: no network),
    run on the ten bands it needs averaged onto the 60 m grid;
 5. take the per-pixel median of the clear values.
@@ -79,7 +80,7 @@ NO_DATA = 255  # in a cloud mask: the scene has no pixel there
 BLOCK_ROWS = 1024
 READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
 #: Changes whenever the composite's method changes (part of the cache key).
-METHOD = "s2cloudless-0.4-60m/harmonized/median/1"
+METHOD = "s2cloudless-0.4-60m/harmonized-by-baseline/median/2"
 AWS_SETUP = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
     "~/.aws/credentials) of an AWS account: the sentinel-s2-l1c bucket is requester-pays, "
@@ -179,15 +180,56 @@ def vsi_path(href: str) -> str:
     return "/vsis3/" + href.removeprefix("s3://") if href.startswith("s3://") else href
 
 
-def dn_offset(item, band: str) -> float:
-    """The DN to add so the scene is in the pre-2022 range: ``offset / scale`` of the asset's
-    ``raster:bands`` (-1000 from baseline 04.00 on), else by the processing baseline."""
-    asset = item.assets[ASSETS[band]]
-    rb = (asset.extra_fields.get("raster:bands") or [{}])[0]
+#: The processing baseline in a product name: ``..._N0510_...`` is 05.10.
+BASELINE_IN_NAME = re.compile(r"_N(\d{2})(\d{2})_")
+OFFSET_BASELINE = "04.00"  # products of this baseline and later carry RADIO_ADD_OFFSET -1000
+
+
+def processing_baseline(item) -> str | None:
+    """The item's processing baseline (``05.10``): ``s2:processing_baseline``, else the
+    ``_Nxxxx_`` of its product name (``s2:product_uri``, then its id); None if neither says."""
+    baseline = item.properties.get("s2:processing_baseline")
+    if baseline:
+        return str(baseline)
+    for name in (item.properties.get("s2:product_uri"), item.id):
+        found = BASELINE_IN_NAME.search(name or "")
+        if found:
+            return f"{found[1]}.{found[2]}"
+    return None
+
+
+def catalogue_offset(item, band: str) -> float | None:
+    """The DN offset the catalogue states for ``band`` (``raster:bands`` offset / scale)."""
+    asset = item.assets.get(ASSETS[band]) if ASSETS.get(band) else None
+    rb = ((asset.extra_fields.get("raster:bands") if asset else None) or [{}])[0]
     if "offset" in rb and rb.get("scale"):
-        return round(rb["offset"] / rb["scale"])
-    baseline = item.properties.get("s2:processing_baseline", "00.00")
-    return -1000.0 if baseline >= "04.00" else 0.0
+        return float(round(rb["offset"] / rb["scale"]))
+    return None
+
+
+def dn_offset(item, band: str) -> float:
+    """The DN to add so the scene is in the pre-2022 range, decided by the processing baseline
+    (-1000 from 04.00 on, also for Collection-1 reprocessings of older scenes; 0 before): the
+    catalogue's ``raster:bands`` offset is known to be wrong (Earth Search states -0.1 on old
+    baselines too), so it decides only where no baseline is known."""
+    baseline = processing_baseline(item)
+    if baseline is None:
+        return catalogue_offset(item, band) or 0.0
+    return -1000.0 if baseline >= OFFSET_BASELINE else 0.0
+
+
+def offset_disagreements(items, band: str = "B02") -> list[str]:
+    """A line per item whose catalogue offset differs from the one its baseline implies (the
+    composite uses the baseline's: ``l4s`` warns, so a reader of the catalogue is not misled)."""
+    lines = []
+    for item in items:
+        stated, used = catalogue_offset(item, band), dn_offset(item, band)
+        if stated is not None and stated != used:
+            lines.append(
+                f"{item.id}: the catalogue states a DN offset of {stated:+.0f}, its processing "
+                f"baseline {processing_baseline(item)} implies {used:+.0f}; using {used:+.0f}"
+            )
+    return lines
 
 
 #: Transient failures as GDAL words them: S3's <Message> of a refusal (not the status), and
@@ -285,6 +327,8 @@ class StacSource:
         if self._keys is None:
             raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
         items = self.search(region)
+        for line in offset_disagreements(items):
+            log.warning(line)
         key = digest(
             region.aoi.model_dump(mode="json"),
             grid.to_dict(),
@@ -317,7 +361,8 @@ class StacSource:
             "scene_cloud_cover": {i.id: i.properties.get("eo:cloud_cover") for i in items},
             "cloud_masked_share": round(sum(known) / len(known), 2) if known else None,
             "scene_order": "least cloudy first (eo:cloud_cover)",
-            "harmonized": "processing baseline 04.00+ offset removed (pre-2022 DN range)",
+            "harmonized": "processing baseline 04.00+ offset removed (pre-2022 DN range), "
+            "decided by the baseline, not the catalogue's raster:bands offset",
             "pixel_cloud_mask": f"s2cloudless 1.7 (threshold 0.4) at {CLOUD_RESOLUTION} m",
             "composite": "per-pixel median of the clear values",
             "cache_key": key,

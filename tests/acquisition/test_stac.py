@@ -116,7 +116,8 @@ def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
         assert src.res[0] == {"B02": 10, "B05": 20, "B10": 60}[band]
         # B's +1000 DN (baseline 05.10) is removed and its cloud masked by s2cloudless: the
         # median is A's value everywhere (without the offset removal it would be A + 500,
-        # without the mask 9000 under the cloud).
+        # without the mask 9000 under the cloud). A (baseline 02.05) carries the catalogue's
+        # misleading offset -0.1, as real items do: it is not shifted.
         expected = read_on_grid(RIOTILER / f"{band}.jp2", g, sentinel2=True)
         ok = np.isfinite(expected) & (composite > 0)
         assert ok.mean() > 0.95, band
@@ -221,6 +222,37 @@ def test_the_item_is_shaped_like_earth_searchs():
     )
     assert item["assets"]["blue"]["raster:bands"][0]["offset"] == -0.1
     assert not {"qa60", "scl", "QA60"} & set(item["assets"])  # no per-pixel cloud mask
+
+
+def test_offsets_follow_the_processing_baseline_not_the_catalogue(caplog):
+    """Earth Search states offset -0.1 on every item; only baseline 04.00+ pixels carry it."""
+    import pystac
+
+    def item(baseline: str, **drop) -> pystac.Item:
+        d = l1c_item(
+            "S2B_19UDP_20170729_0_L1C",
+            "2017-07-29T15:26:00Z",
+            5,
+            [0, 0, 1, 1],
+            32619,
+            "19UDP",
+            {},
+            baseline,
+        )
+        for key in drop:
+            d["properties"].pop(key)
+        return pystac.Item.from_dict(d)
+
+    old, new = item("02.05"), item("05.10")
+    assert stac.catalogue_offset(old, "B02") == stac.catalogue_offset(new, "B02") == -1000
+    assert stac.dn_offset(old, "B02") == 0 and stac.dn_offset(new, "B12") == -1000
+    # Without s2:processing_baseline, the product name's _N0205_ decides.
+    assert stac.processing_baseline(item("02.05", **{"s2:processing_baseline": 1})) == "02.05"
+    assert stac.dn_offset(item("04.00", **{"s2:processing_baseline": 1}), "B02") == -1000
+    assert stac.offset_disagreements([old, new]) == [
+        "S2B_19UDP_20170729_0_L1C: the catalogue states a DN offset of -1000, its processing "
+        "baseline 02.05 implies +0; using +0"
+    ]
 
 
 @pytest.mark.network

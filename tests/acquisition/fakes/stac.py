@@ -59,6 +59,7 @@ def l1c_item(
     tile: str,
     bands: dict[str, tuple[int, list[int], list[float]]],
     baseline: str = "02.05",
+    offset: float = -0.1,
 ) -> dict:
     """An Earth Search L1C item shaped like the real one.
 
@@ -70,13 +71,16 @@ def l1c_item(
         epsg: the tile's UTM EPSG code.
         tile: the MGRS tile, e.g. ``19UDP``.
         bands: asset key to (gsd, proj:shape, proj:transform).
-        baseline: the processing baseline (04.00 and later carry the -0.1 offset).
+        baseline: the processing baseline (04.00 and later carry a -1000 DN offset in their
+            pixels); it is also in ``s2:product_uri``'s ``_Nxxxx_``.
+        offset: every band's ``raster:bands`` offset. Earth Search states -0.1 whatever the
+            baseline (contracts/stac.md: catalogue offsets are known to be wrong), so the
+            default is the misleading value real items of the paper's windows carry.
     """
     item = item_template()
     day = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     zone, lat, square = tile[:2], tile[2], tile[3:]
     folder = f"tiles/{int(zone)}/{lat}/{square}/{day.year}/{day.month}/{day.day}/0"
-    offset = -0.1 if baseline >= "04.00" else 0.0
     item["id"] = item_id
     item["bbox"] = footprint
     item["geometry"] = box(*footprint).__geo_interface__
@@ -92,6 +96,8 @@ def l1c_item(
             "mgrs:grid_square": square,
             "grid:code": f"MGRS-{tile}",
             "s2:processing_baseline": baseline,
+            "s2:product_uri": f"S2B_MSIL1C_{day:%Y%m%dT%H%M%S}_N{baseline.replace('.', '')}_"
+            f"R000_T{tile}_{day:%Y%m%dT%H%M%S}.SAFE",
         }
     )
     template = item["assets"]
