@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landslide4sense.acquisition.retry import RetryPolicy
-from landslide4sense.errors import L4SError
+from landslide4sense.errors import L4SError, SourceError
 from landslide4sense.extras import require_extra
 from landslide4sense.regions import Region
 
@@ -100,16 +100,12 @@ def check_stac(
     """AWS keys, the STAC endpoint and collection, scenes in the window, one paid read."""
     from landslide4sense.acquisition import stac
 
-    keys = stac.aws_credentials()
-    out = [
-        Check(
-            "stac",
-            "credentials",
-            keys is not None,
-            "AWS keys found" if keys else "no AWS keys",
-            stac.AWS_SETUP,
-        )
-    ]
+    try:
+        keys = stac.aws_credentials()
+        found = "AWS keys found" if keys else "no AWS keys"
+    except SourceError as err:  # the chain failed: an unknown profile, an expired SSO login
+        keys, found = None, str(err)
+    out = [Check("stac", "credentials", keys is not None, found, stac.AWS_SETUP)]
     url = url or stac.EARTH_SEARCH
 
     def collection() -> str:

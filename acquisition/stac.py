@@ -27,9 +27,7 @@ their pixels (AOI, grid, window, cloud limits, collection, scene ids, code versi
 
 from __future__ import annotations
 
-import configparser
 import logging
-import os
 import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -82,9 +80,10 @@ READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the
 #: Changes whenever the composite's method changes (part of the cache key).
 METHOD = "s2cloudless-0.4-60m/harmonized-by-baseline/median/2"
 AWS_SETUP = (
-    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with "
-    "~/.aws/credentials) of an AWS account: the sentinel-s2-l1c bucket is requester-pays, "
-    "your account pays its transfer"
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for temporary "
+    "keys), or AWS_PROFILE naming a profile of ~/.aws/credentials or ~/.aws/config (keys, "
+    "SSO after `aws sso login`, credential_process), of an AWS account: the sentinel-s2-l1c "
+    "bucket is requester-pays, your account pays its transfer"
 )
 
 
@@ -116,23 +115,31 @@ def plan(region: Region, grid: Grid) -> dict:
     }
 
 
-def aws_credentials() -> dict[str, str] | None:
-    """AWS keys from the environment or ``~/.aws/credentials`` (profile ``AWS_PROFILE``)."""
-    if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-        keys = {k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-        if os.environ.get("AWS_SESSION_TOKEN"):
-            keys["AWS_SESSION_TOKEN"] = os.environ["AWS_SESSION_TOKEN"]
-        return keys
-    path = Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", Path.home() / ".aws" / "credentials"))
-    config = configparser.ConfigParser()
-    config.read(path)
-    profile = os.environ.get("AWS_PROFILE", "default")
-    if config.has_option(profile, "aws_access_key_id"):
-        return {
-            "AWS_ACCESS_KEY_ID": config[profile]["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": config[profile]["aws_secret_access_key"],
-        }
-    return None
+def aws_credentials(profile: str | None = None) -> dict[str, str] | None:
+    """AWS keys for GDAL, complete, from botocore's credential chain: the environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``), the profile
+    ``profile`` or ``AWS_PROFILE`` of ``~/.aws/credentials`` and ``~/.aws/config`` (static keys
+    with their session token, SSO, ``credential_process``, assumed roles), then container and
+    instance roles. Temporary keys come with their session token (S3 refuses them without).
+    None when the chain finds nothing.
+
+    Raises:
+        SourceError: the chain failed (an unknown profile, an expired SSO login...), with its
+            reason and the fix.
+    """
+    botocore = require_extra("botocore.session", "stac")
+    exceptions = require_extra("botocore.exceptions", "stac")
+    try:
+        creds = botocore.Session(profile=profile).get_credentials()
+        frozen = creds.get_frozen_credentials() if creds is not None else None
+    except exceptions.BotoCoreError as err:
+        raise SourceError(f"AWS credentials: {err}; {AWS_SETUP}") from err
+    if frozen is None or not frozen.access_key:
+        return None
+    keys = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+    if frozen.token:
+        keys["AWS_SESSION_TOKEN"] = frozen.token
+    return keys
 
 
 class _Keys(rasterio.session.Session):

@@ -1,5 +1,6 @@
 """The STAC source: Earth Search's L1C items, the requester-pays bucket, s2cloudless, median."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,18 @@ def archive(tmp_path: Path):
     return items, files
 
 
+def isolate_aws(monkeypatch, folder: Path) -> None:
+    """botocore's chain sees only what a test sets: no user files, no instance role."""
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(folder / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(folder / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @pytest.fixture
 def services(tmp_path, monkeypatch):
+    isolate_aws(monkeypatch, tmp_path)
     for k, v in KEYS.items():
         monkeypatch.setenv(k, v)
     items, files = archive(tmp_path / "bucket")
@@ -188,9 +199,66 @@ def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services, tmp_path
         assert read("B02").shape == (4, 4)
     for k in KEYS:
         monkeypatch.delenv(k)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     with pytest.raises(SourceError, match=r"requester-pays.*AWS_ACCESS_KEY_ID"):
         src.fetch(REGION, grid, tmp_path / "work")
+
+
+TEMPORARY = {"ASIASTANDIN": "temporary-secret"}
+TOKEN = "stand-in-session-token"
+
+
+def test_a_profile_with_a_session_token_reads_the_bucket(services, tmp_path, monkeypatch):
+    api, _ = services
+    for k in KEYS:
+        monkeypatch.delenv(k)
+    (tmp_path / "credentials").write_text(
+        "[temporary]\naws_access_key_id = ASIASTANDIN\n"
+        f"aws_secret_access_key = temporary-secret\naws_session_token = {TOKEN}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "temporary")
+    keys = stac.aws_credentials()
+    assert keys == {
+        "AWS_ACCESS_KEY_ID": "ASIASTANDIN",
+        "AWS_SECRET_ACCESS_KEY": "temporary-secret",
+        "AWS_SESSION_TOKEN": TOKEN,
+    }
+    _, files = archive(tmp_path / "temporary-bucket")
+    with FakeS3(files, keys=TEMPORARY, tokens={"ASIASTANDIN": TOKEN}).running() as s3:
+        src = source(api, s3)
+        item = src.search(REGION)[0]
+        href = item.assets[stac.ASSETS["B02"]].href
+        window = rasterio.windows.Window(0, 0, 4, 4)
+        with stac.s3_env(keys, s3.url):  # the token travels: served
+            assert stac.read_band(
+                href, region_grid(REGION), window, Resampling.nearest, FAST
+            ).shape == (4, 4)
+        without = {k: v for k, v in keys.items() if k != "AWS_SESSION_TOKEN"}
+        href = item.assets[stac.ASSETS["B03"]].href  # (GDAL remembers a refused file)
+        with stac.s3_env(without, s3.url), pytest.raises(SourceError, match="access denied"):
+            stac.read_band(href, region_grid(REGION), window, Resampling.nearest, FAST)
+        assert set(s3.refused) == {"InvalidAccessKeyId"}
+
+
+def test_credential_process_and_unknown_profiles(tmp_path, monkeypatch):
+    isolate_aws(monkeypatch, tmp_path)
+    assert stac.aws_credentials() is None
+    script = tmp_path / "creds.py"
+    script.write_text(
+        "import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'ASIAPROC', "
+        "'SecretAccessKey': 'proc-secret', 'SessionToken': 'proc-token'}))\n"
+    )
+    (tmp_path / "config").write_text(
+        f"[profile proc]\ncredential_process = {sys.executable} {script}\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert stac.aws_credentials("proc") == {
+        "AWS_ACCESS_KEY_ID": "ASIAPROC",
+        "AWS_SECRET_ACCESS_KEY": "proc-secret",
+        "AWS_SESSION_TOKEN": "proc-token",
+    }
+    with pytest.raises(SourceError, match=r"AWS credentials: .*nosuch.*AWS_PROFILE"):
+        stac.aws_credentials("nosuch")
 
 
 def test_search_parameters_and_an_empty_search(services):

@@ -306,9 +306,20 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 def signature_problem(
-    method: str, path: str, query: str, headers, keys: dict[str, str], region: str
+    method: str,
+    path: str,
+    query: str,
+    headers,
+    keys: dict[str, str],
+    region: str,
+    tokens: dict[str, str] | None = None,
+    payer: bool = True,
 ) -> tuple[str, str] | None:
-    """Why a request's AWS Signature V4 is refused (S3's code and message), or None."""
+    """Why a request's AWS Signature V4 is refused (S3's code and message), or None.
+
+    ``tokens``: the session token of each temporary key (``ASIA...``): S3 knows such a key only
+    with its token, signed (``x-amz-security-token``). ``payer``: the bucket is requester-pays.
+    """
     auth = headers.get("Authorization", "")
     m = re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
@@ -329,6 +340,13 @@ def signature_problem(
             f"'{region}'"
         )
     names = signed.split(";")
+    token = (tokens or {}).get(key_id)
+    if token is not None and "x-amz-security-token" not in names:
+        return "InvalidAccessKeyId", (
+            "The AWS Access Key Id you provided does not exist in our records."
+        )
+    if token is not None and headers.get("x-amz-security-token") != token:
+        return "InvalidToken", "The provided token is malformed or otherwise invalid."
     canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     params = sorted(p.partition("=")[::2] for p in query.split("&") if p)
     canonical = "\n".join(
@@ -359,7 +377,8 @@ def signature_problem(
         return "SignatureDoesNotMatch", (
             "The request signature we calculated does not match the signature you provided."
         )
-    if "x-amz-request-payer" not in names or headers.get("x-amz-request-payer") != "requester":
+    paid = "x-amz-request-payer" in names and headers.get("x-amz-request-payer") == "requester"
+    if payer and not paid:
         return "AccessDenied", "Access Denied"  # requester-pays bucket, no payer header
     return None
 
@@ -367,8 +386,10 @@ def signature_problem(
 class FakeS3:
     """A requester-pays bucket: ``files`` maps object keys to local files.
 
-    ``fail_every``: every n-th object request answers 503 SlowDown; ``latency``: seconds
-    before each answer.
+    ``keys``: key id to secret; ``tokens``: key id to session token, for temporary keys
+    (refused without it); ``bucket``, ``region``, ``payer``: the bucket's name, region, and
+    whether it is requester-pays. ``fail_every``: every n-th object request answers 503
+    SlowDown; ``latency``: seconds before each answer.
     """
 
     def __init__(
@@ -376,9 +397,13 @@ class FakeS3:
         files: dict[str, Path],
         keys: dict[str, str] | None = None,
         region: str = "eu-central-1",
+        tokens: dict[str, str] | None = None,
+        bucket: str = BUCKET,
+        payer: bool = True,
     ):
         self.files, self.region = files, region
         self.keys = keys or {"AKIASTANDIN": "stand-in-secret"}
+        self.tokens, self.bucket, self.payer = tokens or {}, bucket, payer
         self.lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
@@ -408,7 +433,14 @@ class FakeS3:
             self.requests += 1
             n = self.requests
         problem = signature_problem(
-            handler.command, path, query, handler.headers, self.keys, self.region
+            handler.command,
+            path,
+            query,
+            handler.headers,
+            self.keys,
+            self.region,
+            self.tokens,
+            self.payer,
         )
         if problem:
             self.refused.append(problem[0])
@@ -418,13 +450,15 @@ class FakeS3:
             return handler.send(
                 503, _s3_error("SlowDown", "Please reduce your request rate."), "application/xml"
             )
-        if bucket != BUCKET or key not in self.files:
+        if bucket != self.bucket or key not in self.files:
             return handler.send(
                 404, _s3_error("NoSuchKey", "The specified key does not exist."), "application/xml"
             )
         data = self.files[key].read_bytes()
         rng = handler.headers.get("Range")
-        headers = {"Accept-Ranges": "bytes", "x-amz-request-charged": "requester"}
+        headers = {"Accept-Ranges": "bytes"}
+        if self.payer:
+            headers["x-amz-request-charged"] = "requester"
         if rng:
             a, _, b = rng.removeprefix("bytes=").partition("-")
             a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
