@@ -109,8 +109,7 @@ def check_stac(
     url = url or stac.EARTH_SEARCH
 
     def collection() -> str:
-        client = require_extra("pystac_client", "stac").Client.open(url)
-        client.get_collection(stac.L1C_COLLECTION)
+        stac.stac_call(url, lambda api: api.get_collection(stac.L1C_COLLECTION))
         return f"{url}: collection {stac.L1C_COLLECTION} found"
 
     out.append(_run("stac", "endpoint", collection, f"check the network and {url}"))

@@ -30,8 +30,10 @@ from __future__ import annotations
 import logging
 import re
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import rasterio
@@ -51,6 +53,7 @@ from landslide4sense.geo import Grid
 from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 EARTH_SEARCH = "https://earth-search.aws.element84.com/v1"
 L1C_COLLECTION = "sentinel-2-l1c"
@@ -76,6 +79,7 @@ CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B
 CLOUD_RESOLUTION = 60
 NO_DATA = 255  # in a cloud mask: the scene has no pixel there
 BLOCK_ROWS = 1024
+TIMEOUT = (10, 60)  # seconds to connect, and between bytes, of every STAC request
 READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
 #: Changes whenever the composite's method changes (part of the cache key).
 METHOD = "s2cloudless-0.4-60m/harmonized-by-baseline/median/2"
@@ -85,6 +89,31 @@ AWS_SETUP = (
     "SSO after `aws sso login`, credential_process), of an AWS account: the sentinel-s2-l1c "
     "bucket is requester-pays, your account pays its transfer"
 )
+
+
+def stac_call(url: str, call: Callable[[Any], T]) -> T:
+    """``call(client)`` on the STAC API at ``url``, once: pystac-client's own retries off and
+    every request under :data:`TIMEOUT`, so our policy is the only layer of retries.
+
+    Raises:
+        TransientError: no answer (refused or dropped connection, timeout), HTTP 408/429/5xx.
+        SourceError: any other refusal.
+    """
+    client = require_extra("pystac_client", "stac")
+    requests = require_extra("requests", "stac")
+    try:
+        io = client.stac_api_io.StacApiIO(timeout=TIMEOUT, max_retries=0)
+        return call(client.Client.open(url, stac_io=io))
+    except client.exceptions.APIError as err:
+        status = getattr(err, "status_code", None)
+        if status is None and isinstance(err.__context__, requests.RequestException):
+            raise TransientError(f"STAC API at {url} did not answer: {err}") from err
+        if status is not None and is_transient(status):
+            raise TransientError(f"STAC API at {url}: HTTP {status}: {err}", status) from err
+        raise SourceError(
+            f"STAC API at {url} refused the request (HTTP {status}): {err}; check the URL "
+            "and the region's imagery window"
+        ) from err
 
 
 def search_parameters(
@@ -169,6 +198,7 @@ def s3_env(keys: dict[str, str], endpoint: str | None = None, **changes) -> rast
         "AWS_REGION": BUCKET_REGION,
         "GDAL_HTTP_MAX_RETRY": "0",  # our policy retries, once
         "GDAL_HTTP_TIMEOUT": "60",
+        "GDAL_HTTP_CONNECTTIMEOUT": "10",
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
         "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".jp2,.tif",
     }
@@ -300,22 +330,11 @@ class StacSource:
         Raises:
             SourceError: the search failed, or found nothing (the message says what to widen).
         """
-        client = require_extra("pystac_client", "stac")
-
-        def search() -> list:
-            try:
-                api = client.Client.open(self.url)
-                params = search_parameters(region, self.collection, self.max_items)
-                return list(api.search(**params).items())
-            except client.exceptions.APIError as err:
-                status = getattr(err, "status_code", None) or 0
-                if is_transient(status):
-                    raise TransientError(f"STAC search at {self.url}: {err}", status) from err
-                raise SourceError(f"STAC search at {self.url} refused: {err}") from err
-            except OSError as err:  # requests' connection errors and timeouts
-                raise TransientError(f"STAC search at {self.url}: {err}") from err
-
-        items = self.policy.call(search, "STAC search")
+        params = search_parameters(region, self.collection, self.max_items)
+        items = self.policy.call(
+            lambda: stac_call(self.url, lambda api: list(api.search(**params).items())),
+            "STAC search",
+        )
         if not items:
             raise SourceError(
                 f"no {self.collection} scene at {self.url} over region '{region.name}' between "

@@ -1,5 +1,7 @@
 """The STAC source: Earth Search's L1C items, the requester-pays bucket, s2cloudless, median."""
 
+import contextlib
+import socket
 import sys
 from pathlib import Path
 
@@ -259,6 +261,39 @@ def test_credential_process_and_unknown_profiles(tmp_path, monkeypatch):
     }
     with pytest.raises(SourceError, match=r"AWS credentials: .*nosuch.*AWS_PROFILE"):
         stac.aws_credentials("nosuch")
+
+
+def test_a_refused_search_is_retried_by_our_policy_once_per_attempt(services):
+    """Nothing listens at first (connection refused, no HTTP status): our policy waits and
+    tries again, pystac-client does not retry by itself; the stand-in then answers."""
+    api, s3 = services
+    with socket.socket() as sock:  # a free port, closed again: connecting is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    later = contextlib.ExitStack()
+    waits = []
+
+    def start_the_service(seconds: float) -> None:
+        waits.append(seconds)
+        later.enter_context(FakeStac(api.items).running(port))
+
+    policy = RetryPolicy(base=0.01, seed=0, sleep=start_the_service)
+    url = f"http://127.0.0.1:{port}"
+    with later:
+        items = stac.StacSource(url=url, max_items=2, policy=policy).search(REGION)
+    assert len(waits) == 1 and [i.id for i in items][0] == "S2B_19UDP_20170729_0_L1C"
+    refused = RetryPolicy(attempts=2, base=0.01, seed=0, sleep=waits.append)
+    with pytest.raises(SourceError, match=r"STAC search failed 2 time\(s\).*did not answer"):
+        stac.StacSource(url=url, policy=refused).search(REGION)
+
+
+def test_a_stac_refusal_is_not_retried(services):
+    api, _ = services
+    waits = []
+    policy = RetryPolicy(base=0.01, seed=0, sleep=waits.append)
+    with pytest.raises(SourceError, match=r"HTTP 404"):
+        stac.StacSource(url=api.url + "/nowhere", policy=policy).search(REGION)
+    assert waits == []
 
 
 def test_search_parameters_and_an_empty_search(services):

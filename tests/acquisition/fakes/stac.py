@@ -131,7 +131,8 @@ class FakeStac:
         self.latency = 0.0  # seconds per search
 
     @contextmanager
-    def running(self):
+    def running(self, port: int = 0):
+        """Serve on ``port`` (default an ephemeral one); ``self.url`` is its address."""
         fake = self
 
         class StacHandler(Handler):
@@ -156,7 +157,7 @@ class FakeStac:
                     return self.json({"code": "BadRequest", "description": str(err)}, 400)
                 return self.json(page, headers={"Content-Type": "application/geo+json"})
 
-        with serving(StacHandler) as server:
+        with serving(StacHandler, port=port) as server:
             self.url = f"http://127.0.0.1:{server.server_address[1]}"
             yield self
 
