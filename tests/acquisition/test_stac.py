@@ -266,7 +266,7 @@ def test_credential_process_and_unknown_profiles(tmp_path, monkeypatch):
 def test_a_refused_search_is_retried_by_our_policy_once_per_attempt(services):
     """Nothing listens at first (connection refused, no HTTP status): our policy waits and
     tries again, pystac-client does not retry by itself; the stand-in then answers."""
-    api, s3 = services
+    api, _ = services
     with socket.socket() as sock:  # a free port, closed again: connecting is refused
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -281,7 +281,7 @@ def test_a_refused_search_is_retried_by_our_policy_once_per_attempt(services):
     url = f"http://127.0.0.1:{port}"
     with later:
         items = stac.StacSource(url=url, max_items=2, policy=policy).search(REGION)
-    assert len(waits) == 1 and [i.id for i in items][0] == "S2B_19UDP_20170729_0_L1C"
+    assert len(waits) == 1 and items[0].id == "S2B_19UDP_20170729_0_L1C"
     refused = RetryPolicy(attempts=2, base=0.01, seed=0, sleep=waits.append)
     with pytest.raises(SourceError, match=r"STAC search failed 2 time\(s\).*did not answer"):
         stac.StacSource(url=url, policy=refused).search(REGION)
