@@ -9,11 +9,10 @@ beyond a few headers.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from landslide4sense.acquisition.credentials import ee_credentials
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import L4SError, SourceError
 from landslide4sense.extras import require_extra
@@ -58,9 +57,7 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     from landslide4sense.acquisition import earthengine as eem
 
     found = eem.project()
-    key = os.environ.get("L4S_EE_SERVICE_ACCOUNT_KEY")
-    stored = Path.home() / ".config" / "earthengine" / "credentials"
-    how = "service-account key" if key else "stored credentials" if stored.exists() else None
+    how = ee_credentials()
     ok = creds is not None or (how is not None and found is not None)
     out = [
         Check(

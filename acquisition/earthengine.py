@@ -7,10 +7,12 @@ threshold, then the per-pixel median. Each band group is exported at its native 
 (10, 20, 60 m) on grids nested in the region's 10 m grid, through ``computePixels`` requests
 planned within its limits and downloaded by :mod:`acquisition.download`.
 
-Authentication: ``earthengine authenticate`` once (stored credentials), or a service-account
-key file named by ``L4S_EE_SERVICE_ACCOUNT_KEY``; the Cloud project comes from
-``L4S_EE_PROJECT`` (or ``EARTHENGINE_PROJECT`` / ``GOOGLE_CLOUD_PROJECT``). No secret is
-logged or written to an output.
+Authentication: ``earthengine authenticate`` once (stored credentials), Google's
+application-default credentials (``gcloud auth application-default login``), or a
+service-account key file named by ``L4S_EE_SERVICE_ACCOUNT_KEY``; the Cloud project from
+``L4S_EE_PROJECT`` (or ``EARTHENGINE_PROJECT`` / ``GOOGLE_CLOUD_PROJECT``), else the one
+``earthengine set_project`` stored or the credentials' quota project
+(:mod:`acquisition.credentials`). No secret is logged or written to an output.
 
 Without network, :func:`offline` builds and serializes the same expressions deterministically
 from the algorithm list that ships with earthengine-api (``ee.apitestcase``: not a documented
@@ -36,6 +38,7 @@ from landslide4sense.acquisition.base import (
     Sentinel2Layers,
     band_groups,
 )
+from landslide4sense.acquisition.credentials import EE_SETUP, ee_project
 from landslide4sense.acquisition.download import BlockRequest, download_blocks, mosaic, plan_blocks
 from landslide4sense.acquisition.retry import (
     RetryPolicy,
@@ -292,17 +295,11 @@ def credentials():
 
 
 def project() -> str | None:
-    for var in ("L4S_EE_PROJECT", "EARTHENGINE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return None
+    """The Cloud project of every call (:func:`acquisition.credentials.ee_project`)."""
+    return ee_project()
 
 
-SETUP = (
-    "run `earthengine authenticate` once, or set L4S_EE_SERVICE_ACCOUNT_KEY to a "
-    "service-account key file; set L4S_EE_PROJECT to your Cloud project registered for "
-    "Earth Engine"
-)
+SETUP = EE_SETUP
 
 
 def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = None) -> None:
