@@ -166,12 +166,11 @@ def test_missing_credentials_are_refused_before_any_download(
     assert snapshot(tmp_path) == before
 
 
-def test_earth_engines_own_fallbacks_are_credentials(region_and_raw, no_credentials, capsys):
+def test_earth_engines_own_fallbacks_are_credentials(no_credentials):
     """gcloud's application-default credentials and the project `earthengine set_project`
     stored are found (no project in the environment)."""
     from landslide4sense.acquisition import credentials
 
-    make_region, _ = region_and_raw
     adc = no_credentials / ".config" / "gcloud" / "application_default_credentials.json"
     adc.parent.mkdir(parents=True)
     adc.write_text(json.dumps({"type": "authorized_user", "refresh_token": "r"}))
