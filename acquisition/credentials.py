@@ -86,24 +86,24 @@ def ee_missing() -> str | None:
 
 
 def _aws_missing() -> str | None:
-    from landslide4sense.acquisition import stac
+    from landslide4sense.acquisition.stac import AWS_SETUP, aws_credentials
 
     try:
-        return None if stac.aws_credentials() else f"no AWS keys: {stac.AWS_SETUP}"
+        return None if aws_credentials() else f"no AWS keys: {AWS_SETUP}"
     except L4SError as err:
         return str(err)
 
 
 def _cdse_missing() -> str | None:
-    from landslide4sense.acquisition import cdse
+    from landslide4sense.acquisition.cdse import SETUP, cdse_keys
 
-    return None if cdse.cdse_keys() else f"no Copernicus Data Space S3 keys: {cdse.SETUP}"
+    return None if cdse_keys() else f"no Copernicus Data Space S3 keys: {SETUP}"
 
 
 def _asf_missing() -> str | None:
-    from landslide4sense.acquisition import asf
+    from landslide4sense.acquisition.asf import EARTHDATA_SETUP, earthdata_login
 
-    return None if asf.earthdata_login() else f"no Earthdata login: {asf.EARTHDATA_SETUP}"
+    return None if earthdata_login() else f"no Earthdata login: {EARTHDATA_SETUP}"
 
 
 #: What each Sentinel-2 source needs, by the source's name.

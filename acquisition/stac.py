@@ -311,6 +311,7 @@ class StacSource:
     """
 
     name = "stac"
+    readers = READERS  # band reads in flight
 
     def __init__(
         self,
@@ -324,13 +325,40 @@ class StacSource:
         self.s3_endpoint, self.policy = s3_endpoint, policy or RetryPolicy()
         self._keys: dict[str, str] | None = None
 
+    def search_parameters(self, region: Region) -> dict:
+        """The item search of ``region`` (``l4s plan`` prints it)."""
+        return search_parameters(region, self.collection, self.max_items)
+
+    def href(self, item, band: str) -> str:
+        """Where ``band`` of ``item`` is (Earth Search keys assets by common name)."""
+        return item.assets[ASSETS[band]].href
+
+    def credentials(self) -> dict[str, str]:
+        """The S3 keys the band reads are signed with.
+
+        Raises:
+            SourceError: none configured (the message says how to set them).
+        """
+        keys = aws_credentials()
+        if keys is None:
+            raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
+        return keys
+
+    def env(self) -> rasterio.Env:
+        """GDAL's settings of a band read (keys, endpoint, payer)."""
+        return s3_env(self._keys, self.s3_endpoint)
+
+    def describe(self) -> str:
+        """Where the scenes come from, for the provenance."""
+        return f"{self.url} {self.collection} (s3://sentinel-s2-l1c)"
+
     def search(self, region: Region) -> list:
         """The scenes of the composite, least cloudy first.
 
         Raises:
             SourceError: the search failed, or found nothing (the message says what to widen).
         """
-        params = search_parameters(region, self.collection, self.max_items)
+        params = self.search_parameters(region)
         items = self.policy.call(
             lambda: stac_call(self.url, lambda api: list(api.search(**params).items())),
             "STAC search",
@@ -349,9 +377,7 @@ class StacSource:
         Raises:
             SourceError: no AWS keys, no scene, or a read failed for good.
         """
-        self._keys = aws_credentials()
-        if self._keys is None:
-            raise SourceError(f"the stac source reads a requester-pays bucket: {AWS_SETUP}")
+        self._keys = self.credentials()
         items = self.search(region)
         for line in offset_disagreements(items):
             log.warning(line)
@@ -382,7 +408,7 @@ class StacSource:
         ]
         known = [v for v in shares if v is not None]
         details = {
-            "collections": f"{self.url} {self.collection} (s3://sentinel-s2-l1c)",
+            "collections": self.describe(),
             "scene_cloud_limit": region.imagery.max_scene_cloud,
             "scene_cloud_cover": {i.id: i.properties.get("eo:cloud_cover") for i in items},
             "cloud_masked_share": round(sum(known) / len(known), 2) if known else None,
@@ -405,10 +431,8 @@ class StacSource:
     ) -> np.ndarray:
         """``band`` of ``item`` on ``grid`` (float32, NaN where no data), harmonized; in any
         thread (GDAL's settings are per thread: each read sets its own)."""
-        with s3_env(self._keys, self.s3_endpoint):
-            values = read_band(
-                item.assets[ASSETS[band]].href, grid, window, resampling, self.policy
-            )
+        with self.env():
+            values = read_band(self.href(item, band), grid, window, resampling, self.policy)
         offset = dn_offset(item, band)
         return np.maximum(values + offset, 1) if offset else values
 
@@ -422,7 +446,9 @@ class StacSource:
         )
         g = grid.buffered(resolution=CLOUD_RESOLUTION)
         full = Window(0, 0, g.width, g.height)
-        reads = in_threads(lambda b: self.read(item, b, g, full, Resampling.average), CLOUD_BANDS)
+        reads = in_threads(
+            lambda b: self.read(item, b, g, full, Resampling.average), CLOUD_BANDS, self.readers
+        )
         stack = np.stack(reads, -1)
         clouds = detector.get_cloud_masks(np.nan_to_num(stack / 10000.0)[None])[0].astype("uint8")
         clouds[np.isnan(stack).all(axis=-1)] = NO_DATA
@@ -462,7 +488,9 @@ class StacSource:
             for r0 in range(0, grid.height, BLOCK_ROWS):
                 window = Window(0, r0, grid.width, min(BLOCK_ROWS, grid.height - r0))
                 stack = in_threads(
-                    lambda i, w=window: self.read(items[i], band, grid, w), range(len(items))
+                    lambda i, w=window: self.read(items[i], band, grid, w),
+                    range(len(items)),
+                    self.readers,
                 )
                 for values, mask in zip(stack, masks, strict=True):
                     values[read_mask(mask, grid, window)] = np.nan
@@ -502,9 +530,9 @@ def read_band(
     return policy.call(read, f"reading {href}")
 
 
-def in_threads(fn, args) -> list:
-    """``[fn(a) for a in args]``, with up to :data:`READERS` reads in flight."""
-    with ThreadPoolExecutor(READERS) as pool:
+def in_threads(fn, args, readers: int = READERS) -> list:
+    """``[fn(a) for a in args]``, with up to ``readers`` reads in flight."""
+    with ThreadPoolExecutor(readers) as pool:
         return list(pool.map(fn, args))
 
 

@@ -230,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
         SourceKind,
         SourceKind.EARTHENGINE,
         "a networked source",
-        choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
+        choices=[SourceKind.EARTHENGINE, SourceKind.STAC, SourceKind.CDSE],
     )
     pl.add_argument("--block-px", type=int, help="Earth Engine's block side in px")
     pl.add_argument("--json", action="store_true", help="print JSON")

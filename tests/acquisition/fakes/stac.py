@@ -123,7 +123,21 @@ def s3_key(href: str) -> str:
 
 
 class FakeStac:
-    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1."""
+    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1.
+
+    Subclasses for other APIs change the class attributes: the search fields accepted, the
+    conformance classes, the landing page's id and STAC version.
+    """
+
+    search_fields = SEARCH_FIELDS
+    conformance = (
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/item-search",
+        "https://api.stacspec.org/v1.0.0/item-search#query",
+        "https://api.stacspec.org/v1.0.0/item-search#sort",
+        "https://api.stacspec.org/v1.0.0/collections",
+    )
+    catalog_id, stac_version = "earth-search-aws", "1.0.0"
 
     def __init__(self, items: list[dict]):
         self.items = items
@@ -184,16 +198,10 @@ class FakeStac:
     def landing(self) -> dict:
         return {
             "type": "Catalog",
-            "id": "earth-search-aws",
-            "stac_version": "1.0.0",
-            "description": "A STAC API of public datasets on AWS (stand-in)",
-            "conformsTo": [
-                "https://api.stacspec.org/v1.0.0/core",
-                "https://api.stacspec.org/v1.0.0/item-search",
-                "https://api.stacspec.org/v1.0.0/item-search#query",
-                "https://api.stacspec.org/v1.0.0/item-search#sort",
-                "https://api.stacspec.org/v1.0.0/collections",
-            ],
+            "id": self.catalog_id,
+            "stac_version": self.stac_version,
+            "description": f"{self.catalog_id} (stand-in)",
+            "conformsTo": list(self.conformance),
             "links": [
                 {"rel": "self", "href": self.url + "/"},
                 {"rel": "root", "href": self.url + "/"},
@@ -215,7 +223,7 @@ class FakeStac:
         """
         self.searches.append(params)
         time.sleep(self.latency)
-        unknown = set(params) - SEARCH_FIELDS
+        unknown = set(params) - self.search_fields
         if unknown:
             raise ValueError(f"unknown search parameter(s) {sorted(unknown)}")
         limit = params.get("limit", 10)
@@ -238,6 +246,7 @@ class FakeStac:
             and all(
                 _query(i["properties"].get(f), ops) for f, ops in params.get("query", {}).items()
             )
+            and self.matches(i, params)
         ]
         for rule in reversed(params.get("sortby", [])):
             name = rule["field"].removeprefix("properties.")
@@ -268,6 +277,10 @@ class FakeStac:
             "numberReturned": len(page),
             "context": {"limit": limit, "matched": len(chosen), "returned": len(page)},
         }
+
+    def matches(self, item: dict, params: dict) -> bool:
+        """Whether ``item`` passes the search's other filters (none here)."""
+        return True
 
 
 def _in_window(when: str, start: str, end: str) -> bool:
