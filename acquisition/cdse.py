@@ -27,7 +27,7 @@ import re
 import rasterio
 
 from landslide4sense.acquisition.retry import RetryPolicy
-from landslide4sense.acquisition.stac import StacSource, s3_env
+from landslide4sense.acquisition.stac import CANDIDATES, StacSource, s3_env
 from landslide4sense.errors import SourceError
 from landslide4sense.regions import Region
 
@@ -107,7 +107,7 @@ class CdseSource(StacSource):
         super().__init__(url, collection, max_items, s3_endpoint, policy)
 
     def search_parameters(self, region: Region) -> dict:
-        return search_parameters(region, self.collection, self.max_items)
+        return search_parameters(region, self.collection, CANDIDATES * self.max_items)
 
     def href(self, item, band: str) -> str:
         """Where ``band`` of ``item`` is, by its SAFE file name.
@@ -144,7 +144,7 @@ def plan(region: Region, grid) -> dict:
     return stac_plan(region, grid) | {
         "source": "cdse",
         "stac_api": CDSE_STAC,
-        "search": search_parameters(region),
+        "search": CdseSource().search_parameters(region),
         "s3": f"{CDSE_S3}/{BUCKET}",
         "assets": "by SAFE file name: *_<band>.jp2",
         "readers": READERS,

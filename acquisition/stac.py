@@ -9,7 +9,11 @@ cloud mask, only the scene's ``eo:cloud_cover``.
 The composite, with Earth Engine's band order, grids and provenance:
 
 1. search the AOI and imagery window for scenes under the region's ``max_scene_cloud``,
-   sorted by ``eo:cloud_cover`` (least cloudy first), ``max_items`` of them;
+   sorted by ``eo:cloud_cover`` (least cloudy first), and choose from them, least cloudy
+   first, the scenes that add an observation where the AOI still has fewer than
+   ``min_clear`` (:func:`choose_scenes`), at most ``max_items``: a strip of the AOI that only
+   one tile or orbit covers gets its own scenes, however cloudy the tile is over the rest;
+   how many scenes each part (tile) got is reported;
 2. read each band of each scene with GDAL's ``/vsis3/`` windowed reads (the request-payer
    header set) onto the grid nested in the region's grid at the band's native 10/20/60 m;
 3. remove the processing-baseline offset (+1000 DN for baseline 04.00 and later, read from
@@ -38,6 +42,8 @@ from typing import Any, TypeVar
 import numpy as np
 import rasterio
 import rasterio.session
+import shapely
+import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.vrt import WarpedVRT
@@ -79,6 +85,9 @@ CLOUD_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B
 CLOUD_RESOLUTION = 60
 NO_DATA = 255  # in a cloud mask: the scene has no pixel there
 BLOCK_ROWS = 1024
+CANDIDATES = 5  # scenes searched per scene chosen (the choice needs more than the least cloudy)
+MIN_CLEAR = 3  # scenes wanted over every part of the AOI (a median of 3 outvotes one cloud)
+AOI_SAMPLES = 24  # the AOI is checked on a 24 x 24 lattice of points
 TIMEOUT = (10, 60)  # seconds to connect, and between bytes, of every STAC request
 READERS = 8  # band reads in flight (GDAL releases the GIL while it waits on the network)
 #: Changes whenever the composite's method changes (part of the cache key).
@@ -131,13 +140,56 @@ def search_parameters(
     }
 
 
+def aoi_points(aoi, n: int = AOI_SAMPLES) -> np.ndarray:
+    """Points of an ``n`` x ``n`` lattice over the AOI's bounds that fall inside it (shapely
+    points; the centroid where none does)."""
+    west, south, east, north = aoi.bounds
+    xs = west + (np.arange(n) + 0.5) * (east - west) / n
+    ys = south + (np.arange(n) + 0.5) * (north - south) / n
+    points = shapely.points(*np.meshgrid(xs, ys))
+    inside = points[shapely.contains(aoi, points)].ravel()
+    return inside if inside.size else np.array([aoi.centroid])
+
+
+def part_of(item) -> str:
+    """The part of the AOI a scene belongs to: its MGRS tile (``grid:code``), else its id."""
+    return str(item.properties.get("grid:code") or item.id)
+
+
+def choose_scenes(items: list, aoi, max_items: int = 10, min_clear: int = MIN_CLEAR):
+    """From ``items`` (least cloudy first), the scenes that add an observation where the AOI
+    has fewer than ``min_clear``, in order, at most ``max_items``; and how many chosen scenes
+    cover each AOI lattice point (:func:`aoi_points`)."""
+    points = aoi_points(aoi)
+    counts = np.zeros(len(points), int)
+    chosen = []
+    for item in items:
+        covers = shapely.contains(shapely.geometry.shape(item.geometry), points)
+        if len(chosen) < max_items and (covers & (counts < min_clear)).any():
+            chosen.append(item)
+            counts += covers
+    return chosen, counts
+
+
+def scenes_per_part(chosen: list, aoi, counts: np.ndarray) -> dict[str, dict]:
+    """Per part (tile): the chosen scenes of it, and the fewest scenes any of its AOI points
+    got from all tiles (what the median of that part stands on)."""
+    points = aoi_points(aoi)
+    report = {}
+    for part in dict.fromkeys(part_of(i) for i in chosen):
+        footprints = [shapely.geometry.shape(i.geometry) for i in chosen if part_of(i) == part]
+        mine = shapely.contains(shapely.union_all(footprints), points)
+        report[part] = {"scenes": len(footprints), "fewest_per_point": int(counts[mine].min())}
+    return report
+
+
 def plan(region: Region, grid: Grid) -> dict:
     """What the STAC source would request for ``region`` (offline)."""
     return {
         "source": "stac",
         "stac_api": EARTH_SEARCH,
         "grid": grid.to_dict(),
-        "search": search_parameters(region),
+        "search": StacSource().search_parameters(region),
         "assets": ASSETS,
         "band_grids": {f"{res}m": grid.buffered(resolution=res).to_dict() for res in band_groups()},
         "cloud_mask": f"s2cloudless on {', '.join(CLOUD_BANDS)} at {CLOUD_RESOLUTION} m",
@@ -326,8 +378,8 @@ class StacSource:
         self._keys: dict[str, str] | None = None
 
     def search_parameters(self, region: Region) -> dict:
-        """The item search of ``region`` (``l4s plan`` prints it)."""
-        return search_parameters(region, self.collection, self.max_items)
+        """The item search of ``region`` (``l4s plan`` prints it): the candidates."""
+        return search_parameters(region, self.collection, CANDIDATES * self.max_items)
 
     def href(self, item, band: str) -> str:
         """Where ``band`` of ``item`` is (Earth Search keys assets by common name)."""
@@ -353,7 +405,7 @@ class StacSource:
         return f"{self.url} {self.collection} (s3://sentinel-s2-l1c)"
 
     def search(self, region: Region) -> list:
-        """The scenes of the composite, least cloudy first.
+        """The scenes of the composite, least cloudy first (:func:`choose_scenes`).
 
         Raises:
             SourceError: the search failed, or found nothing (the message says what to widen).
@@ -369,7 +421,7 @@ class StacSource:
                 f"{region.imagery.start} and {region.imagery.end} with at most "
                 f"{region.imagery.max_scene_cloud}% cloud; widen the window or the cloud limit"
             )
-        return items
+        return choose_scenes(items, region.aoi_geometry(), self.max_items)[0]
 
     def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
         """The region's composite, one file per band at its native resolution.
@@ -379,6 +431,18 @@ class StacSource:
         """
         self._keys = self.credentials()
         items = self.search(region)
+        counts = choose_scenes(items, region.aoi_geometry(), len(items))[1]
+        parts = scenes_per_part(items, region.aoi_geometry(), counts)
+        for part, got in parts.items():
+            if got["fewest_per_point"] < MIN_CLEAR:
+                log.warning(
+                    "%s: part %s of the AOI has only %d scene(s) under %s%% cloud; widen the "
+                    "imagery window or max_scene_cloud for a cleaner median",
+                    region.name,
+                    part,
+                    got["fewest_per_point"],
+                    region.imagery.max_scene_cloud,
+                )
         for line in offset_disagreements(items):
             log.warning(line)
         key = digest(
@@ -412,7 +476,9 @@ class StacSource:
             "scene_cloud_limit": region.imagery.max_scene_cloud,
             "scene_cloud_cover": {i.id: i.properties.get("eo:cloud_cover") for i in items},
             "cloud_masked_share": round(sum(known) / len(known), 2) if known else None,
-            "scene_order": "least cloudy first (eo:cloud_cover)",
+            "scene_order": f"least cloudy first (eo:cloud_cover), each adding an observation "
+            f"where the AOI had fewer than {MIN_CLEAR}",
+            "scenes_per_part": parts,
             "harmonized": "processing baseline 04.00+ offset removed (pre-2022 DN range), "
             "decided by the baseline, not the catalogue's raster:bands offset",
             "pixel_cloud_mask": f"s2cloudless 1.7 (threshold 0.4) at {CLOUD_RESOLUTION} m",

@@ -10,6 +10,7 @@ import pytest
 import rasterio
 from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
+from shapely.geometry import box
 
 from landslide4sense.acquisition import stac
 from landslide4sense.acquisition.retry import RetryPolicy
@@ -117,7 +118,8 @@ def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
     asked = api.searches[0]
     assert asked["sortby"] == [{"field": "properties.eo:cloud_cover", "direction": "asc"}]
     assert asked["query"] == {"eo:cloud_cover": {"lte": 60}}
-    assert asked["collections"] == ["sentinel-2-l1c"] and asked["limit"] == 2
+    assert asked["collections"] == ["sentinel-2-l1c"] and asked["limit"] == 2 * stac.CANDIDATES
+    assert layers.details["scenes_per_part"] == {"MGRS-19UDP": {"scenes": 2, "fewest_per_point": 2}}
     assert s3.bytes > 0 and s3.refused == []
     assert set(layers.bands) == set(stac.ASSETS) and layers.source == "stac"
     # s2cloudless found B's cloud over part of the region, and none in A.
@@ -325,6 +327,35 @@ def test_the_item_is_shaped_like_earth_searchs():
     )
     assert item["assets"]["blue"]["raster:bands"][0]["offset"] == -0.1
     assert not {"qa60", "scl", "QA60"} & set(item["assets"])  # no per-pixel cloud mask
+
+
+def test_scenes_are_chosen_until_every_part_of_the_aoi_has_enough():
+    """Tile A is clear and covers the AOI's south; tile B alone covers its northern strip
+    (Kodagu's northern edge) and is cloudier: the least cloudy five would all be A's."""
+    import pystac
+
+    def item(n: int, tile: str, cloud: float, footprint: list[float]) -> pystac.Item:
+        d = l1c_item(
+            f"S2B_{tile}_2017072{n}_0_L1C",
+            f"2017-07-2{n}T15:26:00Z",
+            cloud,
+            footprint,
+            32619,
+            tile,
+            {},
+        )
+        return pystac.Item.from_dict(d)
+
+    aoi = box(0, 0, 1, 1)
+    a = [item(n, "19UDP", n, [0, 0, 1, 0.8]) for n in range(1, 6)]
+    b = item(9, "19UEP", 30, [0, 0.7, 1, 1])
+    chosen, counts = stac.choose_scenes([*a, b], aoi, max_items=5)
+    assert [i.id for i in chosen] == [i.id for i in (*a[:3], b)]  # A4, A5 add nothing
+    assert stac.scenes_per_part(chosen, aoi, counts) == {
+        "MGRS-19UDP": {"scenes": 3, "fewest_per_point": 3},
+        "MGRS-19UEP": {"scenes": 1, "fewest_per_point": 1},  # reported (and warned)
+    }
+    assert [i.id for i in stac.choose_scenes([*a, b], aoi, max_items=2)[0]] == [a[0].id, a[1].id]
 
 
 def test_offsets_follow_the_processing_baseline_not_the_catalogue(caplog):
