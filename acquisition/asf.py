@@ -271,9 +271,10 @@ TIMEOUT = (30, 300)  # seconds to connect, and between bytes, of a download
 CHUNK_BYTES = 1 << 20
 
 
-def fetch_zip(session, url: str, dest: Path) -> None:
-    """Stream the zip at ``url`` into ``dest`` on the authenticated ``session`` (redirects to
-    the Earthdata login and the data's host followed), with a timeout.
+@contextlib.contextmanager
+def zip_response(session, url: str) -> Iterator:
+    """The streamed answer to a zip's URL on the authenticated ``session`` (redirects to the
+    Earthdata login and the data's host followed, with a timeout), its body not yet read.
 
     Raises:
         TransientError: HTTP 408, 429 (with its Retry-After), 5xx, a dropped connection or a
@@ -298,15 +299,27 @@ def fetch_zip(session, url: str, dest: Path) -> None:
                     "the Earthdata login was not accepted, or the ALOS PALSAR EULA is not "
                     f"accepted yet; open {r.url} signed in to Earthdata, accept, and re-run"
                 )
-            with open(dest, "wb") as f:
-                for chunk in r.iter_content(CHUNK_BYTES):
-                    f.write(chunk)
+            yield r
     except (
         requests.ConnectionError,
         requests.Timeout,
         requests.exceptions.ChunkedEncodingError,
     ) as err:
         raise TransientError(f"downloading {name}: {err}") from err
+
+
+def fetch_zip(session, url: str, dest: Path) -> None:
+    """Stream the zip at ``url`` into ``dest`` (:func:`zip_response` says what it raises)."""
+    with zip_response(session, url) as r, open(dest, "wb") as f:
+        for chunk in r.iter_content(CHUNK_BYTES):
+            f.write(chunk)
+
+
+def probe_zip(session, url: str) -> int:
+    """The size ASF would send for the zip at ``url``, its body not downloaded: proves the
+    login and the EULA (:func:`zip_response` says what it raises)."""
+    with zip_response(session, url) as r:
+        return int(r.headers.get("Content-Length") or 0)
 
 
 def check_zip(path: Path, product, name: str) -> None:

@@ -82,10 +82,13 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     def scenes() -> str:
         import ee
 
+        start, end = eem._window(region)
         n = eem.compute_value(eem.scenes(region).size(), ONCE)
-        cs = eem.compute_value(ee.ImageCollection(eem.CLOUD_SCORE_PLUS).limit(1).size(), ONCE)
-        found = "found" if cs else "missing"
-        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {found}"
+        plus = ee.ImageCollection(eem.CLOUD_SCORE_PLUS).filterBounds(eem.aoi(region))
+        cs = eem.compute_value(plus.filterDate(start, end).size(), ONCE)
+        if n and not cs:
+            raise SourceError(f"{n} scene(s) in the window but no Cloud Score+ image yet")
+        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ for {cs}"
 
     out.append(_run("earthengine", "scenes", scenes, "widen imagery: start/end in the region file"))
     return out
@@ -166,9 +169,11 @@ def check_asf(
     if region is None:
         return out
 
+    chosen: list = []
+
     def granules() -> str:
         found = asf.AsfDemSource(host=host, session=session, policy=ONCE).search(region)
-        chosen = asf.fewest_granules(found, region.aoi_geometry()) if found else []
+        chosen.extend(asf.fewest_granules(found, region.aoi_geometry()) if found else [])
         return f"{len(found)} RTC granule(s) over the AOI; {len(chosen)} cover it"
 
     out.append(
@@ -180,6 +185,15 @@ def check_asf(
             "granule, set dem: srtm or aw3d30 in the region file",
         )
     )
+    if session is None or not chosen:
+        return out
+
+    def download() -> str:  # the login and the EULA, proved by the answer's headers
+        url = chosen[0].properties["url"]
+        size = asf.probe_zip(session, url)
+        return f"ASF would send {url.rsplit('/', 1)[-1]} ({size / 1e6:.1f} MB)"
+
+    out.append(_run("asf", "download", download, asf.EARTHDATA_SETUP))
     return out
 
 

@@ -5,7 +5,7 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 
-from landslide4sense.acquisition.check import check_sources
+from landslide4sense.acquisition.check import check_asf, check_sources
 from landslide4sense.flows.cli import main
 from landslide4sense.regions import region_grid
 from tests.acquisition.fakes import FakeAsf, FakeEarthEngine, FakeS3, FakeStac, Granule
@@ -48,6 +48,9 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
             "edl_host": asf.host,
         }
         checks = check_sources(REGION, **endpoints)
+        asf.eula = set()  # the login works, the ALOS PALSAR EULA was never accepted
+        (*_, eula) = check_asf(REGION, asf.host, asf.host)
+    assert (eula.what, eula.ok) == ("download", False) and "/approve_app" in eula.detail
     lines = "\n".join(c.line() for c in checks)
     assert all(c.ok for c in checks), lines
     assert [(c.source, c.what) for c in checks] == [
@@ -61,10 +64,12 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
         ("asf", "credentials"),
         ("asf", "login"),
         ("asf", "granules"),
+        ("asf", "download"),
     ]
-    assert "COPERNICUS/S2_HARMONIZED: 2 scene(s) in the window; Cloud Score+ found" in lines
+    assert "COPERNICUS/S2_HARMONIZED: 2 scene(s) in the window; Cloud Score+ for 2" in lines
     assert "3 scene(s) under 60.0% cloud in the window" in lines  # A, B and the 40% one
     assert "1 RTC granule(s) over the AOI; 1 cover it" in lines
+    assert "ASF would send AP_08000_FBS_F0900_RT1.zip" in lines  # headers only
     assert s3.bytes < 100_000  # a header, not the bands
 
 
