@@ -86,10 +86,11 @@ class CdseSource(StacSource):
     """Sentinel-2 L1C composites from the Copernicus Data Space Ecosystem.
 
     Args:
-        url: the STAC API (default CDSE's).
+        url: the STAC API (default ``L4S_CDSE_STAC_URL``, else CDSE's).
         collection: the L1C collection id.
         max_items: scenes at most, the least cloudy first.
-        s3_endpoint: the S3 endpoint (default CDSE's ``eodata``; tests use a stand-in).
+        s3_endpoint: the S3 endpoint (default ``L4S_CDSE_S3_ENDPOINT``, else CDSE's
+            ``eodata``; a mirror, or a stand-in in tests).
         policy: the retry policy of every call.
     """
 
@@ -98,12 +99,14 @@ class CdseSource(StacSource):
 
     def __init__(
         self,
-        url: str = CDSE_STAC,
+        url: str | None = None,
         collection: str = COLLECTION,
         max_items: int = 10,
-        s3_endpoint: str = CDSE_S3,
+        s3_endpoint: str | None = None,
         policy: RetryPolicy | None = None,
     ):
+        url = url or os.environ.get("L4S_CDSE_STAC_URL") or CDSE_STAC
+        s3_endpoint = s3_endpoint or os.environ.get("L4S_CDSE_S3_ENDPOINT") or CDSE_S3
         super().__init__(url, collection, max_items, s3_endpoint, policy)
 
     def search_parameters(self, region: Region) -> dict:

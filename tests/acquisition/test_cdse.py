@@ -80,6 +80,48 @@ def test_the_demo_sized_region_end_to_end(services, tmp_path):
         assert composite.max() < 9000
 
 
+def test_l4s_build_with_source_cdse(services, tmp_path, monkeypatch, capsys):
+    """The whole build: preflight (CDSE keys), the CDSE composite, a local DEM and labels,
+    patches."""
+    import geopandas as gpd
+    import yaml
+    from shapely.geometry import box
+
+    from landslide4sense.flows.cli import main
+
+    api, s3 = services
+    monkeypatch.setenv("L4S_CDSE_STAC_URL", api.url)
+    monkeypatch.setenv("L4S_CDSE_S3_ENDPOINT", s3.url)
+    grid = region_grid(REGION).buffered(300)
+    raw = tmp_path / "raw" / REGION.name
+    raw.mkdir(parents=True)
+    hills = np.add.outer(np.arange(grid.height), np.arange(grid.width)).astype("float32")
+    profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1}
+    profile |= {"dtype": "float32", "crs": grid.crs, "transform": grid.transform}
+    with rasterio.open(raw / "dem.tif", "w", **profile) as dst:
+        dst.write(hills, 1)
+    west, south = REGION.aoi.bbox[:2]
+    scar = box(west + 0.01, south + 0.01, west + 0.02, south + 0.015)
+    gpd.GeoDataFrame(geometry=[scar], crs="EPSG:4326").to_file(raw / "labels.gpkg", layer="labels")
+    region_file = tmp_path / "regions" / f"{REGION.name}.yaml"
+    region_file.parent.mkdir()
+    data = json_safe(REGION.model_dump(mode="json", exclude={"path"}, exclude_none=True))
+    region_file.write_text(yaml.safe_dump({**data, "dem": "local"}))
+    out = tmp_path / "benchmark"
+    argv = ["build", "--regions", str(region_file), "--raw", str(tmp_path / "raw")]
+    assert main([*argv, "--out", str(out), "--source", "cdse"]) == 0, capsys.readouterr().err
+    assert "version " in capsys.readouterr().out
+    assert list((out / "TrainData" / "img").glob("image_*.h5"))
+    assert s3.bytes > 0 and s3.refused == []
+
+
+def json_safe(d):
+    """A region's model dump as its YAML would hold it (tuples as lists)."""
+    import json
+
+    return json.loads(json.dumps(d))
+
+
 def test_reads_stay_within_the_free_tiers_connections():
     assert cdse.CdseSource().readers == 4  # CDSE's free tier: 4 concurrent connections
     assert isinstance(get_source("cdse"), cdse.CdseSource)
