@@ -94,47 +94,65 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     return out
 
 
-def check_stac(
-    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
-) -> list[Check]:
-    """AWS keys, the STAC endpoint and collection, scenes in the window, one paid read."""
+def check_scene_source(name: str, source, setup: str, region: Region | None) -> list[Check]:
+    """A STAC-and-bucket source's checks: its keys, its STAC endpoint and collection, the
+    scenes in the window, the header of one band (one signed read)."""
     from landslide4sense.acquisition import stac
 
     try:
-        keys = stac.aws_credentials()
-        found = "AWS keys found" if keys else "no AWS keys"
-    except SourceError as err:  # the chain failed: an unknown profile, an expired SSO login
-        keys, found = None, str(err)
-    out = [Check("stac", "credentials", keys is not None, found, stac.AWS_SETUP)]
-    url = url or stac.EARTH_SEARCH
+        source._keys = source.credentials()
+        found = "keys found"
+    except SourceError as err:  # none, or the chain failed (an unknown profile, expired SSO)
+        found = str(err)
+    keys = source._keys
+    out = [Check(name, "credentials", keys is not None, found, setup)]
 
     def collection() -> str:
-        stac.stac_call(url, lambda api: api.get_collection(stac.L1C_COLLECTION))
-        return f"{url}: collection {stac.L1C_COLLECTION} found"
+        stac.stac_call(source.url, lambda api: api.get_collection(source.collection))
+        return f"{source.url}: collection {source.collection} found"
 
-    out.append(_run("stac", "endpoint", collection, f"check the network and {url}"))
+    out.append(_run(name, "endpoint", collection, f"check the network and {source.url}"))
     if region is None or not out[-1].ok:
         return out
-    source = stac.StacSource(url=url, s3_endpoint=s3_endpoint, policy=ONCE)
     items: list = []
 
     def scenes() -> str:
         items.extend(source.search(region))
         return f"{len(items)} scene(s) under {region.imagery.max_scene_cloud}% cloud in the window"
 
-    out.append(_run("stac", "scenes", scenes, "widen the window or max_scene_cloud"))
+    out.append(_run(name, "scenes", scenes, "widen the window or max_scene_cloud"))
     if keys is None or not items:
         return out
 
     def read() -> str:
         import rasterio
 
-        href = items[0].assets[stac.ASSETS["B01"]].href
-        with stac.s3_env(keys, s3_endpoint), rasterio.open(stac.vsi_path(href)) as src:
+        href = source.href(items[0], "B01")
+        with source.env(), rasterio.open(stac.vsi_path(href)) as src:
             return f"read the header of {href} ({src.width} x {src.height} px)"
 
-    out.append(_run("stac", "bucket", read, stac.AWS_SETUP))
+    out.append(_run(name, "bucket", read, setup))
     return out
+
+
+def check_stac(
+    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
+) -> list[Check]:
+    """AWS keys, Earth Search and its collection, scenes in the window, one paid read."""
+    from landslide4sense.acquisition import stac
+
+    source = stac.StacSource(url=url or stac.EARTH_SEARCH, s3_endpoint=s3_endpoint, policy=ONCE)
+    return check_scene_source("stac", source, stac.AWS_SETUP, region)
+
+
+def check_cdse(
+    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
+) -> list[Check]:
+    """CDSE's S3 keys, its STAC API and collection, scenes in the window, one read."""
+    from landslide4sense.acquisition import cdse
+
+    source = cdse.CdseSource(url=url, s3_endpoint=s3_endpoint, policy=ONCE)
+    return check_scene_source("cdse", source, cdse.SETUP, region)
 
 
 def check_asf(
@@ -199,10 +217,11 @@ def check_asf(
 
 def check_sources(region: Region | None = None, **endpoints) -> list[Check]:
     """Every networked source's checks (``endpoints``: ``ee_url``, ``ee_creds``, ``stac_url``,
-    ``s3_endpoint``, ``cmr_host``, ``edl_host``, for stand-ins)."""
+    ``s3_endpoint``, ``cdse_url``, ``cdse_s3``, ``cmr_host``, ``edl_host``, for stand-ins)."""
     e = endpoints
     return [
         *check_earthengine(region, e.get("ee_url"), e.get("ee_creds")),
         *check_stac(region, e.get("stac_url"), e.get("s3_endpoint")),
+        *check_cdse(region, e.get("cdse_url"), e.get("cdse_s3")),
         *check_asf(region, e.get("cmr_host"), e.get("edl_host")),
     ]
