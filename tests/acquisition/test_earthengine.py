@@ -459,6 +459,13 @@ def test_plan_shows_block_sides_and_smaller_blocks_mean_more_requests(capsys):
     assert count(default) == 9 and count(small) == 35
     region = next(r for r in PAPER if r.name == "kodagu-2018")
     assert len(eem.plan(region, region_grid(region), side=1024)["requests"]) == 35
+    # The region file's imagery.block_px does the same (the CLI's --block-px wins).
+    data = json.loads(region.model_dump_json())
+    small = parse_region({**data, "imagery": {**data["imagery"], "block_px": 1024}})
+    assert len(eem.plan(small, region_grid(small))["requests"]) == 35
+    assert len(eem.plan(small, region_grid(small), side=1536)["requests"]) == 14
+    with pytest.raises(ValueError, match="block_px"):
+        parse_region({**data, "imagery": {**data["imagery"], "block_px": 64}})
 
 
 def test_dem_from_earth_engine(monkeypatch, tmp_path):
