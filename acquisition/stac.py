@@ -415,13 +415,14 @@ class StacSource:
             lambda: stac_call(self.url, lambda api: list(api.search(**params).items())),
             "STAC search",
         )
-        if not items:
+        chosen = choose_scenes(items, region.aoi_geometry(), self.max_items)[0]
+        if not chosen:  # none found, or none whose footprint reaches into the AOI
             raise SourceError(
                 f"no {self.collection} scene at {self.url} over region '{region.name}' between "
                 f"{region.imagery.start} and {region.imagery.end} with at most "
                 f"{region.imagery.max_scene_cloud}% cloud; widen the window or the cloud limit"
             )
-        return choose_scenes(items, region.aoi_geometry(), self.max_items)[0]
+        return chosen
 
     def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
         """The region's composite, one file per band at its native resolution.

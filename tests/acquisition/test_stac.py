@@ -356,6 +356,7 @@ def test_scenes_are_chosen_until_every_part_of_the_aoi_has_enough():
         "MGRS-19UEP": {"scenes": 1, "fewest_per_point": 1},  # reported (and warned)
     }
     assert [i.id for i in stac.choose_scenes([*a, b], aoi, max_items=2)[0]] == [a[0].id, a[1].id]
+    assert stac.choose_scenes([item(1, "19UDP", 1, [2, 2, 3, 3])], aoi)[0] == []  # elsewhere
 
 
 def test_offsets_follow_the_processing_baseline_not_the_catalogue(caplog):
