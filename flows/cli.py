@@ -230,8 +230,9 @@ def _parser() -> argparse.ArgumentParser:
         SourceKind,
         SourceKind.EARTHENGINE,
         "a networked source",
-        choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
+        choices=[SourceKind.EARTHENGINE, SourceKind.STAC, SourceKind.CDSE],
     )
+    pl.add_argument("--block-px", type=int, help="Earth Engine's block side in px")
     pl.add_argument("--json", action="store_true", help="print JSON")
     return p
 
@@ -426,7 +427,7 @@ def _plan(args: argparse.Namespace) -> None:
     from landslide4sense.regions import load_region, region_grid
 
     region = load_region(args.region)
-    plan = plan_source(args.source, region, region_grid(region))
+    plan = plan_source(args.source, region, region_grid(region), args.block_px)
     if args.json:
         print(json.dumps(plan, indent=1))
         return
@@ -434,9 +435,10 @@ def _plan(args: argparse.Namespace) -> None:
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
     if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
+        sides = ", ".join(f"{res} {px} px" for res, px in plan["block_px"].items())
         print(
-            f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
-            f"{', '.join(plan['collections'])}"
+            f"  {len(plan['requests'])} computePixels requests (blocks: {sides}), {mb:.0f} MB; "
+            f"collections {', '.join(plan['collections'])}"
         )
     else:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")

@@ -7,7 +7,8 @@ the output folder). What it checks, per region: the region file (schema, GeoJSON
 AOI's size against a cap and against one patch, the output folder (ours, or new or empty; the
 scaling of an existing benchmark); for the local source: every band file and the DEM open as
 georeferenced rasters and are whole, the DEM covers the grid, the labels are polygons in a
-vector format with a CRS near the AOI (or pre-event bands exist to make candidates).
+vector format with a CRS near the AOI (or pre-event bands exist to make candidates); for the
+networked sources and DEMs: their credentials are configured (no network call).
 Checks that need pixels (no valid tile, labels that miss the AOI polygon by polygon) stay in
 the stages.
 """
@@ -248,6 +249,9 @@ def check_build(
     for region in regions:
         check_aoi(region, max_aoi_km2)
         _check_raw(region, source, None if raw is None else Path(raw))
+    from landslide4sense.acquisition.credentials import check_credentials
+
+    check_credentials(regions, source)  # before any download: the DEM's too
     return regions
 
 

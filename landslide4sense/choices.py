@@ -26,6 +26,7 @@ class SourceKind(StrEnum):
     LOCAL = "local"
     EARTHENGINE = "earthengine"
     STAC = "stac"
+    CDSE = "cdse"  # the Copernicus Data Space Ecosystem (free account)
 
 
 class DemKind(StrEnum):

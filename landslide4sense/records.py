@@ -90,6 +90,9 @@ class Imagery(Window):
 
     cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
     max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
+    #: Earth Engine's block side in px (None: the largest within its request limits); lower
+    #: it for long windows, whose medians run out of memory on Earth Engine's side.
+    block_px: int | None = Field(None, ge=128, le=32768)
 
 
 #: The licence of a region's patches when its file names none (SPDX id).

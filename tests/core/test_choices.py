@@ -7,7 +7,7 @@ from landslide4sense.choices import DemKind, Device, OutputLayout, Scaling, Sour
 
 def test_values_are_the_strings_files_and_commands_already_use():
     assert names(Scaling) == ["l4s", "raw"]
-    assert names(SourceKind) == ["local", "earthengine", "stac"]
+    assert names(SourceKind) == ["local", "earthengine", "stac", "cdse"]
     assert names(DemKind) == ["local", "asf-palsar-rtc", "srtm", "aw3d30"]
     assert names(OutputLayout) == [
         "release",

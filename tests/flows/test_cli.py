@@ -121,7 +121,7 @@ def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # unwrapped
-    assert "--source {local,earthengine,stac}" in out and "(default: local)" in out
+    assert "--source {local,earthengine,stac,cdse}" in out and "(default: local)" in out
     assert "--layout {release,release+split-files,with-valid,with-valid+split-files}" in out
     assert "(default: release)" in out
     assert "(default: None)" not in out and "(default: False)" not in out
