@@ -71,6 +71,29 @@ def digest(*parts: Any, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+def file_hash(path: str | Path, memo: str | Path | None = None) -> str:
+    """The sha256 of a file's content. With ``memo`` (a folder), a file whose size,
+    modification time and inode are unchanged since it was last hashed is not read again."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    entry = Path(memo) / f"{digest(str(path))}.json" if memo is not None else None
+    if entry is not None and entry.exists():
+        try:
+            known = json.loads(entry.read_text())
+            if known["path"] == str(path) and known["stamp"] == stamp:
+                return known["sha256"]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged memo: hash again
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    if entry is not None:
+        write_json(entry, {"path": str(path), "stamp": stamp, "sha256": h.hexdigest()})
+    return h.hexdigest()
+
+
 def files_under(folder: str | Path) -> Iterator[tuple[str, os.DirEntry]]:
     """Every file under ``folder`` (a link to a file counts; linked folders are not entered),
     as its ``/``-separated path relative to ``folder`` and its directory entry, whose
