@@ -2,7 +2,8 @@
 
 Every stage of the pipeline writes through :func:`atomic_path`: the data goes to a temporary
 name beside the target and is renamed onto it only when complete, so a file either exists
-whole or not at all, and a re-run can trust whatever it finds.
+whole or not at all, and a re-run can trust whatever it finds. :func:`file_hash` is the one
+content hash of a file (stage keys, provenance), remembered while the file is unchanged.
 """
 
 from __future__ import annotations
