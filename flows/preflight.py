@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.layout import PATCH_SIZE
-from landslide4sense.store.output import check_output, current_meta
+from landslide4sense.store.output import check_output
 
 if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
     from landslide4sense.regions import Region
@@ -208,10 +208,12 @@ def no_labels(region: Region, raw: Path | None) -> MissingInputError:
 
 def check_scaling(out: Path, scaling: str) -> None:
     """A region added to a benchmark is scaled as the benchmark is."""
-    meta = current_meta(out)
-    if meta is not None and meta["scaling"] != scaling:
+    from landslide4sense.store.benchmark import Benchmark  # the records: not with the CLI
+
+    meta = Benchmark(out=out).meta()
+    if meta is not None and meta.scaling != scaling:
         raise ConfigError(
-            f"{out}: the benchmark uses scaling '{meta['scaling']}', not '{scaling}'; pass "
+            f"{out}: the benchmark uses scaling '{meta.scaling}', not '{scaling}'; pass "
             "--scaling to match, or rebuild it into a new folder with `l4s build`"
         )
 
