@@ -11,12 +11,20 @@ from rasterio.warp import transform_bounds
 from landslide4sense.acquisition import stac
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import SourceError
-from landslide4sense.regions import region_grid
+from landslide4sense.regions import parse_region, region_grid
 from tests.acquisition.fakes import FakeS3, FakeStac, band_assets, l1c_item
-from tests.acquisition.fakes.stac import KEYS, UDP_REGION
 from tests.helpers import CONTRACTS, needs, write_raster
 
 pytestmark = needs(CONTRACTS)
+UDP_REGION = parse_region(
+    {
+        "name": "udp",
+        "event": {"trigger": "rainfall", "date": "2017-07-01"},
+        "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
+        "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
+    }
+)
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
 FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
 RES = {"B02": 10, "B03": 10, "B04": 10, "B08": 10, "B01": 60, "B09": 60, "B10": 60}
 

@@ -18,11 +18,10 @@ from landslide4sense.store.versions import (
     current_version,
     data_folder,
     list_versions,
-    restore,
     version_folder,
     version_jobs,
 )
-from tests.helpers import cut_regions, hold, said_it_waits
+from tests.helpers import cut_regions, hold, restore, said_it_waits
 
 
 @pytest.fixture

@@ -24,14 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
-import rasterio
-from rasterio.warp import transform_bounds
 from shapely.geometry import box, shape
 
-from landslide4sense.regions import parse_region
 from tests.acquisition.fakes.http import Handler, serving
-from tests.helpers import CONTRACTS, RIOTILER
+from tests.helpers import CONTRACTS
 
 SEARCH_FIELDS = {
     "collections",
@@ -74,6 +70,7 @@ def l1c_item(
     tile: str,
     bands: dict[str, tuple[int, list[int], list[float]]],
     baseline: str = "02.05",
+    offset: float = -0.1,
 ) -> dict:
     """An Earth Search L1C item shaped like the real one.
 
@@ -85,13 +82,16 @@ def l1c_item(
         epsg: the tile's UTM EPSG code.
         tile: the MGRS tile, e.g. ``19UDP``.
         bands: asset key to (gsd, proj:shape, proj:transform).
-        baseline: the processing baseline (04.00 and later carry the -0.1 offset).
+        baseline: the processing baseline (04.00 and later carry a -1000 DN offset in their
+            pixels); it is also in ``s2:product_uri``'s ``_Nxxxx_``.
+        offset: every band's ``raster:bands`` offset. Earth Search states -0.1 whatever the
+            baseline (contracts/stac.md: catalogue offsets are known to be wrong), so the
+            default is the misleading value real items of the paper's windows carry.
     """
     item = item_template()
     day = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     zone, lat, square = tile[:2], tile[2], tile[3:]
     folder = f"tiles/{int(zone)}/{lat}/{square}/{day.year}/{day.month}/{day.day}/0"
-    offset = -0.1 if baseline >= "04.00" else 0.0
     item["id"] = item_id
     item["bbox"] = footprint
     item["geometry"] = box(*footprint).__geo_interface__
@@ -107,6 +107,8 @@ def l1c_item(
             "mgrs:grid_square": square,
             "grid:code": f"MGRS-{tile}",
             "s2:processing_baseline": baseline,
+            "s2:product_uri": f"S2B_MSIL1C_{day:%Y%m%dT%H%M%S}_N{baseline.replace('.', '')}_"
+            f"R000_T{tile}_{day:%Y%m%dT%H%M%S}.SAFE",
         }
     )
     template = item["assets"]
@@ -132,7 +134,21 @@ def s3_key(href: str) -> str:
 
 
 class FakeStac:
-    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1."""
+    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1.
+
+    Subclasses for other APIs change the class attributes: the search fields accepted, the
+    conformance classes, the landing page's id and STAC version.
+    """
+
+    search_fields = SEARCH_FIELDS
+    conformance = (
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/item-search",
+        "https://api.stacspec.org/v1.0.0/item-search#query",
+        "https://api.stacspec.org/v1.0.0/item-search#sort",
+        "https://api.stacspec.org/v1.0.0/collections",
+    )
+    catalog_id, stac_version = "earth-search-aws", "1.0.0"
 
     def __init__(self, items: list[dict]):
         self.items = items
@@ -140,7 +156,8 @@ class FakeStac:
         self.latency = 0.0  # seconds per search
 
     @contextmanager
-    def running(self):
+    def running(self, port: int = 0):
+        """Serve on ``port`` (default an ephemeral one); ``self.url`` is its address."""
         fake = self
 
         class StacHandler(Handler):
@@ -165,7 +182,7 @@ class FakeStac:
                     return self.json({"code": "BadRequest", "description": str(err)}, 400)
                 return self.json(page, headers={"Content-Type": "application/geo+json"})
 
-        with serving(StacHandler) as server:
+        with serving(StacHandler, port=port) as server:
             self.url = f"http://127.0.0.1:{server.server_address[1]}"
             yield self
 
@@ -192,16 +209,10 @@ class FakeStac:
     def landing(self) -> dict:
         return {
             "type": "Catalog",
-            "id": "earth-search-aws",
-            "stac_version": "1.0.0",
-            "description": "A STAC API of public datasets on AWS (stand-in)",
-            "conformsTo": [
-                "https://api.stacspec.org/v1.0.0/core",
-                "https://api.stacspec.org/v1.0.0/item-search",
-                "https://api.stacspec.org/v1.0.0/item-search#query",
-                "https://api.stacspec.org/v1.0.0/item-search#sort",
-                "https://api.stacspec.org/v1.0.0/collections",
-            ],
+            "id": self.catalog_id,
+            "stac_version": self.stac_version,
+            "description": f"{self.catalog_id} (stand-in)",
+            "conformsTo": list(self.conformance),
             "links": [
                 {"rel": "self", "href": self.url + "/"},
                 {"rel": "root", "href": self.url + "/"},
@@ -223,7 +234,7 @@ class FakeStac:
         """
         self.searches.append(params)
         time.sleep(self.latency)
-        unknown = set(params) - SEARCH_FIELDS
+        unknown = set(params) - self.search_fields
         if unknown:
             raise ValueError(f"unknown search parameter(s) {sorted(unknown)}")
         limit = params.get("limit", 10)
@@ -246,6 +257,7 @@ class FakeStac:
             and all(
                 _query(i["properties"].get(f), ops) for f, ops in params.get("query", {}).items()
             )
+            and self.matches(i, params)
         ]
         for rule in reversed(params.get("sortby", [])):
             name = rule["field"].removeprefix("properties.")
@@ -276,6 +288,10 @@ class FakeStac:
             "numberReturned": len(page),
             "context": {"limit": limit, "matched": len(chosen), "returned": len(page)},
         }
+
+    def matches(self, item: dict, params: dict) -> bool:
+        """Whether ``item`` passes the search's other filters (none here)."""
+        return True
 
 
 def _in_window(when: str, start: str, end: str) -> bool:
@@ -315,9 +331,20 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 def signature_problem(
-    method: str, path: str, query: str, headers, keys: dict[str, str], region: str
+    method: str,
+    path: str,
+    query: str,
+    headers,
+    keys: dict[str, str],
+    region: str,
+    tokens: dict[str, str] | None = None,
+    payer: bool = True,
 ) -> tuple[str, str] | None:
-    """Why a request's AWS Signature V4 is refused (S3's code and message), or None."""
+    """Why a request's AWS Signature V4 is refused (S3's code and message), or None.
+
+    ``tokens``: the session token of each temporary key (``ASIA...``): S3 knows such a key only
+    with its token, signed (``x-amz-security-token``). ``payer``: the bucket is requester-pays.
+    """
     auth = headers.get("Authorization", "")
     m = re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
@@ -338,6 +365,13 @@ def signature_problem(
             f"'{region}'"
         )
     names = signed.split(";")
+    token = (tokens or {}).get(key_id)
+    if token is not None and "x-amz-security-token" not in names:
+        return "InvalidAccessKeyId", (
+            "The AWS Access Key Id you provided does not exist in our records."
+        )
+    if token is not None and headers.get("x-amz-security-token") != token:
+        return "InvalidToken", "The provided token is malformed or otherwise invalid."
     canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     params = sorted(p.partition("=")[::2] for p in query.split("&") if p)
     canonical = "\n".join(
@@ -368,7 +402,8 @@ def signature_problem(
         return "SignatureDoesNotMatch", (
             "The request signature we calculated does not match the signature you provided."
         )
-    if "x-amz-request-payer" not in names or headers.get("x-amz-request-payer") != "requester":
+    paid = "x-amz-request-payer" in names and headers.get("x-amz-request-payer") == "requester"
+    if payer and not paid:
         return "AccessDenied", "Access Denied"  # requester-pays bucket, no payer header
     return None
 
@@ -376,8 +411,10 @@ def signature_problem(
 class FakeS3:
     """A requester-pays bucket: ``files`` maps object keys to local files.
 
-    ``fail_every``: every n-th object request answers 503 SlowDown; ``latency``: seconds
-    before each answer.
+    ``keys``: key id to secret; ``tokens``: key id to session token, for temporary keys
+    (refused without it); ``bucket``, ``region``, ``payer``: the bucket's name, region, and
+    whether it is requester-pays. ``fail_every``: every n-th object request answers 503
+    SlowDown; ``latency``: seconds before each answer.
     """
 
     def __init__(
@@ -385,9 +422,13 @@ class FakeS3:
         files: dict[str, Path],
         keys: dict[str, str] | None = None,
         region: str = "eu-central-1",
+        tokens: dict[str, str] | None = None,
+        bucket: str = BUCKET,
+        payer: bool = True,
     ):
         self.files, self.region = files, region
         self.keys = keys or {"AKIASTANDIN": "stand-in-secret"}
+        self.tokens, self.bucket, self.payer = tokens or {}, bucket, payer
         self.lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
@@ -417,7 +458,14 @@ class FakeS3:
             self.requests += 1
             n = self.requests
         problem = signature_problem(
-            handler.command, path, query, handler.headers, self.keys, self.region
+            handler.command,
+            path,
+            query,
+            handler.headers,
+            self.keys,
+            self.region,
+            self.tokens,
+            self.payer,
         )
         if problem:
             self.refused.append(problem[0])
@@ -427,13 +475,15 @@ class FakeS3:
             return handler.send(
                 503, _s3_error("SlowDown", "Please reduce your request rate."), "application/xml"
             )
-        if bucket != BUCKET or key not in self.files:
+        if bucket != self.bucket or key not in self.files:
             return handler.send(
                 404, _s3_error("NoSuchKey", "The specified key does not exist."), "application/xml"
             )
         data = self.files[key].read_bytes()
         rng = handler.headers.get("Range")
-        headers = {"Accept-Ranges": "bytes", "x-amz-request-charged": "requester"}
+        headers = {"Accept-Ranges": "bytes"}
+        if self.payer:
+            headers["x-amz-request-charged"] = "requester"
         if rng:
             a, _, b = rng.removeprefix("bytes=").partition("-")
             a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
@@ -445,68 +495,3 @@ class FakeS3:
         with self.lock:
             self.bytes += len(part) if handler.command == "GET" else 0
         handler.send(status, part, "image/jp2", headers)
-
-
-# The archive the tests serve: the riotiler scene of tile 19UDP (real-data fixture) as items
-# of several dates, baselines and clouds.
-# A 4 km square inside the swath of the riotiler tile 19UDP (2017-07-29).
-UDP_REGION = parse_region(
-    {
-        "name": "udp",
-        "event": {"trigger": "rainfall", "date": "2017-07-01"},
-        "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
-        "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
-    }
-)
-# A cloud in scene B, on the 900 m pixels: over the west ~40% of the region (cols 81.4-85.6).
-CLOUD = (slice(60, 75), slice(75, 83))
-KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
-
-
-def write_scene(folder: Path, shift: int, cloud: bool = False) -> dict[str, Path]:
-    """The riotiler bands, ``shift`` DN added to valid pixels; a bright cloud in all bands."""
-    folder.mkdir(parents=True)
-    files = {}
-    for band, key in band_assets().items():
-        with rasterio.open(RIOTILER / f"{band}.jp2") as src:
-            data, profile = src.read(1), src.profile
-        data = np.where(data > 0, data + shift, 0).astype("uint16")
-        if cloud:
-            data[CLOUD] = 9000 + shift
-        with rasterio.open(folder / f"{band}.jp2", "w", **profile) as dst:
-            dst.write(data, 1)
-        files[key] = folder / f"{band}.jp2"
-    return files
-
-
-def archive(tmp_path: Path):
-    """Items and bucket objects: A (clear, old baseline), B (cloud, baseline 05.10 offset),
-    and scenes the search must leave out (too cloudy, elsewhere, later, L2A, beyond max)."""
-    with rasterio.open(RIOTILER / "B01.jp2") as src:
-        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
-        shape, t = [src.height, src.width], list(src.transform)[:6]
-    bands = {k: (900, shape, t) for k in band_assets().values()}
-    elsewhere = [10.0, 10.0, 11.0, 11.0]
-    scenes = [  # id, date, cloud, footprint, baseline, shift, cloud, collection
-        ("S2B_19UDP_20170729_0_L1C", "2017-07-29", 5.0, here, "02.05", 0, False, None),
-        ("S2A_19UDP_20170808_0_L1C", "2017-08-08", 20.0, here, "05.10", 1000, True, None),
-        ("S2A_19UDP_20170818_0_L1C", "2017-08-18", 90.0, here, "02.05", 3000, False, None),
-        ("S2B_19UDP_20170721_0_L1C", "2017-07-21", 40.0, here, "02.05", 2000, False, None),
-        ("S2A_19UDP_20170915_0_L1C", "2017-09-15", 1.0, here, "02.05", 4000, False, None),
-        ("S2A_31UDP_20170801_0_L1C", "2017-08-01", 1.0, elsewhere, "02.05", 6000, False, None),
-        ("S2A_19UDP_20170802_0_L2A", "2017-08-02", 1.0, here, "02.05", 5000, False, "l2a"),
-    ]
-    items, files = [], {}
-    for item_id, day, cloud, footprint, baseline, shift, cloudy, collection in scenes:
-        item = l1c_item(
-            item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands, baseline
-        )
-        if collection:
-            item["collection"] = "sentinel-2-l2a"
-            for asset in item["assets"].values():
-                asset["href"] = asset["href"].replace("/tiles/", "/l2a/tiles/")
-        local = write_scene(tmp_path / item_id, shift, cloudy)
-        for key, path in local.items():
-            files[item["assets"][key]["href"].removeprefix("s3://sentinel-s2-l1c/")] = path
-        items.append(item)
-    return items, files
