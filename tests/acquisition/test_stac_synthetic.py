@@ -124,7 +124,8 @@ def test_search_parameters_and_an_empty_search(services):
     assert params["intersects"]["type"] == "Polygon"
     assert source(api, s3).search(UDP_REGION)[0].id == "S2B_19UDP_20170729_0_L1C"
     asked = api.searches[-1]
-    assert asked["query"] == {"eo:cloud_cover": {"lte": 60}} and asked["limit"] == 1
+    assert asked["query"] == {"eo:cloud_cover": {"lte": 60}}
+    assert asked["limit"] == stac.CANDIDATES  # candidates for max_items=1
     nowhere = UDP_REGION.model_copy(
         update={"imagery": UDP_REGION.imagery.model_copy(update={"max_scene_cloud": 0.5})}
     )
