@@ -90,7 +90,7 @@ HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
 
 def _job(path: Path) -> RegionJob:
     """A region's job file, from its patches folder."""
-    return RegionJob.model_validate(read_cached(path, Path(path).parent))
+    return RegionJob.load(path, read_cached(path, Path(path).parent))
 
 
 def _cached(result: Path | list[Path]) -> State:

@@ -72,6 +72,15 @@ def check_writable(out: str | Path) -> None:
         ) from err
 
 
+def writable(out: str | Path) -> bool:
+    """Whether :func:`check_writable` lets ``out`` pass."""
+    try:
+        check_writable(out)
+    except NotABenchmarkError:
+        return False
+    return True
+
+
 def current_meta(out: str | Path) -> dict | None:
     """The ``dataset.json`` of the benchmark's current version, or None (none published yet)."""
     path = Path(out) / DATASET_JSON
@@ -80,23 +89,19 @@ def current_meta(out: str | Path) -> dict | None:
 
 def check_output(out: str | Path, kind: str = BENCHMARK) -> None:
     """Refuse an output folder that cannot be written, or that exists, is not empty and is not
-    ours for ``kind``; a benchmark's records must name only paths inside it.
+    ours for ``kind`` (a benchmark's records are checked by
+    :func:`landslide4sense.store.versions.check_records`).
 
     A folder holding nothing but ``.l4s`` is one another run is claiming right now.
 
     Raises:
         NotABenchmarkError: naming what the folder holds and the fix.
-        RecordError: a record of the benchmark names a path outside it.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotABenchmarkError(f"{out}: --out must be a folder; this is a file")
     check_writable(out)
     if is_ours(out, kind):
-        if kind == BENCHMARK:
-            from landslide4sense.store.versions import check_records
-
-            check_records(out)
         return
     if not out.exists():
         return

@@ -218,6 +218,8 @@ def check_records(out: str | Path) -> None:
         RecordError: a record names a path outside its folder.
     """
     out = Path(out)
+    if not is_benchmark(out):
+        return
     current_version(out)
     meta = out / DATASET_JSON
     if (meta.exists() or meta.is_symlink()) and not _ours(meta):
