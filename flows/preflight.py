@@ -267,7 +267,12 @@ def check_demo(root: Path) -> None:
     from landslide4sense.acquisition.demo import DEMO_REGIONS
     from landslide4sense.store.output import NotABenchmarkError
 
+    from landslide4sense.store.output import check_writable
+
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotABenchmarkError(f"{root}: --out must be a folder; this is a file")
+    check_writable(root)
     if not root.exists() or not any(root.iterdir()):
         return
     readme = root / "raw" / "README.json"

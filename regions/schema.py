@@ -288,7 +288,7 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
             found = repr(e.get("input"))
             found = found if len(found) <= 80 else f"{found[:60]}... ({len(found):,} characters)"
             lines.append(f"  {loc}: {msg} (found {found})")
-    return f"{path}: invalid region file:\n" + "\n".join(lines)
+    return f"{path}: invalid region file: " + "; ".join(ln.strip() for ln in lines)
 
 
 def _allowed_keys() -> dict[str, list[str]]:
