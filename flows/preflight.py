@@ -265,9 +265,7 @@ def check_demo(root: Path) -> None:
         NotABenchmarkError: the folder holds anything else (the demo would build it too).
     """
     from landslide4sense.acquisition.demo import DEMO_REGIONS
-    from landslide4sense.store.output import NotABenchmarkError
-
-    from landslide4sense.store.output import check_writable
+    from landslide4sense.store.output import NotABenchmarkError, check_writable
 
     root = Path(root)
     if root.exists() and not root.is_dir():

@@ -37,9 +37,9 @@ from tests.helpers import cut_regions
 
 # The earlier bad-input cases and their fixtures, run (and counted) here too.
 digests, hills = test_faults.digests, test_faults.hills
-test_a_damaged_cache_file_says_which_folder_to_delete = pytest.mark.usefixtures(
-    "prefect_harness"
-)(test_faults.test_a_damaged_cache_file_says_which_folder_to_delete)
+test_a_damaged_cache_file_says_which_folder_to_delete = pytest.mark.usefixtures("prefect_harness")(
+    test_faults.test_a_damaged_cache_file_says_which_folder_to_delete
+)
 region_and_raw, release = test_preflight.region_and_raw, test_preflight.release
 test_bad_build_input_is_refused_before_prefect = (
     test_preflight.test_bad_build_input_is_refused_before_prefect
