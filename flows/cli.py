@@ -534,11 +534,11 @@ def _check_train(args: argparse.Namespace) -> None:
             )
     if not args.dataset.is_dir():  # before torch is imported
         raise MissingInputError(f"{args.dataset}: no such folder (--dataset: the benchmark)")
-    from landslide4sense.store.output import check_output, check_writable
+    from landslide4sense.store.output import check_output, check_writable, own_results
     from landslide4sense.store.versions import check_records
 
     check_records(args.dataset)
-    if args.out is not None:
+    if own_results(args.dataset, args.out) is not None:
         check_output(args.out, "training")
     else:
         try:

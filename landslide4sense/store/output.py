@@ -18,7 +18,7 @@ from pathlib import Path
 from landslide4sense import __version__
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json, write_json
-from landslide4sense.layout import DATASET_JSON, MARKER, STATE_DIR
+from landslide4sense.layout import DATASET_JSON, MARKER, STATE_DIR, TRAINING_DIR
 
 
 class NotABenchmarkError(ConfigError):
@@ -79,6 +79,14 @@ def writable(out: str | Path) -> bool:
     except NotABenchmarkError:
         return False
     return True
+
+
+def own_results(dataset: str | Path, out: str | Path | None) -> Path | None:
+    """The folder ``l4s train --out`` must claim as its own: ``out``, unless it is left out or
+    is the dataset's own ``training/`` folder (part of the benchmark)."""
+    if out is None or Path(out).resolve() == (Path(dataset) / TRAINING_DIR).resolve():
+        return None
+    return Path(out)
 
 
 def current_meta(out: str | Path) -> dict | None:
