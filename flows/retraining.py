@@ -22,7 +22,7 @@ from prefect.artifacts import (
 from landslide4sense.choices import Device
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import flow_run_name
-from landslide4sense.store.lock import output_lock
+from landslide4sense.store.benchmark import open_benchmark
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -136,7 +136,8 @@ def retrain_baselines(
     # One run at a time per benchmark (or, for a folder not ours or one that cannot be written,
     # per results folder), on one version throughout: the current one's own folder.
     ours = is_benchmark(dataset) and (out is None or writable(dataset))
-    with output_lock(dataset if ours else results, f"l4s train {dataset}", flow_run_name()):
+    held = dataset if ours else results
+    with open_benchmark(held, f"l4s train {dataset}", flow_run_name(), claim=False):
         data = data_folder(dataset)
         version = dataset_version(data)  # checked: it names the results folder
         run_dir = results / version

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from landslide4sense import __version__
 from landslide4sense.errors import ConfigError
-from landslide4sense.files import read_json, write_json
+from landslide4sense.files import write_json
 from landslide4sense.layout import DATASET_JSON, MARKER, STATE_DIR, TRAINING_DIR
 
 
@@ -87,12 +87,6 @@ def own_results(dataset: str | Path, out: str | Path | None) -> Path | None:
     if out is None or Path(out).resolve() == (Path(dataset) / TRAINING_DIR).resolve():
         return None
     return Path(out)
-
-
-def current_meta(out: str | Path) -> dict | None:
-    """The ``dataset.json`` of the benchmark's current version, or None (none published yet)."""
-    path = Path(out) / DATASET_JSON
-    return read_json(path) if path.is_file() else None
 
 
 def check_output(out: str | Path, kind: str = BENCHMARK) -> None:
