@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path
+from landslide4sense.layout import STACK_BANDS
 
 FORMAT = 1
 
@@ -90,7 +91,6 @@ def check_checkpoint(path: str | Path) -> CheckpointInfo:
         MissingInputError, InputDataError: see :func:`load`; or the bands or weights differ,
             naming the fix.
     """
-    from landslide4sense.layout import STACK_BANDS
     from landslide4sense.training.models import MODELS, get_model
 
     state = load(path, mmap=True)
