@@ -26,7 +26,7 @@ from tests.helpers import cut_regions, hold, restore, said_it_waits
 
 @pytest.fixture
 def jobs(tmp_path):
-    return cut_regions(tmp_path)
+    return cut_regions(tmp_path / "bench" / ".l4s")  # where the flows cut them: in OUT
 
 
 @pytest.fixture
@@ -143,8 +143,7 @@ def test_a_first_publish_failing_at_the_switch_can_be_taken_back(jobs, tmp_path,
 
     from landslide4sense.store.versions import PublishError, discard_unpublished
 
-    out = tmp_path / "bench"
-    out.mkdir()
+    out = tmp_path / "bench"  # holds only .l4s/ (the jobs' work)
     replace = os.replace
 
     def full(src, dst):
