@@ -359,8 +359,7 @@ def usage_section(meta: DatasetMeta) -> str:
         "`ValidData/` holds the validation patches (the last tenth of each region's training "
         "tiles, not in `TrainData/`), so all three splits load."
         if meta.counts.val
-        else 'this benchmark has no `ValidData/`: `split="val"` needs one built with '
-        "`--layout with-valid`."
+        else 'this benchmark has no `ValidData/`: `split="val"` needs one built with `--valid`.'
     )
     n_train, n_test = meta.counts.train, meta.counts.test
     return f"""## How to use it
@@ -385,7 +384,7 @@ def standardise(sample):
     return sample
 
 train = Landslide4Sense(root, split="train", transforms=standardise)  # image and mask
-val = Landslide4Sense(root, split="val", transforms=standardise)  # --layout with-valid
+val = Landslide4Sense(root, split="val", transforms=standardise)  # built with --valid
 test = Landslide4Sense(root, split="test", transforms=standardise)
 ```
 

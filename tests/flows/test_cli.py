@@ -121,15 +121,34 @@ def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # unwrapped
-    assert "--source {local,earthengine,stac}" in out and "(default: local)" in out
+    assert "--source {local,earthengine,stac,cdse}" in out and "(default: local)" in out
+    assert "--valid, --no-valid" in out and "--split-files, --no-split-files" in out
     assert "--layout {release,release+split-files,with-valid,with-valid+split-files}" in out
-    assert "(default: release)" in out
     assert "(default: None)" not in out and "(default: False)" not in out
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     for default in ("(default: 5000)", "(default: 32)", "(default: 500)", "(default: 2022)"):
         assert default in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "deprecated"),
+    [
+        (["build"], (False, False), False),
+        (["build", "--valid", "--split-files"], (True, True), False),
+        (["add-region", "r.yaml"], (None, None), False),  # the benchmark's
+        (["add-region", "r.yaml", "--no-valid"], (False, None), False),
+        (["build", "--layout", "with-valid"], (True, False), True),
+        (["add-region", "r.yaml", "--layout", "release+split-files"], (False, True), True),
+    ],
+)
+def test_the_layout_is_two_options_and_layout_a_deprecated_name(argv, expected, deprecated, capsys):
+    from landslide4sense.flows.cli import _layout, _parser
+
+    args = _parser().parse_args([*argv, "--out", "o"])
+    assert tuple(_layout(args).values()) == expected
+    assert ("--layout is deprecated" in capsys.readouterr().err) is deprecated
 
 
 def test_help_imports_nothing_heavy():
