@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU benchmark of issue 23 in one go (about 6 minutes on one H100), from the repository root:
+# The GPU benchmark of issue 23 in one go (not yet timed on a GPU), from the repository root:
 #
 #   PYTHONPATH=/tmp/site bash benchmarks/gpu_check.sh
 #
