@@ -301,8 +301,8 @@ def stages(region: Path, raw: Path, work: Path) -> dict:
 
 
 def split_files(bench: Path) -> dict:
-    """Build ``TrainData.h5``/``TestData.h5`` from a benchmark's patch files, then read the
-    training split into memory from them and from the patch files (in a child process)."""
+    """Build ``TrainData.h5``/``TestData.h5`` from a benchmark's patch files, then read (and
+    check) the training split from them and from the patch files (in a child process)."""
     import numpy as np
 
     from landslide4sense.choices import Split
@@ -315,16 +315,17 @@ def split_files(bench: Path) -> dict:
     t = time.perf_counter()
     write_split_files(bench, meta.version, [Split.TRAIN, Split.TEST])
     built = time.perf_counter() - t
-    stats = {"mean": meta.train_mean, "std": meta.train_std, "in_memory": True}
+    stats = {"mean": meta.train_mean, "std": meta.train_std}
     t = time.perf_counter()
     packed = read_split(bench, "train", **stats)
     from_file = time.perf_counter() - t
+    packed_images = packed.read(range(len(packed)))
     for name in SPLIT_FILES.values():
         (bench / name).unlink(missing_ok=True)
     t = time.perf_counter()
     files = read_split(bench, "train", **stats)
     from_files = time.perf_counter() - t
-    if not np.array_equal(packed.array, files.array):
+    if not np.array_equal(packed_images, files.read(range(len(files)))):
         raise RuntimeError("the split file and the patch files disagree")
     return {
         "patches": count_patches(bench),

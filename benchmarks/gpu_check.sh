@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# The GPU check of issue 12 in one go (under 8 minutes on one H100), from the repository root:
+# The GPU benchmark of issue 23 in one go (not yet timed on a GPU), from the repository root:
 #
 #   PYTHONPATH=/tmp/site bash benchmarks/gpu_check.sh
 #
 # 1. The CUDA resume test: a training process killed mid-run resumes to identical results
 #    (tests/training/test_resume.py, on the CPU and on CUDA; about a minute).
-# 2. benchmarks/gpu_check.py: the eleven models at batch 32 with the real loader, bf16
-#    autocast, validation, checkpoints and the test pass; iterations/s; the projected time of
-#    11 x 5000 iterations (target <= 30 min); host memory with a release of the original's
-#    size. Lines are printed (and written) as they come, so a cut-off run still reports.
+# 2. benchmarks/gpu_check.py: the eleven models at batch 32 on the paper's split sizes (959
+#    training, 2,840 test patches, 245 validation), the splits on the device, bf16 autocast;
+#    start-up, 200 steady iterations, validation, checkpoints and the test pass; it/s, the
+#    projected 11 x 5000 iterations against the 15-minute target, host and device memory.
+# 3. benchmarks/train.py, part (c) on CUDA: the host memory of training with a release of the
+#    original's size (3,799 + 245 + 800 patches) and a larger one (target <= 2 GB).
+#    Lines are printed (and written) as they come, so a cut-off run still reports.
 #
 # Needs python3 with torch (CUDA), numpy, h5py, pytest, pydantic and the landslide4sense wheel
 # (installed with `pip install --no-deps --target /tmp/site ...`); nothing else: no network,
 # no rasterio, geopandas or Prefect. Arguments go to gpu_check.py (a CPU dry run:
-# `--device cpu --iterations 6 --eval-every 3 --patches 8,4,4 --size 64 --batch-size 4`).
+# `--device cpu --warmup 2 --steady 3 --patches 8,4,4 --size 64 --batch-size 4`).
 # With OUT set, everything printed also goes to $OUT/gpu_check.txt.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -33,5 +36,9 @@ echo | tee -a "$log"
 "$python" "$here/gpu_check.py" "$@" 2>&1 | tee -a "$log"  # figures, as they come
 figures=${PIPESTATUS[0]}
 
-echo "gpu_check: figures exit $figures, resume test exit $resume" | tee -a "$log"
-[ "$figures" -eq 0 ] && [ "$resume" -eq 0 ]
+"$python" "$here/train.py" --parts c --device cuda --baseline none 2>&1 | tee -a "$log"
+memory=${PIPESTATUS[0]}
+
+echo "gpu_check: figures exit $figures, memory exit $memory, resume test exit $resume" \
+    | tee -a "$log"
+[ "$figures" -eq 0 ] && [ "$memory" -eq 0 ] && [ "$resume" -eq 0 ]

@@ -1,119 +1,106 @@
-"""Training benchmark: loader throughput, iterations/s on the CPU, host memory of the release.
+"""Training benchmark on the CPU: this tree's training loop against an older one, side by side.
 
-    python benchmarks/train.py [--patches 400] [--cpu-batch 8] [--models all]
-                               [--release 3799,245,800] [--parts abc]
+    python benchmarks/train.py [--baseline 5ef8790] [--models ContextNet,ResU-Net,LinkNet]
+                               [--patches 64,16,16] [--iterations 8] [--batch 8]
+                               [--release 3799,245,800] [--larger 7598,245,800] [--parts bc]
 
-(a) Loader: patches/s of our loader (every file read once into one array, batches sliced from
-    it) against the original Landslide4Sense code's approach on the same files (open the image
-    and the mask HDF5 file per sample, normalise band by band in a Python loop), over two
-    epochs, side by side in one run. Target: >= 10x.
-(b) Training iterations/s per model on the CPU (batch ``--cpu-batch``).
-(c) Host memory: a release the size of the original competition release (3,799 training,
-    245 validation and 800 test patches of 128 x 128 x 14, float64 on disk, all with masks) is
-    synthesized in a temporary folder (64 different patches per split, the rest hard links to
-    them: memory does not depend on content); a child process loads it and trains on it
-    (ContextNet, batch 32, two validation passes and the test pass) and reports its peak
-    resident memory (VmHWM). Target: <= 4.5 GB. The training array alone is 3.5 GB (float32).
-On a GPU, ``benchmarks/gpu_check.sh`` measures the eleven models with this loader.
+The older loop is this repository's ``landslide4sense`` core and ``training`` package at
+``--baseline`` (default: the commit before issue 23's device path), extracted with ``git
+archive`` into a temporary folder and put first on ``PYTHONPATH`` of its child processes;
+``--baseline none`` measures this tree only (a GPU host without git). Every figure comes from
+its own child process, ours and the baseline's alternately, in one run.
+
+(b) Iterations/s per model on the CPU: each loop trains the model through ``train_model`` (the
+    real loader, a validation pass, checkpoints and the test pass) on the same synthetic
+    benchmark (``--patches`` train, validation, test; 128 x 128 x 14, float64 on disk), batch
+    ``--batch``; the rate is timed from the end of iteration 2 to the end of the last
+    iteration before the validation.
+(c) Host memory: a release the size of the original competition release (3,799 training, 245
+    validation and 800 test patches, all with masks; 64 different patches per split, the
+    rest hard links: memory does not depend on content) is loaded and trained on (ContextNet
+    on ``--device``, batch 32, 4 iterations, 2 validation passes, the test pass); the peak
+    resident memory (VmHWM) of each loop, and of ours with a ``--larger`` release, which
+    must not grow. Target: <= 2.5 GB on the CPU.
+On a GPU, ``benchmarks/gpu_check.sh`` measures the eleven models at full size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
-import torch
 from rss import peak_rss_mb  # beside this script
 
-from landslide4sense.training.data import load_benchmark, read_split
-from landslide4sense.training.models import MODELS, get_model
-from landslide4sense.training.synthetic import write_release
+REPO = Path(__file__).resolve().parents[1]
+#: The last commit with the loop issue 23 replaced (host arrays, per-batch copies).
+BASELINE = "5ef8790"
 
 
-def original_epoch(root: Path, n: int, mean: np.ndarray, std: np.ndarray, batch: int) -> None:
-    """One epoch as the original code's Dataset + DataLoader (num_workers=0) did it."""
-    order = np.random.default_rng(0).permutation(n)
-    for a in range(0, n, batch):
-        images, labels = [], []
-        for i in order[a : a + batch] + 1:
-            with h5py.File(root / "TrainData" / "img" / f"image_{i}.h5", "r") as hf:
-                image = hf["img"][:]
-            with h5py.File(root / "TrainData" / "mask" / f"mask_{i}.h5", "r") as hf:
-                label = hf["mask"][:]
-            image = np.asarray(image, np.float32).transpose((-1, 0, 1))
-            label = np.asarray(label, np.float32)
-            for b in range(len(mean)):
-                image[b, :, :] -= mean[b]
-                image[b, :, :] /= std[b]
-            images.append(image.copy())
-            labels.append(label.copy())
-        torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(labels))
+def baseline_site(rev: str, into: Path) -> Path:
+    """A folder holding ``landslide4sense`` (core and ``training``) as of ``rev``."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "landslide4sense", "training"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    into.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "training").rename(into / "landslide4sense" / "training")
+    return into
 
 
-def ours_epoch(train, batch: int) -> None:
-    order = np.random.default_rng(0).permutation(len(train))
-    for a in range(0, len(train), batch):
-        idx = order[a : a + batch]
-        torch.from_numpy(train.read(idx)), torch.from_numpy(train.masks[idx].astype(np.int64))
-
-
-def loader(n: int, batch: int = 32, samples: int = 5000 * 32) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        root = write_release(Path(tmp), n, 1, seed=0)
-        stats = read_split(root, "train", in_memory=True)
-        mean, std = stats.mean, stats.std
-        del stats
-        print(f"(a) loader, {n} patches of 128 x 128 x 14 (float64 on disk), batch {batch}")
-        t = time.perf_counter()
-        original_epoch(root, n, mean, std, batch)
-        t_orig = time.perf_counter() - t
-        t = time.perf_counter()
-        data = load_benchmark(root, val_fraction=0.0)
-        t_load = time.perf_counter() - t
-        t = time.perf_counter()
-        for _ in range(3):
-            ours_epoch(data.train, batch)
-        t_epoch = (time.perf_counter() - t) / 3
-    epochs = samples / n
-    print(f"  original approach: {n / t_orig:9.0f} patches/s, every epoch")
-    print(
-        f"  ours: reads every file once in {t_load:.2f} s (incl. band statistics), then "
-        f"{n / t_epoch:9.0f} patches/s -> {t_orig / t_epoch:.0f}x per epoch"
+def child(kind: str, site: Path | None, *args: str) -> dict:
+    """Run this script's ``kind`` child with this tree's package, or the one in ``site``."""
+    env = dict(os.environ)
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", kind, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
-    total_orig, total_ours = epochs * t_orig, t_load + epochs * t_epoch
-    print(
-        f"  the paper's protocol ({samples:,} samples, {epochs:.0f} epochs of {n}): original "
-        f"{total_orig:.0f} s, ours {total_ours:.1f} s -> {total_orig / total_ours:.1f}x"
-    )
+    if done.returncode:
+        raise RuntimeError(f"{kind} child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def iterations_per_second(name: str, batch: int, n: int, warmup: int) -> float:
-    """Training iterations/s of a model on the CPU (random batches: the model's cost alone)."""
-    torch.manual_seed(0)
-    model = get_model(name)
-    opt = torch.optim.Adam(model.parameters(), 1e-3, weight_decay=5e-4)
-    x = torch.randn(batch, 14, 128, 128)
-    y = torch.randint(0, 2, (batch, 128, 128))
-    for i in range(warmup + n):
-        if i == warmup:
-            t = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return n / (time.perf_counter() - t)
+def rate_child(root: str, name: str, iterations: int, batch: int, device: str) -> None:
+    """Train ``name`` and print its steady iterations/s (JSON)."""
+    import landslide4sense.training as package
+    from landslide4sense.training import TrainConfig, load_benchmark, train_model
+
+    marks: dict[int, float] = {}
+
+    def progress(i: int, n: int, loss) -> None:
+        if i in (2, iterations - 1):
+            marks[i] = time.perf_counter()
+
+    data = load_benchmark(root)
+    cfg = TrainConfig(iterations=iterations, batch_size=batch, eval_every=iterations, device=device)
+    with tempfile.TemporaryDirectory() as out:
+        t = time.perf_counter()
+        m = train_model(name, data, cfg, out, progress)
+    rate = (iterations - 3) / (marks[iterations - 1] - marks[2])
+    figures = {
+        "rate": rate,
+        "total_s": time.perf_counter() - t,
+        "test_f1": m["scores"]["test"]["all"]["f1"],
+        "package": str(Path(package.__file__).parent),
+    }
+    print(json.dumps(figures))
 
 
 def memory_child(root: str, device: str) -> None:
-    """Load the release and train on it; print the figures as JSON (run in its own process)."""
-    from landslide4sense.training import TrainConfig, train_model
+    """Load the release and train on it; print the figures as JSON."""
+    from landslide4sense.training import TrainConfig, load_benchmark, train_model
 
     t = time.perf_counter()
     data = load_benchmark(root)
@@ -127,69 +114,88 @@ def memory_child(root: str, device: str) -> None:
         "after_load_mb": after_load,
         "train_s": time.perf_counter() - t,
         "peak_mb": peak_rss_mb(),
-        "array_mb": data.train.array.nbytes / 2**20,
         "splits": m["splits"],
     }
     print(json.dumps(figures))
 
 
-def memory(sizes: tuple[int, int, int], device: str) -> None:
-    n_train, n_val, n_test = sizes
+def loops(args: argparse.Namespace, tmp: Path) -> list[tuple[str, Path | None]]:
+    """(label, site) of the loops to measure: ours, and the baseline's unless ``none``."""
+    if args.baseline == "none":
+        return [("ours", None)]
+    site = baseline_site(args.baseline, tmp / "baseline")
+    return [("ours", None), (f"baseline {args.baseline}", site)]
+
+
+def rates(args: argparse.Namespace, tmp: Path, measured: list[tuple[str, Path | None]]) -> None:
+    from landslide4sense.training.synthetic import write_release
+
+    n_train, n_val, n_test = (int(v) for v in args.patches.split(","))
+    root = write_release(tmp / "rates", n_train, n_test, n_val=n_val, seed=0)
     print(
-        f"\n(c) host memory: a release of {n_train} training, {n_val} validation and {n_test} "
-        "test patches (128 x 128 x 14, float64 on disk), loaded and trained on (ContextNet "
-        f"on the {device.upper()}, batch 32, 4 iterations, 2 validation passes, the test "
-        "pass)"
+        f"(b) iterations/s on the {args.device.upper()}, batch {args.batch}, "
+        f"{args.iterations} iterations per run; {n_train} + {n_val} + {n_test} patches of "
+        "128 x 128 x 14"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        write_release(tmp, n_train, n_test, n_val=n_val, seed=0, distinct=64)
-        print(f"  synthesized in {time.perf_counter() - t:.0f} s")
-        done = subprocess.run(
-            [sys.executable, __file__, "--memory-child", tmp, "--device", device],
-            capture_output=True,
-            text=True,
-            check=True,
+    print(f"  {'model':<12}" + "".join(f"{label:>22}" for label, _ in measured) + "   ratio")
+    for name in args.models.split(","):
+        figures = [
+            child("rate", site, str(root), name, str(args.iterations), str(args.batch), args.device)
+            for _, site in measured
+        ]
+        cells = "".join(f"{f['rate']:12.3f} it/s F1 {f['test_f1']:4.1f}" for f in figures)
+        ratio = f"{figures[0]['rate'] / figures[1]['rate']:7.2f}x" if len(figures) > 1 else ""
+        print(f"  {name:<12}{cells}  {ratio}")
+
+
+def memory(args: argparse.Namespace, tmp: Path, measured: list[tuple[str, Path | None]]) -> None:
+    from landslide4sense.training.synthetic import write_release
+
+    runs = [(label, site, args.release) for label, site in measured]
+    runs.append(("ours", None, args.larger))
+    print(
+        "\n(c) host memory: a release loaded and trained on (ContextNet on the "
+        f"{args.device.upper()}, batch 32, 4 iterations, 2 validation passes, the test pass)"
+    )
+    for label, site, sizes in runs:
+        n_train, n_val, n_test = (int(v) for v in sizes.split(","))
+        root = tmp / f"release-{n_train}"
+        if not root.exists():
+            write_release(root, n_train, n_test, n_val=n_val, seed=0, distinct=64)
+        r = child("memory", site, str(root), args.device)
+        print(
+            f"  {label:<18} {n_train:>6} + {n_val} + {n_test} patches: peak RSS "
+            f"{r['peak_mb'] / 1024:.2f} GiB ({r['peak_mb'] * 2**20 / 1e9:.2f} GB; target <= 2.5 "
+            f"GB on the CPU), after loading {r['after_load_mb'] / 1024:.2f} GiB; loaded in "
+            f"{r['load_s']:.0f} s, trained and scored in {r['train_s']:.0f} s"
         )
-    r = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"  {'; '.join(r['splits'])}")
-    print(
-        f"  training array {r['array_mb'] / 1024:.2f} GiB; loaded in {r['load_s']:.0f} s, "
-        f"peak RSS after loading {r['after_load_mb'] / 1024:.2f} GiB"
-    )
-    print(
-        f"  peak RSS while training and scoring: {r['peak_mb'] / 1024:.2f} GiB "
-        f"({r['peak_mb'] * 2**20 / 1e9:.2f} GB; target <= 4.5 GB), train+score "
-        f"{r['train_s']:.0f} s"
-    )
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--patches", type=int, default=400)
-    p.add_argument("--cpu-batch", type=int, default=8)
-    p.add_argument("--cpu-iterations", type=int, default=3)
-    p.add_argument("--models", default="all")
-    p.add_argument("--release", default="3799,245,800", help="train,val,test patches for (c)")
-    p.add_argument("--parts", default="abc", help="which of (a), (b), (c) to run")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="(c) trains here")
-    p.add_argument("--memory-child", help=argparse.SUPPRESS)
-    args = p.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child, args.device)
+    p.add_argument("--baseline", default=BASELINE, help="git revision of the older loop, or none")
+    p.add_argument("--models", default="ContextNet,ResU-Net,LinkNet")
+    p.add_argument("--patches", default="64,16,16", help="train,validation,test patches for (b)")
+    p.add_argument("--iterations", type=int, default=8)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--release", default="3799,245,800", help="train,validation,test for (c)")
+    p.add_argument("--larger", default="7598,245,800", help="a larger release for (c)")
+    p.add_argument("--parts", default="bc", help="which of (b), (c) to run")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args, rest = p.parse_known_args()
+    if args.child == "rate":
+        rate_child(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4])
         return
-    names = list(MODELS) if args.models == "all" else args.models.split(",")
-    if "a" in args.parts:
-        loader(args.patches)
-    if "b" in args.parts:
-        print(
-            f"\n(b) CPU ({torch.get_num_threads()} threads), batch {args.cpu_batch}, 128 x 128 x 14"
-        )
-        for name in names:
-            rate = iterations_per_second(name, args.cpu_batch, args.cpu_iterations, 1)
-            print(f"  {name:<12} {rate:7.3f} it/s")
-    if "c" in args.parts:
-        memory(tuple(int(v) for v in args.release.split(",")), args.device)
+    if args.child == "memory":
+        memory_child(rest[0], rest[1])
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        measured = loops(args, Path(tmp))
+        if "b" in args.parts:
+            rates(args, Path(tmp), measured)
+        if "c" in args.parts:
+            memory(args, Path(tmp), measured)
 
 
 if __name__ == "__main__":

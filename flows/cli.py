@@ -173,6 +173,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--seed", type=int, default=2022, help="random seed (weights, batches)")
     t.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="runs per model, seeds SEED, SEED+1, ...; Table I gives their mean and standard "
+        "deviation (3 for a Table I run)",
+    )
+    t.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic algorithms on CUDA (slower; a resumed run ends exactly as one "
+        "never interrupted)",
+    )
+    t.add_argument(
         "--force", action="store_true", help="retrain models already trained, from scratch"
     )
     t.add_argument("--augment", action="store_true", help="random flips of training batches")
@@ -367,6 +380,8 @@ def _train(args: argparse.Namespace) -> dict:
             compile=args.compile,
             augment=args.augment,
             keep_optimizer=args.keep_optimizer,
+            seeds=args.seeds,
+            deterministic=args.deterministic,
         )
     print(Path(result["table"]).read_text())
     print(f"results: {result['out']}/ (table_i.csv, table_i.md, spider.png, detections.png)")
@@ -545,7 +560,7 @@ COMMANDS = {
 
 def _check_train(args: argparse.Namespace) -> None:
     """Settings, models, and every patch of the dataset (read once: the flow reuses them)."""
-    for option in ("iterations", "batch_size", "eval_every"):
+    for option in ("iterations", "batch_size", "eval_every", "seeds"):
         if getattr(args, option) < 1:
             raise ConfigError(
                 f"--{option.replace('_', '-')} must be at least 1, got {getattr(args, option)}"

@@ -1,10 +1,13 @@
 """The retraining flow: the eleven baselines on one dataset version, then Table I and figures.
 
-``retrain_baselines`` trains each asked model (skipping those already trained on this version
-with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
-``spider.png`` and ``detections.png`` into ``OUT/<version>/``. Publishing a new dataset version
-emits the ``l4s.dataset.updated`` event (see :mod:`.build`); the deployment trigger in
-``prefect.yaml`` turns that event into a run of this flow on the GPU work pool.
+``retrain_baselines`` trains each asked model once per seed (skipping runs already made on this
+version with the same settings, unless ``force``), then writes ``table_i.csv``, ``table_i.md``,
+``spider.png`` and ``detections.png`` into ``OUT/<version>/``. The first seed's run is in
+``OUT/<version>/<model>/``, each further seed's in ``<model>/seed-<seed>/``. The benchmark is
+read once and its splits put on the device once, for every model and seed of the run.
+Publishing a new dataset version emits the ``l4s.dataset.updated`` event (see :mod:`.build`);
+the deployment trigger in ``prefect.yaml`` turns that event into a run of this flow on the
+GPU work pool.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prefect.artifacts import (
 )
 
 from landslide4sense.choices import Device
+from landslide4sense.errors import ConfigError
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import flow_run_name
 from landslide4sense.store.benchmark import open_benchmark
@@ -37,8 +41,8 @@ def train_one(
     resume: bool = True,
     keep_optimizer: bool = False,
 ) -> dict:
-    """Train and score one model; returns its metrics. Progress shows live in the terminal
-    (or as log lines) and in the Prefect UI (a progress artifact)."""
+    """Train and score one model (one seed) into ``out``; returns its metrics. Progress shows
+    live in the terminal (or as log lines) and in the Prefect UI (a progress artifact)."""
     from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.progress import TrainingProgress
     from landslide4sense.training.report import sample_index
@@ -55,7 +59,7 @@ def train_one(
             name,
             data,
             TrainConfig(**config),
-            out / name,
+            out,
             progress,
             sample_index(data),
             resume=resume,
@@ -63,9 +67,17 @@ def train_one(
         )
 
 
+def seed_folder(run_dir: Path, name: str, seed: int, first: int) -> Path:
+    """Where the run of ``name`` with ``seed`` lives (the first seed's: the model's folder)."""
+    return run_dir / name if seed == first else run_dir / name / f"seed-{seed}"
+
+
 @task
-def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Path:
-    """Table I, the spider plots and the detection maps of the trained models."""
+def write_report(
+    dataset: Path, version: str, out: Path, names: list[str], seeds: list[int]
+) -> Path:
+    """Table I (mean and standard deviation over ``seeds``), the spider plots and the
+    detection maps of the trained models."""
     from landslide4sense.training.data import load_benchmark_once
     from landslide4sense.training.report import (
         plot_detections,
@@ -75,7 +87,9 @@ def write_report(dataset: Path, version: str, out: Path, names: list[str]) -> Pa
     )
     from landslide4sense.training.train import read_metrics
 
-    results = {n: m for n in names if (m := read_metrics(out / n)) is not None}
+    runs = {n: [read_metrics(seed_folder(out, n, s, seeds[0])) for s in seeds] for n in names}
+    results = {n: [m for m in ms if m is not None] for n, ms in runs.items()}
+    results = {n: ms for n, ms in results.items() if ms}
     _, md = write_table(out, results, version)
     plot_spider(out / "spider.png", results)
     data = load_benchmark_once(dataset)
@@ -103,13 +117,19 @@ def retrain_baselines(
     compile: bool = False,
     augment: bool = False,
     keep_optimizer: bool = False,
+    seeds: int = 1,
+    deterministic: bool = False,
 ) -> dict:
     """Train the baselines on the benchmark at ``dataset``; results in ``OUT/<version>/``.
 
-    ``out`` defaults to ``<dataset>/training``. A model already trained on this version with
-    the same settings is skipped; ``force`` retrains it from scratch. ``compile`` uses
-    ``torch.compile`` (CUDA); ``augment`` flips training patches at random (off by default:
-    the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
+    ``out`` defaults to ``<dataset>/training``. Each model trains ``seeds`` times, with seeds
+    ``seed``, ``seed + 1``, ... (three for a Table I run: it reports their mean and standard
+    deviation). A run already made on this version with the same settings is skipped;
+    ``force`` retrains it from scratch. ``compile`` uses ``torch.compile`` (CUDA); ``augment``
+    flips training patches at random (off by default: the paper names none);
+    ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state); ``deterministic`` uses
+    deterministic algorithms on CUDA (slower; a resumed run then ends exactly as an
+    uninterrupted one).
     """
     require_extra("torch", "train")
     from landslide4sense.store.output import claim_output, is_benchmark, own_results, writable
@@ -121,15 +141,19 @@ def retrain_baselines(
     logger = get_run_logger()
     dataset = Path(dataset)
     names = model_names(models)
-    cfg = train_config(
-        iterations=iterations,
-        batch_size=batch_size,
-        device=device,
-        seed=seed,
-        eval_every=eval_every,
-        compile=compile,
-        augment=augment,
-    ).model_dump(mode="json")
+    if seeds < 1:
+        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+    settings = {
+        "iterations": iterations,
+        "batch_size": batch_size,
+        "device": device,
+        "eval_every": eval_every,
+        "compile": compile,
+        "augment": augment,
+        "deterministic": deterministic,
+    }
+    all_seeds = [seed + k for k in range(seeds)]
+    configs = {s: train_config(seed=s, **settings).model_dump(mode="json") for s in all_seeds}
     results = Path(out or dataset / "training")
     if own_results(dataset, out) is not None:  # a folder of results of ours, or a new one
         claim_output(results, "training")
@@ -143,16 +167,25 @@ def retrain_baselines(
         run_dir = results / version
         trained, skipped = [], []
         for name in names:
-            done = read_metrics(run_dir / name)
-            if done is not None and done["config"] == cfg and "scores" in done and not force:
-                skipped.append(name)
-                logger.info("%s already trained on version %s with these settings", name, version)
-                continue
-            train_one(
-                data, version, name, cfg, run_dir, resume=not force, keep_optimizer=keep_optimizer
-            )
-            trained.append(name)
-        table = write_report(data, version, run_dir, names)
+            for s, cfg in configs.items():
+                folder = seed_folder(run_dir, name, s, seed)
+                label = name if s == seed else f"{name} (seed {s})"
+                done = read_metrics(folder)
+                if done is not None and done["config"] == cfg and "scores" in done and not force:
+                    skipped.append(label)
+                    logger.info("%s already trained on %s with these settings", label, version)
+                    continue
+                train_one(
+                    data,
+                    version,
+                    name,
+                    cfg,
+                    folder,
+                    resume=not force,
+                    keep_optimizer=keep_optimizer,
+                )
+                trained.append(label)
+        table = write_report(data, version, run_dir, names, all_seeds)
     return {
         "version": version,
         "out": str(run_dir),

@@ -4,8 +4,9 @@
 order, scaling, standardisation mean/std, dataset and code versions). ``last.pt`` holds the
 same plus what resuming needs (optimizer, history, the RNG states of torch, CUDA, numpy and
 Python). Files hold only tensors and plain values and are always loaded with
-``torch.load(weights_only=True)`` onto the CPU first: a checkpoint is data, never code, and a
-state saved on a GPU loads on any device.
+``torch.load(weights_only=True)``: a checkpoint is data, never code. They are loaded straight
+onto the device that uses them (no copy in host memory on a GPU host); a state saved on a GPU
+loads on any device.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class CheckpointInfo(BaseModel):
     dataset_version: str
     code_version: str
     iteration: int
-    val_f1: float
+    val_f1: float | None  # None: no validation set, the last iteration's weights
     config: dict[str, Any]
 
 
@@ -51,9 +52,9 @@ def save(path: Path, info: CheckpointInfo, weights: dict, **extra: Any) -> None:
         torch.save({"info": info.model_dump(mode="json"), "weights": weights, **extra}, tmp)
 
 
-def load(path: str | Path, mmap: bool = False) -> dict:
-    """A checkpoint's content, on the CPU, with its ``info`` validated; ``mmap`` maps the
-    tensors instead of reading them (a quick check of a large file).
+def load(path: str | Path, device: str | torch.device = "cpu", mmap: bool = False) -> dict:
+    """A checkpoint's content, its tensors on ``device``, with its ``info`` validated;
+    ``mmap`` maps the tensors instead of reading them (a quick check of a large file).
 
     Raises:
         MissingInputError: no such file.
@@ -63,7 +64,7 @@ def load(path: str | Path, mmap: bool = False) -> dict:
     if not path.is_file():
         raise MissingInputError(f"{path}: no such checkpoint (best.pt of a training run)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        state = torch.load(path, map_location=device, weights_only=True, mmap=mmap)
         state["info"] = CheckpointInfo(**state["info"])
     except (KeyError, TypeError, ValidationError) as err:
         raise InputDataError(
@@ -125,11 +126,11 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     """
     from landslide4sense.training.models import get_model
 
-    state = load(path)
+    state = load(path, device)
     info: CheckpointInfo = state["info"]
-    model = get_model(info.model, **info.model_args)
+    model = get_model(info.model, **info.model_args).to(device)
     model.load_state_dict(state["weights"])
-    return model.to(device).eval(), info
+    return model.eval(), info
 
 
 def rng_state(cuda: bool) -> dict:
@@ -149,14 +150,13 @@ def rng_state(cuda: bool) -> dict:
 
 
 def set_rng_state(state: dict, cuda: bool) -> None:
-    """Restore :func:`rng_state`. The states must be on the CPU (as :func:`load` gives them);
+    """Restore :func:`rng_state` (loaded on any device: torch wants the states on the CPU);
     a CUDA state saved by a CPU run is left as seeded."""
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if cuda:  # device by device: a run saved on more GPUs than this host has keeps what fits
         for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
-            torch.cuda.set_rng_state(cuda_state, device)
+            torch.cuda.set_rng_state(cuda_state.cpu(), device)
     n = state["numpy"]
-    np.random.set_state(
-        ("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
-    )
+    key = n["key"].cpu().numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", key, n["pos"], n["has_gauss"], n["gauss"]))
     random.setstate(state["python"])

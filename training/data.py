@@ -1,4 +1,4 @@
-"""Patches for training: both release layouts, standardised, with the training split in memory.
+"""Patches for training: both release layouts, every patch checked, images left on disk.
 
 Two layouts are served, both with ``img/image_N.h5`` (``img``, (H, W, 14)) and
 ``mask/mask_N.h5`` (``mask``, (H, W)) under each split folder:
@@ -9,17 +9,19 @@ Two layouts are served, both with ``img/image_N.h5`` (``img``, (H, W, 14)) and
   (245) and ``TestData`` (800), whose masks were not in the first public release. It stores
   ``img`` as float64.
 
-The validation set that picks the checkpoint is ``ValidData`` when it has masks; otherwise the
-last ``val_fraction`` of each region's training patches (row-major order, so the held-out tiles
-are one contiguous strip of the region, not neighbours of training tiles). The original code
-picked checkpoints on its training list; we do not. Every other split with masks is scored;
-one without masks is named as such (:attr:`Splits.unscored`), never left blank.
+The paper's protocol: the model trains on every training patch. The validation set that picks
+the checkpoint is ``ValidData`` when it has masks; otherwise there is none and the checkpoint of
+the last iteration is kept (:attr:`Splits.selection` says which). ``val_fraction`` > 0 holds
+out the last share of each region's training patches instead (row-major order, so the held-out
+tiles are one contiguous strip of the region, not neighbours of training tiles). The original
+code picked checkpoints on its training list; we do not. Every other split with masks is
+scored; one without masks is named as such (:attr:`Splits.unscored`), never left blank.
 
-Memory: the training split is read once into one float32 array (3,799 patches are 3.5 GB) and
-standardised in place; a held-out validation set indexes into it (no copy); the other splits
-are read from their files batch by batch when evaluated. Images are standardised with the
-training split's per-band mean and std: from ``dataset.json`` when the benchmark has one,
-accumulated while reading otherwise.
+Memory: no split is held in host memory. Every patch is read once, a chunk at a time, to check
+it (and to accumulate the band statistics when there is no ``dataset.json``); training then
+copies the splits onto its device chunk by chunk, or streams batches from disk when they do not
+fit (:mod:`training.feed`). Images are standardised with the training split's per-band mean
+and std: from ``dataset.json`` when the benchmark has one, accumulated while reading otherwise.
 
 This module imports neither rasterio nor Prefect: a GPU host needs only torch, numpy, h5py
 and pydantic to train.
@@ -32,7 +34,7 @@ import hashlib
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -109,7 +111,10 @@ def _check_finite(path: Path, image: np.ndarray) -> None:
 
 @dataclass
 class PatchSet:
-    """Patches of one split (or part of one), returned standardised by :meth:`read`.
+    """Patches of one split (or part of one), read from disk and standardised by :meth:`read`.
+
+    No split is held in host memory: training copies it onto its device in chunks
+    (:mod:`training.feed`), or streams its batches from disk.
 
     Attributes:
         name: what the set is, for tables ("TestData", "held out from TrainData").
@@ -118,9 +123,9 @@ class PatchSet:
         regions: each patch's region (``all`` without a manifest).
         ids: each patch's id (``test_12``).
         mean, std: the per-band standardisation, float32 (C,).
-        rows: for each patch, its row of ``array``.
-        array: standardised (M, C, H, W) float32 images held in memory (the training split),
-            shared by its subsets; None: images are read from ``files`` when asked.
+        rows: for each patch, its row in ``packed``.
+        packed: the split's single file (``TrainData.h5``) that holds the images, or None:
+            they are read from ``files``.
     """
 
     name: str
@@ -131,7 +136,7 @@ class PatchSet:
     mean: np.ndarray
     std: np.ndarray
     rows: np.ndarray
-    array: np.ndarray | None = None
+    packed: Path | None = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -139,28 +144,45 @@ class PatchSet:
     @functools.cached_property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of every image."""
-        if self.array is not None:
-            return self.array.shape[1:]
-        return _read_image(self.files[0]).shape
+        return _read_image(self.files[0]).shape if self.packed is None else self._packed_shape
+
+    @functools.cached_property
+    def _packed_shape(self) -> tuple[int, int, int]:
+        with h5py.File(self.packed, "r") as f:
+            _, h, w, c = f["img"].shape
+        return c, h, w
+
+    def raw(self, index: np.ndarray | list[int]) -> np.ndarray:
+        """Images (len(index), C, H, W) float32 of the patches at ``index``, as stored (checked
+        finite), not standardised."""
+        index = np.asarray(index, dtype=np.int64)
+        c, h, w = self.image_shape
+        if self.packed is None:
+            out = np.empty((len(index), c, h, w), np.float32)
+            for k, i in enumerate(index):
+                out[k] = _read_image(self.files[i], (h, w, c))
+            return out
+        rows = self.rows[index]
+        order = np.argsort(rows)  # h5py reads increasing rows only
+        with h5py.File(self.packed, "r") as f:
+            stored = f["img"][rows[order]]  # (k, H, W, C)
+        out = np.empty((len(index), c, h, w), np.float32)
+        out[order] = stored.transpose(0, 3, 1, 2)
+        for image in out:
+            _check_finite(self.packed, image)
+        return out
 
     def read(self, index: np.ndarray | list[int]) -> np.ndarray:
         """Standardised images (len(index), C, H, W) float32 of the patches at ``index``."""
-        index = np.asarray(index, dtype=np.int64)
-        if self.array is not None:
-            return self.array[self.rows[index]]
-        shape = self.image_shape
-        out = np.empty((len(index), *shape), np.float32)
-        for k, i in enumerate(index):
-            out[k] = _read_image(self.files[i], (shape[1], shape[2], shape[0]))
-        return standardise(out, self.mean, self.std)
+        return standardise(self.raw(index), self.mean, self.std)
 
     def batches(self, size: int):
-        """(start, images) of consecutive batches of at most ``size`` patches."""
+        """(start, images) of consecutive standardised batches of at most ``size`` patches."""
         for a in range(0, len(self), size):
             yield a, self.read(np.arange(a, min(a + size, len(self))))
 
     def subset(self, index: np.ndarray, name: str | None = None) -> PatchSet:
-        """The patches at ``index``; images held in memory stay shared (no copy)."""
+        """The patches at ``index``."""
         return PatchSet(
             name or self.name,
             [self.files[i] for i in index],
@@ -170,7 +192,7 @@ class PatchSet:
             self.mean,
             self.std,
             self.rows[index],
-            self.array,
+            self.packed,
         )
 
 
@@ -210,41 +232,35 @@ def _read_masks(paths: list[Path], shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def _read_split_file(
-    root: Path, split: str, images: list[Path], shape: tuple[int, ...]
-) -> np.ndarray | None:
-    """A split's images (n, C, H, W) float32 from its single file (``TrainData.h5``, ``img``
-    (N, H, W, C), one patch per chunk, ``number`` the N of each; ``--layout
-    release+split-files``) when it holds the benchmark's version and these patches; None
-    otherwise (its patch files are read)."""
+def _packed_file(root: Path, split: str, images: list[Path], shape: tuple[int, ...]) -> Path | None:
+    """The split's single file (``TrainData.h5``, ``img`` (N, H, W, C), one patch per chunk,
+    ``number`` the N of each; ``--layout release+split-files``) when it holds the benchmark's
+    version and these patches; None otherwise (its patch files are read)."""
     path, meta = root / f"{SPLIT_DIRS[split]}.h5", root / DATASET_JSON
     if not (path.exists() and meta.exists()):
         return None
     c, h, w = shape
-    n = len(images)
     numbers = [int(p.stem.rsplit("_", 1)[1]) for p in images]
     version = json.loads(meta.read_text()).get("version")
     with h5py.File(path, "r") as f:
         img = f["img"]
         # Files without "number" (older ones) hold patches 1..N.
         held = f["number"][()].tolist() if "number" in f else list(range(1, len(img) + 1))
-        same = held == numbers
-        if f.attrs.get("version") != version or img.shape != (n, h, w, c) or not same:
-            log.warning(
-                "%s does not hold version %s's %d patches: reading the patch files",
-                path,
-                version,
-                n,
-            )
-            return None
-        x = np.empty((n, c, h, w), np.float32)
-        buf = np.empty((min(n, 32), h, w, c), np.float32)  # channels last, a batch at a time
-        for a in range(0, n, len(buf)):
-            k = min(len(buf), n - a)
-            img.read_direct(buf, np.s_[a : a + k], np.s_[:k])
-            for j in range(k):  # patch by patch: the transposed copy stays in the CPU's cache
-                x[a + j] = buf[j].transpose(2, 0, 1)
-        return x
+        if f.attrs.get("version") != version or img.shape != (len(images), h, w, c):
+            held = None
+    if held != numbers:
+        log.warning(
+            "%s does not hold version %s's %d patches: reading the patch files",
+            path,
+            version,
+            len(images),
+        )
+        return None
+    return path
+
+
+#: Patches read at a time when a split is checked (and its statistics accumulated).
+CHUNK = 64
 
 
 def read_split(
@@ -252,19 +268,18 @@ def read_split(
     split: str,
     mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
-    in_memory: bool = False,
 ) -> PatchSet:
-    """A split's patches: masks read, images in memory or left on disk.
+    """A split's patches, every one checked; images stay on disk (the split file or the patch
+    files), masks are read.
 
     Args:
         root: the benchmark folder.
         split: ``train``, ``val`` or ``test`` (``TrainData``, ``ValidData``, ``TestData``).
-        mean, std: the standardisation; None (with ``in_memory``): the split's own statistics,
-            accumulated while reading (float64).
-        in_memory: read every image once into one array (the training split).
+        mean, std: the standardisation; None: the split's own statistics, accumulated (float64)
+            while the split is checked.
 
-    Every patch is checked here, before any training: a split read from disk is read once
-    for the check (its images are read again when evaluated).
+    Every image is read once here, a chunk at a time, before any training: host memory does
+    not grow with the split's size.
 
     Raises:
         MissingInputError: the split has no image patches.
@@ -279,44 +294,31 @@ def read_split(
             "layout (TrainData/img/image_1.h5, TrainData/mask/mask_1.h5, ...)"
         )
     c, h, w = _read_image(images[0]).shape
-    array = None
-    if in_memory:
-        packed = _read_split_file(root, split, images, (c, h, w))
-        array = np.empty((len(images), c, h, w), np.float32) if packed is None else packed
-        total, total_sq = np.zeros(c), np.zeros(c)
-        for i, path in enumerate(images):
-            if packed is None:
-                array[i] = _read_image(path, (h, w, c))
-            else:
-                _check_finite(root / f"{SPLIT_DIRS[split]}.h5", array[i])
-            if mean is None:
-                total += np.einsum("chw->c", array[i], dtype=np.float64)
-                total_sq += np.einsum("chw,chw->c", array[i], array[i], dtype=np.float64)
-        if mean is None:
-            n = len(images) * h * w
-            mean = total / n
-            std = np.sqrt(np.maximum(total_sq / n - mean**2, 0.0))
-    else:
-        for path in images:
-            _read_image(path, (h, w, c))
-    if mean is None or std is None:
-        raise ValueError("a split read from disk needs the mean and std to standardise it")
-    mean = np.asarray(mean, np.float32)
-    std = np.where(np.asarray(std) > 0, std, 1.0).astype(np.float32)
-    if array is not None:
-        standardise(array, mean, std)
-    ids = [f"{split}_{i + 1}" for i in range(len(images))]
-    return PatchSet(
+    n = len(images)
+    patches = PatchSet(
         SPLIT_DIRS[split],
         images,
         _read_masks(masks, (h, w)) if masks else None,
-        _regions(root, split, len(images)),
-        ids,
-        mean,
-        std,
-        np.arange(len(images)),
-        array,
+        _regions(root, split, n),
+        [f"{split}_{i + 1}" for i in range(n)],
+        np.zeros(c, np.float32),
+        np.ones(c, np.float32),
+        np.arange(n),
+        _packed_file(root, split, images, (c, h, w)),
     )
+    total, total_sq = np.zeros(c), np.zeros(c)
+    for a in range(0, n, CHUNK):
+        x = patches.raw(np.arange(a, min(a + CHUNK, n)))  # checks every patch
+        for image in x if mean is None else ():  # patch by patch, as the sums always were
+            total += np.einsum("chw->c", image, dtype=np.float64)
+            total_sq += np.einsum("chw,chw->c", image, image, dtype=np.float64)
+    if mean is None:
+        count = n * h * w
+        mean = total / count
+        std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    patches.mean = np.asarray(mean, np.float32)
+    patches.std = np.where(np.asarray(std) > 0, std, 1.0).astype(np.float32)
+    return patches
 
 
 def _regions(root: Path, split: str, n: int) -> list[str]:
@@ -367,15 +369,30 @@ class Splits:
     std: np.ndarray
     scaling: Scaling = Scaling.L4S
     bands: tuple[str, ...] = STACK_BANDS
+    #: The splits on a training device, made once and shared by every model of a run
+    #: (:func:`training.feed.on_device`).
+    on_device: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def test(self) -> PatchSet | None:
         return self.scored.get("test")
 
+    @property
+    def selection(self) -> str:
+        """How the checkpoint is picked, for Table I."""
+        if not len(self.val):
+            return "last iteration (no validation set)"
+        return f"best validation F1 on {self.val.name.split(':')[0]}"
+
     def describe(self) -> list[str]:
         """One line per split: what it holds and what it is used for."""
         lines = [f"{self.train.name}: {len(self.train)} patches train the model"]
-        lines.append(f"validation: {len(self.val)} patches ({self.val.name}) pick the checkpoint")
+        if len(self.val):
+            lines.append(
+                f"validation: {len(self.val)} patches ({self.val.name}) pick the checkpoint"
+            )
+        else:
+            lines.append(f"validation: none ({self.val.name}): the last iteration's checkpoint")
         for name, s in self.scored.items():
             lines.append(f"{s.name}: {len(s)} patches with masks, scored ({name})")
         for folder, n in self.unscored.items():
@@ -394,8 +411,11 @@ def _metadata(root: Path):
     return meta
 
 
-def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
+def load_benchmark(root: str | Path, val_fraction: float = 0.0) -> Splits:
     """Read a benchmark (ours, or the original competition release) for training.
+
+    ``val_fraction``: without ``ValidData`` masks, the share of each region's training patches
+    held out to pick the checkpoint; 0 (the paper's protocol): none, every patch trains.
 
     Raises:
         MissingInputError: the folder is not in the Landslide4Sense layout, or its training
@@ -407,7 +427,7 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
         raise MissingInputError(f"{root}: no such benchmark folder; build one with `l4s build`")
     meta = _metadata(root)
     stats = (meta.train_mean, meta.train_std) if meta is not None else (None, None)
-    train_all = read_split(root, "train", *stats, in_memory=True)
+    train_all = read_split(root, "train", *stats)
     if train_all.masks is None:
         raise MissingInputError(f"{root}/TrainData/mask: training patches have no masks")
     mean, std = train_all.mean, train_all.std
@@ -420,6 +440,9 @@ def load_benchmark(root: str | Path, val_fraction: float = 0.1) -> Splits:
     valid = others.pop("val", None)
     if valid is not None and valid.masks is not None:
         train, val = train_all, valid
+    elif val_fraction <= 0:
+        train = train_all
+        val = train_all.subset(np.array([], np.int64), "no ValidData with masks")
     else:
         val_idx = validation_index(train_all.regions, val_fraction)
         train_idx = np.setdiff1d(np.arange(len(train_all)), val_idx)

@@ -14,7 +14,7 @@ import numpy as np
 
 from landslide4sense.files import write_text
 from landslide4sense.training.data import Splits
-from landslide4sense.training.models.deviations import deviation_table
+from landslide4sense.training.models.deviations import deviation_table, protocol_table
 
 #: Table I of the paper: recall, precision, F1 (%) of models trained 5000 iterations on the
 #: four original regions and tested on its hold-out patches (three quarters of each area).
@@ -46,55 +46,97 @@ def scores_on_test(metrics: dict) -> dict | None:
     return metrics["scores"].get("test", {}).get("all")
 
 
-def table_rows(results: dict[str, dict]) -> list[dict]:
-    """One row per model; test cells say ``no masks`` when the test split could not be scored."""
+def seed_runs(result: dict | list[dict]) -> list[dict]:
+    """A model's runs, one ``metrics.json`` per seed (a single dict is one seed)."""
+    return result if isinstance(result, list) else [result]
+
+
+def mean_sd(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for a single value)."""
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return float(np.mean(values)), sd
+
+
+def split_label(version: str) -> str:
+    """Which split Table I measured: a folder without ``dataset.json`` (the competition
+    release) is not the paper's."""
+    if version.startswith("release-"):
+        return "competition release: not the paper's split"
+    return "this project's benchmark: the first quarter of each area trains (the paper's rule)"
+
+
+def table_rows(results: dict[str, dict | list[dict]], version: str = "") -> list[dict]:
+    """One row per model, its scores the mean over seeds (and their standard deviation); test
+    cells say ``no masks`` when the test split could not be scored."""
     rows = []
-    for name, m in results.items():
-        test = scores_on_test(m)
+    for name, result in results.items():
+        runs = seed_runs(result)
+        m = runs[0]
+        tests = [scores_on_test(r) for r in runs]
         paper = PAPER_TABLE_I.get(name, (None, None, None))
+        scores = {}
+        for k in ("recall", "precision", "f1"):
+            mean, sd = mean_sd([t[k] for t in tests]) if all(tests) else (NO_MASKS, None)
+            scores |= {f"test_{k}": mean, f"test_{k}_sd": sd}
+        val = [r["best_val_f1"] for r in runs if r["best_val_f1"] is not None]
+        counts = m.get("patches", {})
         rows.append(
             {
                 "model": name,
-                **{
-                    f"test_{k}": test[k] if test else NO_MASKS
-                    for k in ("recall", "precision", "f1")
-                },
-                "validation_f1": m["best_val_f1"],
+                **scores,
+                "validation_f1": mean_sd(val)[0] if val else None,
                 "validation_set": m["validation"],
+                "selection": m.get("selection", ""),
                 "paper_recall": paper[0],
                 "paper_precision": paper[1],
                 "paper_f1": paper[2],
                 "iterations": m["config"]["iterations"],
                 "parameters": m["parameters"],
+                "train_patches": counts.get("train"),
+                "val_patches": counts.get("val"),
+                "test_patches": counts.get("test", NO_MASKS),
+                "seeds": " ".join(str(r["config"]["seed"]) for r in runs),
+                "split": split_label(version),
             }
         )
     return rows
 
 
-def _fmt(v) -> str:
+def _fmt(v, sd: float | None = None) -> str:
     if v is None:
         return "-"
-    return v if isinstance(v, str) else f"{v:.2f}"
+    if isinstance(v, str):
+        return v
+    return f"{v:.2f}" if sd is None else f"{v:.2f} ± {sd:.2f}"
 
 
-def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path, Path]:
-    """``table_i.csv`` and ``table_i.md``: our scores beside the paper's, each column named
-    for what it is; the splits, and which have no masks; the models' deviations."""
-    rows = table_rows(results)
+def write_table(
+    out: Path, results: dict[str, dict | list[dict]], version: str
+) -> tuple[Path, Path]:
+    """``table_i.csv`` and ``table_i.md``: our scores (mean ± standard deviation over seeds)
+    beside the paper's, each column named for what it is; the splits, their patch counts and
+    which have no masks; how checkpoints were picked; the protocol's and the models'
+    deviations. ``results``: each model's ``metrics.json``, or a list of them, one per seed."""
+    rows = table_rows(results, version)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
     write_text(out / "table_i.csv", buf.getvalue())
-    first = next(iter(results.values()))
-    tested = any(scores_on_test(m) for m in results.values())
+    first = seed_runs(next(iter(results.values())))[0]
+    tested = any(scores_on_test(seed_runs(m)[0]) for m in results.values())
+    seeds = sorted({len(seed_runs(m)) for m in results.values()})
     lines = [
         f"# Table I, dataset version `{version}`",
         "",
         "Landslide class, in %.",
         "",
-        "- **test (ours)**: the checkpoint with the best validation F1, scored on TestData from "
-        "confusion counts summed over every pixel"
+        f"- **split**: {split_label(version)}.",
+        f"- **checkpoint**: {rows[0]['selection'] or 'best validation F1'}.",
+        f"- **seeds**: {' or '.join(map(str, seeds))} per model ({rows[0]['seeds']}); cells "
+        "with several are the mean ± the standard deviation over seeds.",
+        "- **test (ours)**: that checkpoint scored on TestData from confusion counts summed "
+        "over every pixel"
         + (
             "."
             if tested
@@ -102,7 +144,7 @@ def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path
             f"scores (cells say '{NO_MASKS}')."
         ),
         "- **validation F1 (ours)**: that checkpoint on the validation set that picked it "
-        "(optimistic for that reason).",
+        "(optimistic for that reason; '-' without one).",
         f"- {PAPER_NOTE}",
         "",
         "Splits of this run:",
@@ -111,54 +153,49 @@ def write_table(out: Path, results: dict[str, dict], version: str) -> tuple[Path
         "",
         "| model | test recall (ours) | test precision (ours) | test F1 (ours) "
         "| validation F1 (ours) | recall (paper) | precision (paper) | F1 (paper) "
-        "| iterations |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| iterations | seeds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cells = [
             r["model"],
-            *(
-                _fmt(r[k])
-                for k in (
-                    "test_recall",
-                    "test_precision",
-                    "test_f1",
-                    "validation_f1",
-                    "paper_recall",
-                    "paper_precision",
-                    "paper_f1",
-                )
-            ),
+            *(_fmt(r[f"test_{k}"], r[f"test_{k}_sd"]) for k in ("recall", "precision", "f1")),
+            *(_fmt(r[k]) for k in ("validation_f1", "paper_recall", "paper_precision", "paper_f1")),
             str(r["iterations"]),
+            r["seeds"],
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    firsts = {name: seed_runs(m)[0] for name, m in results.items()}
     per_region = sorted(
-        {k for m in results.values() for k in m["scores"].get("test", {}) if k != "all"}
+        {k for m in firsts.values() for k in m["scores"].get("test", {}) if k != "all"}
     )
     if per_region and per_region != ["all"]:
         lines += [
             "",
-            "## Test F1 per region (ours)",
+            f"## Test F1 per region (ours, seed {rows[0]['seeds'].split()[0]})",
             "",
             "| model | " + " | ".join(per_region) + " |",
             "|---|" + "---|" * len(per_region),
         ]
-        for name, m in results.items():
+        for name, m in firsts.items():
             cells = [_fmt(m["scores"]["test"].get(r, {}).get("f1")) for r in per_region]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
+        "## How our protocol departs from the paper's",
+        "",
+        protocol_table(),
         "## How each model departs from its paper",
         "",
-        deviation_table({n: m["parameters"] for n, m in results.items()}),
+        deviation_table({n: m["parameters"] for n, m in firsts.items()}),
     ]
     write_text(out / "table_i.md", "\n".join(lines))
     return out / "table_i.csv", out / "table_i.md"
 
 
-def plot_spider(path: Path, results: dict[str, dict]) -> None:
-    """One triangle per model: F1 (top), precision (left), recall (right), ours against the
-    paper's (dashed), like the paper's Fig. 9."""
+def plot_spider(path: Path, results: dict[str, dict | list[dict]]) -> None:
+    """One triangle per model: F1 (top), precision (left), recall (right), ours (the first
+    seed) against the paper's (dashed), like the paper's Fig. 9."""
     names = list(results)
     cols = min(4, len(names))
     rows = -(-len(names) // cols)
@@ -167,7 +204,7 @@ def plot_spider(path: Path, results: dict[str, dict]) -> None:
     )
     angles = np.radians([90, 210, 330, 90])  # F1 top, precision left, recall right
     for ax, name in zip(axes.ravel(), names, strict=False):
-        s = scores_on_test(results[name]) or {}
+        s = scores_on_test(seed_runs(results[name])[0]) or {}
         ours = [s.get("f1", 0), s.get("precision", 0), s.get("recall", 0)]
         ax.fill(angles, [*ours, ours[0]], color="hotpink", alpha=0.4)
         ax.plot(angles, [*ours, ours[0]], color="deeppink", marker="^")

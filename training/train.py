@@ -1,17 +1,23 @@
 """Training one baseline by the paper's protocol, and evaluating it.
 
-Adam (lr 1e-3, weight decay 5e-4), batch 32, 5000 iterations, cross-entropy, from scratch;
-every ``eval_every`` iterations the model is scored on the validation set and the best
-checkpoint by landslide F1 is kept; the final precision, recall and F1 of the landslide class
-come from confusion counts summed over every pixel of each scored split, overall and per
-region. Everything is seeded: batches are a function of (seed, iteration), and a resumed run
-restores the generators' states, so it ends with the same weights and scores as an
-uninterrupted one. On CUDA: bf16 autocast, channels-last memory, cuDNN autotuning (off with
-``deterministic``), optional ``torch.compile``.
+Adam (lr 1e-3, weight decay 5e-4 as in the original code), batch 32, 5000 iterations,
+cross-entropy, from scratch, on every training patch; every ``eval_every`` iterations the model
+is scored on the validation set (when there is one) and the best checkpoint by landslide F1 is
+kept, otherwise the last; the final precision, recall and F1 of the landslide class come from
+confusion counts summed over every pixel of each scored split, overall and per region.
+Everything is seeded: batches are a function of (seed, iteration), and a resumed run restores
+the generators' states, so in ``deterministic`` mode it ends with the same weights and scores
+as an uninterrupted one.
+
+The loop never waits for the device: batches come from the splits held on it (or streamed to
+it, :mod:`training.feed`), losses are summed there and read at each validation, evaluation
+counts pixels there and reads them once per split. On CUDA: bf16 autocast, channels-last
+memory, fused Adam, cuDNN autotuning (off with ``deterministic``), optional ``torch.compile``.
 
 Files in a model's folder: ``best.pt`` (weights and what inference needs, see
-:mod:`training.checkpoint`), ``last.pt`` (the resume state, Adam's included; deleted when the
-run finishes unless ``keep_optimizer``), ``metrics.json``, ``sample_predictions.npy``.
+:mod:`training.checkpoint`), ``last.pt`` (the resume state, Adam's included, written every
+``resume_every`` iterations; deleted when the run finishes unless ``keep_optimizer``),
+``metrics.json``, ``sample_predictions.npy``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.files import atomic_path, write_json
 from landslide4sense.training import checkpoint
-from landslide4sense.training.data import PatchSet, Splits
+from landslide4sense.training.data import Splits
+from landslide4sense.training.feed import DeviceSplit, batch_indices, on_device, patch_counts
 from landslide4sense.training.metrics import NODATA, Confusion
 from landslide4sense.training.models import get_model, parameter_count
 
@@ -54,6 +61,9 @@ class TrainConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(5e-4, ge=0)
     eval_every: int = Field(500, ge=1)
+    resume_every: int = Field(
+        2500, ge=1, description="iterations between resume states (last.pt, Adam's included)"
+    )
     seed: int = 2022
     augment: bool = False
     device: Device = Device.AUTO
@@ -92,14 +102,6 @@ def pick_device(name: Device | str) -> torch.device:
     return torch.device(str(name))
 
 
-def batch_indices(n: int, batch_size: int, seed: int, iteration: int) -> np.ndarray:
-    """The training batch of ``iteration``: consecutive slices of a per-epoch permutation."""
-    per_epoch = max(1, n // batch_size)
-    epoch, step = divmod(iteration, per_epoch)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    return order[step * batch_size : (step + 1) * batch_size] if n >= batch_size else order
-
-
 def seed_everything(seed: int) -> None:
     """Seed torch (CPU and every CUDA device), numpy's global generator and Python's."""
     torch.manual_seed(seed)
@@ -107,15 +109,26 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def flip(x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
-    """Random horizontal and vertical flips of each image of a batch and its mask."""
-    x, y = x.copy(), y.copy()
-    for i, (fh, fv) in enumerate(rng.random((len(x), 2)) < 0.5):
-        if fh:
-            x[i], y[i] = x[i][..., ::-1], y[i][..., ::-1]
-        if fv:
-            x[i], y[i] = x[i][..., ::-1, :], y[i][..., ::-1, :]
-    return x, y
+def flip(x: torch.Tensor, y: torch.Tensor, seed: int, iteration: int):
+    """Random horizontal and vertical flips of each image of a batch and its mask, drawn on the
+    device from a generator seeded by (seed, iteration)."""
+    g = torch.Generator(x.device)
+    g.manual_seed(int(np.random.SeedSequence([seed, iteration, 1]).generate_state(1)[0]))
+    fh, fv = (torch.rand((len(x), 2), generator=g, device=x.device) < 0.5).unbind(1)
+    x = torch.where(fh[:, None, None, None], x.flip(3), x)
+    x = torch.where(fv[:, None, None, None], x.flip(2), x)
+    y = torch.where(fh[:, None, None], y.flip(2), y)
+    return x, torch.where(fv[:, None, None], y.flip(1), y)
+
+
+def confusions(counts: np.ndarray, regions: list[str]) -> dict[str, Confusion]:
+    """Each region's confusion counts from :func:`training.feed.patch_counts` rows."""
+    names = np.array(regions)
+    out = {}
+    for region in dict.fromkeys(regions):
+        tp, pos, true, labelled = (int(v) for v in counts[names == region].sum(axis=0))
+        out[region] = Confusion(tp, pos - tp, true - tp, labelled - pos - true + tp)
+    return out
 
 
 class Trainer:
@@ -136,28 +149,26 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.step_model = torch.compile(self.model) if cfg.compile else self.model
         self.opt = torch.optim.Adam(
-            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=self.cuda
         )
-        self.iteration, self.best_f1, self.history = 0, -1.0, []
-
-    def _tensor(self, x: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, non_blocking=True)
-        return t.contiguous(memory_format=torch.channels_last) if self.cuda and t.ndim == 4 else t
+        self.train_set = on_device(data, "train", self.device)
+        self.val_set = on_device(data, "val", self.device) if len(data.val) else None
+        self.iteration, self.history = 0, []
+        self.best_f1: float | None = -1.0 if self.val_set is not None else None
 
     def _autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
 
-    def loss(self, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of a batch's labelled pixels: per-pixel losses, then their mean
         (deterministic on CUDA, where the fused mean accumulates with atomics). Pixels marked
         255 (no data in some releases) are left out."""
         with self._autocast():
-            logits = self.step_model(self._tensor(x))
-        target = self._tensor(y)
+            logits = self.step_model(x)
         per_pixel = nn.functional.cross_entropy(
-            logits.float(), target, reduction="none", ignore_index=NODATA
+            logits.float(), y.long(), reduction="none", ignore_index=NODATA
         )
-        return per_pixel.sum() / (target != NODATA).sum().clamp(min=1)
+        return per_pixel.sum() / (y != NODATA).sum().clamp(min=1)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class of every pixel of (N, C, H, W) standardised images (uint8 (N, H, W))."""
@@ -165,23 +176,33 @@ class Trainer:
         out = np.empty((len(images), *images.shape[2:]), np.uint8)
         with torch.no_grad(), self._autocast():
             for a in range(0, len(images), self.cfg.eval_batch_size):
-                x = self._tensor(images[a : a + self.cfg.eval_batch_size])
+                x = torch.from_numpy(np.ascontiguousarray(images[a : a + self.cfg.eval_batch_size]))
+                x = x.to(self.device)
+                if self.cuda:
+                    x = x.contiguous(memory_format=torch.channels_last)
                 out[a : a + len(x)] = self.step_model(x).argmax(1).cpu().numpy()
         self.model.train()
         return out
 
-    def evaluate(self, patches: PatchSet) -> dict[str, dict]:
+    def counts(self, split: DeviceSplit) -> np.ndarray:
+        """(N, 4) pixel counts of every patch (:func:`training.feed.patch_counts`), counted on
+        the device and read once."""
+        self.model.eval()
+        out = torch.empty((len(split), 4), dtype=torch.int64, device=self.device)
+        with torch.no_grad(), self._autocast():
+            for a, x in split.eval_batches(self.cfg.eval_batch_size):
+                pred = self.step_model(x).argmax(1)
+                out[a : a + len(x)] = patch_counts(pred, split.masks[a : a + len(x)])
+        self.model.train()
+        return out.cpu().numpy()
+
+    def evaluate(self, split: DeviceSplit) -> dict[str, dict]:
         """Confusion counts and scores, over all patches and per region."""
-        per_region: dict[str, Confusion] = {}
-        for a, images in patches.batches(self.cfg.eval_batch_size):
-            pred = self.predict(images)
-            for i in range(len(pred)):
-                region = patches.regions[a + i]
-                per_region.setdefault(region, Confusion()).add(pred[i], patches.masks[a + i])
+        per_region = confusions(self.counts(split), split.patches.regions)
         total = sum(per_region.values(), Confusion())
         return {"all": total.scores(), **{r: c.scores() for r, c in per_region.items()}}
 
-    def checkpoint_info(self, val_f1: float) -> checkpoint.CheckpointInfo:
+    def checkpoint_info(self, val_f1: float | None) -> checkpoint.CheckpointInfo:
         """What the checkpoints of this run say about themselves, now."""
         d = self.data
         return checkpoint.CheckpointInfo(
@@ -203,15 +224,13 @@ class Trainer:
         if not last.exists():
             return
         try:
-            state = checkpoint.load(last)
+            state = checkpoint.load(last, self.device)
         except L4SError as err:  # an older format, or damaged: the run starts over
             log.warning("%s: %s cannot be resumed (%s); starting afresh", self.name, last, err)
             return
         if state["info"].config != self.cfg.model_dump(mode="json") or "optimizer" not in state:
             log.info("%s: %s was made with other settings; starting afresh", self.name, last)
             return
-        # Loaded on the CPU: weights and Adam's state move to the parameters' device here;
-        # the RNG states stay on the CPU, where torch.set_rng_state expects them.
         self.model.load_state_dict(state["weights"])
         self.opt.load_state_dict(state["optimizer"])
         self.iteration, self.best_f1 = state["info"].iteration, state["best_f1"]
@@ -226,15 +245,16 @@ class Trainer:
         as a tensor (reading it waits for the device: do it only now and then).
         """
         self._resume()
-        cfg, train = self.cfg, self.data.train
+        cfg = self.cfg
         self.model.train()
         started, loss_sum = time.perf_counter(), torch.zeros((), device=self.device)
         first = self.iteration + 1
-        while self.iteration < cfg.iterations:
-            idx = batch_indices(len(train), cfg.batch_size, cfg.seed, self.iteration)
-            x, y = train.read(idx), train.masks[idx].astype(np.int64)
+        batches = self.train_set.train_batches(
+            cfg.batch_size, cfg.seed, self.iteration, cfg.iterations
+        )
+        for x, y in batches:
             if cfg.augment:
-                x, y = flip(x, y, np.random.default_rng([cfg.seed, self.iteration, 1]))
+                x, y = flip(x, y, cfg.seed, self.iteration)
             loss = self.loss(x, y)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -249,44 +269,57 @@ class Trainer:
             if progress is not None:
                 progress(self.iteration, cfg.iterations, loss.detach())
 
+    def _resume_due(self, first: int) -> bool:
+        """Whether ``last.pt`` is written now: a multiple of ``resume_every`` was reached since
+        the previous validation, or training ends."""
+        every = self.cfg.resume_every
+        return (
+            self.iteration == self.cfg.iterations or self.iteration // every > (first - 1) // every
+        )
+
     def _checkpoint(self, first: int, mean_loss: float, elapsed: float) -> None:
-        val = self.evaluate(self.data.val)["all"] if len(self.data.val) else {"f1": 0.0}
+        val_f1 = self.evaluate(self.val_set)["all"]["f1"] if self.val_set is not None else None
         self.history.append(
-            {
-                "iteration": self.iteration,
-                "loss": mean_loss,
-                "val_f1": val["f1"],
-                "seconds": elapsed,
-            }
+            {"iteration": self.iteration, "loss": mean_loss, "val_f1": val_f1, "seconds": elapsed}
         )
-        if val["f1"] > self.best_f1 or not len(self.data.val):  # no validation: keep the last
-            self.best_f1 = val["f1"]
-            info = self.checkpoint_info(val["f1"])
-            checkpoint.save(self.out / "best.pt", info, self.model.state_dict())
-        checkpoint.save(
-            self.out / "last.pt",
-            self.checkpoint_info(val["f1"]),
-            self.model.state_dict(),
-            optimizer=self.opt.state_dict(),
-            best_f1=self.best_f1,
-            history=self.history,
-            rng=checkpoint.rng_state(self.cuda),
-        )
+        last = self.iteration == self.cfg.iterations
+        if val_f1 is not None and val_f1 > self.best_f1:
+            self.best_f1 = val_f1
+            checkpoint.save(
+                self.out / "best.pt", self.checkpoint_info(val_f1), self.model.state_dict()
+            )
+        elif val_f1 is None and last:  # no validation set: the last iteration's checkpoint
+            checkpoint.save(
+                self.out / "best.pt", self.checkpoint_info(None), self.model.state_dict()
+            )
+        if self._resume_due(first):
+            checkpoint.save(
+                self.out / "last.pt",
+                self.checkpoint_info(val_f1),
+                self.model.state_dict(),
+                optimizer=self.opt.state_dict(),
+                best_f1=self.best_f1,
+                history=self.history,
+                rng=checkpoint.rng_state(self.cuda),
+            )
         log.info(
-            "%s: iteration %d, mean loss of iterations %d-%d %.4f, validation F1 %.2f (best %.2f)",
+            "%s: iteration %d, mean loss of iterations %d-%d %.4f, validation F1 %s (best %s)",
             self.name,
             self.iteration,
             first,
             self.iteration,
             mean_loss,
-            val["f1"],
-            self.best_f1,
+            "-" if val_f1 is None else f"{val_f1:.2f}",
+            "-" if self.best_f1 is None else f"{self.best_f1:.2f}",
         )
 
     def test(self) -> dict[str, dict]:
-        """Scores of the best checkpoint on every split with masks (overall and per region)."""
-        self.model.load_state_dict(checkpoint.load(self.out / "best.pt")["weights"])
-        return {split: self.evaluate(patches) for split, patches in self.data.scored.items()}
+        """Scores of the best checkpoint on every split with masks (overall and per region);
+        the checkpoint is loaded straight onto the device."""
+        self.model.load_state_dict(checkpoint.load(self.out / "best.pt", self.device)["weights"])
+        return {
+            key: self.evaluate(on_device(self.data, key, self.device)) for key in self.data.scored
+        }
 
 
 def train_model(
@@ -339,6 +372,12 @@ def train_model(
         "scores": scores,
         "splits": data.describe(),
         "validation": data.val.name,
+        "selection": data.selection,
+        "patches": {
+            "train": len(data.train),
+            "val": len(data.val),
+            **{k: len(v) for k, v in data.scored.items()},
+        },
         "unscored": data.unscored,
         "train_seconds": time.perf_counter() - started,
     }
@@ -353,4 +392,4 @@ def read_metrics(out: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-__all__ = ["TrainConfig", "Trainer", "read_metrics", "train_model"]
+__all__ = ["TrainConfig", "Trainer", "batch_indices", "read_metrics", "train_model"]

@@ -98,12 +98,27 @@ def table_row(table: str, model: str) -> list[str]:
 
 def test_competition_layout_scores_every_split_with_masks(tmp_path):
     root = write_release(tmp_path / "release", 12, 6, size=32, seed=3, n_val=4)
-    table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
+    result = retrain_baselines(dataset=root, seeds=2, **QUICK)
+    assert result["trained"] == ["ContextNet", "ContextNet (seed 2023)"]
+    table = Path(result["table"]).read_text()
     assert "- validation: 4 patches (ValidData) pick the checkpoint" in table
     assert "- TestData: 6 patches with masks, scored (test)" in table
+    assert "- **split**: competition release: not the paper's split." in table
+    assert "- **checkpoint**: best validation F1 on ValidData." in table
     cells = table_row(table, "ContextNet")
-    assert all(0 <= float(c) <= 100 for c in cells[1:5])  # test R/P/F1 and validation F1
     assert cells[5:8] == ["49.29", "70.77", "58.11"]  # the paper's, on its own split
+    assert cells[-1] == "2022 2023" and " ± " in cells[3]
+    run = Path(result["out"]) / "ContextNet"
+    f1 = [
+        read_json(folder / "metrics.json")["scores"]["test"]["all"]["f1"]
+        for folder in (run, run / "seed-2023")
+    ]
+    (row,) = csv.DictReader((Path(result["out"]) / "table_i.csv").open())
+    assert float(row["test_f1"]) == pytest.approx(np.mean(f1))
+    assert float(row["test_f1_sd"]) == pytest.approx(np.std(f1, ddof=1))
+    assert row["test_recall_sd"] and row["test_precision_sd"]
+    assert (row["train_patches"], row["val_patches"], row["test_patches"]) == ("12", "4", "6")
+    assert row["seeds"] == "2022 2023" and row["selection"] == "best validation F1 on ValidData"
 
 
 def test_training_waits_while_another_run_holds_the_results_folder(tmp_path, caplog):
@@ -128,7 +143,8 @@ def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
     assert "this release has no TestData masks, so there are no test scores" in table
     assert "- ValidData: 4 patches without masks in this release: not scored" in table
     assert "- TestData: 6 patches without masks in this release: not scored" in table
-    assert "- validation: 2 patches (held out from TrainData: the last 10% of each" in table
+    assert "- validation: none (no ValidData with masks): the last iteration's checkpoint" in table
+    assert "- TrainData: 12 patches train the model" in table  # every one: the paper's protocol
 
 
 def test_a_new_dataset_version_triggers_retraining(demo_inputs, tmp_path):

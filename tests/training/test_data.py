@@ -25,8 +25,8 @@ def test_original_release_layout_float64(tmp_path):
     root = write_release(tmp_path, 6, 4, size=32, seed=1)
     with h5py.File(root / "TrainData" / "img" / "image_1.h5") as f:
         assert f["img"].dtype == np.float64 and f["img"].shape == (32, 32, 14)
-    s = read_split(root, "train", mean=np.zeros(14), std=np.ones(14), in_memory=True)
-    assert s.array.shape == (6, 14, 32, 32) and s.array.dtype == np.float32
+    s = read_split(root, "train", mean=np.zeros(14), std=np.ones(14))
+    assert s.read(range(6)).shape == (6, 14, 32, 32) and s.read([0]).dtype == np.float32
     assert s.masks.shape == (6, 32, 32) and s.regions == ["all"] * 6
     assert np.allclose(s.read([2])[0], raw(root, "TrainData", 3))
 
@@ -34,7 +34,7 @@ def test_original_release_layout_float64(tmp_path):
 def test_numbering_is_numeric_not_lexical(tmp_path):
     root = write_release(tmp_path, 12, 1, size=16, seed=2)
     s = read_split(root, "train", mean=np.zeros(14), std=np.ones(14))
-    assert s.array is None  # read from the files when asked
+    assert s.packed is None  # read from the patch files when asked
     assert np.allclose(s.read([9])[0], raw(root, "TrainData", 10))
 
 
@@ -49,12 +49,22 @@ def test_standardised_with_training_statistics(tmp_path):
     assert data.version.startswith("release-")
 
 
-def test_held_out_validation_shares_the_training_array(tmp_path):
+def test_the_paper_trains_on_every_training_patch(tmp_path):
+    root = write_release(tmp_path, 10, 2, size=16, seed=5)
+    data = load_benchmark(root)
+    assert (len(data.train), len(data.val)) == (10, 0)  # no ValidData: nothing held out
+    assert data.selection == "last iteration (no validation set)"
+    assert "validation: none (no ValidData with masks): the last iteration's checkpoint" in (
+        data.describe()
+    )
+
+
+def test_held_out_validation_when_asked(tmp_path):
     root = write_release(tmp_path, 10, 2, size=16, seed=5)
     data = load_benchmark(root, val_fraction=0.2)
-    assert data.train.array is data.val.array  # one array in memory, no fancy-indexed copies
-    assert list(data.val.rows) == [8, 9] and data.test.array is None
-    assert np.array_equal(data.val.read([1])[0], data.train.array[9])
+    assert (len(data.train), list(data.val.rows)) == (8, [8, 9])
+    assert np.array_equal(data.val.read([1])[0], load_benchmark(root).train.read([9])[0])
+    assert data.selection == "best validation F1 on held out from TrainData"
 
 
 def test_statistics_and_regions_come_from_our_benchmark_files(tmp_path):
@@ -154,12 +164,15 @@ def test_the_single_file_per_split_is_read_instead_of_the_patch_files(tmp_path):
     counts = {"train": 70, "test": 3, "regions": {"a": {"train": 70, "test": 3}}}
     meta = dataset_meta_record(counts=counts, version="abc123abc123")
     write_dataset_meta(root / "dataset.json", meta)
-    stats = {"mean": np.zeros(14), "std": np.ones(14), "in_memory": True}
+    stats = {"mean": np.zeros(14), "std": np.ones(14)}
     folders = read_split(root, "train", **stats)
+    expected = folders.read(range(70))
     write_split_files(root, "abc123abc123", [Split.TRAIN, Split.TEST])
     (root / "TrainData" / "img" / "image_7.h5").write_bytes(b"not read any more")
     packed = read_split(root, "train", **stats)
-    assert np.array_equal(packed.array, folders.array) and packed.array.flags.c_contiguous
+    assert packed.packed == root / "TrainData.h5"
+    assert np.array_equal(packed.read(range(70)), expected)
+    assert np.array_equal(packed.read([40, 3, 9]), expected[[40, 3, 9]])  # any order
     assert np.array_equal(packed.masks, folders.masks) and packed.ids == folders.ids
     write_dataset_meta(root / "dataset.json", meta.model_copy(update={"version": "def456def456"}))
     with pytest.raises(InputDataError, match=r"image_7\.h5: not a readable HDF5 file"):

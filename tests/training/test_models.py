@@ -5,6 +5,7 @@ import torch
 
 from landslide4sense.errors import ConfigError
 from landslide4sense.training.models import MODELS, get_model, parameter_count
+from landslide4sense.training.models.blocks import bilinear
 from landslide4sense.training.models.deviations import deviation_table
 
 PAPER_NAMES = [
@@ -87,3 +88,22 @@ def test_the_readme_shows_the_deviation_table_of_the_code():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     counts = {name: parameter_count(get_model(name)) for name in MODELS}
     assert deviation_table(counts) in readme
+
+
+@pytest.mark.parametrize(
+    ("shape", "resize"),
+    [
+        ((2, 3, 8, 8), {"scale_factor": 2}),
+        ((1, 2, 13, 10), {"scale_factor": 0.25}),
+        ((1, 2, 5, 7), {"size": (16, 9)}),
+    ],
+)
+def test_deterministic_bilinear_matches_interpolate(shape, resize):
+    """The matrix form (deterministic on CUDA) gives F.interpolate's values and gradients."""
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = bilinear(a, **resize, matrices=False), bilinear(b, **resize, matrices=True)
+    weights = torch.arange(ya.numel(), dtype=torch.float64).reshape(ya.shape)
+    (ya * weights).sum().backward()
+    (yb * weights).sum().backward()
+    assert torch.allclose(ya, yb, atol=1e-12) and torch.allclose(a.grad, b.grad, atol=1e-9)

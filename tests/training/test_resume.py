@@ -3,8 +3,10 @@
 A real child process trains; it is SIGKILLed between two checkpoints; the run is resumed from
 its ``last.pt`` and must end with the same weights, history and test scores as a run that was
 never interrupted. The model has dropout, so the result also depends on the restored random
-generators. On the CPU always; on CUDA where a GPU is present (``benchmarks/gpu_check.sh``
-runs it there, with deterministic algorithms).
+generators, and it resizes bilinearly (ContextNet: down to 1/4 and back up), whose CUDA backward
+is deterministic only through :func:`training.models.blocks.bilinear`'s matrices. On the CPU
+always; on CUDA where a GPU is present (``benchmarks/gpu_check.sh`` runs it there), both with
+``deterministic``.
 
 Self-contained on purpose: it needs only torch, numpy, h5py, pydantic and
 ``landslide4sense.training`` (a GPU host may have nothing else; run it with ``--noconftest``).
@@ -43,7 +45,7 @@ CASES = [
     pytest.param("cpu", "ContextNet", id="cpu"),
     pytest.param(
         "cuda",
-        "FCN-8s",
+        "ContextNet",
         id="cuda",
         marks=pytest.mark.skipif(
             not torch.cuda.is_available(), reason="no CUDA device (benchmarks/gpu_check.sh runs it)"
@@ -97,6 +99,7 @@ def test_a_killed_run_resumes_to_the_same_result(release, tmp_path, device, name
         iterations=8,
         batch_size=2,
         eval_every=3,
+        resume_every=3,
         device=device,
         seed=3,
         augment=True,

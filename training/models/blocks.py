@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -30,7 +32,60 @@ class SeparableConv(nn.Sequential):
 
 def upsample_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Bilinear upsampling of ``x`` to the spatial size of ``ref``."""
-    return nn.functional.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+    return bilinear(x, size=tuple(ref.shape[-2:]))
+
+
+def bilinear(
+    x: torch.Tensor,
+    size: tuple[int, int] | None = None,
+    scale_factor: float | None = None,
+    matrices: bool | None = None,
+) -> torch.Tensor:
+    """Bilinear resizing (``align_corners=False``), as ``F.interpolate`` does it.
+
+    Its backward on CUDA accumulates with atomics, so it is not deterministic; with
+    deterministic algorithms on (``--deterministic``) and a gradient to compute on CUDA it is
+    done as two products with interpolation matrices instead (``matrices`` forces either).
+    """
+    if matrices is None:
+        matrices = x.is_cuda and x.requires_grad and torch.are_deterministic_algorithms_enabled()
+    if not matrices:
+        return nn.functional.interpolate(
+            x, size=size, scale_factor=scale_factor, mode="bilinear", align_corners=False
+        )
+    h, w = x.shape[-2:]
+    out = size or (int(h * scale_factor), int(w * scale_factor))
+    # F.interpolate's source scale: 1 / scale_factor when given, else input / output size.
+    scales = (1 / scale_factor,) * 2 if scale_factor else (h / out[0], w / out[1])
+    rows = _resize_matrix(h, out[0], scales[0]).to(x.device, x.dtype)
+    cols = _resize_matrix(w, out[1], scales[1]).to(x.device, x.dtype)
+    with torch.autocast(x.device.type, enabled=False):
+        return rows @ x @ cols.T
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_matrix(n_in: int, n_out: int, scale: float) -> torch.Tensor:
+    """The (n_out, n_in) weights of 1-D linear interpolation, ``align_corners=False``."""
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * scale - 0.5).clamp(min=0)
+    low = src.floor().long().clamp(max=n_in - 1)
+    high = (low + 1).clamp(max=n_in - 1)
+    frac = src - low
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    target = torch.arange(n_out)
+    weights.index_put_((target, low), 1 - frac, accumulate=True)
+    weights.index_put_((target, high), frac, accumulate=True)
+    return weights
+
+
+class Bilinear(nn.Module):
+    """:func:`bilinear` resizing by ``scale_factor``, as a layer."""
+
+    def __init__(self, scale_factor: float):
+        super().__init__()
+        self.scale_factor = scale_factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return bilinear(x, scale_factor=self.scale_factor)
 
 
 def bilinear_kernel(channels: int, size: int) -> torch.Tensor:

@@ -6,7 +6,12 @@ from __future__ import annotations
 from torch import nn
 from torch.nn import functional as F
 
-from landslide4sense.training.models.blocks import SeparableConv, conv_bn_relu, upsample_to
+from landslide4sense.training.models.blocks import (
+    SeparableConv,
+    bilinear,
+    conv_bn_relu,
+    upsample_to,
+)
 
 
 class Bottleneck(nn.Module):
@@ -66,7 +71,7 @@ class ContextNet(nn.Module):
         )
 
     def forward(self, x):
-        small = F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=False)
+        small = bilinear(x, scale_factor=0.25)
         shallow = self.shallow(x)
         deep = upsample_to(self.deep(small), shallow)
         fused = F.relu(self.fuse_deep(deep) + self.fuse_shallow(shallow))

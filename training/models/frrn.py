@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from landslide4sense.training.models.blocks import bilinear
+
 RESIDUAL = 32  # channels of the full-resolution residual stream
 
 
@@ -109,8 +111,8 @@ class FRRN(nn.Module):
             for unit in units:
                 y, z = unit(y, z)
         for units in self.up:
-            y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+            y = bilinear(y, scale_factor=2)
             for unit in units:
                 y, z = unit(y, z)
-        y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)
+        y = bilinear(y, scale_factor=2)
         return self.head(self.merge(torch.cat([y, z], dim=1)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from landslide4sense.training.models.blocks import Bilinear
+
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(
@@ -92,7 +94,7 @@ class ResUNet(nn.Module):
             ]
         )
         self.bridge = ResidualUnit(w[2], w[3], 2)
-        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.up = Bilinear(2)
         self.dec = nn.ModuleList(
             [
                 ResidualUnit(w[3] + w[2], w[2]),
