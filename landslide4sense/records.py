@@ -34,7 +34,6 @@ from pydantic import (
 from landslide4sense.choices import RELEASE, DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
-from landslide4sense.geo import Grid
 
 #: The version of the ``dataset.json`` format this code writes and reads.
 SCHEMA_VERSION = 1
@@ -100,18 +99,22 @@ class Imagery(Window):
 DEFAULT_LICENCE = "CC-BY-4.0"
 
 
-def _to_grid(value: Any) -> Grid:
-    if isinstance(value, Grid):
-        return value
-    if isinstance(value, dict):
-        return Grid.from_dict(value)
-    raise ValueError(f"expected a grid (crs, transform, width, height), got {value!r}")
+class GridRecord(Record):
+    """A grid as ``dataset.json`` records it (:meth:`landslide4sense.geo.Grid.to_dict`).
 
+    A plain record, not the geo stack's :class:`~landslide4sense.geo.Grid`: reading a
+    benchmark's metadata must not need rasterio (training hosts install none).
+    """
 
-#: A :class:`~landslide4sense.geo.Grid` field, stored as its ``to_dict()``.
-GridField = Annotated[
-    Grid, PlainValidator(_to_grid), PlainSerializer(lambda g: g.to_dict(), return_type=dict)
-]
+    crs: str
+    transform: list[float]
+    width: int
+    height: int
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_grid(cls, value: Any) -> Any:
+        return value.to_dict() if hasattr(value, "to_dict") else value
 
 
 def _to_layout(value: Any) -> OutputLayout:
@@ -289,7 +292,7 @@ class RegionMeta(_MaybeVal, _Provenance):
     """A region of a published benchmark: its grid, provenance, drops and summaries."""
 
     name: str
-    grid: GridField
+    grid: GridRecord
     dropped: DropCounts
     train: SplitSummary
     test: SplitSummary

@@ -28,13 +28,13 @@ from rasterio.windows import Window
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import EmptyResultError
 from landslide4sense.files import read_json, write_json
+from landslide4sense.geo.grid import GridField
 from landslide4sense.geo.stack import GridStack, scale
 from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.patching.hdf5 import write_image, write_mask
 from landslide4sense.records import (
     BlockIndex,
     DropCounts,
-    GridField,
     LayerProvenance,
     Record,
     TileRecord,

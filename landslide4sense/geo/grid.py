@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated, Any
 
 from affine import Affine
+from pydantic import PlainSerializer, PlainValidator
 from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
@@ -128,3 +130,17 @@ def snapped_grid(
         width,
         height,
     )
+
+
+def _to_grid(value: Any) -> Grid:
+    if isinstance(value, Grid):
+        return value
+    if isinstance(value, dict):
+        return Grid.from_dict(value)
+    raise ValueError(f"expected a grid (crs, transform, width, height), got {value!r}")
+
+
+#: A :class:`Grid` field of a pydantic record, stored as its ``to_dict()``.
+GridField = Annotated[
+    Grid, PlainValidator(_to_grid), PlainSerializer(lambda g: g.to_dict(), return_type=dict)
+]

@@ -24,7 +24,7 @@ def test_dataset_meta_round_trips_with_its_schema_version(tmp_path):
     assert on_disk["regions"][0]["grid"]["transform"] == [10, 0, 500000, 0, -10, 4000000]
     back = read_dataset_meta(path)
     assert back == m
-    assert back.scaling is Scaling.L4S and back.regions[0].grid == META_GRID
+    assert back.scaling is Scaling.L4S and back.regions[0].grid.model_dump() == META_GRID.to_dict()
     assert back.regions[0].dropped.nodata == 3 and back.regions[0].dropped.outside_aoi == 0
 
 
