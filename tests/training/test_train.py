@@ -91,24 +91,25 @@ def test_force_starts_from_scratch(small, tmp_path):
     assert not (tmp_path / "last.pt").exists()
 
 
-def test_the_best_checkpoint_is_the_peak_of_validation_f1(small, tmp_path, monkeypatch):
+def test_the_best_checkpoint_is_the_peak_of_validation_f1(tmp_path, monkeypatch):
     """Validation F1 rises, then falls: best.pt is the checkpoint of the peak, not the last."""
+    data = load_benchmark(write_release(tmp_path / "with-valid", 12, 4, size=32, seed=8, n_val=4))
     scripted = iter([50.0, 80.0, 30.0])
     evaluate = Trainer.evaluate
 
     def rising_then_falling(self, patches):
         scores = evaluate(self, patches)
-        if patches is self.data.val:
+        if patches is self.val_set:
             scores["all"]["f1"] = next(scripted)
         return scores
 
     monkeypatch.setattr(Trainer, "evaluate", rising_then_falling)
     cfg = QUICK.model_copy(update={"iterations": 9})  # checkpoints at 3, 6 and 9
-    metrics = train_model("ContextNet", small, cfg, tmp_path)
+    metrics = train_model("ContextNet", data, cfg, tmp_path / "run")
     history = metrics["history"]
     assert [(h["iteration"], h["val_f1"]) for h in history] == [(3, 50.0), (6, 80.0), (9, 30.0)]
     peak = max(history, key=lambda h: h["val_f1"])["iteration"]
-    info = checkpoint.load(tmp_path / "best.pt")["info"]
+    info = checkpoint.load(tmp_path / "run" / "best.pt", "cpu")["info"]
     assert info.iteration == peak == 6 and info.val_f1 == metrics["best_val_f1"] == 80.0
 
 
