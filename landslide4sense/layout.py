@@ -42,6 +42,7 @@ MANIFEST_CSV = "manifest.csv"  # one row per patch
 CARD_MD = "card.md"  # the dataset card
 FIGURES_DIR = "figures"
 INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
+FOOTPRINTS_GPKG = "patches.gpkg"  # the same as a GeoPackage: opens in any GDAL and QGIS
 STAC_DIR = "stac"  # the STAC Collection of the patches (collection.json, items/)
 CROISSANT_JSON = "croissant.json"  # Croissant metadata (MLCommons)
 REGIONS_DIR = "regions"  # copies of the region files the benchmark was built from

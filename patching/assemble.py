@@ -42,6 +42,7 @@ from landslide4sense.layout import (
     CROISSANT_JSON,
     DATASET_JSON,
     FIGURES_DIR,
+    FOOTPRINTS_GPKG,
     IMAGE_DIR,
     INDEX_PARQUET,
     JOB_FILE,
@@ -57,6 +58,7 @@ from landslide4sense.layout import (
 )
 from landslide4sense.patching.card import licence_url, patches_licence, render_card
 from landslide4sense.patching.croissant import croissant
+from landslide4sense.patching.hdf5 import read_image, read_mask
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
@@ -446,7 +448,7 @@ def _write_version(
         splits = layout_splits(layout)
         if draw is not None:
             draw(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits))
-        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
+        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout, figures)
     return version
 
 
@@ -460,10 +462,17 @@ def _write_files(
     jobs: list[RegionJob],
     splits: list[Split],
     layout: OutputLayout,
+    figures: bool = True,
 ) -> None:
-    """Everything of a version but its figures: patch links, manifest, index, STAC, Croissant,
-    region files, card and ``dataset.json``."""
-    from landslide4sense.patching.index import stac_collection, write_patch_index, write_stac
+    """Everything of a version but its figures: patch links, manifest, index and footprints,
+    browser, STAC, Croissant, region files, card and ``dataset.json``."""
+    from landslide4sense.patching.browser import BROWSE_DIR, FIGURES, write_browser
+    from landslide4sense.patching.index import (
+        stac_collection,
+        write_footprints,
+        write_patch_index,
+        write_stac,
+    )
 
     for split in splits:  # every split of the layout exists, even without a patch
         for kind in (IMAGE_DIR, MASK_DIR):
@@ -476,6 +485,15 @@ def _write_files(
         write_split_files(stage, version, splits)
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)
+    write_footprints(stage / FOOTPRINTS_GPKG, index)
+    divisors = np.asarray(meta.scale_divisors, np.float32)
+
+    def read_patch(row: ManifestRow) -> tuple[np.ndarray, np.ndarray]:
+        return read_image(stage / row.image) * divisors, read_mask(stage / row.mask)
+
+    thumbnails = write_browser(
+        stage / BROWSE_DIR, meta, rows, index.geometry, read_patch, FIGURES if figures else ()
+    )
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
     write_stac(
         stage / STAC_DIR,
@@ -486,6 +504,7 @@ def _write_files(
             description=f"The patches of {meta.name}, version {version}: see card.md.",
             licence=meta.licence,
             windows=windows,
+            thumbnails=thumbnails,
         ),
     )
     manifest_sha256 = hashlib.sha256((stage / MANIFEST_CSV).read_bytes()).hexdigest()
