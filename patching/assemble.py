@@ -466,7 +466,7 @@ def _write_files(
 ) -> None:
     """Everything of a version but its figures: patch links, manifest, index and footprints,
     browser, STAC, Croissant, region files, card and ``dataset.json``."""
-    from landslide4sense.patching.browser import BROWSE_DIR, FIGURES, write_browser
+    from landslide4sense.patching.browser import BROWSE_DIR, FIGURES, PageTitle, write_browser
     from landslide4sense.patching.index import (
         stac_collection,
         write_footprints,
@@ -491,8 +491,9 @@ def _write_files(
     def read_patch(row: ManifestRow) -> tuple[np.ndarray, np.ndarray]:
         return read_image(stage / row.image) * divisors, read_mask(stage / row.mask)
 
+    title = PageTitle(meta.name, version, meta.created.isoformat())
     thumbnails = write_browser(
-        stage / BROWSE_DIR, meta, rows, index.geometry, read_patch, FIGURES if figures else ()
+        stage / BROWSE_DIR, title, rows, index.geometry, read_patch, FIGURES if figures else ()
     )
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
     write_stac(

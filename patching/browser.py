@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Sequence
 from importlib.resources import files
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -27,7 +28,7 @@ from scipy.ndimage import binary_erosion
 
 from landslide4sense.files import atomic_path, write_text
 from landslide4sense.layout import SPLIT_DIRS, STACK_BANDS
-from landslide4sense.records import DatasetMeta, ManifestRow
+from landslide4sense.records import ManifestRow
 
 BROWSE_DIR = "browse"
 THUMB_PX = 64  # a thumbnail's side: a 128 px patch averaged 2 x 2
@@ -42,6 +43,14 @@ FIGURES = ("sample_patches.png", "band_values.png", "landslide_share.png")
 
 #: Reads one patch: (image (128, 128, 14) in source units, mask (128, 128)).
 PatchReader = Callable[[ManifestRow], tuple[np.ndarray, np.ndarray]]
+
+
+class PageTitle(NamedTuple):
+    """What the page's header says of a benchmark."""
+
+    name: str
+    version: str
+    created: str  # ISO 8601
 
 
 def patch_key(row: ManifestRow) -> str:
@@ -122,9 +131,9 @@ def _columns(rows: Sequence[ManifestRow]) -> dict[str, list]:
 
 
 def page_data(
-    meta: DatasetMeta, rows: Sequence[ManifestRow], footprints: Sequence, figures: Sequence[str]
+    title: PageTitle, rows: Sequence[ManifestRow], footprints: Sequence, figures: Sequence[str]
 ) -> dict:
-    """What ``patches.js`` holds: the benchmark's name, version and counts, the manifest's
+    """What ``patches.js`` holds: the benchmark's name, version and regions, the manifest's
     columns, each patch's ``data-patch`` key and footprint corners (lon, lat), the sheets."""
     corners = []
     for polygon in footprints:  # the four corners of the patch in EPSG:4326
@@ -132,10 +141,10 @@ def page_data(
     n_thumb = -(-len(rows) // THUMBS_PER_SHEET)
     n_strip = -(-len(rows) // STRIPS_PER_SHEET)
     return {
-        "name": meta.name,
-        "version": meta.version,
-        "created": meta.created.isoformat(),
-        "regions": [r.name for r in meta.regions],
+        "name": title.name,
+        "version": title.version,
+        "created": title.created,
+        "regions": list(dict.fromkeys(r.region for r in rows)),
         "splits": list(dict.fromkeys(SPLIT_DIRS[r.split] for r in rows)),
         "bands": [*STACK_BANDS, "mask"],
         "keys": [patch_key(r) for r in rows],
@@ -169,7 +178,7 @@ def page_html() -> str:
 
 def write_browser(
     folder: str | Path,
-    meta: DatasetMeta,
+    title: PageTitle,
     rows: Sequence[ManifestRow],
     footprints: Sequence,
     read_patch: PatchReader,
@@ -179,7 +188,7 @@ def write_browser(
 
     Args:
         folder: where the page goes (created; must not exist).
-        meta: the benchmark's ``dataset.json``.
+        title: the benchmark's name, version and date.
         rows: its manifest rows, in the order the page lists them.
         footprints: each row's footprint polygon in EPSG:4326 (the patch index's geometry).
         read_patch: reads a row's image (source units) and mask.
@@ -206,7 +215,7 @@ def write_browser(
                 sheet = i // THUMBS_PER_SHEET
                 (tmp / f"thumbs-{sheet}.jpg").write_bytes(jpeg(thumb_sheet(thumbs)))
                 thumbs = []
-        data = page_data(meta, rows, footprints, figures)
+        data = page_data(title, rows, footprints, figures)
         write_text(tmp / "patches.js", _script("L4S", data))
         write_text(tmp / TRAINING_JS, _script("L4S_TRAINING", None))
         write_text(tmp / "index.html", page_html())
