@@ -40,6 +40,7 @@ IMAGE_KEY, MASK_KEY = "img", "mask"  # the HDF5 dataset in each file
 DATASET_JSON = "dataset.json"  # the metadata; its presence marks a complete benchmark
 MANIFEST_CSV = "manifest.csv"  # one row per patch
 CARD_MD = "card.md"  # the dataset card
+HUB_CARD = "README.md"  # the same card under the name the Hugging Face Hub reads (configs)
 FIGURES_DIR = "figures"
 INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
 FOOTPRINTS_GPKG = "patches.gpkg"  # the same as a GeoPackage: opens in any GDAL and QGIS

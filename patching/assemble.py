@@ -43,6 +43,7 @@ from landslide4sense.layout import (
     DATASET_JSON,
     FIGURES_DIR,
     FOOTPRINTS_GPKG,
+    HUB_CARD,
     IMAGE_DIR,
     INDEX_PARQUET,
     JOB_FILE,
@@ -515,7 +516,9 @@ def _write_files(
     for job in jobs:
         if job.provenance.region_yaml:
             write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
-    write_text(stage / CARD_MD, render_card(meta))
+    card = render_card(meta)
+    write_text(stage / CARD_MD, card)
+    write_text(stage / HUB_CARD, card)  # datasets and the Hub read README.md's front matter
     write_dataset_meta(stage / DATASET_JSON, meta)
 
 
