@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 from landslide4sense.choices import Scaling
 from landslide4sense.patching.assemble import dataset_meta, number_patches
@@ -70,8 +71,8 @@ def test_citation_names_the_tool_and_dataset_versions_beside_the_paper():
     cite = text.split("```bibtex\n")[1].split("```")[0]
     assert cite.startswith("@article{ghorbanzadeh2022landslide4sense,")
     assert f"version = {{{code_version()}}}" in cite
-    assert "note    = {Dataset version abc123 (Landslide4Sense (rebuilt)), built 2026-01-02}" in cite
-    cff = yaml.safe_load(open("CITATION.cff"))
+    assert "{Dataset version abc123 (Landslide4Sense (rebuilt)), built 2026-01-02}" in cite
+    cff = yaml.safe_load((Path(__file__).parents[2] / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["version"] == __version__
     assert cff["preferred-citation"]["doi"] == "10.1109/TGRS.2022.3215209"
 
