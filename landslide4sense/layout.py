@@ -42,6 +42,7 @@ MANIFEST_CSV = "manifest.csv"  # one row per patch
 CARD_MD = "card.md"  # the dataset card
 HUB_CARD = "README.md"  # the same card under the name the Hugging Face Hub reads (configs)
 FIGURES_DIR = "figures"
+BROWSE_DIR = "browse"  # the benchmark browser: browse/index.html (static, works offline)
 INDEX_PARQUET = "patches.parquet"  # the patch index: footprints in EPSG:4326 + manifest columns
 FOOTPRINTS_GPKG = "patches.gpkg"  # the same as a GeoPackage: opens in any GDAL and QGIS
 STAC_DIR = "stac"  # the STAC Collection of the patches (collection.json, items/)

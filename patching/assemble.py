@@ -38,6 +38,7 @@ from landslide4sense.files import write_json, write_text
 from landslide4sense.geo.stack import scale_divisors
 from landslide4sense.layout import (
     BAND_UNITS,
+    BROWSE_DIR,
     CARD_MD,
     CROISSANT_JSON,
     DATASET_JSON,
@@ -467,7 +468,7 @@ def _write_files(
 ) -> None:
     """Everything of a version but its figures: patch links, manifest, index and footprints,
     browser, STAC, Croissant, region files, card and ``dataset.json``."""
-    from landslide4sense.patching.browser import BROWSE_DIR, FIGURES, PageTitle, write_browser
+    from landslide4sense.patching.browser import FIGURES, PageTitle, write_browser
     from landslide4sense.patching.index import (
         stac_collection,
         write_footprints,

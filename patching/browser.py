@@ -30,7 +30,6 @@ from landslide4sense.files import atomic_path, write_text
 from landslide4sense.layout import SPLIT_DIRS, STACK_BANDS
 from landslide4sense.records import ManifestRow
 
-BROWSE_DIR = "browse"
 THUMB_PX = 64  # a thumbnail's side: a 128 px patch averaged 2 x 2
 SHEET_COLUMNS = 16
 THUMBS_PER_SHEET = SHEET_COLUMNS * SHEET_COLUMNS  # a 1024 x 1024 sheet
