@@ -32,6 +32,8 @@ from landslide4sense import __version__
 from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.files import atomic_path, write_json
+from landslide4sense.runtime.console import Advance
+from landslide4sense.runtime.console import progress as show_progress
 from landslide4sense.training import checkpoint
 from landslide4sense.training.data import PatchSet, Splits
 from landslide4sense.training.metrics import NODATA, Confusion
@@ -170,14 +172,17 @@ class Trainer:
         self.model.train()
         return out
 
-    def evaluate(self, patches: PatchSet) -> dict[str, dict]:
-        """Confusion counts and scores, over all patches and per region."""
+    def evaluate(self, patches: PatchSet, advance: Advance | None = None) -> dict[str, dict]:
+        """Confusion counts and scores, over all patches and per region (``advance``: called
+        with the patches of each batch done)."""
         per_region: dict[str, Confusion] = {}
         for a, images in patches.batches(self.cfg.eval_batch_size):
             pred = self.predict(images)
             for i in range(len(pred)):
                 region = patches.regions[a + i]
                 per_region.setdefault(region, Confusion()).add(pred[i], patches.masks[a + i])
+            if advance is not None:
+                advance(len(pred))
         total = sum(per_region.values(), Confusion())
         return {"all": total.scores(), **{r: c.scores() for r, c in per_region.items()}}
 
@@ -286,7 +291,11 @@ class Trainer:
     def test(self) -> dict[str, dict]:
         """Scores of the best checkpoint on every split with masks (overall and per region)."""
         self.model.load_state_dict(checkpoint.load(self.out / "best.pt")["weights"])
-        return {split: self.evaluate(patches) for split, patches in self.data.scored.items()}
+        scores = {}
+        for split, patches in self.data.scored.items():  # a minute on a full test split
+            with show_progress(f"{self.name}: scoring {split}", len(patches), "patches") as step:
+                scores[split] = self.evaluate(patches, step)
+        return scores
 
 
 def train_model(
