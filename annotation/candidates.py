@@ -281,8 +281,8 @@ def write_candidates(
     """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
     ``corrections`` layer if it has none), with QGIS default styles for the layers, and the
     post- (and pre-) event true-colour composites beside it (``<name>_post_rgb.tif``,
-    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
-    are kept.
+    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against, and a QGIS
+    project that opens them (``<name>.qgz``). Other layers are kept.
 
     Args:
         pre, post: the pre- and post-event bands for OBIA; ``pre`` None: no OBIA candidates.
@@ -293,7 +293,13 @@ def write_candidates(
             and ``force`` is not set; or neither OBIA nor a model was asked for.
     """
     from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
-    from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
+    from landslide4sense.annotation.qgis import (
+        read_rgb,
+        rgb_stretch,
+        write_layer_styles,
+        write_project,
+        write_rgb,
+    )
     from landslide4sense.geo import read_on_grid, write_terrain
 
     out = Path(out)
@@ -318,6 +324,7 @@ def write_candidates(
     stretch = rgb_stretch(list(rgbs.values()))  # one for both dates: brightness compares
     for when, rgb in rgbs.items():
         write_rgb(rgb_path(out, when), rgb, grid, stretch)
+    write_project(out, {f"{when}_rgb": rgb_path(out, when) for when in rgbs}, grid.crs)
     return gdf
 
 
