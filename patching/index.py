@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 
 import geopandas as gpd
@@ -295,7 +296,8 @@ def _thumbnail(thumbnails: Sequence[str] | None, i: int) -> dict:
 
 def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
     """Save a :func:`stac_collection` self-contained under ``folder`` (``collection.json``,
-    ``items/<id>.json``; every link relative), atomically; returns the collection file.
+    ``items/<id>.json``, the schema of the ``l4s:*`` fields; every link relative), atomically;
+    returns the collection file.
 
     Items are written compact, one line each: a full tile has 7,225 of them, and indenting
     takes ``json`` off its C encoder."""
@@ -306,4 +308,11 @@ def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
         for item in items:
             (tmp / "items" / f"{item['id']}.json").write_text(json.dumps(item))
         (tmp / "collection.json").write_text(json.dumps(collection, indent=2))
+        (tmp / L4S_SCHEMA).write_text(
+            files("landslide4sense.patching").joinpath("templates/l4s-stac-schema.json").read_text()
+        )
     return folder / "collection.json"
+
+
+#: The JSON Schema of the items' ``l4s:*`` fields, published beside the collection.
+L4S_SCHEMA = "l4s-schema.json"
