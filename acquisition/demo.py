@@ -183,27 +183,71 @@ def synthesize_scene(
     """
     if variant not in ("pre", "post"):
         raise ValueError(f"variant must be 'pre' or 'post', got {variant!r}")
-    rng = np.random.default_rng(seed)
-    truth = grid.buffered(margin, 10.0)
-    # Snap the truth grid's origin and size to 60 m so that 20 m and 60 m bands nest exactly.
-    t = truth.transform
-    x0, y1 = math.floor(t.c / 60) * 60, math.ceil(t.f / 60) * 60
-    w = math.ceil((t.c + truth.width * 10 - x0) / 60) * 6
-    h = math.ceil((y1 - (t.f - truth.height * 10)) / 60) * 6
-    truth = Grid(truth.crs, Affine(10, 0, x0, 0, -10, y1), w, h)
-
+    rng = np.random.default_rng(seed)  # drawn from in this order: terrain, cover, scars, bands
+    truth = _truth_grid(grid, margin)
     out = Path(raw) / name
     (out / "s2").mkdir(parents=True, exist_ok=True)
     z = fractal_terrain(truth, rng)
     slope, downslope = slope_aspect(z, 10.0)
+    classes, fields = _land_cover(z, slope, rng, variant, grid.width * grid.height)
+    n = n_landslides if n_landslides is not None else max(1, int(grid.width * grid.height / 5000))
+    polys = landslide_polygons(truth, slope, downslope, n, rng, margin_px=30)
+    if variant == "post" and polys:
+        scar = rasterize(
+            ((p, 1) for p in polys), out_shape=z.shape, transform=truth.transform, dtype=np.uint8
+        )
+        classes[scar == 1] = SCAR
+        del scar
+    lit = _illumination(slope, downslope) * _canopy_vigor(truth, classes, rng)
+    del slope, downslope
+    _write_bands(out / "s2", truth, classes, lit, rng)
+    del lit
+    _write_dem(out / "dem.tif", z, truth, dem_crs or _neighbour_utm(truth.crs), dem_resolution)
+    _write_scenes(out / "s2" / "scenes.json", dt.date.fromisoformat(date))
+    slides = gpd.GeoDataFrame(
+        {"slide_id": np.arange(1, len(polys) + 1)}, geometry=polys, crs=truth.crs
+    )
+    if variant == "post":
+        with atomic_path(out / "labels.gpkg") as tmp:
+            slides.to_crs(label_crs).to_file(tmp, driver="GPKG", layer="labels")
+    _write_raster(out / "classes.tif", classes, truth)
+    log.info(
+        "synthetic %s scene %s: %d x %d px, %d scars, %d fields",
+        variant,
+        name,
+        truth.width,
+        truth.height,
+        len(polys),
+        len(fields),
+    )
+    return SceneTruth(truth, slides, out / "classes.tif")
 
-    # Land cover. Draw every random number in both variants so pre and post stay aligned.
+
+def _truth_grid(grid: Grid, margin: float) -> Grid:
+    """The 10 m truth grid: ``grid`` plus ``margin`` m, its origin and size snapped to 60 m so
+    that the 20 m and 60 m bands nest exactly."""
+    truth = grid.buffered(margin, 10.0)
+    t = truth.transform
+    x0, y1 = math.floor(t.c / 60) * 60, math.ceil(t.f / 60) * 60
+    w = math.ceil((t.c + truth.width * 10 - x0) / 60) * 6
+    h = math.ceil((y1 - (t.f - truth.height * 10)) / 60) * 6
+    return Grid(truth.crs, Affine(10, 0, x0, 0, -10, y1), w, h)
+
+
+def _land_cover(
+    z: np.ndarray, slope: np.ndarray, rng: np.random.Generator, variant: str, grid_px: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Land-cover classes before the scars: forest, a gravel river bed with water in the lowest
+    valley floors, and fields (bare after the event, green before) on flat ground; and the
+    fields as (row, col, height, width). Every random number is drawn in both variants so pre
+    and post stay aligned."""
+    h, w = z.shape
     classes = np.full(z.shape, FOREST, np.uint8)
     flat = slope < 4.0
     river = flat & (z < np.percentile(z[flat], 15)) if flat.any() else flat  # lowest floors
     classes[river] = GRAVEL
     classes[river & (rng.random(z.shape, dtype=np.float32) < 0.35)] = WATER
-    n_fields = max(2, int(grid.width * grid.height * 100 / 2.0e6))
+    n_fields = max(2, int(grid_px * 100 / 2.0e6))
     fields = []
     for _ in range(n_fields * 20):
         if len(fields) >= n_fields:
@@ -214,68 +258,77 @@ def synthesize_scene(
             fields.append((r, c, fh, fw))
     for r, c, fh, fw in fields:
         classes[r : r + fh, c : c + fw] = FIELD_BARE if variant == "post" else FIELD_GREEN
-    n = n_landslides if n_landslides is not None else max(1, int(grid.width * grid.height / 5000))
-    polys = landslide_polygons(truth, slope, downslope, n, rng, margin_px=30)
-    if variant == "post" and polys:
-        scar = rasterize(
-            ((p, 1) for p in polys), out_shape=z.shape, transform=truth.transform, dtype=np.uint8
-        )
-        classes[scar == 1] = SCAR
-        del scar
+    return classes, fields
 
-    # Hill shading: sun from the south-east at 45 degrees elevation.
+
+def _illumination(slope: np.ndarray, downslope: np.ndarray) -> np.ndarray:
+    """Hill shading, as a factor on reflectance: sun from the south-east at 45 degrees."""
     az, el = math.radians(150.0), math.radians(45.0)
     sl = np.radians(slope)
     aspect_from_north = np.pi / 2 - downslope  # direction the slope faces, clockwise from north
     shade = np.sin(el) * np.cos(sl) + np.cos(el) * np.sin(sl) * np.cos(az - aspect_from_north)
-    illum = np.clip(0.45 + 0.75 * shade / math.sin(el), 0.3, 1.4).astype(np.float32)
-    del sl, aspect_from_north, shade, slope, downslope
-    vigor = np.ones_like(z)  # slow variation of the canopy
+    return np.clip(0.45 + 0.75 * shade / math.sin(el), 0.3, 1.4).astype(np.float32)
+
+
+def _canopy_vigor(truth: Grid, classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A slow variation of the forest canopy's reflectance (1 elsewhere)."""
+    t, h, w = truth.transform, truth.height, truth.width
+    vigor = np.ones((h, w), np.float32)
     reproject(
         rng.uniform(0.9, 1.1, (h // 50 + 4, w // 50 + 4)).astype(np.float32),
         vigor,
-        src_transform=Affine(500, 0, x0 - 1000, 0, -500, y1 + 1000),
+        src_transform=Affine(500, 0, t.c - 1000, 0, -500, t.f + 1000),
         src_crs=truth.crs,
-        dst_transform=truth.transform,
+        dst_transform=t,
         dst_crs=truth.crs,
         resampling=Resampling.cubic,
     )
     vigor[classes != FOREST] = 1.0
+    return vigor
 
-    profile = {
-        "driver": "GTiff",
-        "dtype": "uint16",
-        "count": 1,
-        "crs": truth.crs,
-        "tiled": True,
-        "blockxsize": 512,
-        "blockysize": 512,
-    }
+
+def _write_raster(path: Path, a: np.ndarray, truth: Grid, k: int = 1) -> None:
+    """A tiled GeoTIFF of ``a`` on the truth grid coarsened ``k`` times."""
+    with (
+        atomic_path(path) as tmp,
+        rasterio.open(
+            tmp,
+            "w",
+            driver="GTiff",
+            width=a.shape[1],
+            height=a.shape[0],
+            count=1,
+            dtype=a.dtype,
+            crs=truth.crs,
+            transform=truth.transform @ Affine.scale(k),
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+        ) as dst,
+    ):
+        dst.write(a, 1)
+
+
+def _write_bands(
+    folder: Path, truth: Grid, classes: np.ndarray, lit: np.ndarray, rng: np.random.Generator
+) -> None:
+    """Sentinel-2 L1C-like DNs of every band at its native resolution (block means): each
+    class's spectrum, times ``lit`` (hill shading and canopy) where the band sees the ground,
+    plus sensor noise."""
     for b, band in enumerate(_BAND_ORDER):
         refl = SPECTRA[:, b][classes]
         if band not in ("B10", "B01", "B09"):  # atmospheric bands barely see the ground
-            refl *= illum * vigor
-        refl += rng.standard_normal(z.shape, dtype=np.float32) * (0.02 * refl + 5.0)
+            refl *= lit
+        refl += rng.standard_normal(classes.shape, dtype=np.float32) * (0.02 * refl + 5.0)
         k = S2_NATIVE_RESOLUTION[band] // 10
         dn = _block_mean(refl, k) if k > 1 else refl
         dn = np.clip(np.rint(dn), 1, 65535).astype(np.uint16)
-        with (
-            atomic_path(out / "s2" / f"{band}.tif") as tmp,
-            rasterio.open(
-                tmp,
-                "w",
-                width=dn.shape[1],
-                height=dn.shape[0],
-                transform=truth.transform @ Affine.scale(k),
-                **profile,
-            ) as dst,
-        ):
-            dst.write(dn, 1)
+        _write_raster(folder / f"{band}.tif", dn, truth, k)
         del refl, dn
-    _write_dem(out / "dem.tif", z, truth, dem_crs or _neighbour_utm(truth.crs), dem_resolution)
 
-    # Scenes: a plausible L1C product id on the acquisition date.
-    day = dt.date.fromisoformat(date)
+
+def _write_scenes(path: Path, day: dt.date) -> None:
+    """``scenes.json``: a plausible L1C product id on the acquisition date."""
     scenes = [
         {
             "id": f"S2B_MSIL1C_{day:%Y%m%d}T013659_N0500_R074_T00SYN_{day:%Y%m%d}T030512",
@@ -283,30 +336,7 @@ def synthesize_scene(
             "cloud_cover": 0.0,
         }
     ]
-    write_text(out / "s2" / "scenes.json", json.dumps(scenes, indent=2) + "\n")
-    slides = gpd.GeoDataFrame(
-        {"slide_id": np.arange(1, len(polys) + 1)}, geometry=polys, crs=truth.crs
-    )
-    if variant == "post":
-        with atomic_path(out / "labels.gpkg") as tmp:
-            slides.to_crs(label_crs).to_file(tmp, driver="GPKG", layer="labels")
-    with (
-        atomic_path(out / "classes.tif") as tmp,
-        rasterio.open(
-            tmp, "w", width=w, height=h, transform=truth.transform, **profile | {"dtype": "uint8"}
-        ) as dst,
-    ):
-        dst.write(classes, 1)
-    log.info(
-        "synthetic %s scene %s: %d x %d px, %d scars, %d fields",
-        variant,
-        name,
-        w,
-        h,
-        len(polys),
-        len(fields),
-    )
-    return SceneTruth(truth, slides, out / "classes.tif")
+    write_text(path, json.dumps(scenes, indent=2) + "\n")
 
 
 def _neighbour_utm(crs: str) -> str:

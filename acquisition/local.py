@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import warnings
 from pathlib import Path
 
@@ -33,11 +32,11 @@ from landslide4sense.acquisition.base import (
 )
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.geo import Grid
+from landslide4sense.layout import RASTER_SUFFIXES, find_band
 from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
 
-RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".TIF", ".TIFF", ".JP2")
 LABEL_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json")
 
 
@@ -84,28 +83,6 @@ def _reads(src, window: Window) -> bool:
     except RasterioIOError:
         return False
     return True
-
-
-def find_band(folder: Path, band: str) -> Path | None:
-    """The file of ``band`` in ``folder``: a stem that is, or ends in ``_``/``-`` plus, the band
-    name (``B01``, ``B1``, ``s2_B01``, SAFE's ``T18SVG_20160112T160622_B01``).
-
-    Raises:
-        InputDataError: several files match the band.
-    """
-    number = band[1:].lstrip("0")
-    pattern = re.compile(rf"(?:^|[_-])B0?{number}$", re.IGNORECASE)
-    if not folder.is_dir():
-        return None
-    hits = sorted(
-        p for p in folder.iterdir() if p.suffix in RASTER_SUFFIXES and pattern.search(p.stem)
-    )
-    if len(hits) > 1:
-        raise InputDataError(
-            f"{folder}: several files match band {band} ({', '.join(p.name for p in hits)}); "
-            "keep one per band"
-        )
-    return hits[0] if hits else None
 
 
 def find_labels(region: Region, region_dir: Path) -> Path | None:

@@ -22,12 +22,20 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
-from rasterio.features import shapes
-from shapely.geometry import shape
 
+from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
+from landslide4sense.annotation.labels import read_labels
+from landslide4sense.annotation.qgis import (
+    read_rgb,
+    rgb_stretch,
+    write_layer_styles,
+    write_project,
+    write_rgb,
+)
 from landslide4sense.errors import InputDataError, MissingInputError
-from landslide4sense.geo import Grid
+from landslide4sense.geo import Grid, read_on_grid, write_terrain
+from landslide4sense.geo.polygonize import polygonize, segment_means
+from landslide4sense.layout import find_band
 from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
@@ -61,8 +69,6 @@ class Composite:
 
 def read_composite(bands: dict[str, Path], grid: Grid) -> Composite:
     """The four 10 m bands of a Sentinel-2 L1C folder, as reflectance on ``grid``."""
-    from landslide4sense.geo import read_on_grid
-
     missing = [b for b in BANDS if b not in bands]
     if missing:
         raise InputDataError(f"candidates need bands {', '.join(missing)} of both dates")
@@ -118,16 +124,6 @@ def segment(indices: dict[str, np.ndarray], region: Region, valid: np.ndarray) -
     return labels.astype(np.int32)
 
 
-def segment_means(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Mean of ``values`` per segment label (index = label)."""
-    n = int(labels.max()) + 1
-    ok = np.isfinite(values)
-    total = np.bincount(labels[ok], weights=values[ok], minlength=n)
-    count = np.bincount(labels[ok], minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count
-
-
 def classify(labels: np.ndarray, layers: dict[str, np.ndarray], region: Region) -> np.ndarray:
     """Boolean mask of the pixels of segments that pass every rule."""
     r = region.annotation.rules
@@ -140,43 +136,6 @@ def classify(labels: np.ndarray, layers: dict[str, np.ndarray], region: Region) 
     )
     passes[0] = False  # outside the valid area
     return passes[labels]
-
-
-def polygonize(
-    mask: np.ndarray, layers: dict[str, np.ndarray], grid: Grid, min_area_m2: float
-) -> gpd.GeoDataFrame:
-    """Polygons of the mask (8-connected), in the grid's CRS, with the mean of each layer.
-
-    Returns:
-        cand_id (1..n), one column per layer, area_m2, geometry.
-    """
-    from scipy import ndimage
-
-    blobs, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
-    means = {k: segment_means(blobs, v) for k, v in layers.items()}
-    area = np.bincount(blobs.ravel(), minlength=n + 1) * grid.resolution**2
-    rows = []
-    for geom, value in shapes(blobs, mask=blobs > 0, transform=grid.transform, connectivity=8):
-        i = int(value)
-        if area[i] < min_area_m2:
-            continue
-        rows.append(
-            {
-                "geometry": shape(geom),
-                **{k: float(means[k][i]) for k in layers},
-                "area_m2": float(area[i]),
-                "_blob": i,
-            }
-        )
-    columns = [*layers, "area_m2"]
-    gdf = gpd.GeoDataFrame(
-        rows, columns=[*columns, "_blob", "geometry"], geometry="geometry", crs=grid.crs
-    )
-    # One blob may come out as several shapes (holes, touching corners): one row per blob.
-    gdf = gdf.dissolve(by="_blob", aggfunc="first").reset_index(drop=True)
-    gdf["geometry"] = shapely.make_valid(gdf.geometry.values)
-    gdf.insert(0, "cand_id", np.arange(1, len(gdf) + 1))
-    return gdf[["cand_id", *columns, "geometry"]]
 
 
 def make_candidates(
@@ -221,8 +180,6 @@ def band_files(folder: str | Path, bands: tuple[str, ...] = BANDS) -> dict[str, 
     Raises:
         MissingInputError: a band is absent (all missing ones are listed).
     """
-    from landslide4sense.acquisition.local import find_band
-
     folder = Path(folder)
     s2 = folder / "s2" if (folder / "s2").is_dir() else folder
     found = {b: find_band(s2, b) for b in bands}
@@ -254,8 +211,6 @@ def check_target(out: Path, force: bool) -> None:
     Raises:
         InputDataError: ``out`` holds corrections and ``force`` is not set.
     """
-    from landslide4sense.annotation.corrections import layers_of
-    from landslide4sense.annotation.labels import read_labels
 
     out = Path(out)
     if force or not out.exists() or "corrections" not in layers_of(out):
@@ -292,16 +247,6 @@ def write_candidates(
         InputDataError: ``out`` already holds corrections (new candidate ids would orphan them)
             and ``force`` is not set; or neither OBIA nor a model was asked for.
     """
-    from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
-    from landslide4sense.annotation.qgis import (
-        read_rgb,
-        rgb_stretch,
-        write_layer_styles,
-        write_project,
-        write_rgb,
-    )
-    from landslide4sense.geo import read_on_grid, write_terrain
-
     out = Path(out)
     check_target(out, force)
     names = layers_of(out) if out.exists() else []

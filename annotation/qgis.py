@@ -26,7 +26,7 @@ import rasterio
 
 from landslide4sense.annotation.corrections import OPS
 from landslide4sense.files import atomic_path
-from landslide4sense.geo import Grid
+from landslide4sense.geo import Grid, read_on_grid
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,6 @@ def rgb_stretch(composites: list[np.ndarray]) -> np.ndarray:
 
 def read_rgb(bands: dict[str, Path], grid: Grid) -> np.ndarray:
     """Red, green and blue reflectance (0..1, NaN = no data) on ``grid``, as (3, H, W)."""
-    from landslide4sense.geo import read_on_grid
-
     return np.stack([read_on_grid(bands[b], grid, sentinel2=True) / 10000.0 for b in RGB_BANDS])
 
 

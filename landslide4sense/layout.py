@@ -4,7 +4,8 @@ The layout is the original Landslide4Sense release's (``TrainData/img/image_N.h5
 ``img``, ``TrainData/mask/mask_N.h5`` with dataset ``mask``, the same under ``TestData/``; N
 counts from 1 per split), plus our manifest, metadata, card, figures, the kept versions with
 the ``current`` link the published names go through, and the ``.l4s`` folder of the tool's own
-state. Every stage takes these names from here.
+state; and how a raw folder names its band files (:func:`find_band`). Every stage takes these
+names from here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from pathlib import Path
 
 from landslide4sense.choices import Split
+from landslide4sense.errors import InputDataError
 
 #: The twelve Sentinel-2 bands of a patch: B1..B12 without B8A (B10 exists only in L1C).
 S2_BANDS: tuple[str, ...] = tuple(f"B{i:02d}" for i in range(1, 13))
@@ -75,3 +77,29 @@ def numbered(folder: str | Path, stem: str) -> dict[int, Path]:
     pattern = re.compile(rf"{re.escape(stem)}_(\d+)\.h5")
     found = ((pattern.fullmatch(p.name), p) for p in Path(folder).glob(f"{stem}_*.h5"))
     return dict(sorted((int(m.group(1)), p) for m, p in found if m))
+
+
+#: Suffixes of raster files in a raw folder (Sentinel-2 bands, DEM).
+RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".TIF", ".TIFF", ".JP2")
+
+
+def find_band(folder: Path, band: str) -> Path | None:
+    """The file of ``band`` in ``folder``: a stem that is, or ends in ``_``/``-`` plus, the band
+    name (``B01``, ``B1``, ``s2_B01``, SAFE's ``T18SVG_20160112T160622_B01``).
+
+    Raises:
+        InputDataError: several files match the band.
+    """
+    number = band[1:].lstrip("0")
+    pattern = re.compile(rf"(?:^|[_-])B0?{number}$", re.IGNORECASE)
+    if not folder.is_dir():
+        return None
+    hits = sorted(
+        p for p in folder.iterdir() if p.suffix in RASTER_SUFFIXES and pattern.search(p.stem)
+    )
+    if len(hits) > 1:
+        raise InputDataError(
+            f"{folder}: several files match band {band} ({', '.join(p.name for p in hits)}); "
+            "keep one per band"
+        )
+    return hits[0] if hits else None

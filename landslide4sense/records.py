@@ -2,8 +2,11 @@
 
 Stages hand each other these models, never loose dicts: a region's layer provenance (flows to
 patching), a block's tile records (cutting to publishing), the manifest rows and the dataset
-metadata (publishing to training, and to a later ``add-region``). Every model forbids unknown
-keys, so a misspelt field is an error where it is made, not a ``KeyError`` two stages later.
+metadata (publishing to training, and to a later ``add-region``), and the parts of a region
+file that the metadata repeats (its event, imagery window and licence; :mod:`regions.schema`
+builds the region file's model on them, so the core needs no region code). Every model forbids
+unknown keys, so a misspelt field is an error where it is made, not a ``KeyError`` two stages
+later.
 ``dataset.json`` carries a :data:`SCHEMA_VERSION`; :func:`read_dataset_meta` says what to do
 with a file written by an older or newer landslide4sense.
 """
@@ -15,22 +18,23 @@ import datetime as dt
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     PlainSerializer,
     PlainValidator,
     ValidationError,
     model_serializer,
+    model_validator,
 )
 
 from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.geo import Grid
-from landslide4sense.regions.schema import DEFAULT_LICENCE, Event, Imagery
 
 #: The version of the ``dataset.json`` format this code writes and reads.
 SCHEMA_VERSION = 1
@@ -42,6 +46,56 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The parts of a region file that a benchmark's metadata repeats (its event, imagery window and
+# licence): here, so that the metadata does not depend on the region loader; regions.schema
+# builds the region file's model from them.
+
+#: Sentinel-2A was launched on 2015-06-23; no Sentinel-2 image is older.
+SENTINEL2_START = dt.date(2015, 6, 23)
+
+
+class StrictModel(BaseModel):
+    """A part of a region file: unknown keys are errors, and it does not change once read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Event(StrictModel):
+    """What triggered the landslides and when."""
+
+    trigger: Literal["earthquake", "rainfall", "typhoon", "snowmelt", "volcanic", "other"]
+    date: dt.date
+
+
+class Window(StrictModel):
+    """A window of Sentinel-2 acquisition dates."""
+
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _window(self) -> Window:
+        if self.start < SENTINEL2_START:
+            raise ValueError(
+                f"start {self.start} is before Sentinel-2's first image ({SENTINEL2_START}); "
+                "choose a later window (for older events the scars stay visible for years)"
+            )
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must come after start {self.start}")
+        return self
+
+
+class Imagery(Window):
+    """The post-event imagery window, kept apart from the event date."""
+
+    cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
+    max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
+
+
+#: The licence of a region's patches when its file names none (SPDX id).
+DEFAULT_LICENCE = "CC-BY-4.0"
+
+
 def _to_grid(value: Any) -> Grid:
     if isinstance(value, Grid):
         return value
@@ -50,7 +104,7 @@ def _to_grid(value: Any) -> Grid:
     raise ValueError(f"expected a grid (crs, transform, width, height), got {value!r}")
 
 
-#: A :class:`~landslide4sense.regions.Grid` field, stored as its ``to_dict()``.
+#: A :class:`~landslide4sense.geo.Grid` field, stored as its ``to_dict()``.
 GridField = Annotated[
     Grid, PlainValidator(_to_grid), PlainSerializer(lambda g: g.to_dict(), return_type=dict)
 ]

@@ -58,6 +58,7 @@ from landslide4sense.layout import (
     image_path,
     mask_path,
 )
+from landslide4sense.patching.browser import FIGURES, PageTitle, write_browser
 from landslide4sense.patching.card import licence_url, patches_licence, render_card
 from landslide4sense.patching.croissant import croissant
 from landslide4sense.patching.hdf5 import read_image, read_mask
@@ -468,7 +469,6 @@ def _write_files(
 ) -> None:
     """Everything of a version but its figures: patch links, manifest, index and footprints,
     browser, STAC, Croissant, region files, card and ``dataset.json``."""
-    from landslide4sense.patching.browser import FIGURES, PageTitle, write_browser
     from landslide4sense.patching.index import (
         stac_collection,
         write_footprints,

@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
-from scipy.ndimage import binary_erosion
 
 from landslide4sense.files import atomic_path, write_text
 from landslide4sense.layout import SPLIT_DIRS, STACK_BANDS
@@ -79,8 +77,14 @@ def thumbnail(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """
     rgb = _stretch(_halve(image[..., list(RGB)].astype(np.float64)))
     slides = _halve(mask.astype(np.float64)) > 0  # a pixel of any landslide shows
-    rgb[slides & ~binary_erosion(slides)] = OUTLINE
+    rgb[slides & ~_interior(slides)] = OUTLINE
     return rgb
+
+
+def _interior(a: np.ndarray) -> np.ndarray:
+    """Pixels of ``a`` whose four neighbours are all in ``a`` (outside the array is not)."""
+    p = np.pad(a, 1)
+    return a & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
 
 
 def band_strip(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,6 +98,9 @@ def band_strip(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def jpeg(pixels: np.ndarray) -> bytes:
     """``pixels`` (grey or RGB uint8) as JPEG bytes."""
+    # Pillow only here: the cutting workers import this module (through assemble) for nothing
+    from PIL import Image
+
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
     return buffer.getvalue()

@@ -5,9 +5,9 @@
 is resampled onto.
 """
 
+from landslide4sense.records import SENTINEL2_START
 from landslide4sense.regions.grid import region_grid
 from landslide4sense.regions.schema import (
-    SENTINEL2_START,
     Region,
     load_region,
     load_regions,

@@ -7,33 +7,25 @@ field, what was found and what to change.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import shapely
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError, model_validator
 from shapely.geometry import box, shape
 from shapely.geometry.base import BaseGeometry
 
 from landslide4sense.choices import DemKind
 from landslide4sense.errors import ConfigError, MissingInputError
-
-#: Sentinel-2A was launched on 2015-06-23; no Sentinel-2 image is older.
-SENTINEL2_START = dt.date(2015, 6, 23)
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Event(StrictModel):
-    """What triggered the landslides and when."""
-
-    trigger: Literal["earthquake", "rainfall", "typhoon", "snowmelt", "volcanic", "other"]
-    date: dt.date
+from landslide4sense.records import (
+    DEFAULT_LICENCE,
+    Event,
+    Imagery,
+    StrictModel,
+    Window,
+)
 
 
 class AOI(StrictModel):
@@ -59,31 +51,6 @@ class AOI(StrictModel):
                     f"south={south}, north={north} (order is west, south, east, north in degrees)"
                 )
         return self
-
-
-class Window(StrictModel):
-    """A window of Sentinel-2 acquisition dates."""
-
-    start: dt.date
-    end: dt.date
-
-    @model_validator(mode="after")
-    def _window(self) -> Window:
-        if self.start < SENTINEL2_START:
-            raise ValueError(
-                f"start {self.start} is before Sentinel-2's first image ({SENTINEL2_START}); "
-                "choose a later window (for older events the scars stay visible for years)"
-            )
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} must come after start {self.start}")
-        return self
-
-
-class Imagery(Window):
-    """The post-event imagery window, kept apart from the event date."""
-
-    cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
-    max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
 
 
 class Segmentation(StrictModel):
@@ -114,10 +81,6 @@ class Annotation(StrictModel):
     rules: Rules = Rules()
     min_area_m2: float = Field(100.0, ge=0)
     accept_candidates: bool = False
-
-
-#: The licence of a region's patches when its file names none (SPDX id).
-DEFAULT_LICENCE = "CC-BY-4.0"
 
 
 class Region(StrictModel):

@@ -51,6 +51,7 @@ from landslide4sense.layout import (
     STACK_BANDS,
     numbered,
 )
+from landslide4sense.records import read_dataset_meta, read_manifest
 from landslide4sense.training.metrics import NODATA
 
 log = logging.getLogger(__name__)
@@ -342,8 +343,6 @@ def _regions(root: Path, split: str, n: int) -> list[str]:
     manifest = root / MANIFEST_CSV
     if not manifest.exists():
         return ["all"] * n
-    from landslide4sense.records import read_manifest  # here: records imports the geo stack
-
     rows = sorted(
         (r.index, r.region) for r in read_manifest(manifest) if r.split in MANIFEST_SPLITS[split]
     )
@@ -405,12 +404,10 @@ class Splits:
 
 def _metadata(root: Path):
     """The benchmark's ``dataset.json`` (validated, its version checked), or None without one
-    (the original release). Imports the records (and the geo stack) only when there is one."""
+    (the original release)."""
     path = root / DATASET_JSON
     if not path.exists():
         return None
-    from landslide4sense.records import read_dataset_meta
-
     meta = read_dataset_meta(path)
     check_version(meta.version, path)
     return meta

@@ -34,11 +34,11 @@ import rasterio.shutil
 import torch
 from rasterio.windows import Window
 
-from landslide4sense.annotation.candidates import polygonize
 from landslide4sense.choices import Device
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
-from landslide4sense.geo import Grid, GridStack, scale
+from landslide4sense.geo import Grid, GridStack, scale, write_terrain
+from landslide4sense.geo.polygonize import polygonize
 from landslide4sense.layout import PATCH_SIZE, STACK_BANDS
 from landslide4sense.training.checkpoint import CheckpointInfo, load_model
 from landslide4sense.training.train import pick_device
@@ -165,7 +165,8 @@ def predict_region(
         checkpoint: a ``best.pt`` written by ``l4s train``.
         grid: the region's grid.
         bands: Sentinel-2 band name (``B01``..``B12``) to raster, any CRS and resolution.
-        slope, dem: the terrain stage's slope and DEM (see :func:`patching.write_terrain`).
+        slope, dem: the terrain stage's slope and DEM (see
+            :func:`landslide4sense.geo.write_terrain`).
         out: the output folder.
         threshold: the probability from which a pixel is a landslide.
         min_area_m2: polygons smaller than this are dropped.
@@ -244,8 +245,6 @@ def model_candidates(
     """Landslide candidates from a trained model (``l4s annotate candidates --from-model``):
     the polygons of :func:`predict_region`, with ``source`` ``model:<name>`` and their mean
     ``probability``. The DEM (any CRS) goes through the terrain stage first."""
-    from landslide4sense.geo import write_terrain
-
     dem_m, slope = write_terrain(dem, grid, Path(work) / "terrain")
     p = predict_region(
         checkpoint, grid, bands, slope, dem_m, Path(work) / "model", device, threshold, min_area_m2

