@@ -757,6 +757,17 @@ def _error_names(cls: type = L4SError) -> set[str]:
     return {cls.__name__}.union(*(_error_names(c) for c in cls.__subclasses__()))
 
 
+class _Chatty(logging.Filter):
+    """Drops what libraries say below a warning: pyogrio's "Created N records" for every file
+    written, httpx's every request, asf_search's every search. A filter on the handler, since
+    Prefect's logging set-up resets the levels of loggers when a flow starts."""
+
+    NAMES = ("httpx", "pyogrio", "asf_search")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] not in self.NAMES
+
+
 class _QuietTasks(logging.Filter):
     """Keeps Prefect's "Finished in state Completed()" line of every task off the terminal
     (the Prefect UI still has them); failures are warnings and errors, and pass."""
@@ -780,9 +791,8 @@ def _log_to_terminal(verbose: bool, quiet: bool = False) -> None:
     if not verbose:
         handler.addFilter(_QuietTasks())
     handler.addFilter(_Once())
+    handler.addFilter(_Chatty())
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
-    for chatty in ("httpx", "pyogrio", "asf_search"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -238,6 +238,22 @@ def test_hints_name_a_command_that_runs(tmp_path, monkeypatch):
     assert cli.runnable() == "l4s"
 
 
+def test_libraries_chatter_stays_off_the_terminal():
+    import logging
+
+    from landslide4sense.flows.cli import _Chatty
+
+    def record(name, level, msg):
+        return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+    chatty = _Chatty()
+    assert not chatty.filter(record("pyogrio._io", logging.INFO, "Created 355 records"))
+    assert not chatty.filter(record("httpx", logging.INFO, "HTTP Request: GET ..."))
+    assert chatty.filter(record("pyogrio._io", logging.WARNING, "field truncated"))
+    assert chatty.filter(record("pyogrion", logging.INFO, "another package"))
+    assert chatty.filter(record("landslide4sense.annotation.labels", logging.INFO, "labels"))
+
+
 def test_task_lines_stay_off_the_terminal_unless_failed():
     import logging
 
