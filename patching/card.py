@@ -415,7 +415,7 @@ with h5py.File("TrainData/img/image_1.h5") as f:
     image = f["img"][()]  # float32 (128, 128, 14), channels last
 with h5py.File("TrainData/mask/mask_1.h5") as f:
     mask = f["mask"][()]  # uint8 (128, 128), 1 = landslide
-patches = gpd.read_parquet("patches.parquet")  # opens as one layer in QGIS too
+patches = gpd.read_parquet("patches.parquet")  # patches.gpkg: the same for any GIS
 ```
 
 `croissant.json` describes the files and records for Croissant readers (`mlcroissant`)."""
