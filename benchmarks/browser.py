@@ -79,8 +79,8 @@ def seeded_patch(row: ManifestRow) -> tuple[np.ndarray, np.ndarray]:
 
 
 def first_render(page: Path, runs: int) -> tuple[float, float, list[str]]:
-    """Best of ``runs``: ms to the grid's render and to the first contentful paint; the files
-    the page had loaded by then."""
+    """Best of ``runs``: ms to the grid's render and to the first contentful paint; the
+    thumbnail sheets the page shows by then."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -106,10 +106,12 @@ def first_render(page: Path, runs: int) -> tuple[float, float, list[str]]:
             driver.get("about:blank")
             driver.get(page.as_uri())
             time.sleep(1.0)  # the paint entries and the sheets in view
-            rendered, paint, loaded = driver.execute_script(
+            rendered, paint, loaded = driver.execute_script(  # the sheets of thumbnails in view
                 "const p = performance.getEntriesByName('first-contentful-paint');"
+                "const sheets = [...document.querySelectorAll('#grid .thumb')]"
+                "  .map((t) => t.style.backgroundImage).filter((b) => b);"
                 "return [window.L4S_RENDERED, p.length ? p[0].startTime : null,"
-                " performance.getEntriesByType('resource').map((e) => e.name)]"
+                " [...new Set(sheets.map((b) => b.split('\"')[1]))]]"
             )
             if rendered < best[0]:
                 best = (rendered, paint, loaded)
@@ -143,7 +145,7 @@ def main() -> None:
     files = sorted(folder.iterdir())
     total = sum(f.stat().st_size for f in files)
     rendered, paint, loaded = first_render(folder / "index.html", args.runs)
-    names = {Path(u.split("?")[0]).name for u in loaded} | {"index.html"}
+    names = {*loaded, "index.html", "patches.js", "training.js"}
     first = sum(f.stat().st_size for f in files if f.name in names)
     print(f"{len(rows)} patches: browse/ holds {len(files)} files, {total / 1e6:.1f} MB")
 

@@ -57,13 +57,14 @@ def patch_key(row: ManifestRow) -> str:
 
 def _halve(a: np.ndarray) -> np.ndarray:
     """``a`` averaged over 2 x 2 pixel blocks (the first two axes)."""
-    h, w = a.shape[:2]
-    return a.reshape(h // 2, 2, w // 2, 2, *a.shape[2:]).mean(axis=(1, 3))
+    return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
 
 
-def _stretch(a: np.ndarray) -> np.ndarray:
-    """A 2-98 % linear stretch of ``a`` to 0-255 (one range for all of ``a``)."""
-    lo, hi = np.nanpercentile(a, [2, 98])
+def _stretch(a: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """A 2-98 % linear stretch of ``a`` to 0-255: one range for all of ``a``, or one per
+    index of ``axis`` (the last). Patches hold no missing pixel (such tiles are dropped)."""
+    flat = a.reshape(-1, a.shape[-1]) if axis is not None else a.ravel()
+    lo, hi = np.percentile(flat, [2, 98], axis=0)
     return np.clip(255 * (a - lo) / (hi - lo + 1e-9), 0, 255).round().astype(np.uint8)
 
 
@@ -75,8 +76,8 @@ def thumbnail(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         image: (128, 128, 14) in source units (the bands' balance matters for the colours).
         mask: (128, 128), 1 = landslide.
     """
-    rgb = _stretch(_halve(image[..., list(RGB)].astype(np.float64)))
-    slides = _halve(mask.astype(np.float64)) > 0  # a pixel of any landslide shows
+    rgb = _stretch(_halve(image[..., list(RGB)].astype(np.float32)))
+    slides = _halve(mask.astype(np.float32)) > 0  # a pixel of any landslide shows
     rgb[slides & ~_interior(slides)] = OUTLINE
     return rgb
 
@@ -90,10 +91,9 @@ def _interior(a: np.ndarray) -> np.ndarray:
 def band_strip(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """A patch's 14 bands (each stretched on its own) and its mask side by side, 64 px each:
     a (64, 15 x 64) grey image."""
-    bands = _halve(image.astype(np.float64))
-    tiles = [_stretch(bands[..., b]) for b in range(bands.shape[-1])]
-    tiles.append(np.where(_halve(mask.astype(np.float64)) > 0, 255, 0).astype(np.uint8))
-    return np.concatenate(tiles, axis=1)
+    bands = _stretch(_halve(image.astype(np.float32)), axis=-1)
+    tiles = [*np.moveaxis(bands, -1, 0), np.where(_halve(mask.astype(np.float32)) > 0, 255, 0)]
+    return np.concatenate(tiles, axis=1).astype(np.uint8)
 
 
 def jpeg(pixels: np.ndarray) -> bytes:
