@@ -15,6 +15,7 @@ scrolls into view. Each patch element carries ``data-patch="<split folder>/<N>"`
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ STRIPS_PER_SHEET = 64  # band strips (15 x 64 px wide, 64 px high) per sheet
 RGB = (3, 2, 1)  # B04, B03, B02 in the stack
 OUTLINE = (240, 228, 66)  # Okabe-Ito yellow, as in the figures
 JPEG_QUALITY = 90
+TRAINING_JS = "training.js"  # Table I and the spider plot, once trained (write_training)
 #: The figures a version has (patching.figures), shown when drawn.
 FIGURES = ("sample_patches.png", "band_values.png", "landslide_share.png")
 
@@ -228,17 +230,12 @@ def write_browser(
     return uris
 
 
-TRAINING_JS = "training.js"
-
-
 def write_training(folder: str | Path, table_csv: Path, spider_png: Path | None) -> Path:
     """Give a version's browser its Table I (``table_i.csv``) and spider plot, once trained.
 
     The page was published with an empty ``training.js``; this replaces it (a file the tool
     wrote), with the spider plot inlined so the page needs no path to the training folder.
     """
-    import csv
-
     with open(table_csv, newline="") as f:
         table = list(csv.reader(f))
     spider = None
