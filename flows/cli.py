@@ -454,7 +454,8 @@ def _demo(args: argparse.Namespace) -> dict:
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
-        f"{out / 'figures'}/\ntrain it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
+        f"{out / 'figures'}/\nlook:      {runnable()} browse {out} --open\n"
+        f"train it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
         "--iterations 100 --batch-size 8"
     )
     return result
