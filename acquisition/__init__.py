@@ -3,7 +3,8 @@
 A Sentinel-2 source implements :class:`Source` (it only fetches bands) and is looked up by
 name with :func:`get_source`. The ``local`` source reads files already on disk;
 ``earthengine`` exports a Cloud Score+ masked L1C median composite; ``stac`` builds one from
-Earth Search's L1C archive (requester-pays S3) with s2cloudless masks computed here. The DEM
+Earth Search's L1C archive (requester-pays S3) with s2cloudless masks computed here, ``cdse``
+the same from the Copernicus Data Space Ecosystem (free account). The DEM
 comes from the region's ``dem`` key whatever the source (:func:`fetch_dem`: local, ASF's ALOS
 PALSAR RTC, SRTM or AW3D30), the labels from the raw folder (:func:`find_labels`); the flow
 composes the three. ``synthetic`` writes a seeded demo scene.
@@ -54,20 +55,29 @@ def get_source(name: str, raw: str | Path | None = None, **options) -> Source:
         from landslide4sense.acquisition.stac import StacSource
 
         return StacSource(**options)
+    if name == "cdse":
+        from landslide4sense.acquisition.cdse import CdseSource
+
+        return CdseSource(**options)
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
 
 
-def plan_source(name: str, region, grid) -> dict:
-    """What source ``name`` would request for ``region`` on ``grid``, without network."""
+def plan_source(name: str, region, grid, block_px: int | None = None) -> dict:
+    """What source ``name`` would request for ``region`` on ``grid``, without network
+    (``block_px``: Earth Engine's block side, default the region's or the largest allowed)."""
     if name == "earthengine":
         from landslide4sense.acquisition.earthengine import plan
 
-        return plan(region, grid)
+        return plan(region, grid, side=block_px)
     if name == "stac":
         from landslide4sense.acquisition.stac import plan
 
         return plan(region, grid)
-    raise ConfigError(f"no plan for source {name!r}; choose earthengine or stac")
+    if name == "cdse":
+        from landslide4sense.acquisition.cdse import plan
+
+        return plan(region, grid)
+    raise ConfigError(f"no plan for source {name!r}; choose earthengine, stac or cdse")
 
 
 __all__ = [

@@ -11,7 +11,9 @@ fewest that cover it (one per frame: the newest processing of each path/frame), 
 them (Earthdata login, and the ALOS EULA accepted once), extracts each ``*.dem.tif`` and
 mosaics them at exactly 12.5 m in the first one's UTM zone, cropped to the region (nodata
 -9999). Every failure is a :class:`SourceError`; transient ones are retried by
-:mod:`acquisition.retry` (asf_search's own retries are turned off while we search).
+:mod:`acquisition.retry` (asf_search's own retries are turned off while we search, and zips
+are streamed by :func:`fetch_zip`, with a timeout, not by asf_search, which calls every 4xx a
+login problem and retries nothing).
 
 Credentials: ``EARTHDATA_USERNAME`` and ``EARTHDATA_PASSWORD``, or ``EARTHDATA_TOKEN``, or a
 ``~/.netrc`` entry for ``urs.earthdata.nasa.gov``. They are never logged or written out.
@@ -39,7 +41,12 @@ from shapely.geometry import shape
 
 from landslide4sense import __version__
 from landslide4sense.acquisition.base import DemLayer
-from landslide4sense.acquisition.retry import RetryPolicy, TransientError, is_transient
+from landslide4sense.acquisition.retry import (
+    RetryPolicy,
+    TransientError,
+    is_transient,
+    raise_for_status,
+)
 from landslide4sense.errors import SourceError
 from landslide4sense.extras import require_extra
 from landslide4sense.files import atomic_path, digest
@@ -101,17 +108,20 @@ def session(edl_host: str | None = None):
 @contextlib.contextmanager
 def _single_attempt_searches() -> Iterator[None]:
     """asf_search retries a failed CMR page 3 times by itself; while we search, once (our
-    policy is the only layer of retries)."""
+    policy is the only layer of retries). Nor does it post a report of each failed search to
+    ASF (its default): l4s sends nothing the user did not ask for."""
     from tenacity import stop_after_attempt
 
+    asf = require_extra("asf_search", "asf")
     # (the package exports a function of the module's name: import the module by path)
     search_generator = importlib.import_module("asf_search.search.search_generator")
-    original = search_generator.get_page
+    original, reporting = search_generator.get_page, asf.REPORT_ERRORS
     search_generator.get_page = original.retry_with(stop=stop_after_attempt(1))
+    asf.REPORT_ERRORS = False
     try:
         yield
     finally:
-        search_generator.get_page = original
+        search_generator.get_page, asf.REPORT_ERRORS = original, reporting
 
 
 def fewest_granules(products: list, aoi: shapely.Geometry) -> list:
@@ -183,9 +193,9 @@ class AsfDemSource:
                             opts=asf.ASFSearchOptions(host=self.host) if self.host else None,
                         )
                     )
-            except asf.ASFSearch5xxError as err:
-                raise TransientError(f"ASF search: {err}") from err
-            except (asf.ASFSearchError, ValueError) as err:
+            except asf.ASFSearchError as err:
+                raise search_error(err) from err
+            except ValueError as err:
                 raise SourceError(f"ASF search refused: {err}") from err
             except requests.RequestException as err:
                 raise TransientError(f"ASF search: {err}") from err
@@ -193,34 +203,14 @@ class AsfDemSource:
         return self.policy.call(search, "ASF search")
 
     def download(self, product, folder: Path) -> Path:
-        """The product's zip in ``folder`` (downloaded once, atomically)."""
-        asf = require_extra("asf_search", "asf")
+        """The product's zip in ``folder`` (downloaded once, atomically, under our policy)."""
         name = product.properties["fileName"]
         archive = folder / name
 
         def download() -> Path:
-            with atomic_path(folder / f"{name}.partial") as tmp:
-                tmp.mkdir(parents=True)
-                try:
-                    product.download(path=str(tmp), filename=name, session=self.session)
-                except asf.ASFAuthenticationError as err:
-                    reason = " ".join(str(err).split())
-                    raise SourceError(
-                        f"ASF refused the download of {name} ({reason}); {EARTHDATA_SETUP}"
-                    ) from err
-                except requests.HTTPError as err:
-                    status = err.response.status_code if err.response is not None else 0
-                    if is_transient(status):
-                        raise TransientError(f"downloading {name}: {err}", status) from err
-                    raise SourceError(f"downloading {name}: {err}") from err
-                except (
-                    requests.ConnectionError,
-                    requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError,
-                ) as err:
-                    raise TransientError(f"downloading {name}: {err}") from err
-                check_zip(tmp / name, product)
-                (tmp / name).replace(archive)
+            with atomic_path(archive) as tmp:
+                fetch_zip(self.session, product.properties["url"], tmp)
+                check_zip(tmp, product, name)
             return archive
 
         return archive if archive.exists() else self.policy.call(download, f"downloading {name}")
@@ -255,8 +245,85 @@ class AsfDemSource:
         return DemLayer(out, details)
 
 
-def check_zip(path: Path, product) -> None:
-    """A downloaded product is a whole zip of the announced size.
+def search_error(err: Exception) -> SourceError:
+    """An ``asf_search`` search failure by kind: CMR's 5xx, 408 and 429 and a read timeout
+    (which asf_search words as a permanent ``ASFSearchError``) are transient; the rest final."""
+    asf = require_extra("asf_search", "asf")
+    cause = err.__cause__
+    response = getattr(cause, "response", None)
+    status = getattr(response, "status_code", None)
+    if (
+        isinstance(err, asf.ASFSearch5xxError)
+        or isinstance(cause, requests.Timeout | requests.ConnectionError)
+        or (status is not None and is_transient(status))
+    ):
+        return TransientError(f"ASF search: {err}", status)
+    return SourceError(f"ASF search refused: {err}")
+
+
+#: The fix of each refusal of a download (asf_search calls every 4xx an authentication error).
+DOWNLOAD_FIXES = {
+    401: EARTHDATA_SETUP,
+    403: EARTHDATA_SETUP,
+    404: "ASF no longer serves this file: re-run (the search finds the current granules)",
+}
+TIMEOUT = (30, 300)  # seconds to connect, and between bytes, of a download
+CHUNK_BYTES = 1 << 20
+
+
+@contextlib.contextmanager
+def zip_response(session, url: str) -> Iterator:
+    """The streamed answer to a zip's URL on the authenticated ``session`` (redirects to the
+    Earthdata login and the data's host followed, with a timeout), its body not yet read.
+
+    Raises:
+        TransientError: HTTP 408, 429 (with its Retry-After), 5xx, a dropped connection or a
+            timeout.
+        SourceError: any other refusal, or a web page instead of the zip (the Earthdata login
+            or the ALOS PALSAR EULA, never accepted: the message links the page).
+    """
+    name = url.rsplit("/", 1)[-1]
+    try:
+        with session.get(url, stream=True, timeout=TIMEOUT) as r:
+            status = r.status_code
+            raise_for_status(
+                status,
+                " ".join(r.text[:200].split()) if status >= 400 else "",
+                r.headers,
+                f"downloading {name}",
+                DOWNLOAD_FIXES.get(status, "check https://status.earthdata.nasa.gov and re-run"),
+            )
+            if "html" in r.headers.get("Content-Type", ""):
+                raise SourceError(
+                    f"downloading {name}: ASF answered with a web page ({r.url}), not the zip: "
+                    "the Earthdata login was not accepted, or the ALOS PALSAR EULA is not "
+                    f"accepted yet; open {r.url} signed in to Earthdata, accept, and re-run"
+                )
+            yield r
+    except (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+    ) as err:
+        raise TransientError(f"downloading {name}: {err}") from err
+
+
+def fetch_zip(session, url: str, dest: Path) -> None:
+    """Stream the zip at ``url`` into ``dest`` (:func:`zip_response` says what it raises)."""
+    with zip_response(session, url) as r, open(dest, "wb") as f:
+        for chunk in r.iter_content(CHUNK_BYTES):
+            f.write(chunk)
+
+
+def probe_zip(session, url: str) -> int:
+    """The size ASF would send for the zip at ``url``, its body not downloaded: proves the
+    login and the EULA (:func:`zip_response` says what it raises)."""
+    with zip_response(session, url) as r:
+        return int(r.headers.get("Content-Length") or 0)
+
+
+def check_zip(path: Path, product, name: str) -> None:
+    """A downloaded product (``name``, at ``path``) is a whole zip of the announced size.
 
     Raises:
         TransientError: it is cut short or corrupt (a re-download may fix it).
@@ -264,9 +331,9 @@ def check_zip(path: Path, product) -> None:
     expected = product.properties.get("bytes")
     size = path.stat().st_size
     if expected and abs(float(expected) - size) > 1:
-        raise TransientError(f"{path.name}: {size} bytes downloaded, ASF announced {expected}")
+        raise TransientError(f"{name}: {size} bytes downloaded, ASF announced {expected}")
     if not zipfile.is_zipfile(path):
-        raise TransientError(f"{path.name}: not a zip file (a cut-off download?)")
+        raise TransientError(f"{name}: not a zip file (a cut-off download?)")
 
 
 def _years(products: list, key: str) -> str:

@@ -9,7 +9,7 @@ composes both with the labels into :class:`RawLayers`. Later stages see only fil
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,26 +106,6 @@ class RawLayers:
         """The layers of ``region``: Sentinel-2 from its source, the DEM, the labels."""
         return cls(
             region, s2.source, s2.bands, dem.path, labels, s2.scenes, {**s2.details, **dem.details}
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["bands"] = {k: str(v) for k, v in self.bands.items()}
-        d["dem"] = str(self.dem)
-        d["labels"] = None if self.labels is None else str(self.labels)
-        d["scenes"] = [s.model_dump() for s in self.scenes]
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RawLayers:
-        return cls(
-            region=d["region"],
-            source=d["source"],
-            bands={k: Path(v) for k, v in d["bands"].items()},
-            dem=Path(d["dem"]),
-            labels=None if d.get("labels") is None else Path(d["labels"]),
-            scenes=[Scene.model_validate(s) for s in d.get("scenes", [])],
-            details=d.get("details", {}),
         )
 
 

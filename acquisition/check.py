@@ -9,13 +9,12 @@ beyond a few headers.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from landslide4sense.acquisition.credentials import ee_credentials
 from landslide4sense.acquisition.retry import RetryPolicy
-from landslide4sense.errors import L4SError
+from landslide4sense.errors import L4SError, SourceError
 from landslide4sense.extras import require_extra
 from landslide4sense.regions import Region
 
@@ -58,9 +57,7 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     from landslide4sense.acquisition import earthengine as eem
 
     found = eem.project()
-    key = os.environ.get("L4S_EE_SERVICE_ACCOUNT_KEY")
-    stored = Path.home() / ".config" / "earthengine" / "credentials"
-    how = "service-account key" if key else "stored credentials" if stored.exists() else None
+    how = ee_credentials()
     ok = creds is not None or (how is not None and found is not None)
     out = [
         Check(
@@ -85,61 +82,77 @@ def check_earthengine(region: Region | None, url: str | None = None, creds=None)
     def scenes() -> str:
         import ee
 
+        start, end = eem._window(region)
         n = eem.compute_value(eem.scenes(region).size(), ONCE)
-        cs = eem.compute_value(ee.ImageCollection(eem.CLOUD_SCORE_PLUS).limit(1).size(), ONCE)
-        found = "found" if cs else "missing"
-        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ {found}"
+        plus = ee.ImageCollection(eem.CLOUD_SCORE_PLUS).filterBounds(eem.aoi(region))
+        cs = eem.compute_value(plus.filterDate(start, end).size(), ONCE)
+        if n and not cs:
+            raise SourceError(f"{n} scene(s) in the window but no Cloud Score+ image yet")
+        return f"{eem.S2_COLLECTION}: {n} scene(s) in the window; Cloud Score+ for {cs}"
 
     out.append(_run("earthengine", "scenes", scenes, "widen imagery: start/end in the region file"))
     return out
 
 
-def check_stac(
-    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
-) -> list[Check]:
-    """AWS keys, the STAC endpoint and collection, scenes in the window, one paid read."""
+def check_scene_source(name: str, source, setup: str, region: Region | None) -> list[Check]:
+    """A STAC-and-bucket source's checks: its keys, its STAC endpoint and collection, the
+    scenes in the window, the header of one band (one signed read)."""
     from landslide4sense.acquisition import stac
 
-    keys = stac.aws_credentials()
-    out = [
-        Check(
-            "stac",
-            "credentials",
-            keys is not None,
-            "AWS keys found" if keys else "no AWS keys",
-            stac.AWS_SETUP,
-        )
-    ]
-    url = url or stac.EARTH_SEARCH
+    try:
+        source._keys = source.credentials()
+        found = "keys found"
+    except SourceError as err:  # none, or the chain failed (an unknown profile, expired SSO)
+        found = str(err)
+    keys = source._keys
+    out = [Check(name, "credentials", keys is not None, found, setup)]
 
     def collection() -> str:
-        client = require_extra("pystac_client", "stac").Client.open(url)
-        client.get_collection(stac.L1C_COLLECTION)
-        return f"{url}: collection {stac.L1C_COLLECTION} found"
+        stac.stac_call(source.url, lambda api: api.get_collection(source.collection))
+        return f"{source.url}: collection {source.collection} found"
 
-    out.append(_run("stac", "endpoint", collection, f"check the network and {url}"))
+    out.append(_run(name, "endpoint", collection, f"check the network and {source.url}"))
     if region is None or not out[-1].ok:
         return out
-    source = stac.StacSource(url=url, s3_endpoint=s3_endpoint, policy=ONCE)
     items: list = []
 
     def scenes() -> str:
         items.extend(source.search(region))
         return f"{len(items)} scene(s) under {region.imagery.max_scene_cloud}% cloud in the window"
 
-    out.append(_run("stac", "scenes", scenes, "widen the window or max_scene_cloud"))
+    out.append(_run(name, "scenes", scenes, "widen the window or max_scene_cloud"))
     if keys is None or not items:
         return out
 
     def read() -> str:
         import rasterio
 
-        href = items[0].assets[stac.ASSETS["B01"]].href
-        with stac.s3_env(keys, s3_endpoint), rasterio.open(stac.vsi_path(href)) as src:
+        href = source.href(items[0], "B01")
+        with source.env(), rasterio.open(stac.vsi_path(href)) as src:
             return f"read the header of {href} ({src.width} x {src.height} px)"
 
-    out.append(_run("stac", "bucket", read, stac.AWS_SETUP))
+    out.append(_run(name, "bucket", read, setup))
     return out
+
+
+def check_stac(
+    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
+) -> list[Check]:
+    """AWS keys, Earth Search and its collection, scenes in the window, one paid read."""
+    from landslide4sense.acquisition import stac
+
+    source = stac.StacSource(url=url or stac.EARTH_SEARCH, s3_endpoint=s3_endpoint, policy=ONCE)
+    return check_scene_source("stac", source, stac.AWS_SETUP, region)
+
+
+def check_cdse(
+    region: Region | None, url: str | None = None, s3_endpoint: str | None = None
+) -> list[Check]:
+    """CDSE's S3 keys, its STAC API and collection, scenes in the window, one read."""
+    from landslide4sense.acquisition import cdse
+
+    source = cdse.CdseSource(url=url, s3_endpoint=s3_endpoint, policy=ONCE)
+    return check_scene_source("cdse", source, cdse.SETUP, region)
 
 
 def check_asf(
@@ -174,9 +187,11 @@ def check_asf(
     if region is None:
         return out
 
+    chosen: list = []
+
     def granules() -> str:
         found = asf.AsfDemSource(host=host, session=session, policy=ONCE).search(region)
-        chosen = asf.fewest_granules(found, region.aoi_geometry()) if found else []
+        chosen.extend(asf.fewest_granules(found, region.aoi_geometry()) if found else [])
         return f"{len(found)} RTC granule(s) over the AOI; {len(chosen)} cover it"
 
     out.append(
@@ -188,15 +203,25 @@ def check_asf(
             "granule, set dem: srtm or aw3d30 in the region file",
         )
     )
+    if session is None or not chosen:
+        return out
+
+    def download() -> str:  # the login and the EULA, proved by the answer's headers
+        url = chosen[0].properties["url"]
+        size = asf.probe_zip(session, url)
+        return f"ASF would send {url.rsplit('/', 1)[-1]} ({size / 1e6:.1f} MB)"
+
+    out.append(_run("asf", "download", download, asf.EARTHDATA_SETUP))
     return out
 
 
 def check_sources(region: Region | None = None, **endpoints) -> list[Check]:
     """Every networked source's checks (``endpoints``: ``ee_url``, ``ee_creds``, ``stac_url``,
-    ``s3_endpoint``, ``cmr_host``, ``edl_host``, for stand-ins)."""
+    ``s3_endpoint``, ``cdse_url``, ``cdse_s3``, ``cmr_host``, ``edl_host``, for stand-ins)."""
     e = endpoints
     return [
         *check_earthengine(region, e.get("ee_url"), e.get("ee_creds")),
         *check_stac(region, e.get("stac_url"), e.get("s3_endpoint")),
+        *check_cdse(region, e.get("cdse_url"), e.get("cdse_s3")),
         *check_asf(region, e.get("cmr_host"), e.get("edl_host")),
     ]

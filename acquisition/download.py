@@ -20,14 +20,14 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import rasterio
 from affine import Affine
 from rasterio.windows import Window
 
-from landslide4sense.acquisition.retry import RetryPolicy
+from landslide4sense.acquisition.retry import RetryPolicy, TooBigError
 from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.files import atomic_path
 from landslide4sense.geo import Grid
@@ -39,6 +39,9 @@ MAX_REQUEST_BYTES = 48 * 10**6  # Earth Engine's computePixels limit (48 MB), he
 MAX_REQUEST_SIDE = 32768
 MAX_CONCURRENCY = 40  # Earth Engine's quota answers 429 beyond about 40 concurrent requests
 DTYPE_BYTES = {"uint8": 1, "uint16": 2, "int16": 2, "float32": 4, "float64": 8}
+#: The smallest side a block too big to compute is split down to (quadrants of 128 px would be
+#: 4,096 requests per 10 m group of a 29 x 29 km region: past that, the window is the problem).
+MIN_SPLIT_SIDE = 128
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,17 @@ class BlockRequest:
     @property
     def bytes(self) -> int:
         return self.width * self.height * len(self.bands) * DTYPE_BYTES[self.dtype]
+
+    def quadrants(self) -> list[BlockRequest]:
+        """The block cut in four (two where one side is a single pixel), row-major; together
+        they tile it exactly."""
+        w, h = (self.width + 1) // 2, (self.height + 1) // 2
+        return [
+            replace(self, col=self.col + c, row=self.row + r, width=width, height=height)
+            for r, height in ((0, h), (h, self.height - h))
+            for c, width in ((0, w), (w, self.width - w))
+            if width and height
+        ]
 
     def to_dict(self) -> dict:
         return {
@@ -96,9 +110,14 @@ def plan_blocks(
         ConfigError: ``side`` breaks a limit.
     """
     bands = tuple(bands)
+    largest = block_side(len(bands), dtype, multiple=1)
     side = side or block_side(len(bands), dtype)
-    if side > MAX_REQUEST_SIDE or side * side * len(bands) * DTYPE_BYTES[dtype] > MAX_REQUEST_BYTES:
-        raise ConfigError(f"block side {side} px breaks the 48 MB / 32768 px request limits")
+    if not 1 <= side <= largest:
+        raise ConfigError(
+            f"block side {side} px (--block-px, or imagery: block_px in the region file) is "
+            f"outside 1..{largest} px, the 48 MB / 32768 px request limits of {len(bands)} "
+            f"{dtype} band(s); choose a side in that range"
+        )
     return [
         BlockRequest(
             group, bands, grid, c, r, min(side, grid.width - c), min(side, grid.height - r), dtype
@@ -110,10 +129,13 @@ def plan_blocks(
 
 @dataclass(frozen=True)
 class BlockResult:
-    """What fetching one block took: bytes written, and each attempt's (start, end) times."""
+    """What fetching one block took: bytes written, each attempt's (start, end) times (its
+    parts' included), and how many times it or a part was split."""
 
     bytes: int = 0
     attempts: tuple[tuple[float, float], ...] = ()
+    retries: int = 0
+    splits: int = 0
 
 
 @dataclass
@@ -124,6 +146,7 @@ class DownloadReport:
     requests: int = 0
     cache_hits: int = 0
     retries: int = 0
+    splits: int = 0  # blocks split in four because the service found them too big
     bytes: int = 0
     max_in_flight: int = 0
     seconds: float = 0.0
@@ -142,22 +165,72 @@ def block_path(cache: Path, body: dict) -> Path:
 
 
 def fetch_block(
-    body: dict, path: Path, send: Callable[[dict, Path], int], policy: RetryPolicy
+    req: BlockRequest,
+    body: Callable[[BlockRequest], dict],
+    send: Callable[[dict, Path], int],
+    cache: Path,
+    policy: RetryPolicy,
+    min_side: int = MIN_SPLIT_SIDE,
 ) -> BlockResult:
-    """Send one request under ``policy`` and stream its answer into ``path`` (atomically: a
-    failed attempt leaves nothing)."""
+    """Send one request under ``policy`` and stream its answer into its cache file (atomically:
+    a failed attempt leaves nothing). A block the service finds too big to compute
+    (:class:`TooBigError`) is fetched as its four quadrants, each the same way (down to
+    ``min_side`` px), and stitched into the block's file.
+
+    Raises:
+        SourceError: the block failed for good, or is too big even at ``min_side``.
+    """
+    path = block_path(cache, body(req))
+    if path.exists():  # a part cached by an earlier, interrupted split
+        return BlockResult()
     attempts: list[tuple[float, float]] = []
 
     def attempt() -> int:
         started = time.perf_counter()
         try:
             with atomic_path(path) as tmp:
-                return send(body, tmp)
+                return send(body(req), tmp)
         finally:
             attempts.append((started, time.perf_counter()))
 
-    size = policy.call(attempt, f"block {path.name[:12]}")
-    return BlockResult(size, tuple(attempts))
+    try:
+        size = policy.call(attempt, f"block {path.name[:12]}")
+        return BlockResult(size, tuple(attempts), len(attempts) - 1)
+    except TooBigError as err:
+        if min(req.width, req.height) <= min_side:
+            raise TooBigError(
+                f"{err} (even after splitting to {req.width} x {req.height} px); narrow the "
+                "imagery window (fewer scenes to compose) or the AOI"
+            ) from err
+        log.info("block %s is too big to compute (%s): fetching its quadrants", path.name, err)
+    parts = req.quadrants()
+    results = [fetch_block(p, body, send, cache, policy, min_side) for p in parts]
+    stitch(req, parts, [block_path(cache, body(p)) for p in parts], path)
+    return BlockResult(
+        sum(r.bytes for r in results),
+        tuple(attempts) + tuple(a for r in results for a in r.attempts),
+        len(attempts) - 1 + sum(r.retries for r in results),
+        1 + sum(r.splits for r in results),
+    )
+
+
+def stitch(req: BlockRequest, parts: list[BlockRequest], paths: list[Path], out: Path) -> Path:
+    """One GeoTIFF of block ``req`` from the GeoTIFFs of ``parts`` (which tile it exactly)."""
+    profile = {
+        "driver": "GTiff",
+        "width": req.width,
+        "height": req.height,
+        "count": len(req.bands),
+        "dtype": req.dtype,
+        "crs": req.grid.crs,
+        "transform": req.transform,
+    }
+    with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        for part, path in zip(parts, paths, strict=True):
+            with rasterio.open(path) as src:
+                window = Window(part.col - req.col, part.row - req.row, part.width, part.height)
+                dst.write(src.read().astype(req.dtype, copy=False), window=window)
+    return out
 
 
 def peak_overlap(intervals: Iterable[tuple[float, float]]) -> int:
@@ -180,7 +253,8 @@ def summarize(
         paths,
         requests=len(attempts),
         cache_hits=len(results) - len(fetched),
-        retries=len(attempts) - len(fetched),
+        retries=sum(r.retries for r in fetched),
+        splits=sum(r.splits for r in fetched),
         bytes=sum(r.bytes for r in fetched),
         max_in_flight=peak_overlap(attempts),
         seconds=seconds,
@@ -196,6 +270,7 @@ def download_blocks(
     concurrency: int = 16,
     policy: RetryPolicy | None = None,
     progress: Callable[[int, int], None] | None = None,
+    min_side: int = MIN_SPLIT_SIDE,
 ) -> DownloadReport:
     """Fetch every block (or find it in ``cache``); returns the block files, in order.
 
@@ -209,6 +284,7 @@ def download_blocks(
         concurrency: requests in flight at most (1..40).
         policy: the retry policy; default :class:`RetryPolicy`.
         progress: called with (blocks done, blocks) as blocks complete.
+        min_side: the smallest side a block too big to compute is split down to.
 
     Raises:
         ConfigError: concurrency outside 1..40.
@@ -226,7 +302,10 @@ def download_blocks(
     expected = sum(requests[i].bytes for i in missing)  # the blocks' uncompressed size
     bar = show_progress(f"downloading {len(missing)} blocks", expected, "bytes", log)
     with ThreadPoolExecutor(concurrency) as pool, bar as advance:
-        futures = {pool.submit(fetch_block, bodies[i], paths[i], send, policy): i for i in missing}
+        futures = {
+            pool.submit(fetch_block, requests[i], body, send, Path(cache), policy, min_side): i
+            for i in missing
+        }
         try:
             for fut in as_completed(futures):
                 results[futures[fut]] = fut.result()
@@ -240,11 +319,12 @@ def download_blocks(
             raise
     report = summarize(paths, results, time.perf_counter() - started)
     log.info(
-        "%d blocks: %d requests, %d from cache, %d retries, %.1f MB in %.1f s",
+        "%d blocks: %d requests, %d from cache, %d retries, %d split, %.1f MB in %.1f s",
         len(requests),
         report.requests,
         report.cache_hits,
         report.retries,
+        report.splits,
         report.bytes / 1e6,
         report.seconds,
     )

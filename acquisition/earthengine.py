@@ -7,10 +7,12 @@ threshold, then the per-pixel median. Each band group is exported at its native 
 (10, 20, 60 m) on grids nested in the region's 10 m grid, through ``computePixels`` requests
 planned within its limits and downloaded by :mod:`acquisition.download`.
 
-Authentication: ``earthengine authenticate`` once (stored credentials), or a service-account
-key file named by ``L4S_EE_SERVICE_ACCOUNT_KEY``; the Cloud project comes from
-``L4S_EE_PROJECT`` (or ``EARTHENGINE_PROJECT`` / ``GOOGLE_CLOUD_PROJECT``). No secret is
-logged or written to an output.
+Authentication: ``earthengine authenticate`` once (stored credentials), Google's
+application-default credentials (``gcloud auth application-default login``), or a
+service-account key file named by ``L4S_EE_SERVICE_ACCOUNT_KEY``; the Cloud project from
+``L4S_EE_PROJECT`` (or ``EARTHENGINE_PROJECT`` / ``GOOGLE_CLOUD_PROJECT``), else the one
+``earthengine set_project`` stored or the credentials' quota project
+(:mod:`acquisition.credentials`). No secret is logged or written to an output.
 
 Without network, :func:`offline` builds and serializes the same expressions deterministically
 from the algorithm list that ships with earthengine-api (``ee.apitestcase``: not a documented
@@ -24,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,9 +38,11 @@ from landslide4sense.acquisition.base import (
     Sentinel2Layers,
     band_groups,
 )
+from landslide4sense.acquisition.credentials import EE_SETUP, ee_project
 from landslide4sense.acquisition.download import BlockRequest, download_blocks, mosaic, plan_blocks
 from landslide4sense.acquisition.retry import (
     RetryPolicy,
+    TooBigError,
     TransientError,
     is_transient,
     raise_for_status,
@@ -195,9 +200,15 @@ def _reason(response) -> str:
         return response.text[:200]
 
 
+#: Earth Engine's answers (HTTP 400, like a malformed request) to a computation too big for it.
+TOO_BIG = re.compile(r"memory limit exceeded|computation timed out", re.IGNORECASE)
+SMALLER_BLOCK = (
+    "the computation was too big for Earth Engine: l4s splits such blocks by itself; to start "
+    "smaller, set imagery: block_px in the region file (or --block-px)"
+)
 #: The fix of each kind of refusal (the message of a 4xx answer says what was refused).
 FIXES = {
-    400: "a request l4s built was rejected: report it as a bug, with `l4s plan REGION --json`",
+    400: "the request is malformed, a bug in l4s: report it with `l4s plan REGION --json`",
     401: "check the credentials: run `earthengine authenticate`, or set "
     "L4S_EE_SERVICE_ACCOUNT_KEY to a service-account key file",
     403: "check that L4S_EE_PROJECT names a Cloud project registered for Earth Engine, with the "
@@ -229,10 +240,13 @@ def _post(method: str, body: dict, dest: Path | None = None):
             timeout=(30, 600),
         ) as response:
             status = response.status_code
+            reason = _reason(response) if status >= 400 else ""
+            if status == 400 and TOO_BIG.search(reason):
+                raise TooBigError(f"Earth Engine {method}: HTTP 400: {reason}; {SMALLER_BLOCK}")
             fix = FIXES.get(status, "check the Earth Engine status page and re-run")
             raise_for_status(
                 status,
-                _reason(response) if status >= 400 else "",
+                reason,
                 response.headers,
                 f"Earth Engine {method}",
                 fix,
@@ -281,17 +295,11 @@ def credentials():
 
 
 def project() -> str | None:
-    for var in ("L4S_EE_PROJECT", "EARTHENGINE_PROJECT", "GOOGLE_CLOUD_PROJECT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    return None
+    """The Cloud project of every call (:func:`acquisition.credentials.ee_project`)."""
+    return ee_project()
 
 
-SETUP = (
-    "run `earthengine authenticate` once, or set L4S_EE_SERVICE_ACCOUNT_KEY to a "
-    "service-account key file; set L4S_EE_PROJECT to your Cloud project registered for "
-    "Earth Engine"
-)
+SETUP = EE_SETUP
 
 
 def initialize(url: str | None = None, creds=None, policy: RetryPolicy | None = None) -> None:
@@ -349,13 +357,24 @@ def offline(project_id: str = "l4s-offline") -> Iterator[None]:
         ee.data._install_cloud_api_resource, ee.data.getAlgorithms = saved
 
 
-def plan(region: Region, grid: Grid, dem: bool = True) -> dict:
-    """What an Earth Engine export of ``region`` would request (offline)."""
+def requested_side(region: Region, side: int | None = None) -> int | None:
+    """The block side of the region's requests: ``side`` (the CLI's ``--block-px``), else the
+    region's ``imagery.block_px``, else None (the largest within the request limits)."""
+    return side or region.imagery.block_px
+
+
+def plan(region: Region, grid: Grid, dem: bool = True, side: int | None = None) -> dict:
+    """What an Earth Engine export of ``region`` would request (offline); ``side``: the block
+    side in px (default: the region's, else the largest within the limits)."""
     with offline():
         image = s2_composite(region)
-        reqs = s2_requests(grid)
+        reqs = s2_requests(grid, requested_side(region, side))
         out = {
             "source": "earthengine",
+            "block_px": {
+                f"{res}m": max(r.width for r in reqs if r.grid.resolution == res)
+                for res in band_groups()
+            },
             "grid": grid.to_dict(),
             "collections": [S2_COLLECTION, CLOUD_SCORE_PLUS],
             "requests": [r.to_dict() | {"grid": r.grid.to_dict()} for r in reqs],
@@ -375,6 +394,9 @@ class EarthEngineSource:
 
     Args:
         concurrency: computePixels requests in flight (default 16, at most 40).
+        block_px: the side of a request's block in px (default: the region's
+            ``imagery.block_px``, else the largest within the request limits); a block Earth
+            Engine finds too big is split in four anyway.
         url: another Earth Engine endpoint (tests use a local stand-in).
         creds: credentials to use instead of the standard ones.
         policy: the retry policy of every call.
@@ -385,11 +407,12 @@ class EarthEngineSource:
     def __init__(
         self,
         concurrency: int = 16,
+        block_px: int | None = None,
         url: str | None = None,
         creds=None,
         policy: RetryPolicy | None = None,
     ):
-        self.concurrency, self.url, self.creds = concurrency, url, creds
+        self.concurrency, self.block_px, self.url, self.creds = concurrency, block_px, url, creds
         self.policy = policy or RetryPolicy()
 
     def fetch(self, region: Region, grid: Grid, work: Path) -> Sentinel2Layers:
@@ -406,7 +429,7 @@ class EarthEngineSource:
                 f"no Sentinel-2 L1C scene over region '{region.name}' between "
                 f"{region.imagery.start} and {region.imagery.end}; widen the imagery window"
             )
-        reqs = s2_requests(grid)
+        reqs = s2_requests(grid, requested_side(region, self.block_px))
         report = download_blocks(
             reqs,
             request_bodies(s2_composite(region)),
@@ -431,6 +454,7 @@ class EarthEngineSource:
             "composite": "per-pixel median of Cloud Score+ masked scenes",
             "requests": report.requests,
             "cached_blocks": report.cache_hits,
+            "split_blocks": report.splits,
         }
         return Sentinel2Layers(self.name, bands, found, details)
 

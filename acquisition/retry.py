@@ -40,6 +40,12 @@ class TransientError(SourceError):
         self.status, self.retry_after = status, retry_after
 
 
+class TooBigError(SourceError):
+    """A well-formed request the service could not compute within its limits (Earth Engine's
+    "User memory limit exceeded." or "Computation timed out.", both HTTP 400): the same request
+    fails again, a smaller one may not (the caller splits it)."""
+
+
 def is_transient(status: int) -> bool:
     """HTTP 408, 429 and 5xx are worth retrying; other statuses are final."""
     return status in TRANSIENT_STATUSES or 500 <= status <= 599

@@ -8,18 +8,18 @@ are assembled into the benchmark, and a new version emits ``l4s.dataset.updated`
 Every task writes into ``OUT/.l4s/<region>/<stage>-<key>/``, where the key covers the content of
 the stage's input files, every parameter and the code version
 (:mod:`landslide4sense.store.cache`): a re-run skips what is done and intact, redoes what
-changed, and a killed build resumes where it stopped. Tasks pass file paths, never arrays. The
-flows check their input before anything is written (:mod:`landslide4sense.flows.preflight`),
-hold the output folder's lock for the whole run, and publish a new version atomically
-(:mod:`landslide4sense.store.versions`).
+changed, and a killed build resumes where it stopped. Tasks pass typed records (the region
+parsed once as a :class:`Region`, its :class:`Grid`, its :class:`RawLayers`, the published
+:class:`DatasetMeta`) and file paths, never arrays or loose dicts. The flows check their input
+before anything is written (:mod:`landslide4sense.flows.preflight`), then open the output folder
+once (:func:`landslide4sense.store.benchmark.open_benchmark`: claimed, locked for the whole run)
+and publish a new version atomically through it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,8 +39,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
-from landslide4sense.choices import OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import ConfigError, L4SError
+from landslide4sense.choices import RELEASE, OutputLayout, Scaling, SourceKind
+from landslide4sense.errors import ConfigError
 from landslide4sense.flows.preflight import (
     MAX_AOI_KM2,
     check_build,
@@ -50,42 +50,28 @@ from landslide4sense.flows.preflight import (
 )
 from landslide4sense.flows.retraining import DATASET_UPDATED
 from landslide4sense.flows.runners import flow_run_name
-from landslide4sense.layout import CARD_MD, DATASET_JSON, JOB_FILE, STATE_DIR
+from landslide4sense.geo import Grid
+from landslide4sense.layout import CARD_MD, JOB_FILE
 from landslide4sense.patching import RegionJob, cut_blocks, patch_rows
-from landslide4sense.records import (
-    LabelFile,
-    LabelReport,
-    LayerProvenance,
-    Scene,
-    read_dataset_meta,
-)
-from landslide4sense.regions import Region, load_region, region_grid
+from landslide4sense.records import DatasetMeta, LabelFile, LabelReport, LayerProvenance, Scene
+from landslide4sense.regions import Region, region_grid
 from landslide4sense.runtime.console import progress as show_progress
 from landslide4sense.runtime.processes import in_child_process
+from landslide4sense.store.benchmark import Benchmark, open_benchmark
 from landslide4sense.store.cache import (
     building,
     clear_temporary,
     corrupt,
-    file_hash,
     read_cached,
     reusable,
     seal,
     stage_key,
 )
-from landslide4sense.store.lock import output_lock
-from landslide4sense.store.output import claim_output, current_meta
 from landslide4sense.store.provenance import portable, portable_values
-from landslide4sense.store.versions import (
-    current_version,
-    discard_unpublished,
-    list_versions,
-    version_jobs,
-)
 
 #: Processes that cut patches on this machine (cutting holds the GIL: threads would queue).
 CUT_PROCESSES = os.cpu_count() or 1
 STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key of inputs>
-HASHES = "hashes"  # OUT/.l4s/hashes: remembered content hashes of input files
 
 
 def _job(path: Path) -> RegionJob:
@@ -106,21 +92,22 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
 
 
 @task
-def fetch_layers(region_file: Path, source: SourceKind, raw: Path | None, work: Path) -> dict:
+def fetch_layers(
+    region: Region, grid: Grid, source: SourceKind, raw: Path | None, bench: Benchmark
+) -> RawLayers:
     """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
     (found first, so a missing local file fails before any download), the labels in
     ``RAW/<region>/``. Not retried here: every network call retries by itself
     (:mod:`acquisition.retry`)."""
-    region = load_region(region_file)
     get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
-    grid, folder = region_grid(region), work / region.name
+    folder = bench.work / region.name
     dem = fetch_dem(region, grid, folder, raw)
     s2 = get_source(source, raw).fetch(region, grid, folder)
     labels = find_labels(region, Path(raw or ".") / region.name)
-    return RawLayers.compose(region.name, s2, dem, labels).to_dict()
+    return RawLayers.compose(region.name, s2, dem, labels)
 
 
-def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None, work: Path):
+def _pre_event_bands(region: Region, grid: Grid, source: SourceKind, raw: Path | None, work: Path):
     """Band files of the pre-event composite, or None: ``RAW/<region>/pre/`` for the local
     source; the region's ``annotation.pre_imagery`` window for a networked one."""
     from landslide4sense.annotation import band_files
@@ -135,37 +122,38 @@ def _pre_event_bands(region: Region, grid, source: SourceKind, raw: Path | None,
 
 @task
 def resolve_labels(
-    region_file: Path, layers: dict, source: SourceKind, raw: Path | None, work: Path
+    region: Region,
+    grid: Grid,
+    layers: RawLayers,
+    source: SourceKind,
+    raw: Path | None,
+    bench: Benchmark,
 ) -> LabelFile:
     """The label file and layer to build with. A region without labels gets OBIA candidates
     (from pre- and post-event imagery) in ``RAW/<region>/labels.gpkg``; a region whose labels
     are uncorrected candidates stops here unless it accepts candidates."""
     from landslide4sense.annotation import label_layer, write_candidates
 
-    region = load_region(region_file)
-    grid = region_grid(region)
-    labels = layers["labels"]
+    work = bench.work
+    labels = layers.labels
     if labels is None:
         pre = _pre_event_bands(region, grid, source, raw, work)
         if pre is None:
             raise no_labels(region, raw)
         labels = Path(raw or work) / region.name / "labels.gpkg"
-        bands = {b: Path(p) for b, p in layers["bands"].items()}
         write_candidates(
-            region, grid, pre, bands, layers["dem"], labels, work / region.name / "candidates"
+            region, grid, pre, layers.bands, layers.dem, labels, work / region.name / "candidates"
         )
     layer = label_layer(labels, region.annotation.accept_candidates)
     return LabelFile(path=labels, layer=layer)
 
 
 @task
-def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
+def make_terrain(region: Region, grid: Grid, layers: RawLayers, bench: Benchmark) -> Path | State:
     """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
-    region = load_region(region_file)
-    grid = region_grid(region)
-    dem = Path(layers["dem"])
-    key = stage_key(file_hash(dem, work / HASHES), grid.to_dict())
-    folder = work / region.name / f"terrain-{key}"
+    dem = layers.dem
+    key = stage_key(bench.file_hash(dem), grid.to_dict())
+    folder = bench.work / region.name / f"terrain-{key}"
     if reusable(folder):
         return _cached(folder)
     from landslide4sense.geo import write_terrain
@@ -176,18 +164,16 @@ def make_terrain(region_file: Path, layers: dict, work: Path) -> Path | State:
 
 
 @task
-def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | State:
+def make_labels(region: Region, grid: Grid, labels: LabelFile, bench: Benchmark) -> Path | State:
     """Repaired polygons and the label mask on the grid; returns their folder."""
-    region = load_region(region_file)
-    grid = region_grid(region)
     key = stage_key(
-        file_hash(labels.path, work / HASHES),
+        bench.file_hash(labels.path),
         labels.layer,
         grid.to_dict(),
         region.aoi.model_dump(mode="json"),
         region.annotation.min_area_m2,
     )
-    folder = work / region.name / f"labels-{key}"
+    folder = bench.work / region.name / f"labels-{key}"
     if reusable(folder):
         return _cached(folder)
     from landslide4sense.annotation import prepare_labels
@@ -206,35 +192,31 @@ def make_labels(region_file: Path, labels: LabelFile, work: Path) -> Path | Stat
 
 
 @task
-def hash_bands(layers: dict, work: Path) -> dict[str, str]:
-    """The content hash of each Sentinel-2 band file (remembered in ``OUT/.l4s/hashes``).
-    Submitted after the terrain and label stages, it starts when the first of them ends and
-    reads the bands while the other goes on."""
-    bands = layers["bands"]
+def hash_bands(layers: RawLayers, bench: Benchmark) -> list[str]:
+    """The content hash of each Sentinel-2 band file, in the order of ``layers.bands``
+    (remembered in ``OUT/.l4s/hashes``). Submitted after the terrain and label stages, it
+    starts when the first of them ends and reads the bands while the other goes on."""
     with ThreadPoolExecutor(2) as pool:  # hashlib lets go of the GIL: both cores read
-        hashes = pool.map(lambda p: file_hash(p, work / HASHES), bands.values())
-        return dict(zip(bands, hashes, strict=True))
+        return list(pool.map(bench.file_hash, layers.bands.values()))
 
 
 @task
 def plan_region(
-    region_file: Path,
-    layers: dict,
-    hashes: dict[str, str],
+    region: Region,
+    grid: Grid,
+    raw: RawLayers,
+    hashes: list[str],
     terrain: Path,
     labels: Path,
     scaling: Scaling,
-    work: Path,
+    bench: Benchmark,
     raw_dir: Path | None = None,
 ) -> Path:
     """Write the region's :class:`RegionJob`; returns its path. Its provenance names inputs
     relative to ``RAW`` (or by content hash), never by the machine's absolute paths."""
-    region = load_region(region_file)
-    grid = region_grid(region)
-    raw = RawLayers.from_dict(layers)
     aoi = _aoi_in_grid_crs(region, grid.crs).wkt
     key = stage_key(
-        hashes,
+        dict(zip(raw.bands, hashes, strict=True)),
         terrain.name,
         labels.name,
         scaling,
@@ -242,7 +224,7 @@ def plan_region(
         aoi,
         RegionJob.model_fields["rows_per_block"].default,
     )
-    folder = work / region.name / f"patches-{key}"
+    folder = bench.work / region.name / f"patches-{key}"
     reusable(folder)  # a finished folder must be intact; an unfinished one resumes
     roots = {"RAW": raw_dir} if raw_dir is not None else {}
     label_report = LabelReport.model_validate(read_cached(labels / "labels.json", labels))
@@ -251,7 +233,7 @@ def plan_region(
         scenes=[Scene(id=s.id, date=s.date, cloud_cover=s.cloud_cover) for s in raw.scenes],
         details=portable_values(raw.details, roots),
         labels=label_report.model_copy(update={"source": portable(label_report.source, roots)}),
-        region_yaml=region_file.read_text(),
+        region_yaml=region.path.read_text(),
         event=region.event,
         imagery=region.imagery,
         dem=region.dem,
@@ -307,45 +289,52 @@ def cut_regions(job_files: list[Path]) -> list[Path] | State:
 
 @task
 def publish(
-    out: Path, job_files: list[Path], scaling: Scaling, layout: OutputLayout = OutputLayout.RELEASE
-) -> dict:
-    """Split, number and publish every region's patches as the benchmark in ``out``; a new
-    version emits the ``l4s.dataset.updated`` event (retraining listens to it)."""
+    bench: Benchmark,
+    job_files: list[Path],
+    scaling: Scaling,
+    layout: OutputLayout,
+    before: str | None,
+) -> DatasetMeta:
+    """Split, number and publish every region's patches as the benchmark's new version; a new
+    version (not ``before``) emits the ``l4s.dataset.updated`` event (retraining listens)."""
     from landslide4sense.patching.assemble import assemble
 
-    before = current_version(out)
     for f in job_files:  # every region's patches finished and intact
         if not reusable(f.parent):
             raise corrupt(f.parent, "its patches were never finished")
-    meta = assemble(out, [_job(f) for f in job_files], scaling, layout=layout)
-    _forget_stale_work(out)
-    post_artifacts(out)
-    counts = meta.counts.model_dump(mode="json")
+    meta = assemble(bench, [_job(f) for f in job_files], scaling, layout=layout)
+    _forget_stale_work(bench)
+    post_artifacts(bench.out, meta)
     if meta.version != before:
+        out = bench.out.resolve()
         emit_event(
             event=DATASET_UPDATED,
             resource={
-                "prefect.resource.id": f"l4s.dataset.{out.resolve()}",
+                "prefect.resource.id": f"l4s.dataset.{out}",
                 "prefect.resource.name": out.name,
             },
             payload={
-                "dataset": str(out.resolve()),
+                "dataset": str(out),
                 "version": meta.version,
                 "previous": before,
-                "counts": counts,
+                "counts": meta.counts.model_dump(mode="json"),
             },
         )
+    return meta
+
+
+def _summary(meta: DatasetMeta, before: str | None) -> dict:
+    """What a build flow returns (the CLI prints it): version, counts, scaling, previous."""
     return {
         "version": meta.version,
-        "counts": counts,
+        "counts": meta.counts.model_dump(mode="json"),
         "scaling": meta.scaling.value,
         "previous": before,
     }
 
 
-def post_artifacts(out: Path) -> None:
+def post_artifacts(out: Path, meta: DatasetMeta) -> None:
     """Post the published card (markdown) and its patch counts (table) to Prefect's UI."""
-    meta = read_dataset_meta(out / DATASET_JSON)
     about = f"{out.name}, version {meta.version}"
     card = (out / CARD_MD).read_text()
     if card.startswith("---\n"):  # the card's YAML header is for machines
@@ -360,16 +349,16 @@ def post_artifacts(out: Path) -> None:
     create_table_artifact(table=rows, key="dataset-counts", description=f"patches of {about}")
 
 
-def _forget_stale_work(out: Path) -> None:
+def _forget_stale_work(bench: Benchmark) -> None:
     """Remove work folders of regions or inputs in none of the kept versions (so that any of
     them can be restored and built on), and the temporary folders of killed stages."""
-    job_files = [j for v in list_versions(out) for j in version_jobs(out, v.version)]
+    job_files = [j for v in bench.versions() for j in bench.jobs(v.version)]
     keep = {f.parent for f in job_files}
     for f in job_files:
         job = _job(f)
         keep |= {Path(job.slope).parent, Path(job.mask).parent}
     kept = {k.resolve() for k in keep}
-    for region_dir in (out / STATE_DIR).iterdir():
+    for region_dir in bench.work.iterdir():
         if not region_dir.is_dir():
             continue
         clear_temporary(region_dir)
@@ -380,31 +369,35 @@ def _forget_stale_work(out: Path) -> None:
 
 
 def _build_regions(
-    region_files: list[Path], source: SourceKind, raw: Path | None, out: Path, scaling: Scaling
+    regions: list[Region],
+    source: SourceKind,
+    raw: Path | None,
+    bench: Benchmark,
+    scaling: Scaling,
 ) -> list[Path]:
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
-    work = out / STATE_DIR
-    layers = [fetch_layers(f, source, raw, work) for f in region_files]
+    grids = [region_grid(r) for r in regions]
+    layers = [fetch_layers(r, g, source, raw, bench) for r, g in zip(regions, grids, strict=True)]
     labelsets = [
-        resolve_labels(f, lay, source, raw, work)
-        for f, lay in zip(region_files, layers, strict=True)
+        resolve_labels(r, g, lay, source, raw, bench)
+        for r, g, lay in zip(regions, grids, layers, strict=True)
     ]
     # Every region's labels, terrain and band hashes, then every region's blocks of tile rows,
     # fan out on the task runner (two threads by default; a Dask cluster with --dask).
     prepared = [
         (
-            make_labels.submit(f, ls, work),
-            make_terrain.submit(f, lay, work),
-            hash_bands.submit(lay, work),
+            make_labels.submit(r, g, ls, bench),
+            make_terrain.submit(r, g, lay, bench),
+            hash_bands.submit(lay, bench),
         )
-        for f, lay, ls in zip(region_files, layers, labelsets, strict=True)
+        for r, g, lay, ls in zip(regions, grids, layers, labelsets, strict=True)
     ]
     done = _results([fut for futures in prepared for fut in futures])  # waits for all of them
     job_files = [
-        plan_region(f, lay, hashes, terrain, labels, scaling, work, raw)
-        for f, lay, labels, terrain, hashes in zip(
-            region_files, layers, done[0::3], done[1::3], done[2::3], strict=True
+        plan_region(r, g, lay, hashes, terrain, labels, scaling, bench, raw)
+        for r, g, lay, labels, terrain, hashes in zip(
+            regions, grids, layers, done[0::3], done[1::3], done[2::3], strict=True
         )
     ]
     if isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner):
@@ -437,29 +430,6 @@ def _results(futures: list) -> list:
     return [f.result() for f in futures]
 
 
-@contextlib.contextmanager
-def _claimed(out: Path, command: str) -> Iterator[None]:
-    """Claim ``out`` as a benchmark folder and hold its lock for the block.
-
-    When the block fails on bad input in a folder this run claimed and nothing was published,
-    the claim is undone: what it wrote goes (``OUT/.l4s``, ``versions/``), and the folder too
-    if this run made it, so the folder can be used again as it was.
-    """
-    existed = out.exists()
-    claimed = claim_output(out)
-    with output_lock(out, command, flow_run_name()):
-        claimed = claim_output(out) or claimed  # made again, if a failed run removed it
-        try:
-            yield
-        except L4SError:
-            if claimed and _nothing_published(out):
-                discard_unpublished(out)
-                shutil.rmtree(out / STATE_DIR, ignore_errors=True)
-                if not existed:
-                    shutil.rmtree(out, ignore_errors=True)
-            raise
-
-
 @flow(name="build-benchmark", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def build_benchmark(
     regions: Path,
@@ -467,53 +437,54 @@ def build_benchmark(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    valid: bool = False,
+    split_files: bool = False,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
-    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML);
-    ``layout`` with-valid also writes ``ValidData/``.
+    """Build the benchmark from every region file in ``regions`` (a folder, or one YAML).
 
-    Bad input is refused before anything is written; the output folder is locked for the run.
+    ``valid`` also writes ``ValidData/`` (held out of each region's training tiles);
+    ``split_files`` also one chunked HDF5 file per split. Bad input is refused before anything
+    is written; the output folder is locked for the run.
     """
     # Absolute: the work files record paths, and a later run may start elsewhere.
     regions, out, raw = Path(regions).absolute(), Path(out).absolute(), _absolute(raw)
-    files = region_files(regions)
-    check_build(files, source, raw, out, scaling, max_aoi_km2)
-    with _claimed(out, f"l4s build {regions}"):
-        files = _in_join_order(out, files)
-        return publish(out, _build_regions(files, source, raw, out, scaling), scaling, layout)
-
-
-def _nothing_published(out: Path) -> bool:
-    try:
-        return current_version(out) is None
-    except L4SError:  # a damaged `current`: not ours to undo
-        return False
+    parsed = check_build(region_files(regions), source, raw, out, scaling, max_aoi_km2)
+    layout = OutputLayout(valid, split_files)
+    with open_benchmark(out, f"l4s build {regions}", flow_run_name()) as bench:
+        before = bench.version()
+        jobs = _build_regions(_in_join_order(bench, parsed), source, raw, bench, scaling)
+        return _summary(publish(bench, jobs, scaling, layout, before), before)
 
 
 def _absolute(path: Path | None) -> Path | None:
     return None if path is None else Path(path).absolute()
 
 
-def _same_layout(out: Path, layout: OutputLayout | None) -> OutputLayout:
-    """The layout of a region added to ``out``: the benchmark's (``layout`` must agree)."""
-    meta = current_meta(out)
-    published = OutputLayout(meta["layout"]) if meta else OutputLayout.RELEASE
-    if meta and layout is not None and published != layout:
+def _same_layout(
+    out: Path, meta: DatasetMeta | None, valid: bool | None, split_files: bool | None
+) -> OutputLayout:
+    """The layout of a region added to the benchmark at ``out``: the benchmark's (``meta``);
+    an option given must agree with it."""
+    published = meta.layout if meta is not None else RELEASE
+    asked = OutputLayout(
+        published.valid if valid is None else valid,
+        published.split_files if split_files is None else split_files,
+    )
+    if meta is not None and asked != published:
         raise ConfigError(
-            f"{out}: the benchmark has the {published} layout, not {layout}; leave --layout out "
-            "to keep it, or rebuild it with `l4s build --layout ...`"
+            f"{out}: the benchmark has the {published} layout, not {asked}; leave "
+            "--valid and --split-files out to keep it, or rebuild it with `l4s build`"
         )
-    return published if layout is None else OutputLayout(layout)
+    return asked
 
 
-def _in_join_order(out: Path, files: list[Path]) -> list[Path]:
-    """Region files in the order their regions joined the benchmark; new ones after, by name."""
-    meta = current_meta(out)
-    joined = [r["name"] for r in meta["regions"]] if meta else []
-    names = {f: load_region(f).name for f in files}
+def _in_join_order(bench: Benchmark, regions: list[Region]) -> list[Region]:
+    """Regions in the order they joined the benchmark; new ones after, by name."""
+    meta = bench.meta()
+    joined = [r.name for r in meta.regions] if meta else []
     rank = {name: i for i, name in enumerate(joined)}
-    return sorted(files, key=lambda f: (rank.get(names[f], len(joined)), names[f]))
+    return sorted(regions, key=lambda r: (rank.get(r.name, len(joined)), r.name))
 
 
 @flow(name="add-region", task_runner=ThreadPoolTaskRunner(max_workers=2))
@@ -523,22 +494,24 @@ def add_region(
     source: SourceKind = SourceKind.LOCAL,
     raw: Path | None = None,
     scaling: Scaling = Scaling.L4S,
-    layout: OutputLayout | None = None,
+    valid: bool | None = None,
+    split_files: bool | None = None,
     max_aoi_km2: float = MAX_AOI_KM2,
 ) -> dict:
     """Add (or rebuild) one region in the benchmark at ``out``, producing a new version.
 
     Regions already in the benchmark keep their patch numbers: the new region's patches are
-    numbered after theirs. ``layout`` defaults to the benchmark's. Bad input is refused before
-    anything is written; the output folder is locked for the run (a second run waits, then
-    adds its region to the first's benchmark).
+    numbered after theirs. ``valid`` and ``split_files`` default to the benchmark's. Bad input
+    is refused before anything is written; the output folder is locked for the run (a second
+    run waits, then adds its region to the first's benchmark).
     """
     region, out, raw = Path(region).absolute(), Path(out).absolute(), _absolute(raw)
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
-    with _claimed(out, f"l4s add-region {reg.name}"):
+    with open_benchmark(out, f"l4s add-region {reg.name}", flow_run_name()) as bench:
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited
-        layout = _same_layout(out, layout)
-        existing = version_jobs(out) if current_version(out) else []
+        layout = _same_layout(out, bench.meta(), valid, split_files)
+        before = bench.version()
+        existing = bench.jobs()
         names = [j.parent.parent.name for j in existing]  # .l4s/<region>/patches-<key>/
         if reg.name in names:
             get_run_logger().info(
@@ -547,8 +520,8 @@ def add_region(
                 names.index(reg.name) + 1,
                 len(names),
             )
-        (new_job,) = _build_regions([region], source, raw, out, scaling)
+        (new_job,) = _build_regions([reg], source, raw, bench, scaling)
         jobs = [j for j, n in zip(existing, names, strict=True) if n != reg.name]
         jobs.insert(names.index(reg.name) if reg.name in names else len(jobs), new_job)
-        published = publish(out, jobs, scaling, layout)
-        return {**published, "region": reg.name, "rebuilt": reg.name in names}
+        meta = publish(bench, jobs, scaling, layout, before)
+        return {**_summary(meta, before), "region": reg.name, "rebuilt": reg.name in names}

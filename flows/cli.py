@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from landslide4sense import __version__
-from landslide4sense.choices import Device, OutputLayout, Scaling, SourceKind
+from landslide4sense.choices import LAYOUTS, Device, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.api import local_api
@@ -88,16 +88,37 @@ def _add_output_options(p: argparse.ArgumentParser, adds: bool = False) -> None:
         "l4s: divide each band by the original "
         "release's constant; raw: source units (DN, degrees, metres)",
     )
-    layouts = (
-        "release: TrainData + TestData (the paper's split); with-valid: also ValidData, "
-        "the last 10%% of each region's training tiles held out of TrainData (what "
-        "TorchGeo's split='val' reads); +split-files: also one chunked HDF5 file per "
-        "split (TrainData.h5, ...), which `l4s train` reads"
+    default = None if adds else False  # None: the benchmark's (add-region)
+    also = "; default: the benchmark's" if adds else ""
+    p.add_argument(
+        "--valid",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="also ValidData: the last 10%% of each region's training tiles held out of "
+        "TrainData (what TorchGeo's split='val' reads)" + also,
     )
-    if adds:
-        _choice(p, "--layout", OutputLayout, None, layouts + "; default: the benchmark's")
-    else:
-        _choice(p, "--layout", OutputLayout, OutputLayout.RELEASE, layouts)
+    p.add_argument(
+        "--split-files",
+        action=argparse.BooleanOptionalAction,
+        default=default,
+        help="also one chunked HDF5 file per split (TrainData.h5, ...), which `l4s train` "
+        "reads" + also,
+    )
+    p.add_argument(
+        "--layout",
+        choices=[x.name for x in LAYOUTS],
+        help="deprecated: the two options above by one name (release, with-valid, +split-files)",
+    )
+
+
+def _layout(args: argparse.Namespace) -> dict[str, bool | None]:
+    """The flows' ``valid`` and ``split_files``: the two options, or the deprecated
+    ``--layout`` name when it is given."""
+    if args.layout is None:
+        return {"valid": args.valid, "split_files": args.split_files}
+    print("warning: --layout is deprecated; use --valid and --split-files", file=sys.stderr)
+    layout = OutputLayout.named(args.layout)
+    return {"valid": layout.valid, "split_files": layout.split_files}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -351,8 +372,9 @@ def _add_source_commands(sub) -> None:
         SourceKind,
         SourceKind.EARTHENGINE,
         "a networked source",
-        choices=[SourceKind.EARTHENGINE, SourceKind.STAC],
+        choices=[SourceKind.EARTHENGINE, SourceKind.STAC, SourceKind.CDSE],
     )
+    pl.add_argument("--block-px", type=int, help="Earth Engine's block side in px")
     pl.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -407,7 +429,7 @@ def _build(args: argparse.Namespace) -> dict:
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
-            layout=args.layout,
+            **_layout(args),
             max_aoi_km2=args.max_aoi_km2,
         )
 
@@ -423,7 +445,7 @@ def _add_region(args: argparse.Namespace) -> dict:
             source=args.source,
             raw=args.raw,
             scaling=args.scaling,
-            layout=args.layout,
+            **_layout(args),
             max_aoi_km2=args.max_aoi_km2,
         )
     if result["rebuilt"]:
@@ -449,7 +471,7 @@ def _demo(args: argparse.Namespace) -> dict:
             source=SourceKind.LOCAL,
             raw=raw,
             scaling=args.scaling,
-            layout=args.layout,
+            **_layout(args),
         )
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
@@ -518,9 +540,9 @@ def _versions(args: argparse.Namespace) -> None:
     import dataclasses
     import json
 
-    from landslide4sense.store.versions import list_versions
+    from landslide4sense.store.benchmark import Benchmark
 
-    kept = list_versions(_benchmark_folder(args.out))
+    kept = Benchmark.at(args.out).versions()
     if args.json:
         print(json.dumps([dataclasses.asdict(v) for v in kept], indent=1))
         return
@@ -535,8 +557,9 @@ def _versions(args: argparse.Namespace) -> None:
 
 def _browse(args: argparse.Namespace) -> None:
     from landslide4sense.layout import BROWSE_DIR
+    from landslide4sense.store.benchmark import Benchmark
 
-    page = _benchmark_folder(args.out) / BROWSE_DIR / "index.html"
+    page = Benchmark.at(args.out).out / BROWSE_DIR / "index.html"
     if not page.is_file():
         raise MissingInputError(
             f"{page}: no browser in this version (published by an older landslide4sense); "
@@ -557,22 +580,17 @@ def _completion(args: argparse.Namespace) -> None:
 
 
 def _restore(args: argparse.Namespace) -> None:
-    from landslide4sense.store.versions import check_version, restore
+    from landslide4sense.store.benchmark import Benchmark, open_benchmark
+    from landslide4sense.store.versions import check_version
 
     version = check_version(args.version)
-    restore(_benchmark_folder(args.out), version)
+    command = f"l4s restore {version}"
+    with open_benchmark(Benchmark.at(args.out).out, command, claim=False) as bench:
+        bench.restore(version)
     print(
         f"{args.out}: version {args.version} is current again (retrain it with "
         f"`l4s train --dataset {args.out}` if it has no results yet)"
     )
-
-
-def _benchmark_folder(out: Path) -> Path:
-    from landslide4sense.store.output import is_benchmark
-
-    if not is_benchmark(out):
-        raise MissingInputError(f"{out}: not a landslide4sense benchmark folder")
-    return out
 
 
 def _models(args: argparse.Namespace) -> None:
@@ -591,7 +609,7 @@ def _plan(args: argparse.Namespace) -> None:
     from landslide4sense.regions import load_region, region_grid
 
     region = load_region(args.region)
-    plan = plan_source(args.source, region, region_grid(region))
+    plan = plan_source(args.source, region, region_grid(region), args.block_px)
     if args.json:
         print(json.dumps(plan, indent=1))
         return
@@ -599,9 +617,10 @@ def _plan(args: argparse.Namespace) -> None:
     print(f"{region.name}: grid {g['crs']} {g['width']} x {g['height']} px at 10 m")
     if args.source == SourceKind.EARTHENGINE:
         mb = sum(r["bytes"] for r in plan["requests"]) / 1e6
+        sides = ", ".join(f"{res} {px} px" for res, px in plan["block_px"].items())
         print(
-            f"  {len(plan['requests'])} computePixels requests, {mb:.0f} MB; collections "
-            f"{', '.join(plan['collections'])}"
+            f"  {len(plan['requests'])} computePixels requests (blocks: {sides}), {mb:.0f} MB; "
+            f"collections {', '.join(plan['collections'])}"
         )
     else:
         print(f"  STAC search at {plan['stac_api']}: {json.dumps(plan['search'])}")

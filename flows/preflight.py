@@ -7,7 +7,8 @@ the output folder). What it checks, per region: the region file (schema, GeoJSON
 AOI's size against a cap and against one patch, the output folder (ours, or new or empty; the
 scaling of an existing benchmark); for the local source: every band file and the DEM open as
 georeferenced rasters and are whole, the DEM covers the grid, the labels are polygons in a
-vector format with a CRS near the AOI (or pre-event bands exist to make candidates).
+vector format with a CRS near the AOI (or pre-event bands exist to make candidates); for the
+networked sources and DEMs: their credentials are configured (no network call).
 Checks that need pixels (no valid tile, labels that miss the AOI polygon by polygon) stay in
 the stages.
 """
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.layout import PATCH_SIZE
-from landslide4sense.store.output import check_output, current_meta
+from landslide4sense.store.output import check_output
 
 if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
     from landslide4sense.regions import Region
@@ -207,10 +208,12 @@ def no_labels(region: Region, raw: Path | None) -> MissingInputError:
 
 def check_scaling(out: Path, scaling: str) -> None:
     """A region added to a benchmark is scaled as the benchmark is."""
-    meta = current_meta(out)
-    if meta is not None and meta["scaling"] != scaling:
+    from landslide4sense.store.benchmark import Benchmark  # the records: not with the CLI
+
+    meta = Benchmark(out=out).meta()
+    if meta is not None and meta.scaling != scaling:
         raise ConfigError(
-            f"{out}: the benchmark uses scaling '{meta['scaling']}', not '{scaling}'; pass "
+            f"{out}: the benchmark uses scaling '{meta.scaling}', not '{scaling}'; pass "
             "--scaling to match, or rebuild it into a new folder with `l4s build`"
         )
 
@@ -248,6 +251,9 @@ def check_build(
     for region in regions:
         check_aoi(region, max_aoi_km2)
         _check_raw(region, source, None if raw is None else Path(raw))
+    from landslide4sense.acquisition.credentials import check_credentials
+
+    check_credentials(regions, source)  # before any download: the DEM's too
     return regions
 
 

@@ -22,7 +22,7 @@ from prefect.artifacts import (
 from landslide4sense.choices import Device
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.runners import flow_run_name
-from landslide4sense.store.lock import output_lock
+from landslide4sense.store.benchmark import open_benchmark
 
 DATASET_UPDATED = "l4s.dataset.updated"
 
@@ -145,8 +145,8 @@ def retrain_baselines(
     results = Path(out or dataset / "training")
     # One run at a time per benchmark (or, for a folder not ours, per results folder), on one
     # version throughout: the current one's own folder.
-    ours = is_benchmark(dataset)
-    with output_lock(dataset if ours else results, f"l4s train {dataset}", flow_run_name()):
+    held = dataset if is_benchmark(dataset) else results
+    with open_benchmark(held, f"l4s train {dataset}", flow_run_name(), claim=False):
         data = data_folder(dataset)
         version = dataset_version(data)  # checked: it names the results folder
         run_dir = results / version

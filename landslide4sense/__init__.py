@@ -5,8 +5,8 @@ The stages live in the repository's top-level folders and install as subpackages
 (Sentinel-2 and DEM sources), :mod:`landslide4sense.annotation` (labels),
 :mod:`landslide4sense.patching` (stack, tiles, HDF5, publishing), :mod:`landslide4sense.training`
 (the eleven baselines) and :mod:`landslide4sense.flows` (Prefect flows and the ``l4s`` CLI).
-This core package holds what every stage shares: errors (:mod:`.errors`), atomic files
-(:mod:`.files`), the closed choices (:mod:`.choices`), the band list and on-disk names
+This core package holds what every stage shares: errors (:mod:`.errors`), atomic files and
+the file hash (:mod:`.files`), the closed choices (:mod:`.choices`), the band list and on-disk names
 (:mod:`.layout`), the records stages hand each other (:mod:`.records`) and optional extras
 (:mod:`.extras`).
 """

@@ -1,15 +1,17 @@
-"""The closed choices of the pipeline, each one enum.
+"""The closed choices of the pipeline: enums, and the output layout's two options.
 
-Every value is the string users already write (on the command line, in a region file, in
+Every enum value is the string users already write (on the command line, in a region file, in
 ``dataset.json``), so files and commands stay compatible: ``Scaling("l4s") is Scaling.L4S``
 and ``Scaling.L4S == "l4s"``. argparse takes its ``choices`` from these enums, the flows type
 their parameters with them (Prefect then validates values from the UI and deployments), and
 pydantic checks them in the region file and the records, so each is checked once, where it
-enters.
+enters. The output layout is two yes/no options (:class:`OutputLayout`), recorded in
+``dataset.json`` by the names it has always had.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -26,6 +28,7 @@ class SourceKind(StrEnum):
     LOCAL = "local"
     EARTHENGINE = "earthengine"
     STAC = "stac"
+    CDSE = "cdse"  # the Copernicus Data Space Ecosystem (free account)
 
 
 class DemKind(StrEnum):
@@ -37,26 +40,51 @@ class DemKind(StrEnum):
     AW3D30 = "aw3d30"  # Earth Engine JAXA/ALOS/AW3D30/V4_1, 30 m
 
 
-class OutputLayout(StrEnum):
-    """The on-disk layout of a published benchmark."""
+@dataclass(frozen=True)
+class OutputLayout:
+    """The on-disk layout of a published benchmark: two yes/no options beside the original
+    release's ``TrainData/`` and ``TestData/`` folders of HDF5 files.
 
-    RELEASE = "release"  # the original release's TrainData/ and TestData/ folders of HDF5 files
-    #: the release's folders, and beside them one chunked HDF5 file per split (TrainData.h5)
-    SPLIT_FILES = "release+split-files"
-    # Also ValidData/: the last tenth of each region's training tiles, held out of TrainData
-    # (the competition release's three folders; TorchGeo's split="val" reads it).
-    WITH_VALID = "with-valid"
-    WITH_VALID_SPLIT_FILES = "with-valid+split-files"  # both
+    ``dataset.json`` records it by the names earlier versions wrote (:attr:`name`,
+    :meth:`named`), so published versions stay valid.
+    """
+
+    #: Also ``ValidData/``: the last tenth of each region's training tiles, held out of
+    #: TrainData (the competition release's three folders; TorchGeo's split="val" reads it).
+    valid: bool = False
+    #: Also one chunked HDF5 file per split beside its folder (``TrainData.h5``, ...).
+    split_files: bool = False
 
     @property
-    def valid(self) -> bool:
-        """Whether the layout has ``ValidData/``."""
-        return self.value.startswith("with-valid")
+    def name(self) -> str:
+        """The name ``dataset.json`` and ``--layout`` use: ``release``, ``with-valid``,
+        ``release+split-files`` or ``with-valid+split-files``."""
+        return ("with-valid" if self.valid else "release") + (
+            "+split-files" if self.split_files else ""
+        )
 
-    @property
-    def split_files(self) -> bool:
-        """Whether the layout has one file per split beside the folders."""
-        return self.value.endswith("+split-files")
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def named(cls, name: str) -> OutputLayout:
+        """The layout of a :attr:`name`.
+
+        Raises:
+            ValueError: not one of the four names (listed in the message).
+        """
+        for layout in LAYOUTS:
+            if layout.name == name:
+                return layout
+        raise ValueError(
+            f"{name!r} is not a layout; expected one of {', '.join(x.name for x in LAYOUTS)}"
+        )
+
+
+#: Every layout, in the order ``--layout`` lists their names.
+LAYOUTS = tuple(OutputLayout(valid, files) for valid in (False, True) for files in (False, True))
+#: The original release's layout: ``TrainData/`` and ``TestData/`` only (the default).
+RELEASE = OutputLayout()
 
 
 class Device(StrEnum):

@@ -2,7 +2,8 @@
 
 Every stage of the pipeline writes through :func:`atomic_path`: the data goes to a temporary
 name beside the target and is renamed onto it only when complete, so a file either exists
-whole or not at all, and a re-run can trust whatever it finds.
+whole or not at all, and a re-run can trust whatever it finds. :func:`file_hash` is the one
+content hash of a file (stage keys, provenance), remembered while the file is unchanged.
 """
 
 from __future__ import annotations
@@ -69,6 +70,29 @@ def digest(*parts: Any, length: int = 16) -> str:
         h.update(json.dumps(p, sort_keys=True, default=str).encode())
         h.update(b"\0")
     return h.hexdigest()[:length]
+
+
+def file_hash(path: str | Path, memo: str | Path | None = None) -> str:
+    """The sha256 of a file's content. With ``memo`` (a folder), a file whose size,
+    modification time and inode are unchanged since it was last hashed is not read again."""
+    path = Path(path).resolve()
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    entry = Path(memo) / f"{digest(str(path))}.json" if memo is not None else None
+    if entry is not None and entry.exists():
+        try:
+            known = json.loads(entry.read_text())
+            if known["path"] == str(path) and known["stamp"] == stamp:
+                return known["sha256"]
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged memo: hash again
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    if entry is not None:
+        write_json(entry, {"path": str(path), "stamp": stamp, "sha256": h.hexdigest()})
+    return h.hexdigest()
 
 
 def files_under(folder: str | Path) -> Iterator[tuple[str, os.DirEntry]]:

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from landslide4sense.choices import DemKind, OutputLayout, Scaling, SourceKind, Split
+from landslide4sense.choices import RELEASE, DemKind, OutputLayout, Scaling, SourceKind, Split
 from landslide4sense.errors import InputDataError, MissingInputError, OutdatedFileError
 from landslide4sense.files import write_json, write_text
 from landslide4sense.geo import Grid
@@ -90,6 +90,9 @@ class Imagery(Window):
 
     cloud_threshold: float = Field(0.6, ge=0.0, le=1.0)
     max_scene_cloud: float = Field(60.0, ge=0.0, le=100.0)
+    #: Earth Engine's block side in px (None: the largest within its request limits); lower
+    #: it for long windows, whose medians run out of memory on Earth Engine's side.
+    block_px: int | None = Field(None, ge=128, le=32768)
 
 
 #: The licence of a region's patches when its file names none (SPDX id).
@@ -107,6 +110,20 @@ def _to_grid(value: Any) -> Grid:
 #: A :class:`~landslide4sense.geo.Grid` field, stored as its ``to_dict()``.
 GridField = Annotated[
     Grid, PlainValidator(_to_grid), PlainSerializer(lambda g: g.to_dict(), return_type=dict)
+]
+
+
+def _to_layout(value: Any) -> OutputLayout:
+    if isinstance(value, OutputLayout):
+        return value
+    if isinstance(value, str):
+        return OutputLayout.named(value)
+    raise ValueError(f"expected a layout name, got {value!r}")
+
+
+#: An :class:`~landslide4sense.choices.OutputLayout` field, stored by its name (``with-valid``).
+LayoutField = Annotated[
+    OutputLayout, PlainValidator(_to_layout), PlainSerializer(str, return_type=str)
 ]
 
 
@@ -306,7 +323,7 @@ class DatasetMeta(Record):
     version: str  # a content hash of every patch, its split and number
     created: dt.datetime
     code_version: str
-    layout: OutputLayout = OutputLayout.RELEASE
+    layout: LayoutField = RELEASE
     patch_size: int
     bands: list[str]
     units: list[str]

@@ -32,8 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from landslide4sense.choices import OutputLayout, Scaling, Split
-from landslide4sense.errors import OutdatedFileError
+from landslide4sense.choices import RELEASE, OutputLayout, Scaling, Split
 from landslide4sense.files import write_json, write_text
 from landslide4sense.geo.stack import scale_divisors
 from landslide4sense.layout import (
@@ -75,15 +74,15 @@ from landslide4sense.records import (
     SplitSummary,
     Summary,
     TileRecord,
-    read_dataset_meta,
     read_manifest,
     write_dataset_meta,
     write_manifest,
 )
 from landslide4sense.runtime.processes import alongside
+from landslide4sense.store.benchmark import Benchmark, open_benchmark
 from landslide4sense.store.cache import code_version
 from landslide4sense.store.provenance import environment
-from landslide4sense.store.versions import KEEP_VERSIONS, commit, staged
+from landslide4sense.store.versions import KEEP_VERSIONS
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +116,13 @@ class Patch:
 
 def layout_splits(layout: OutputLayout) -> list[Split]:
     """The splits of a layout, in order."""
-    if OutputLayout(layout).valid:
+    if layout.valid:
         return [Split.TRAIN, Split.VAL, Split.TEST]
     return [Split.TRAIN, Split.TEST]
 
 
 def region_splits(
-    n: int, layout: OutputLayout = OutputLayout.RELEASE, train_fraction: float = 0.25
+    n: int, layout: OutputLayout = RELEASE, train_fraction: float = 0.25
 ) -> list[Split]:
     """The split of each of a region's ``n`` tiles (row-major order).
 
@@ -133,7 +132,7 @@ def region_splits(
     """
     n_train = split_count(n, train_fraction)
     n_val = 0
-    if OutputLayout(layout).valid:
+    if layout.valid:
         n_val = min(math.ceil(n_train * VAL_FRACTION), n_train - 1)
     return [Split.TRAIN] * (n_train - n_val) + [Split.VAL] * n_val + [Split.TEST] * (n - n_train)
 
@@ -141,7 +140,7 @@ def region_splits(
 def number_patches(
     regions: list[RegionTiles],
     train_fraction: float = 0.25,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    layout: OutputLayout = RELEASE,
     previous: dict[tuple[str, str], list[int]] | None = None,
 ) -> list[Patch]:
     """Split each region's tiles (:func:`region_splits`) and number them per split across
@@ -182,9 +181,7 @@ def previous_numbers(manifest: Path) -> dict[tuple[str, str], list[int]]:
     return {k: [n for *_, n in sorted(v)] for k, v in tiles.items()}
 
 
-def content_version(
-    scaling: Scaling, patches: list[Patch], layout: OutputLayout = OutputLayout.RELEASE
-) -> str:
+def content_version(scaling: Scaling, patches: list[Patch], layout: OutputLayout = RELEASE) -> str:
     """The dataset version: a hash of the scaling, the bands, and every patch's split, number,
     region, tile and content checksum; and of the layout when it is not the plain release
     (a version is one set of published files: kept versions are never rewritten)."""
@@ -196,8 +193,8 @@ def content_version(
             for p in patches
         ],
     }
-    if layout != OutputLayout.RELEASE:
-        content["layout"] = OutputLayout(layout).value
+    if layout != RELEASE:
+        content["layout"] = layout.name
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -281,7 +278,7 @@ def dataset_meta(
     created: dt.datetime,
     previous: DatasetMeta | None = None,
     train_fraction: float = 0.25,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    layout: OutputLayout = RELEASE,
     environment: dict[str, str | None] | None = None,
     overlaps: list[tuple[str, str]] | None = None,
     renumbered: list[Renumbered] | None = None,
@@ -351,52 +348,39 @@ def dataset_meta(
     )
 
 
-def previous_meta(out: Path) -> DatasetMeta | None:
-    """The benchmark already in ``out``, if any. One written by an older landslide4sense is
-    replaced (its history of versions is not carried over).
-
-    Raises:
-        InputDataError: ``out`` holds a ``dataset.json`` from a newer landslide4sense, or an
-            unreadable one.
-    """
-    path = out / DATASET_JSON
-    if not path.exists():
-        return None
-    try:
-        return read_dataset_meta(path)
-    except OutdatedFileError as err:
-        log.warning("%s; replacing it, without its history of versions", err)
-        return None
-
-
 def assemble(
-    out: str | Path,
+    out: str | Path | Benchmark,
     jobs: list[RegionJob],
     scaling: Scaling,
     train_fraction: float = 0.25,
     figures: bool = True,
-    layout: OutputLayout = OutputLayout.RELEASE,
+    layout: OutputLayout = RELEASE,
     keep: int = KEEP_VERSIONS,
 ) -> DatasetMeta:
     """Publish the benchmark of ``jobs`` (in the order they joined) into ``out`` as a new
     version, keeping the last ``keep`` versions; return its metadata.
 
-    ``layout``: ``with-valid`` holds ValidData out of each region's training tiles;
-    ``+split-files`` adds one chunked file per split beside the folders.
+    Args:
+        out: a benchmark a run holds open (:func:`~landslide4sense.store.benchmark.
+            open_benchmark`), or a folder, which is opened (locked) for the publish.
+        layout: ``valid`` holds ValidData out of each region's training tiles;
+            ``split_files`` adds one chunked file per split beside the folders.
 
     Raises:
         EmptyResultError: a region has no valid tile.
         InputDataError: ``out`` holds a benchmark from a newer landslide4sense.
         PublishError: writing failed (a full disk); the previous version stays current.
     """
-    out = Path(out)
-    with staged(out) as stage:
+    if not isinstance(out, Benchmark):
+        with open_benchmark(out, "publish", claim=False) as bench:
+            return assemble(bench, jobs, scaling, train_fraction, figures, layout, keep)
+    with out.staged() as stage:
         version = _write_version(out, stage, jobs, scaling, train_fraction, figures, layout)
-        commit(out, stage, version, [Path(job.work) / JOB_FILE for job in jobs], keep)
-    meta = read_dataset_meta(out / DATASET_JSON)  # a version published before keeps its own
+        out.commit(stage, version, [Path(job.work) / JOB_FILE for job in jobs], keep)
+    meta = out.meta()  # a version published before keeps its own
     log.info(
         "benchmark %s: %s patches, version %s",
-        out,
+        out.out,
         " + ".join(f"{getattr(meta.counts, s)} {s}" for s in layout_splits(meta.layout)),
         meta.version,
     )
@@ -404,7 +388,7 @@ def assemble(
 
 
 def _write_version(
-    out: Path,
+    bench: Benchmark,
     stage: Path,
     jobs: list[RegionJob],
     scaling: Scaling,
@@ -419,8 +403,8 @@ def _write_version(
     drawing = alongside(FIGURES_MODULE) if figures else contextlib.nullcontext()
     with drawing as draw:
         regions = [collect_tiles(job) for job in jobs]
-        previous = previous_numbers(out / MANIFEST_CSV)
-        patches = number_patches(regions, train_fraction, layout, previous)
+        numbers = previous_numbers(bench.out / MANIFEST_CSV)
+        patches = number_patches(regions, train_fraction, layout, numbers)
         version = content_version(scaling, patches, layout)
         rows = manifest_rows(patches, version)
         # Imported here: geopandas is needed only to publish.
@@ -441,12 +425,12 @@ def _write_version(
             scaling,
             version=version,
             created=dt.datetime.now(dt.UTC).replace(microsecond=0),
-            previous=previous_meta(out),
+            previous=bench.meta(),
             train_fraction=train_fraction,
             layout=layout,
             environment=environment(),
             overlaps=overlaps,
-            renumbered=renumbered(patch_numbers(patches), previous),
+            renumbered=renumbered(patch_numbers(patches), numbers),
         )
         splits = layout_splits(layout)
         if draw is not None:
@@ -483,7 +467,7 @@ def _write_files(
         img_src, mask_src = p.job.patch_paths(p.tile.row, p.tile.col)
         _link(img_src, stage / p.image)
         _link(mask_src, stage / p.mask)
-    if OutputLayout(layout).split_files:
+    if layout.split_files:
         write_split_files(stage, version, splits)
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from landslide4sense.choices import DemKind, OutputLayout, Scaling, Split
+from landslide4sense.choices import DemKind, Scaling, Split
 from landslide4sense.layout import SPLIT_DIRS
 from landslide4sense.records import DatasetMeta, LabelReport
 from landslide4sense.regions.schema import DEFAULT_LICENCE
@@ -331,7 +331,7 @@ def hub_configs(meta: DatasetMeta) -> list[dict]:
     default is ``manifest`` (one row per patch), never the STAC items it would guess.
     """
     manifest = {"config_name": "manifest", "data_files": "manifest.csv"}
-    if not OutputLayout(meta.layout).split_files:
+    if not meta.layout.split_files:
         return [{**manifest, "default": True}]
     files = [{"split": HUB_SPLITS[s], "path": f"{SPLIT_DIRS[Split(s)]}.h5"} for s in _splits(meta)]
     return [{"config_name": "patches", "data_files": files, "default": True}, manifest]
@@ -357,8 +357,7 @@ def usage_section(meta: DatasetMeta) -> str:
         "`ValidData/` holds the validation patches (the last tenth of each region's training "
         "tiles, not in `TrainData/`), so all three splits load."
         if meta.counts.val
-        else 'this benchmark has no `ValidData/`: `split="val"` needs one built with '
-        "`--layout with-valid`."
+        else 'this benchmark has no `ValidData/`: `split="val"` needs one built with `--valid`.'
     )
     n_train, n_test = meta.counts.train, meta.counts.test
     return f"""## How to use it
@@ -383,7 +382,7 @@ def standardise(sample):
     return sample
 
 train = Landslide4Sense(root, split="train", transforms=standardise)  # image and mask
-val = Landslide4Sense(root, split="val", transforms=standardise)  # --layout with-valid
+val = Landslide4Sense(root, split="val", transforms=standardise)  # built with --valid
 test = Landslide4Sense(root, split="test", transforms=standardise)
 ```
 

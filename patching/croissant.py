@@ -10,7 +10,7 @@ Every path is relative to the benchmark folder.
 
 from __future__ import annotations
 
-from landslide4sense.choices import OutputLayout, Split
+from landslide4sense.choices import Split
 from landslide4sense.layout import SPLIT_DIRS, SPLIT_FILES
 from landslide4sense.patching.card import CITATION
 from landslide4sense.records import DatasetMeta, ManifestRow
@@ -101,7 +101,7 @@ def _file_set(name: str, folder: str, what: str, splits: list[str]) -> dict:
 def _split_files(meta: DatasetMeta, splits: list[str]) -> list[dict]:
     """The file set of the split files (``TrainData.h5``...), where the layout has them: what
     the Hugging Face Hub's loader reads (the card's ``configs``)."""
-    if not OutputLayout(meta.layout).split_files:
+    if not meta.layout.split_files:
         return []
     return [
         {

@@ -15,6 +15,7 @@ from landslide4sense.geo import Grid
 from landslide4sense.layout import S2_BANDS
 from landslide4sense.patching import RegionJob
 from landslide4sense.records import DatasetMeta, ManifestRow
+from landslide4sense.store.benchmark import open_benchmark
 
 # The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
 FIXTURES = Path(
@@ -150,6 +151,12 @@ SPLIT = {"patches": 2, "landslide_share": 0.25, "landslide": [1.0] * 14, "backgr
 def strip_grid(cols: int, x0: float) -> Grid:
     """A grid one patch high and ``cols`` patches wide, its left edge at ``x0`` (UTM 33N)."""
     return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128)
+
+
+def restore(out: Path, version: str) -> None:
+    """What ``l4s restore`` does: open the benchmark once (its lock), make ``version`` current."""
+    with open_benchmark(out, f"l4s restore {version}", claim=False) as bench:
+        bench.restore(version)
 
 
 def cut_regions(root: Path, cols: tuple[int, ...] = (5, 3, 2)) -> list[RegionJob]:

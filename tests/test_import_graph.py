@@ -272,6 +272,6 @@ def test_sources_only_fetch():
     # STAC does not borrow Earth Engine's module (grid helpers live in acquisition.base).
     assert f"{acq}.earthengine" not in g[f"{acq}.stac"]
     # Sentinel-2 sources neither fetch the DEM nor look for labels: the flow composes them.
-    for source in ("earthengine", "stac", "local"):
+    for source in ("earthengine", "stac", "cdse", "local"):
         assert f"{acq}.dem" not in g[f"{acq}.{source}"], source
         assert f"{acq}.asf" not in g[f"{acq}.{source}"], source

@@ -32,7 +32,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,36 +47,18 @@ from landslide4sense.layout import (
     MANIFEST_CSV,
     MASK_DIR,
     MASK_STEM,
+    SPLIT_DIRS,
     STACK_BANDS,
     numbered,
 )
 from landslide4sense.records import read_dataset_meta, read_manifest
+from landslide4sense.store.versions import check_version
 from landslide4sense.training.metrics import NODATA
 
 log = logging.getLogger(__name__)
 
-#: Split folders of both layouts, by the names TorchGeo uses for the splits.
-SPLIT_DIRS = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
 #: Names a split may have in ``manifest.csv``.
 MANIFEST_SPLITS = {"train": ("train",), "val": ("val", "validation"), "test": ("test",)}
-#: A dataset version this project writes (a content hash), or one made for a folder without
-#: ``dataset.json`` (:func:`folder_version`). Versions name folders: nothing else is accepted.
-VERSION_PATTERN = re.compile(r"(release-)?[0-9a-f]{12}")
-
-
-def check_version(version: object, source: str | Path) -> str:
-    """``version`` if it is one of ours; it becomes a folder name, so nothing else is accepted.
-
-    Raises:
-        InputDataError: not a 12-digit lower-case hex digest (``release-`` prefix allowed).
-    """
-    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
-        raise InputDataError(
-            f"{source}: field 'version' is {version!r}, not a dataset version of ours (12 hex "
-            "digits, as `l4s build` writes); rebuild the benchmark, or remove dataset.json to "
-            "train on the folder as a release"
-        )
-    return version
 
 
 def _open(path: Path, key: str) -> h5py.File:

@@ -18,7 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from landslide4sense.training.data import SPLIT_DIRS
+from landslide4sense.layout import SPLIT_DIRS
 
 # Per-band background level and landslide shift (l4s-scaled units), bands B1..B12, slope, DEM.
 BACKGROUND = np.array([1.0, 1.0, 1.1, 1.1, 1.4, 1.4, 1.3, 1.4, 1.2, 1.3, 1.3, 1.3, 0.4, 0.5])

@@ -1,12 +1,12 @@
 """Stage folders and their keys: a re-run redoes exactly what changed, and trusts nothing else.
 
 A stage's folder is named by a key over everything that changes its output: the content of its
-input files (:func:`file_hash`), the code version (:func:`code_version`: the package version
-and a hash of the pipeline's source) and every parameter. A stage writes into a temporary
-folder that is renamed when whole (:func:`building`) and sealed with the size and modification
-time of every file in it; :func:`reusable` checks the seal before a folder is used again, so a
-file deleted, cut short or rewritten since is found, and the message names the folder to
-delete.
+input files (:func:`landslide4sense.files.file_hash`), the code version (:func:`code_version`:
+the package version and a hash of the pipeline's source) and every parameter. A stage writes
+into a temporary folder that is renamed when whole (:func:`building`) and sealed with the size
+and modification time of every file in it; :func:`reusable` checks the seal before a folder is
+used again, so a file deleted, cut short or rewritten since is found, and the message names the
+folder to delete.
 """
 
 from __future__ import annotations
@@ -64,29 +64,6 @@ def source_digest(packages: tuple[str, ...]) -> str:
                 h.update(f"{package}.{path.stem}\0".encode())
                 h.update(path.read_bytes())
     return h.hexdigest()[:12]
-
-
-def file_hash(path: str | Path, memo: str | Path | None = None) -> str:
-    """The sha256 of a file's content. With ``memo`` (a folder), a file whose size,
-    modification time and inode are unchanged since it was last hashed is not read again."""
-    path = Path(path).resolve()
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-    entry = Path(memo) / f"{digest(str(path))}.json" if memo is not None else None
-    if entry is not None and entry.exists():
-        try:
-            known = json.loads(entry.read_text())
-            if known["path"] == str(path) and known["stamp"] == stamp:
-                return known["sha256"]
-        except (ValueError, KeyError, TypeError):
-            pass  # a damaged memo: hash again
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    if entry is not None:
-        write_json(entry, {"path": str(path), "stamp": stamp, "sha256": h.hexdigest()})
-    return h.hexdigest()
 
 
 def stage_key(*parts: Any) -> str:

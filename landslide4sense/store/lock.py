@@ -11,9 +11,10 @@ as soon as the folder is free, so two ``add-region`` runs started together both 
 after the other. Waiting, rather than failing at once, is what the production stack needs:
 the retraining that a new version triggers starts while its build is still finishing.
 
-Within one process the lock is re-entrant for the thread that holds it (the flow holds it,
-and the publish step it calls takes it again); other threads of the process wait like other
-processes do.
+A run takes the lock once, when it opens the folder (:func:`landslide4sense.store.benchmark.
+open_benchmark`), and everything it does to the folder happens under that one hold. Other
+threads of the process wait like other processes do; the holding thread taking it a second
+time is a mistake in the code, refused at once (it would wait for itself forever).
 """
 
 from __future__ import annotations
@@ -45,9 +46,9 @@ class OutputLocked(L4SError, TimeoutError):
 class _Held:
     """This process's hold on one lock file."""
 
-    thread: threading.RLock = field(default_factory=threading.RLock)
+    thread: threading.Lock = field(default_factory=threading.Lock)
     fd: int | None = None
-    depth: int = 0
+    owner: int | None = None  # the holding thread's ident
 
 
 _registry = threading.Lock()
@@ -165,25 +166,26 @@ def output_lock(
 
     Raises:
         OutputLocked: still held by another run after ``timeout`` seconds.
+        RuntimeError: this thread holds it already (a run takes it once).
     """
     out = Path(out).resolve()
     with _registry:
         held = _held.setdefault(str(lock_path(out)), _Held())
+    if held.owner == threading.get_ident():
+        raise RuntimeError(f"{out}: this thread holds its lock already; take it once")
     if not held.thread.acquire(timeout=-1 if timeout is None else timeout):
         raise OutputLocked(f"{out} is in use by another run of this process; try again later")
     try:
-        if held.depth == 0:
-            held.fd = _flock(out, timeout, on_wait)
-            _announce(held.fd, command, flow_run)
-        held.depth += 1
+        held.fd = _flock(out, timeout, on_wait)
+        held.owner = threading.get_ident()
         try:
+            _announce(held.fd, command, flow_run)
             yield
         finally:
-            held.depth -= 1
-            if held.depth == 0 and held.fd is not None:
-                os.ftruncate(held.fd, 0)
-                os.close(held.fd)  # closing the descriptor releases the lock
-                held.fd = None
+            held.owner = None
+            os.ftruncate(held.fd, 0)
+            os.close(held.fd)  # closing the descriptor releases the lock
+            held.fd = None
     finally:
         held.thread.release()
 
@@ -192,4 +194,4 @@ def is_held(out: str | Path) -> bool:
     """Whether this process holds the lock of ``out``."""
     with _registry:
         held = _held.get(str(lock_path(Path(out).resolve())))
-    return held is not None and held.depth > 0
+    return held is not None and held.fd is not None

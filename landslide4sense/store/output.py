@@ -13,7 +13,7 @@ from pathlib import Path
 
 from landslide4sense import __version__
 from landslide4sense.errors import ConfigError
-from landslide4sense.files import read_json, write_json
+from landslide4sense.files import write_json
 from landslide4sense.layout import DATASET_JSON, MARKER, STATE_DIR
 
 
@@ -24,12 +24,6 @@ class NotABenchmarkError(ConfigError):
 def is_benchmark(out: str | Path) -> bool:
     """Whether ``out`` carries our marker."""
     return (Path(out) / STATE_DIR / MARKER).is_file()
-
-
-def current_meta(out: str | Path) -> dict | None:
-    """The ``dataset.json`` of the benchmark's current version, or None (none published yet)."""
-    path = Path(out) / DATASET_JSON
-    return read_json(path) if path.is_file() else None
 
 
 def check_output(out: str | Path) -> None:

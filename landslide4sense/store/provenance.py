@@ -10,7 +10,6 @@ the numbers (GDAL and PROJ reproject, numpy computes, h5py writes, torch trains)
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import subprocess
@@ -20,14 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from landslide4sense import __version__
-
-
-def _file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+from landslide4sense.files import file_hash
 
 
 def portable(path: str | Path, roots: Mapping[str, str | Path]) -> str:
@@ -47,7 +39,7 @@ def portable(path: str | Path, roots: Mapping[str, str | Path]) -> str:
         if resolved.is_relative_to(Path(root).resolve()):
             return Path(name, resolved.relative_to(Path(root).resolve())).as_posix()
     if resolved.is_file():
-        return f"{resolved.name} (sha256 {_file_hash(resolved)})"
+        return f"{resolved.name} (sha256 {file_hash(resolved)[:16]})"
     return resolved.name
 
 

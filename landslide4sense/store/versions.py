@@ -23,6 +23,10 @@ never deleted: pruning removes only the files a version's own list names.
 
 To read one version throughout (a long training run while new versions may be published),
 read ``OUT/versions/<version>/``: :func:`version_folder` gives the current one.
+
+Staging, committing and restoring write the folder: they run under its lock, which the run
+took once when it opened the folder (:func:`landslide4sense.store.benchmark.open_benchmark`,
+whose :class:`~landslide4sense.store.benchmark.Benchmark` calls them). Reading needs no lock.
 """
 
 from __future__ import annotations
@@ -39,10 +43,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from landslide4sense.errors import ConfigError, L4SError, MissingInputError
+from landslide4sense.errors import ConfigError, InputDataError, L4SError, MissingInputError
 from landslide4sense.files import files_under, write_json
 from landslide4sense.layout import CURRENT, DATASET_JSON, VERSION_FILE, VERSIONS_DIR
-from landslide4sense.store.lock import output_lock
 from landslide4sense.store.output import is_benchmark
 
 log = logging.getLogger(__name__)
@@ -58,18 +61,30 @@ class PublishError(L4SError, OSError):
     """Publishing failed (a full disk, a folder in the way); the previous version stays."""
 
 
-def check_version(version: str) -> str:
-    """``version`` if it has the form of ours (12 hex digits); never a path.
+def check_version(version: object, source: str | Path | None = None) -> str:
+    """``version`` if it has the form of ours (12 hex digits); it names folders, so nothing else
+    is taken (``/etc``, ``../x``, an empty string...).
+
+    Args:
+        version: a version a user gave, or one read from a file.
+        source: the file it was read from (its field ``version``); None when a user gave it.
 
     Raises:
-        ConfigError: anything else (``/etc``, ``../x``, an empty string...).
+        ConfigError: a version a user gave is not one of ours.
+        InputDataError: the ``version`` of file ``source`` is not one of ours.
     """
-    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+    if isinstance(version, str) and VERSION_PATTERN.fullmatch(version):
+        return version
+    if source is None:
         raise ConfigError(
             f"{version!r} is not a landslide4sense dataset version (12 hexadecimal digits, "
             "like 86620ba3cd76); `l4s versions OUT` lists them"
         )
-    return version
+    raise InputDataError(
+        f"{source}: field 'version' is {version!r}, not a dataset version of ours (12 hex "
+        "digits, as `l4s build` writes); rebuild the benchmark, or remove dataset.json to "
+        "train on the folder as a release"
+    )
 
 
 def current_version(out: str | Path) -> str | None:
@@ -170,26 +185,25 @@ def version_jobs(out: str | Path, version: str | None = None) -> list[Path]:
 
 @contextmanager
 def staged(out: str | Path) -> Iterator[Path]:
-    """A fresh, invisible folder to write a version into, under the folder's lock; hand it to
-    :func:`commit` inside the block. Leftovers of killed publishes go first; the folder goes
-    if the block fails.
+    """A fresh, invisible folder to write a version into; hand it to :func:`commit` inside the
+    block. Leftovers of killed publishes go first; the folder goes if the block fails. The
+    caller holds the folder's lock (:meth:`.Benchmark.staged`).
 
     Raises:
         PublishError: writing failed on a full disk or another system error.
     """
     out = Path(out)
-    with output_lock(out, "publish"):
-        stage = out / VERSIONS_DIR / f"{STAGING_PREFIX}{uuid.uuid4().hex[:8]}"
-        try:
-            _sweep(out)
-            stage.mkdir(parents=True)
-            yield stage
-        except L4SError:
-            raise
-        except OSError as err:
-            raise _failed(out, "writing a new version", err) from err
-        finally:
-            shutil.rmtree(stage, ignore_errors=True)
+    stage = out / VERSIONS_DIR / f"{STAGING_PREFIX}{uuid.uuid4().hex[:8]}"
+    try:
+        _sweep(out)
+        stage.mkdir(parents=True)
+        yield stage
+    except L4SError:
+        raise
+    except OSError as err:
+        raise _failed(out, "writing a new version", err) from err
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _failed(out: Path, what: str, err: OSError) -> PublishError:
@@ -208,7 +222,7 @@ def commit(
     current; prune versions beyond the last ``keep``.
 
     Args:
-        out: the benchmark folder (its lock is taken, or held already by this thread).
+        out: the benchmark folder (the caller holds its lock: :meth:`.Benchmark.commit`).
         stage: a folder from :func:`staged`, holding the whole version.
         version: its version (see :func:`check_version`).
         jobs: the region job files, in join order (recorded for the next ``add-region``).
@@ -220,43 +234,42 @@ def commit(
     """
     out = Path(out)
     check_version(version)
-    with output_lock(out, "publish"):
-        try:
-            files = sorted(name for name, _ in files_under(stage))
-            record = {
-                "version": version,
-                "made_current": time.time_ns(),
-                "jobs": [os.path.relpath(j, out) for j in jobs],
-                "files": [*files, VERSION_FILE],
-            }
-            write_json(stage / VERSION_FILE, record)
-            target = out / VERSIONS_DIR / version
-            if _is_complete(target):  # the same content is published already
-                shutil.rmtree(stage)
-                _made_current(target)
-            else:
-                _remove_version(target)  # a half-pruned leftover of the same name
-                os.rename(stage, target)
-            _switch(out, version)
-            _prune(out, max(1, keep))
-            _sweep(out)
-        except L4SError:
-            raise
-        except OSError as err:
-            raise _failed(out, f"publishing version {version}", err) from err
+    try:
+        files = sorted(name for name, _ in files_under(stage))
+        record = {
+            "version": version,
+            "made_current": time.time_ns(),
+            "jobs": [os.path.relpath(j, out) for j in jobs],
+            "files": [*files, VERSION_FILE],
+        }
+        write_json(stage / VERSION_FILE, record)
+        target = out / VERSIONS_DIR / version
+        if _is_complete(target):  # the same content is published already
+            shutil.rmtree(stage)
+            _made_current(target)
+        else:
+            _remove_version(target)  # a half-pruned leftover of the same name
+            os.rename(stage, target)
+        _switch(out, version)
+        _prune(out, max(1, keep))
+        _sweep(out)
+    except L4SError:
+        raise
+    except OSError as err:
+        raise _failed(out, f"publishing version {version}", err) from err
 
 
 def restore(out: str | Path, version: str) -> None:
-    """Make kept ``version`` the current one again (its files are untouched).
+    """Make kept ``version`` the current one again (its files are untouched). The caller holds
+    the folder's lock (:meth:`.Benchmark.restore`).
 
     Raises:
         ConfigError: ``version`` is not one of ours.
         MissingInputError: ``out`` keeps no such version.
     """
     out = Path(out)
-    with output_lock(out, f"l4s restore {version}"):
-        _made_current(version_folder(out, version))
-        _switch(out, version)
+    _made_current(version_folder(out, version))
+    _switch(out, version)
 
 
 def _made_current(folder: Path) -> None:

@@ -150,9 +150,9 @@ def test_a_download_without_a_login_fails_at_once_with_the_fix(asf_services, tmp
 
     fake, region, grid = asf_services
     source = AsfDemSource(host=fake.host, session=asf.ASFSession(), policy=FAST)
-    with pytest.raises(SourceError, match=r"refused the download.*EULA"):
+    with pytest.raises(SourceError, match=r"a web page \(https://.*/oauth/authorize.*not the zip"):
         source.fetch_dem(region, grid, tmp_path)
-    assert fake.refused == [401]  # not retried
+    assert fake.refused == ["login"]  # not retried
     assert not list(tmp_path.rglob("*.zip*"))  # nothing half-written
     monkeypatch.setenv("EARTHDATA_TOKEN", "expired")
     with pytest.raises(SourceError, match="Earthdata login failed"):
@@ -170,6 +170,43 @@ def test_transient_download_errors_are_retried(asf_services, tmp_path):
     fake.fail_first = 100
     with pytest.raises(SourceError, match=r"failed 6 time\(s\).*re-run later"):
         source.fetch_dem(region, grid, tmp_path / "b")
+
+
+def test_a_login_without_the_eula_gets_the_link_to_accept_it(asf_services, tmp_path):
+    fake, region, grid = asf_services
+    fake.eula = set()
+    source = AsfDemSource(host=fake.host, session=session(edl_host=fake.host), policy=FAST)
+    with pytest.raises(SourceError, match=r"EULA is not accepted yet; open https://.*/approve_app"):
+        source.fetch_dem(region, grid, tmp_path)
+    assert fake.refused == ["eula"] and not list(tmp_path.rglob("*.zip*"))
+
+
+def test_404_is_final_429_waits_what_asf_asks(asf_services, tmp_path):
+    fake, region, grid = asf_services
+    sleeps = []
+    policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
+    source = AsfDemSource(host=fake.host, session=session(edl_host=fake.host), policy=policy)
+    fake.fail_first, fake.fail_status, fake.retry_after = 1, 429, "3"
+    assert source.fetch_dem(region, grid, tmp_path / "a").path.exists()
+    assert sleeps == [3.0] and len(fake.downloads) == 2
+    fake.fail_first, fake.fail_status = 100, 404
+    with pytest.raises(SourceError, match=r"HTTP 404.*no longer serves"):
+        source.fetch_dem(region, grid, tmp_path / "b")
+    assert sleeps == [3.0] and len(fake.downloads) == 3  # not retried
+
+
+def test_a_cmr_read_timeout_is_retried(asf_services, monkeypatch):
+    import asf_search.constants.INTERNAL as internal
+
+    fake, region, _ = asf_services
+    monkeypatch.setattr(internal, "CMR_TIMEOUT", 3)
+    fake.slow_searches, fake.search_delay = 1, 5.0
+    sleeps = []
+    policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
+    found = AsfDemSource(host=fake.host, session=session(edl_host=fake.host), policy=policy).search(
+        region
+    )
+    assert found and len(sleeps) == 1 and len(fake.searches) == 2
 
 
 def test_partial_cover_and_no_granule_are_clear_errors(asf_services, tmp_path):

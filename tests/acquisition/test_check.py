@@ -5,11 +5,14 @@ import pytest
 import rasterio
 from rasterio.warp import transform_bounds
 
-from landslide4sense.acquisition.check import check_sources
+from landslide4sense.acquisition.check import check_asf, check_sources
 from landslide4sense.flows.cli import main
 from landslide4sense.regions import region_grid
 from tests.acquisition.fakes import FakeAsf, FakeEarthEngine, FakeS3, FakeStac, Granule
+from tests.acquisition.fakes.cdse import FakeCdse
 from tests.acquisition.fakes.earthengine import s2_catalog
+from tests.acquisition.test_cdse import KEYS as CDSE_KEYS
+from tests.acquisition.test_cdse import archive as cdse_archive
 from tests.acquisition.test_earthengine import TOKEN, scene_grid, uniform_scene
 from tests.acquisition.test_stac import KEYS, REGION, archive
 from tests.helpers import CONTRACTS, RIOTILER, needs
@@ -29,6 +32,10 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
     ]
     ee_fake = FakeEarthEngine(s2_catalog(scene_grid(grid), scenes, REGION.aoi_geometry()))
     items, files = archive(tmp_path / "bucket")
+    monkeypatch.setenv("CDSE_S3_ACCESS_KEY", "cdse-access-key")
+    monkeypatch.setenv("CDSE_S3_SECRET_KEY", "cdse-secret-key")
+    cdse_items, cdse_files = cdse_archive(tmp_path / "eodata")
+    eodata = FakeS3(cdse_files, keys=CDSE_KEYS, region="default", bucket="eodata", payer=False)
     with rasterio.open(RIOTILER / "B01.jp2") as src:
         w, s, e, n = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     frame = Granule(8000, 900, 100, [(w, s), (e, s), (e, n), (w, n), (w, s)], b"PK")
@@ -36,6 +43,8 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
         ee_fake.running(),
         FakeStac(items).running() as api,
         FakeS3(files).running() as s3,
+        FakeCdse(cdse_items).running() as cdse_api,
+        eodata.running(),
         FakeAsf([frame], tmp_path).running() as asf,
     ):
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(asf.cert))
@@ -44,10 +53,15 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
             "ee_creds": TOKEN,
             "stac_url": api.url,
             "s3_endpoint": s3.url,
+            "cdse_url": cdse_api.url,
+            "cdse_s3": eodata.url,
             "cmr_host": asf.host,
             "edl_host": asf.host,
         }
         checks = check_sources(REGION, **endpoints)
+        asf.eula = set()  # the login works, the ALOS PALSAR EULA was never accepted
+        (*_, eula) = check_asf(REGION, asf.host, asf.host)
+    assert (eula.what, eula.ok) == ("download", False) and "/approve_app" in eula.detail
     lines = "\n".join(c.line() for c in checks)
     assert all(c.ok for c in checks), lines
     assert [(c.source, c.what) for c in checks] == [
@@ -58,13 +72,20 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
         ("stac", "endpoint"),
         ("stac", "scenes"),
         ("stac", "bucket"),
+        ("cdse", "credentials"),
+        ("cdse", "endpoint"),
+        ("cdse", "scenes"),
+        ("cdse", "bucket"),
         ("asf", "credentials"),
         ("asf", "login"),
         ("asf", "granules"),
+        ("asf", "download"),
     ]
-    assert "COPERNICUS/S2_HARMONIZED: 2 scene(s) in the window; Cloud Score+ found" in lines
+    assert "COPERNICUS/S2_HARMONIZED: 2 scene(s) in the window; Cloud Score+ for 2" in lines
     assert "3 scene(s) under 60.0% cloud in the window" in lines  # A, B and the 40% one
+    assert "2 scene(s) under 60.0% cloud in the window" in lines  # CDSE's A and B
     assert "1 RTC granule(s) over the AOI; 1 cover it" in lines
+    assert "ASF would send AP_08000_FBS_F0900_RT1.zip" in lines  # headers only
     assert s3.bytes < 100_000  # a header, not the bands
 
 
@@ -79,6 +100,7 @@ def test_without_credentials_each_source_says_what_to_set(tmp_path, monkeypatch,
         "EARTHDATA_USERNAME",
         "EARTHDATA_PASSWORD",
         "EARTHDATA_TOKEN",
+        "CDSE_S3_ACCESS_KEY",
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no stored credentials, ~/.aws or ~/.netrc
@@ -88,6 +110,7 @@ def test_without_credentials_each_source_says_what_to_set(tmp_path, monkeypatch,
     for source, fix in (
         ("earthengine", "earthengine authenticate"),
         ("stac", "AWS_ACCESS_KEY_ID"),
+        ("cdse", "CDSE_S3_ACCESS_KEY"),
         ("asf", "EARTHDATA_USERNAME"),
     ):
         line = next(x for x in out.splitlines() if x.startswith(f"FAIL {source:<12} credentials"))

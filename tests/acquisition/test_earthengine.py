@@ -396,6 +396,78 @@ def test_an_interrupted_export_resumes(stand_in, tmp_path):
     assert resumed.cache_hits == len(cached) and resumed.requests == len(reqs) - len(cached)
 
 
+def test_a_block_too_big_to_compute_is_split_and_stitched_exactly(stand_in, tmp_path):
+    """Earth Engine answers a median it cannot hold in memory with HTTP 400: the block is
+    fetched as quadrants, and the composite is byte-identical to an unsplit one."""
+    source = eem.EarthEngineSource(concurrency=2, url=stand_in.url, creds=TOKEN, policy=FAST)
+    whole = source.fetch(REGION, GRID, tmp_path / "whole")
+    assert set(stand_in.statuses) == {200} and whole.details["split_blocks"] == 0
+    stand_in.statuses.clear()
+    # The 10 m group's one block (279 x 286 px) is too big; its quadrants (at most 140 x 143
+    # px) and the coarser groups' blocks (at most 140 x 144 px) are not.
+    stand_in.max_pixels = 21_000
+    split = source.fetch(REGION, GRID, tmp_path / "split")
+    assert split.details["split_blocks"] == 1
+    assert sorted(stand_in.statuses) == [200] * 6 + [400]  # 4 quadrants, the 20 and 60 m blocks
+    for band in eem.S2_NATIVE_RESOLUTION:
+        assert split.bands[band].read_bytes() == whole.bands[band].read_bytes(), band
+
+
+def test_too_big_even_when_split_says_what_to_narrow(stand_in, tmp_path):
+    eem.initialize(stand_in.url, TOKEN, FAST)
+    stand_in.max_pixels, stand_in.too_big = 1000, "Computation timed out."
+    reqs = plan_blocks("s2-10m", ("B02",), GRID)
+    body = eem.request_bodies(eem.s2_composite(REGION))
+    with pytest.raises(SourceError, match=r"timed out.*even after splitting.*narrow the imagery"):
+        download_blocks(reqs, body, eem.send, tmp_path, policy=FAST, min_side=128)
+    assert stand_in.statuses == [400] * 3  # the block, its first quadrant, and that one's (70 px)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b.pop("expression"),
+        lambda b: b["grid"].pop("dimensions"),
+        lambda b: b["grid"].update(crsCode="EPSG:999999"),
+    ],
+    ids=["no expression", "no dimensions", "unknown EPSG"],
+)
+def test_a_malformed_body_is_a_400_reported_as_a_bug(stand_in, tmp_path, change):
+    body = a_body()  # (built offline: initialize after)
+    change(body)
+    eem.initialize(stand_in.url, TOKEN, FAST)
+    r = computepixels(stand_in, body)
+    assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    with pytest.raises(SourceError, match="the request is malformed, a bug in l4s") as err:
+        eem.send(body, tmp_path / "block.tif")
+    assert "too big" not in str(err.value)
+
+
+def test_plan_shows_block_sides_and_smaller_blocks_mean_more_requests(capsys):
+    from landslide4sense.flows.cli import main
+
+    kodagu = ROOT / "regions" / "kodagu-2018.yaml"
+    assert main(["plan", str(kodagu)]) in (0, None)
+    default = capsys.readouterr().out
+    assert main(["plan", str(kodagu), "--source", "earthengine", "--block-px", "1024"]) in (0, None)
+    small = capsys.readouterr().out
+
+    def count(out: str) -> int:
+        return int(out.split(" computePixels requests")[0].split()[-1])
+
+    assert "(blocks: 10m 2304 px, 20m 1792 px" in default and "10m 1024 px" in small
+    assert count(default) == 9 and count(small) == 35
+    region = next(r for r in PAPER if r.name == "kodagu-2018")
+    assert len(eem.plan(region, region_grid(region), side=1024)["requests"]) == 35
+    # The region file's imagery.block_px does the same (the CLI's --block-px wins).
+    data = json.loads(region.model_dump_json())
+    small = parse_region({**data, "imagery": {**data["imagery"], "block_px": 1024}})
+    assert len(eem.plan(small, region_grid(small))["requests"]) == 35
+    assert len(eem.plan(small, region_grid(small), side=1536)["requests"]) == 14
+    with pytest.raises(ValueError, match="block_px"):
+        parse_region({**data, "imagery": {**data["imagery"], "block_px": 64}})
+
+
 def test_dem_from_earth_engine(monkeypatch, tmp_path):
     from landslide4sense.acquisition import fetch_dem
     from tests.acquisition.fakes import Scene

@@ -5,12 +5,14 @@ import time
 from pathlib import Path
 
 import pytest
+from affine import Affine
 
 from landslide4sense.acquisition.download import (
     BlockResult,
     block_path,
     fetch_block,
     peak_overlap,
+    plan_blocks,
     request_key,
     summarize,
 )
@@ -22,6 +24,7 @@ from landslide4sense.acquisition.retry import (
     retry_after_seconds,
 )
 from landslide4sense.errors import SourceError
+from landslide4sense.geo import Grid
 
 
 def test_statuses_by_kind():
@@ -96,13 +99,14 @@ def test_peak_overlap_of_intervals():
 
 
 def test_summarize_counts_requests_retries_and_cache_hits(tmp_path):
-    results = [None, BlockResult(10, ((0, 1), (1, 3))), BlockResult(5, ((0, 2),))]
+    results = [None, BlockResult(10, ((0, 1), (1, 3)), 1), BlockResult(5, ((0, 2),))]
     r = summarize([tmp_path / str(i) for i in range(3)], results, seconds=3.0)
     assert (r.cache_hits, r.requests, r.retries, r.bytes) == (1, 3, 1, 15)
     assert r.max_in_flight == 2 and r.busy_seconds == 5 and r.seconds == 3.0
 
 
 def test_fetch_block_writes_atomically_and_retries(tmp_path):
+    req = plan_blocks("g", ("B02",), Grid("EPSG:32633", Affine(10, 0, 0, 0, -10, 0), 4, 4))[0]
     body = {"grid": 1}
     path = block_path(tmp_path, body)
     assert path == tmp_path / request_key(body)[:2] / f"{request_key(body)}.tif"
@@ -116,8 +120,9 @@ def test_fetch_block_writes_atomically_and_retries(tmp_path):
         dest.write_bytes(b"whole")
         return 5
 
-    result = fetch_block(body, path, send, RetryPolicy(base=0, seed=0))
+    result = fetch_block(req, lambda r: body, send, tmp_path, RetryPolicy(base=0, seed=0))
     assert result.bytes == 5 and len(result.attempts) == 2 and path.read_bytes() == b"whole"
+    assert result.retries == 1
     assert not tries[0].exists() and sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
     def refused(b: dict, dest: Path) -> int:
@@ -126,5 +131,5 @@ def test_fetch_block_writes_atomically_and_retries(tmp_path):
 
     other = block_path(tmp_path, {"grid": 2})
     with pytest.raises(SourceError):
-        fetch_block({"grid": 2}, other, refused, RetryPolicy())
+        fetch_block(req, lambda r: {"grid": 2}, refused, tmp_path, RetryPolicy())
     assert not other.parent.exists() or not list(other.parent.iterdir())  # nothing left

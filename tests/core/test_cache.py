@@ -5,12 +5,12 @@ import time
 
 import pytest
 
+from landslide4sense.files import file_hash
 from landslide4sense.store.cache import (
     PIPELINE,
     CacheError,
     building,
     code_version,
-    file_hash,
     read_cached,
     reusable,
     seal,

@@ -16,11 +16,10 @@ from landslide4sense.store.versions import (
     current_version,
     data_folder,
     list_versions,
-    restore,
     version_folder,
     version_jobs,
 )
-from tests.helpers import cut_regions
+from tests.helpers import cut_regions, restore
 
 
 @pytest.fixture

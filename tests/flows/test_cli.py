@@ -121,9 +121,9 @@ def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
     with pytest.raises(SystemExit):
         main(["build", "--help"])
     out = " ".join(capsys.readouterr().out.split())  # unwrapped
-    assert "--source {local,earthengine,stac}" in out and "(default: local)" in out
+    assert "--source {local,earthengine,stac,cdse}" in out and "(default: local)" in out
+    assert "--valid, --no-valid" in out and "--split-files, --no-split-files" in out
     assert "--layout {release,release+split-files,with-valid,with-valid+split-files}" in out
-    assert "(default: release)" in out
     assert "(default: None)" not in out and "(default: False)" not in out
     with pytest.raises(SystemExit):
         main(["train", "--help"])
@@ -168,7 +168,7 @@ def test_completion_script_completes_commands_options_and_choices(capsys, tmp_pa
     assert completions(script, "l4s versions --") == ["--help", "--json"]
     assert completions(script, "l4s annotate c") == ["candidates"]
     assert completions(script, "l4s annotate candidates --f") == ["--from-model", "--force"]
-    assert completions(script, "l4s build --source ") == ["local", "earthengine", "stac"]
+    assert completions(script, "l4s build --source ") == ["local", "earthengine", "stac", "cdse"]
     assert completions(script, "l4s plan x.yaml --source e") == ["earthengine"]
     (tmp_path / "bench").mkdir()
     assert completions(script, f"l4s versions {tmp_path}/be") == [f"{tmp_path}/bench"]
@@ -206,8 +206,27 @@ def test_browse_prints_the_page_or_says_there_is_none(tmp_path, capsys):
     url = capsys.readouterr().out.strip()
     assert url == (out / "browse" / "index.html").resolve().as_uri()
     assert url.startswith("file:///") and "/versions/" in url  # the current version's own
-    assert main(["browse", str(tmp_path)]) == 2
+    assert main(["browse", str(tmp_path)]) == 2  # not a benchmark
     assert "not a landslide4sense benchmark folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "deprecated"),
+    [
+        (["build"], (False, False), False),
+        (["build", "--valid", "--split-files"], (True, True), False),
+        (["add-region", "r.yaml"], (None, None), False),  # the benchmark's
+        (["add-region", "r.yaml", "--no-valid"], (False, None), False),
+        (["build", "--layout", "with-valid"], (True, False), True),
+        (["add-region", "r.yaml", "--layout", "release+split-files"], (False, True), True),
+    ],
+)
+def test_the_layout_is_two_options_and_layout_a_deprecated_name(argv, expected, deprecated, capsys):
+    from landslide4sense.flows.cli import _layout, _parser
+
+    args = _parser().parse_args([*argv, "--out", "o"])
+    assert tuple(_layout(args).values()) == expected
+    assert ("--layout is deprecated" in capsys.readouterr().err) is deprecated
 
 
 def test_help_imports_nothing_heavy():

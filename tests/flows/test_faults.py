@@ -178,13 +178,16 @@ def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
     """A run that claimed an empty folder and failed while publishing (no valid tile, a full
     disk) takes back all it wrote, so the next run can use the folder."""
     from landslide4sense.errors import EmptyResultError
-    from landslide4sense.flows.build import _claimed
+    from landslide4sense.store.benchmark import open_benchmark
     from landslide4sense.store.output import check_output
-    from landslide4sense.store.versions import staged
 
     out = tmp_path / "out"
     out.mkdir()
-    with pytest.raises(EmptyResultError), _claimed(out, "test"), staged(out) as stage:
+    with (
+        pytest.raises(EmptyResultError),
+        open_benchmark(out, "test") as bench,
+        bench.staged() as stage,
+    ):
         (stage / "TrainData").mkdir()
         raise EmptyResultError("region 'x': none of its tiles is valid")
     assert list(out.iterdir()) == []

@@ -128,6 +128,61 @@ def test_bad_build_input_is_refused_before_prefect(case, region_and_raw, tmp_pat
     assert snapshot(tmp_path) == before  # nothing written (no OUT), nothing moved
 
 
+@pytest.fixture
+def no_credentials(tmp_path, monkeypatch):
+    """No credential of any source: a fresh home, and none in the environment."""
+    for var in list(os.environ):
+        if var.startswith(("AWS_", "L4S_EE_", "EARTHDATA_", "GOOGLE_", "CDSE_")) or var in (
+            "EARTHENGINE_PROJECT",
+            "CLOUDSDK_CONFIG",
+        ):
+            monkeypatch.delenv(var)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # not on an EC2 instance
+    return home
+
+
+MISSING = {
+    # (source, the region's dem): the words of the one message
+    ("earthengine", "local"): "--source earthengine: no Earth Engine credentials",
+    ("stac", "local"): "--source stac: no AWS keys",
+    ("local", "asf-palsar-rtc"): "dem: asf-palsar-rtc needs no Earthdata login",
+    ("local", "srtm"): "dem: srtm needs no Earth Engine credentials",
+}
+
+
+@pytest.mark.parametrize(("source", "dem"), MISSING, ids=[f"{s}-{d}" for s, d in MISSING])
+def test_missing_credentials_are_refused_before_any_download(
+    source, dem, region_and_raw, no_credentials, tmp_path, capsys
+):
+    make_region, raw = region_and_raw
+    region = make_region(dem=dem)
+    before = snapshot(tmp_path)
+    argv = ["build", "--regions", str(region), "--out", str(tmp_path / "out"), "--raw", str(raw)]
+    message = refused([*argv, "--source", source], capsys)
+    assert MISSING[source, dem] in message
+    assert snapshot(tmp_path) == before
+
+
+def test_earth_engines_own_fallbacks_are_credentials(no_credentials):
+    """gcloud's application-default credentials and the project `earthengine set_project`
+    stored are found (no project in the environment)."""
+    from landslide4sense.acquisition import credentials
+
+    adc = no_credentials / ".config" / "gcloud" / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text(json.dumps({"type": "authorized_user", "refresh_token": "r"}))
+    assert credentials.ee_credentials().startswith("application-default credentials")
+    assert "no Earth Engine project" in credentials.ee_missing()
+    stored = no_credentials / ".config" / "earthengine" / "credentials"
+    stored.parent.mkdir(parents=True)
+    stored.write_text(json.dumps({"project": "my-ee-project"}))  # set_project, no login
+    assert credentials.ee_project() == "my-ee-project" and credentials.ee_missing() is None
+    credentials.check_credentials([], "earthengine")  # nothing missing: no error
+
+
 def test_a_folder_that_is_not_a_benchmark_is_refused_and_left_alone(demo_inputs, tmp_path, capsys):
     regions, raw = demo_inputs
     project = tmp_path / "project"

@@ -33,7 +33,7 @@ def built(tmp_path_factory):
     regions, raw = write_demo_inputs(root)
     out = root / "bench"
     runs = [
-        build_benchmark(regions=regions, out=out, raw=raw, layout="with-valid", return_state=True)
+        build_benchmark(regions=regions, out=out, raw=raw, valid=True, return_state=True)
         for _ in range(2)
     ]
     return root, out, runs
@@ -184,8 +184,8 @@ def test_add_region_keeps_the_benchmarks_layout(built):
 
     root, out, _ = built
     before = (out / "dataset.json").read_bytes()
-    with pytest.raises(ConfigError, match="with-valid layout, not release; leave --layout out"):
+    with pytest.raises(ConfigError, match="with-valid layout, not release; leave --valid"):
         add_region(
-            region=root / "regions" / "demo-hills.yaml", out=out, raw=root / "raw", layout="release"
+            region=root / "regions" / "demo-hills.yaml", out=out, raw=root / "raw", valid=False
         )
     assert (out / "dataset.json").read_bytes() == before  # nothing published

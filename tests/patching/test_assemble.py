@@ -262,8 +262,8 @@ def test_dataset_meta():
 def test_the_split_files_layout_adds_one_file_per_split_and_goes_with_the_release(tmp_path):
     out = tmp_path / "bench"
     jobs = two_regions(tmp_path)
-    meta = assemble(out, jobs, "raw", figures=False, layout=OutputLayout.SPLIT_FILES)
-    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout.SPLIT_FILES
+    meta = assemble(out, jobs, "raw", figures=False, layout=OutputLayout(split_files=True))
+    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout(split_files=True)
     for folder, n in (("TrainData", 3), ("TestData", 5)):
         with h5py.File(out / f"{folder}.h5", "r") as f:
             assert f.attrs["version"] == meta.version and f["img"].shape == (n, 128, 128, 14)
@@ -274,4 +274,4 @@ def test_the_split_files_layout_adds_one_file_per_split_and_goes_with_the_releas
                     assert np.array_equal(f["mask"][i - 1], g["mask"][()])
     assemble(out, jobs, "raw", figures=False)  # published again without: no stale file stays
     assert not (out / "TrainData.h5").exists() and not (out / "TestData.h5").exists()
-    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout.RELEASE
+    assert read_dataset_meta(out / "dataset.json").layout == OutputLayout()

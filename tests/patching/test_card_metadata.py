@@ -109,9 +109,7 @@ def test_the_original_loaders_drift_is_measured_on_our_statistics():
 
 
 def test_usage_says_whether_the_val_split_loads():
-    assert "needs one built with `--layout with-valid`" in card.usage_section(
-        meta([region("a", 0, 0)])
-    )
+    assert "needs one built with `--valid`" in card.usage_section(meta([region("a", 0, 0)]))
     assert "all three splits load" in card.usage_section(meta([region("a", 0, 0)], val=4))
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from landslide4sense.choices import OutputLayout
 from landslide4sense.patching import assemble
 from tests.patching.test_assemble import two_regions
 
@@ -23,7 +24,8 @@ from tests.patching.test_assemble import two_regions
 def published(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     out = root / "bench"
-    meta = assemble(out, two_regions(root), "raw", figures=False, layout="release+split-files")
+    files = OutputLayout(split_files=True)
+    meta = assemble(out, two_regions(root), "raw", figures=False, layout=files)
     return out, meta
 
 

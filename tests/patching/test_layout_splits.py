@@ -8,7 +8,7 @@ from landslide4sense.patching.assemble import region_splits
 from tests.patching.test_assemble import two_regions
 from tests.readers import torchgeo_samples
 
-RELEASE, WITH_VALID = OutputLayout.RELEASE, OutputLayout.WITH_VALID
+RELEASE, WITH_VALID = OutputLayout(), OutputLayout(valid=True)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_with_valid_numbers_each_split_from_1_and_keeps_the_test_split(tmp_path)
         a = (tmp_path / "r" / "TestData" / "img" / f"image_{i}.h5").read_bytes()
         assert a == (out / "TestData" / "img" / f"image_{i}.h5").read_bytes()
     assert meta.version != release.version  # a different split is a different dataset
-    assert meta.layout == "with-valid" and "held out as validation" in meta.split_rule
+    assert meta.layout == WITH_VALID and "held out as validation" in meta.split_rule
 
 
 def test_with_valid_and_split_files_writes_a_file_per_split_validation_included(tmp_path):
@@ -57,7 +57,11 @@ def test_with_valid_and_split_files_writes_a_file_per_split_validation_included(
 
     out = tmp_path / "bench"
     meta = assemble(
-        out, two_regions(tmp_path), "raw", figures=False, layout=OutputLayout.WITH_VALID_SPLIT_FILES
+        out,
+        two_regions(tmp_path),
+        "raw",
+        figures=False,
+        layout=OutputLayout(valid=True, split_files=True),
     )
     for split, folder in (
         (Split.TRAIN, "TrainData"),

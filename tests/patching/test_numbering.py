@@ -5,6 +5,7 @@ import hashlib
 
 import pytest
 
+from landslide4sense.choices import OutputLayout
 from landslide4sense.patching import assemble, patch_rows
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.store.versions import list_versions
@@ -111,7 +112,7 @@ def test_split_files_follow_the_numbers_after_a_renumbering(rebuilt, tmp_path):
     from landslide4sense.patching.hdf5 import read_image, read_mask
 
     alpha, beta, alpha9 = rebuilt
-    out, layout = tmp_path / "bench", "release+split-files"
+    out, layout = tmp_path / "bench", OutputLayout(split_files=True)
     assemble(out, [alpha, beta], "raw", figures=False, layout=layout)
     assemble(out, [alpha9, beta], "raw", figures=False, layout=layout)  # alpha renumbered
     for split, numbers in (("Train", [3, 4, 5, 6]), ("Test", [4, 5, *range(6, 12)])):

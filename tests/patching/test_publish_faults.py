@@ -13,6 +13,7 @@ import threading
 
 import pytest
 
+from landslide4sense.choices import OutputLayout
 from landslide4sense.errors import MissingInputError
 from landslide4sense.patching import assemble
 from landslide4sense.store.output import claim_output
@@ -22,9 +23,8 @@ from landslide4sense.store.versions import (
     PublishError,
     current_version,
     list_versions,
-    restore,
 )
-from tests.helpers import cut_regions
+from tests.helpers import cut_regions, restore
 
 #: The file-system calls a publish makes (pathlib and shutil go through them too): a step each.
 STEPS = ("link", "rename", "replace", "symlink", "unlink", "rmdir", "mkdir")
@@ -100,7 +100,7 @@ def in_child(
             for name in STEPS:
                 setattr(os, name, step(getattr(os, name)))
             try:
-                assemble(out, jobs, "raw", figures=False, layout=layout)
+                assemble(out, jobs, "raw", figures=False, layout=OutputLayout.named(layout))
             except PublishError:
                 code = 4
             os.write(write, str(done[0]).encode())
@@ -170,7 +170,7 @@ def test_a_fault_at_every_step_leaves_the_old_or_the_new_version(
             (out / "versions" / v.version / "dataset.json").exists() for v in list_versions(out)
         )
         # The re-run publishes the new version and removes what the faulty one left.
-        assemble(out, jobs, "raw", figures=False, layout=layout)
+        assemble(out, jobs, "raw", figures=False, layout=OutputLayout.named(layout))
         assert view(out) == after and not leftovers(out), k
         assert len(list_versions(out)) == 2
         shutil.rmtree(out.parent)

@@ -53,16 +53,37 @@ class Granule:
         return f"AP_{self.orbit:05d}_{self.beam}_F{self.frame:04d}_RT1.zip"
 
 
-class FakeAsf:
-    """CMR search + URS token check + datapool downloads. ``tokens``: accepted EDL tokens;
-    ``fail_first``: that many downloads answer 503 first."""
+PAGES = {
+    "/oauth/authorize": "<!DOCTYPE html><html><head><title>Earthdata Login</title></head>"
+    "<body><form>Username Password</form> [stand-in wording]</body></html>",
+    "/approve_app": "<!DOCTYPE html><html><head><title>Earthdata Login</title></head><body>"
+    "Approve the application and accept its EULA [stand-in wording]</body></html>",
+}
 
-    def __init__(self, granules: list[Granule], tls: Path, tokens=("stand-in-token",)):
+
+class FakeAsf:
+    """CMR search + URS token check + datapool downloads, with Earthdata's login and EULA flow.
+
+    ``tokens``: accepted EDL tokens; ``eula``: the tokens whose user accepted the ALOS PALSAR
+    EULA (default: all). A download without a valid login is redirected to the Earthdata login
+    page, one without the EULA to the page that asks for it: both answer 200 with HTML, as the
+    real flow does (asf.md, section 3), never the zip; ``refused`` records "login" / "eula".
+    ``fail_first``: that many downloads answer ``fail_status`` (503) first, with
+    ``retry_after`` if set; ``slow_searches``: that many searches answer after
+    ``search_delay`` seconds (a CMR read timeout).
+    """
+
+    def __init__(self, granules: list[Granule], tls: Path, tokens=("stand-in-token",), eula=None):
         self.granules, self.tls, self.tokens = granules, tls, set(tokens)
+        self.eula = set(tokens if eula is None else eula)
         self.searches: list[dict] = []
         self.downloads: list[str] = []
-        self.refused: list[int] = []
+        self.refused: list[str | int] = []
         self.fail_first = 0
+        self.fail_status = 503
+        self.retry_after: str | None = None
+        self.slow_searches = 0
+        self.search_delay = 1.0
         self.latency = 0.0  # seconds before each answer
 
     @contextmanager
@@ -79,6 +100,8 @@ class FakeAsf:
                     return fake.search(self, dict(parse_qsl(query)))
                 if path.startswith("/RTC_HI_RES/"):
                     return fake.download(self, path.rsplit("/", 1)[1])
+                if path in PAGES:  # the login and EULA pages (HTML, [stand-in wording])
+                    return self.send(200, PAGES[path].encode(), "text/html; charset=utf-8")
                 return self.json({"errors": ["not found"]}, 404)
 
             def do_POST(self):
@@ -102,6 +125,8 @@ class FakeAsf:
     def search(self, handler: Handler, params: dict) -> None:
         self.searches.append(params)
         time.sleep(self.latency)
+        if len(self.searches) <= self.slow_searches:
+            time.sleep(self.search_delay)
         level = SHORT_NAMES.get(params.get("shortName", ""))
         if "bounding_box" in params:
             area = box(*map(float, params["bounding_box"].split(",")))
@@ -124,12 +149,17 @@ class FakeAsf:
     def download(self, handler: Handler, name: str) -> None:
         time.sleep(self.latency)
         granule = next((g for g in self.granules if g.file_name == name), None)
-        if handler.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
-            self.refused.append(401)
-            return handler.send(401, b"HTTP Basic: Access denied.\n", "text/plain")
+        token = handler.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.tokens or token not in self.eula:
+            step = "login" if token not in self.tokens else "eula"
+            self.refused.append(step)
+            page = "/oauth/authorize" if step == "login" else "/approve_app"
+            where = f"https://{self.host}{page}?client_id=stand-in&response_type=code"
+            return handler.send(302, b"", "text/plain", {"Location": where})
         self.downloads.append(name)
         if len(self.downloads) <= self.fail_first:
-            return handler.send(503, b"Service Unavailable", "text/plain")
+            headers = {"Retry-After": self.retry_after} if self.retry_after else None
+            return handler.send(self.fail_status, b"Service Unavailable", "text/plain", headers)
         if granule is None:
             return handler.send(404, b"Not Found", "text/plain")
         handler.send(200, granule.data, "application/zip")

@@ -571,7 +571,9 @@ class FakeEarthEngine:
     Misbehaviour: ``fail_every`` (every n-th pixel request answers 503), ``drop_every`` (every
     n-th sends half its GeoTIFF and closes the connection; recorded as status 0), ``latency``
     (seconds per request), ``retry_after`` (sent with 429 and 503), ``forbidden`` (request
-    digests answered 403, for good). ``statuses`` lists every computePixels answer.
+    digests answered 403, for good), ``max_pixels`` (a well-formed request of more pixels is
+    answered 400 with ``too_big``, "User memory limit exceeded." by default, as the service
+    answers a computation too big for it). ``statuses`` lists every computePixels answer.
     """
 
     def __init__(
@@ -595,6 +597,8 @@ class FakeEarthEngine:
         self.latency = 0.0
         self.retry_after: str | None = None
         self.forbidden: set[str] = set()
+        self.max_pixels: int | None = None
+        self.too_big = "User memory limit exceeded."
         self.lock = threading.Lock()
         self.pixel_requests = self.in_flight = self.max_in_flight = 0
         self.statuses: list[int] = []
@@ -681,7 +685,9 @@ class FakeEarthEngine:
     def compute(self, handler: Handler, body: dict) -> None:
         with self.lock:
             self.computes += 1
-        value = Evaluator(self.catalog, self.assets).run(body["expression"])
+        value = malformed_is_400(
+            lambda: Evaluator(self.catalog, self.assets).run(body["expression"])
+        )
         handler.json({"result": to_json(value)})
 
     def compute_pixels(self, handler: Handler, body: dict) -> int:
@@ -693,7 +699,7 @@ class FakeEarthEngine:
             raise EEError(403, "PERMISSION_DENIED", "injected [stand-in wording]")
         if self.fail_every and n % self.fail_every == 0:
             raise EEError(503, "UNAVAILABLE", "The service is currently unavailable.")
-        tiff = self.geotiff(body)
+        tiff = malformed_is_400(lambda: self.geotiff(body))
         if self.drop_every and n % self.drop_every == 0:
             handler.send_response(200)
             handler.send_header("Content-Type", "image/tiff")
@@ -748,6 +754,8 @@ class FakeEarthEngine:
                 f"Total request size ({size} bytes) must be less than or equal to "
                 f"{MAX_BYTES} bytes."
             )
+        if self.max_pixels and grid.width * grid.height > self.max_pixels:
+            raise bad_request(self.too_big)
         dtype = np.result_type(*[image.dtypes[b] for b in bands])
         data = np.stack([image.band(b, grid).filled(0) for b in bands]).astype(dtype)
         with MemoryFile() as mem:
@@ -762,6 +770,17 @@ class FakeEarthEngine:
             ) as dst:
                 dst.write(data)
             return mem.read()
+
+
+def malformed_is_400(fn):
+    """``fn()``; a body it cannot read (a missing field, a wrong type, an unknown CRS) is a 400,
+    as the service answers every malformed body (never a dropped connection)."""
+    try:
+        return fn()
+    except (KeyError, TypeError, ValueError, AttributeError, rasterio.errors.CRSError) as err:
+        raise bad_request(
+            f"Invalid JSON payload received. {type(err).__name__}: {err} [stand-in wording]"
+        ) from err
 
 
 def parse_grid(g: dict | None) -> Grid:

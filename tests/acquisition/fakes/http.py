@@ -18,9 +18,12 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None = None):
-    """Run ``handler`` on 127.0.0.1 (an ephemeral port) in a thread; yield the server."""
-    server = _Server(("127.0.0.1", 0), handler)
+def serving(
+    handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None = None, port: int = 0
+):
+    """Run ``handler`` on 127.0.0.1 (``port``, default an ephemeral one) in a thread; yield the
+    server."""
+    server = _Server(("127.0.0.1", port), handler)
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -59,6 +59,7 @@ def l1c_item(
     tile: str,
     bands: dict[str, tuple[int, list[int], list[float]]],
     baseline: str = "02.05",
+    offset: float = -0.1,
 ) -> dict:
     """An Earth Search L1C item shaped like the real one.
 
@@ -70,13 +71,16 @@ def l1c_item(
         epsg: the tile's UTM EPSG code.
         tile: the MGRS tile, e.g. ``19UDP``.
         bands: asset key to (gsd, proj:shape, proj:transform).
-        baseline: the processing baseline (04.00 and later carry the -0.1 offset).
+        baseline: the processing baseline (04.00 and later carry a -1000 DN offset in their
+            pixels); it is also in ``s2:product_uri``'s ``_Nxxxx_``.
+        offset: every band's ``raster:bands`` offset. Earth Search states -0.1 whatever the
+            baseline (contracts/stac.md: catalogue offsets are known to be wrong), so the
+            default is the misleading value real items of the paper's windows carry.
     """
     item = item_template()
     day = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
     zone, lat, square = tile[:2], tile[2], tile[3:]
     folder = f"tiles/{int(zone)}/{lat}/{square}/{day.year}/{day.month}/{day.day}/0"
-    offset = -0.1 if baseline >= "04.00" else 0.0
     item["id"] = item_id
     item["bbox"] = footprint
     item["geometry"] = box(*footprint).__geo_interface__
@@ -92,6 +96,8 @@ def l1c_item(
             "mgrs:grid_square": square,
             "grid:code": f"MGRS-{tile}",
             "s2:processing_baseline": baseline,
+            "s2:product_uri": f"S2B_MSIL1C_{day:%Y%m%dT%H%M%S}_N{baseline.replace('.', '')}_"
+            f"R000_T{tile}_{day:%Y%m%dT%H%M%S}.SAFE",
         }
     )
     template = item["assets"]
@@ -117,7 +123,21 @@ def s3_key(href: str) -> str:
 
 
 class FakeStac:
-    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1."""
+    """A STAC API serving ``items`` (each with its ``collection``) like Earth Search v1.
+
+    Subclasses for other APIs change the class attributes: the search fields accepted, the
+    conformance classes, the landing page's id and STAC version.
+    """
+
+    search_fields = SEARCH_FIELDS
+    conformance = (
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/item-search",
+        "https://api.stacspec.org/v1.0.0/item-search#query",
+        "https://api.stacspec.org/v1.0.0/item-search#sort",
+        "https://api.stacspec.org/v1.0.0/collections",
+    )
+    catalog_id, stac_version = "earth-search-aws", "1.0.0"
 
     def __init__(self, items: list[dict]):
         self.items = items
@@ -125,7 +145,8 @@ class FakeStac:
         self.latency = 0.0  # seconds per search
 
     @contextmanager
-    def running(self):
+    def running(self, port: int = 0):
+        """Serve on ``port`` (default an ephemeral one); ``self.url`` is its address."""
         fake = self
 
         class StacHandler(Handler):
@@ -150,7 +171,7 @@ class FakeStac:
                     return self.json({"code": "BadRequest", "description": str(err)}, 400)
                 return self.json(page, headers={"Content-Type": "application/geo+json"})
 
-        with serving(StacHandler) as server:
+        with serving(StacHandler, port=port) as server:
             self.url = f"http://127.0.0.1:{server.server_address[1]}"
             yield self
 
@@ -177,16 +198,10 @@ class FakeStac:
     def landing(self) -> dict:
         return {
             "type": "Catalog",
-            "id": "earth-search-aws",
-            "stac_version": "1.0.0",
-            "description": "A STAC API of public datasets on AWS (stand-in)",
-            "conformsTo": [
-                "https://api.stacspec.org/v1.0.0/core",
-                "https://api.stacspec.org/v1.0.0/item-search",
-                "https://api.stacspec.org/v1.0.0/item-search#query",
-                "https://api.stacspec.org/v1.0.0/item-search#sort",
-                "https://api.stacspec.org/v1.0.0/collections",
-            ],
+            "id": self.catalog_id,
+            "stac_version": self.stac_version,
+            "description": f"{self.catalog_id} (stand-in)",
+            "conformsTo": list(self.conformance),
             "links": [
                 {"rel": "self", "href": self.url + "/"},
                 {"rel": "root", "href": self.url + "/"},
@@ -208,7 +223,7 @@ class FakeStac:
         """
         self.searches.append(params)
         time.sleep(self.latency)
-        unknown = set(params) - SEARCH_FIELDS
+        unknown = set(params) - self.search_fields
         if unknown:
             raise ValueError(f"unknown search parameter(s) {sorted(unknown)}")
         limit = params.get("limit", 10)
@@ -231,6 +246,7 @@ class FakeStac:
             and all(
                 _query(i["properties"].get(f), ops) for f, ops in params.get("query", {}).items()
             )
+            and self.matches(i, params)
         ]
         for rule in reversed(params.get("sortby", [])):
             name = rule["field"].removeprefix("properties.")
@@ -261,6 +277,10 @@ class FakeStac:
             "numberReturned": len(page),
             "context": {"limit": limit, "matched": len(chosen), "returned": len(page)},
         }
+
+    def matches(self, item: dict, params: dict) -> bool:
+        """Whether ``item`` passes the search's other filters (none here)."""
+        return True
 
 
 def _in_window(when: str, start: str, end: str) -> bool:
@@ -300,9 +320,20 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 
 def signature_problem(
-    method: str, path: str, query: str, headers, keys: dict[str, str], region: str
+    method: str,
+    path: str,
+    query: str,
+    headers,
+    keys: dict[str, str],
+    region: str,
+    tokens: dict[str, str] | None = None,
+    payer: bool = True,
 ) -> tuple[str, str] | None:
-    """Why a request's AWS Signature V4 is refused (S3's code and message), or None."""
+    """Why a request's AWS Signature V4 is refused (S3's code and message), or None.
+
+    ``tokens``: the session token of each temporary key (``ASIA...``): S3 knows such a key only
+    with its token, signed (``x-amz-security-token``). ``payer``: the bucket is requester-pays.
+    """
     auth = headers.get("Authorization", "")
     m = re.fullmatch(
         r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request,\s*"
@@ -323,6 +354,13 @@ def signature_problem(
             f"'{region}'"
         )
     names = signed.split(";")
+    token = (tokens or {}).get(key_id)
+    if token is not None and "x-amz-security-token" not in names:
+        return "InvalidAccessKeyId", (
+            "The AWS Access Key Id you provided does not exist in our records."
+        )
+    if token is not None and headers.get("x-amz-security-token") != token:
+        return "InvalidToken", "The provided token is malformed or otherwise invalid."
     canonical_headers = "".join(f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     params = sorted(p.partition("=")[::2] for p in query.split("&") if p)
     canonical = "\n".join(
@@ -353,7 +391,8 @@ def signature_problem(
         return "SignatureDoesNotMatch", (
             "The request signature we calculated does not match the signature you provided."
         )
-    if "x-amz-request-payer" not in names or headers.get("x-amz-request-payer") != "requester":
+    paid = "x-amz-request-payer" in names and headers.get("x-amz-request-payer") == "requester"
+    if payer and not paid:
         return "AccessDenied", "Access Denied"  # requester-pays bucket, no payer header
     return None
 
@@ -361,8 +400,10 @@ def signature_problem(
 class FakeS3:
     """A requester-pays bucket: ``files`` maps object keys to local files.
 
-    ``fail_every``: every n-th object request answers 503 SlowDown; ``latency``: seconds
-    before each answer.
+    ``keys``: key id to secret; ``tokens``: key id to session token, for temporary keys
+    (refused without it); ``bucket``, ``region``, ``payer``: the bucket's name, region, and
+    whether it is requester-pays. ``fail_every``: every n-th object request answers 503
+    SlowDown; ``latency``: seconds before each answer.
     """
 
     def __init__(
@@ -370,9 +411,13 @@ class FakeS3:
         files: dict[str, Path],
         keys: dict[str, str] | None = None,
         region: str = "eu-central-1",
+        tokens: dict[str, str] | None = None,
+        bucket: str = BUCKET,
+        payer: bool = True,
     ):
         self.files, self.region = files, region
         self.keys = keys or {"AKIASTANDIN": "stand-in-secret"}
+        self.tokens, self.bucket, self.payer = tokens or {}, bucket, payer
         self.lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
@@ -402,7 +447,14 @@ class FakeS3:
             self.requests += 1
             n = self.requests
         problem = signature_problem(
-            handler.command, path, query, handler.headers, self.keys, self.region
+            handler.command,
+            path,
+            query,
+            handler.headers,
+            self.keys,
+            self.region,
+            self.tokens,
+            self.payer,
         )
         if problem:
             self.refused.append(problem[0])
@@ -412,13 +464,15 @@ class FakeS3:
             return handler.send(
                 503, _s3_error("SlowDown", "Please reduce your request rate."), "application/xml"
             )
-        if bucket != BUCKET or key not in self.files:
+        if bucket != self.bucket or key not in self.files:
             return handler.send(
                 404, _s3_error("NoSuchKey", "The specified key does not exist."), "application/xml"
             )
         data = self.files[key].read_bytes()
         rng = handler.headers.get("Range")
-        headers = {"Accept-Ranges": "bytes", "x-amz-request-charged": "requester"}
+        headers = {"Accept-Ranges": "bytes"}
+        if self.payer:
+            headers["x-amz-request-charged"] = "requester"
         if rng:
             a, _, b = rng.removeprefix("bytes=").partition("-")
             a, b = int(a), min(int(b) if b else len(data) - 1, len(data) - 1)
