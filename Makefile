@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 TORCH_INDEX ?=
 TORCH_FROM := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
-.PHONY: install demo test test-all lint compose-check format bench lock clean
+.PHONY: install demo test test-all mutants lint compose-check format bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The mutation check: each bug of tests/mutants/mutations.toml applied alone to a scratch copy
+# of the repository and the tests of its area run there; fails on a bug the tests miss, or on a
+# snippet no longer in its file. `make mutants K=lock` runs the entries named *lock*.
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants/run.py $(if $(K),-k $(K))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

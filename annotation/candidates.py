@@ -206,14 +206,37 @@ def combine_candidates(parts: list[gpd.GeoDataFrame], crs) -> gpd.GeoDataFrame:
 
 
 def check_target(out: Path, force: bool) -> None:
-    """Refuse to replace the candidates of a file whose corrections refer to them.
+    """Refuse to write candidates over a file the tool did not make, or over the candidates of
+    a file whose corrections refer to them.
+
+    The tool's own label file has a ``candidates`` layer (it made it); a file without one is
+    the user's (a hand-made inventory, say ``RAW/<name>/labels.gpkg``) and is never written
+    to, nor are the true-colour composites beside a new file. A ``labels`` layer that
+    ``annotate merge`` did not write (no ``label_history``) is an inventory too.
 
     Raises:
-        InputDataError: ``out`` holds corrections and ``force`` is not set.
+        InputDataError: naming the file, what it holds, and the fix.
     """
 
     out = Path(out)
-    if force or not out.exists() or "corrections" not in layers_of(out):
+    if out.suffix.lower() != ".gpkg":
+        raise InputDataError(f"{out}: candidates are written as a GeoPackage; name it *.gpkg")
+    if not out.exists() and not out.is_symlink():
+        taken = [p for p in (rgb_path(out, w) for w in ("pre", "post")) if p.exists()]
+        if taken:
+            raise InputDataError(
+                f"{taken[0]}: exists and was not written beside {out.name} by the tool; "
+                "choose another --out (a new file name)"
+            )
+        return
+    names = layers_of(out)
+    if "candidates" not in names or ("labels" in names and "label_history" not in names):
+        raise InputDataError(
+            f"{out}: holds layers {names}, not written by `l4s annotate candidates` (your "
+            "labels stay as they are); write candidates to a new file, e.g. --out "
+            f"{out.with_name('candidates.gpkg')}"
+        )
+    if force or "corrections" not in names:
         return
     if len(read_labels(out, "corrections")):
         raise InputDataError(

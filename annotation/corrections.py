@@ -177,16 +177,36 @@ def apply_corrections(
     return out, counts
 
 
-def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
-    """Rebuild the ``labels`` layer from ``candidates`` and ``corrections``.
+def check_merge(path: str | Path) -> list[str]:
+    """The layers of a file ``merge`` may rebuild the ``labels`` layer of: one with candidates,
+    whose ``labels`` layer (if any) an earlier merge wrote (it left ``label_history``).
 
     Raises:
-        InputDataError: a correction is incomplete or points at an unknown candidate.
+        InputDataError: no candidates, or a ``labels`` layer the tool did not write (an
+            inventory: never rebuilt).
     """
     path = Path(path)
     names = layers_of(path)
     if "candidates" not in names:
         raise InputDataError(f"{path}: no candidates layer; run `l4s annotate candidates` first")
+    if "labels" in names and "label_history" not in names:
+        raise InputDataError(
+            f"{path}: its labels layer was not written by `l4s annotate merge` (an inventory "
+            "of yours: it stays as it is); merge a copy whose labels layer is removed, or "
+            "rename that layer"
+        )
+    return names
+
+
+def merge(path: str | Path, min_area_m2: float = 100.0) -> MergeReport:
+    """Rebuild the ``labels`` layer from ``candidates`` and ``corrections``.
+
+    Raises:
+        InputDataError: a correction is incomplete or points at an unknown candidate; or the
+            file is not one merge may rebuild (:func:`check_merge`).
+    """
+    path = Path(path)
+    names = check_merge(path)
     candidates = read_labels(path, "candidates")
     corrections = (
         read_labels(path, "corrections")

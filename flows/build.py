@@ -76,7 +76,7 @@ STAGES = ("terrain-", "labels-", "patches-")  # work folders named <stage>-<key 
 
 def _job(path: Path) -> RegionJob:
     """A region's job file, from its patches folder."""
-    return RegionJob.model_validate(read_cached(path, Path(path).parent))
+    return RegionJob.load(path, read_cached(path, Path(path).parent))
 
 
 def _cached(result: Path | list[Path]) -> State:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import math
 import shutil
 import sys
 import time
@@ -508,13 +509,7 @@ def _train(args: argparse.Namespace) -> dict:
 
 
 def _predict(args: argparse.Namespace) -> dict:
-    require_extra("torch", "train")  # before the flow run starts
-    from landslide4sense.regions import load_region
-    from landslide4sense.training.checkpoint import read_info
-
-    read_info(args.checkpoint)  # bad input: one message, before the API starts
-    load_region(args.region)
-    api = local_api()
+    api = local_api()  # the input was checked by _check_predict
     from landslide4sense.flows.mapping import map_event
 
     with api:
@@ -642,7 +637,6 @@ def _annotate(args: argparse.Namespace) -> None:
     import tempfile
 
     from landslide4sense.annotation import band_files, merge, write_candidates, write_report
-    from landslide4sense.annotation.candidates import check_target
     from landslide4sense.regions import load_region, region_grid
 
     if args.step == "candidates":
@@ -650,7 +644,6 @@ def _annotate(args: argparse.Namespace) -> None:
             raise ConfigError("candidates need --pre (OBIA), --from-model CHECKPOINT, or both")
         region = load_region(args.region)
         grid = region_grid(region)
-        check_target(args.out, args.force)
         pre = band_files(args.pre) if args.pre else None  # missing bands fail before any work
         with tempfile.TemporaryDirectory() as work:
             model = None
@@ -727,6 +720,17 @@ def _check_train(args: argparse.Namespace) -> None:
             )
     if not args.dataset.is_dir():  # before torch is imported
         raise MissingInputError(f"{args.dataset}: no such folder (--dataset: the benchmark)")
+    from landslide4sense.store.output import check_output, check_writable, own_results
+    from landslide4sense.store.versions import check_records
+
+    check_records(args.dataset)
+    if own_results(args.dataset, args.out) is not None:
+        check_output(args.out, "training")
+    else:
+        try:
+            check_writable(args.dataset / "training")
+        except ConfigError as err:
+            raise ConfigError(f"{err}; or write the results elsewhere with --out") from err
     require_extra("torch", "train")
     from landslide4sense.store.versions import data_folder
     from landslide4sense.training.data import load_benchmark_once
@@ -734,6 +738,43 @@ def _check_train(args: argparse.Namespace) -> None:
 
     model_names(args.models)
     load_benchmark_once(data_folder(args.dataset))
+
+
+def _finite(option: str, value: float | None, low: float, high: float = math.inf) -> None:
+    """Refuse a numeric option outside [low, high], NaN included (it passes every comparison)."""
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{option} must be a number from {low} to {high}, got {value}")
+
+
+def _check_predict(args: argparse.Namespace) -> None:
+    """Settings, the output folder (new, empty, or maps of ours), the checkpoint (bands and
+    weights), the region and the raw folder: before the API starts."""
+    _finite("--threshold", args.threshold, 0.0, 1.0)
+    _finite("--min-area", args.min_area, 0.0)
+    from landslide4sense.store.output import check_output
+
+    check_output(args.out, "maps")
+    require_extra("torch", "train")
+    from landslide4sense.regions import load_region
+    from landslide4sense.training.checkpoint import check_checkpoint
+
+    check_checkpoint(args.checkpoint)
+    load_region(args.region)
+    if args.source == SourceKind.LOCAL and not (args.raw and args.raw.is_dir()):
+        raise MissingInputError(f"{args.raw}: raw folder not found (--raw, the local source)")
+
+
+def _check_annotate(args: argparse.Namespace) -> None:
+    """The file a step would write is one the tool wrote, or new (see annotation.guard)."""
+    from landslide4sense.annotation.candidates import check_target
+    from landslide4sense.annotation.corrections import check_merge
+
+    if args.step == "candidates":
+        _finite("--threshold", args.threshold, 0.0, 1.0)
+        check_target(args.out, args.force)
+    elif args.step == "merge":
+        _finite("--min-area", args.min_area, 0.0)
+        check_merge(args.labels)
 
 
 def _check_build(args: argparse.Namespace) -> None:
@@ -757,6 +798,8 @@ PREFLIGHT = {
     "add-region": _check_build,
     "demo": lambda a: check_demo(a.out),
     "train": _check_train,
+    "predict": _check_predict,
+    "annotate": _check_annotate,
 }
 
 

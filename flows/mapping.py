@@ -5,7 +5,9 @@ event, fetch the region's raw layers (any source), make its terrain with the bui
 tasks, then apply a checkpoint (``best.pt`` of ``l4s train``) to the region's 14-band stack
 (:mod:`landslide4sense.training.predict`). Writes ``OUT/probability.tif`` (COG on the region
 grid) and ``OUT/landslides.gpkg``; a summary goes to the Prefect UI as a markdown artifact.
-Work files (terrain) go to ``OUT/.l4s/``; a re-run reuses them.
+Work files (terrain) go to ``OUT/.l4s/``; a re-run reuses them. ``OUT`` must be new, empty, or
+a folder of maps this flow wrote (its marker, ``OUT/.l4s/maps.json``): a user's files are never
+replaced.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from landslide4sense.flows.build import fetch_layers, make_terrain
 from landslide4sense.layout import STATE_DIR
 from landslide4sense.regions import load_region, region_grid
 from landslide4sense.runtime import console as terminal
+from landslide4sense.store.output import check_output, claim_output
 
 
 @task
@@ -89,11 +92,13 @@ def map_event(
     ``min_area_m2`` defaults to the region's ``annotation.min_area_m2`` (the smallest label).
     The checkpoint and the region file are checked before anything is fetched.
     """
-    from landslide4sense.training.checkpoint import read_info
+    from landslide4sense.training.checkpoint import check_checkpoint
 
     checkpoint, region, out = Path(checkpoint), Path(region), Path(out)
-    info = read_info(checkpoint)  # a foreign or damaged file fails here, before any work
+    check_output(out, "maps")  # a user's folder is refused before anything is written
+    info = check_checkpoint(checkpoint)  # a foreign or damaged file fails here, before any work
     spec = load_region(region)
+    claim_output(out, "maps")
     work = out / STATE_DIR
     layers = fetch_layers(region, source, raw, work)
     terrain = make_terrain(region, layers, work)

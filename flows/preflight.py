@@ -24,6 +24,7 @@ from landslide4sense.choices import Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.store.output import check_output
+from landslide4sense.store.versions import check_records
 
 if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
     from landslide4sense.regions import Region
@@ -58,6 +59,8 @@ def check_aoi(region: Region, max_km2: float = MAX_AOI_KM2) -> None:
     """
     from landslide4sense.regions import region_grid
 
+    if not (math.isfinite(max_km2) and max_km2 > 0):  # NaN would pass every comparison
+        raise ConfigError(f"--max-aoi-km2 must be a positive number of km2, got {max_km2}")
     # The grid covers the AOI's bounding box: that is what would be downloaded and cut.
     west, south, east, north = region.aoi_geometry().bounds
     km2 = (
@@ -239,6 +242,7 @@ def check_build(
     if scaling not in names(Scaling):
         raise ConfigError(f"--scaling must be one of {', '.join(names(Scaling))}, got {scaling!r}")
     check_output(out)
+    check_records(out)
     if adding:
         check_scaling(out, scaling)
     if source == "local" and raw is None:
@@ -267,9 +271,12 @@ def check_demo(root: Path) -> None:
         NotABenchmarkError: the folder holds anything else (the demo would build it too).
     """
     from landslide4sense.acquisition.demo import DEMO_REGIONS
-    from landslide4sense.store.output import NotABenchmarkError
+    from landslide4sense.store.output import NotABenchmarkError, check_writable
 
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise NotABenchmarkError(f"{root}: --out must be a folder; this is a file")
+    check_writable(root)
     if not root.exists() or not any(root.iterdir()):
         return
     readme = root / "raw" / "README.json"
@@ -285,3 +292,4 @@ def check_demo(root: Path) -> None:
             "region file under it and writes next to your files: choose a new folder with --out"
         )
     check_output(root / "benchmark")
+    check_records(root / "benchmark")

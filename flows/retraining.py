@@ -124,7 +124,7 @@ def retrain_baselines(
     the paper names none); ``keep_optimizer`` keeps each model's ``last.pt`` (Adam's state).
     """
     require_extra("torch", "train")
-    from landslide4sense.store.output import is_benchmark
+    from landslide4sense.store.output import claim_output, is_benchmark, own_results, writable
     from landslide4sense.store.versions import data_folder
     from landslide4sense.training.data import dataset_version
     from landslide4sense.training.models import model_names
@@ -143,9 +143,12 @@ def retrain_baselines(
         augment=augment,
     ).model_dump(mode="json")
     results = Path(out or dataset / "training")
-    # One run at a time per benchmark (or, for a folder not ours, per results folder), on one
-    # version throughout: the current one's own folder.
-    held = dataset if is_benchmark(dataset) else results
+    if own_results(dataset, out) is not None:  # a folder of results of ours, or a new one
+        claim_output(results, "training")
+    # One run at a time per benchmark (or, for a folder not ours or one that cannot be written,
+    # per results folder), on one version throughout: the current one's own folder.
+    ours = is_benchmark(dataset) and (out is None or writable(dataset))
+    held = dataset if ours else results
     with open_benchmark(held, f"l4s train {dataset}", flow_run_name(), claim=False):
         data = data_folder(dataset)
         version = dataset_version(data)  # checked: it names the results folder

@@ -2,13 +2,17 @@
 
 ``docker compose up`` runs ``python -m landslide4sense.compose`` first (the ``preflight`` service
 of docker-compose.yml); every other service waits for it to succeed. It refuses the stack when
-a password or the Prefect API's authentication string is missing, too short, or still the
-placeholder of ``.env.example``: a stack reachable by others must not run on a known secret.
+a password or the Prefect API's authentication string is missing, too short, still the
+placeholder of ``.env.example``, one short piece repeated (``aaaaaaaaaaaa``, ``prefectprefect``)
+or made of common words and digits only (``change-me-now``, ``password2024``): a stack reachable
+by others must not run on a guessable secret.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -31,6 +35,15 @@ PLACEHOLDERS = frozenset(
         "example",
     }
 )
+#: Words a guessed secret is made of (with digits and separators): the placeholders' parts, the
+#: stack's own names, and the most common words of leaked password lists.
+COMMON_WORDS = """
+change me now please new my our the to let in pass word passwd pwd secret
+prefect postgres postgresql admin root user test demo default server api auth
+landslide landslides l4s hello welcome qwerty asdf monkey dragon master login
+xyz iloveyou sunshine football shadow love super strong key token
+"""
+WORDS = PLACEHOLDERS | frozenset(COMMON_WORDS.split())
 MIN_SECRET_LENGTH = 12
 FIX = "set a long random value in .env (for example the output of `openssl rand -hex 24`)"
 
@@ -43,7 +56,18 @@ def _weak(value: str) -> str | None:
         return f"is the placeholder {value!r}"
     if len(value) < MIN_SECRET_LENGTH:
         return f"has {len(value)} characters (at least {MIN_SECRET_LENGTH} are needed)"
+    if re.fullmatch(r"(.+?)\1+", value, flags=re.DOTALL):
+        return "repeats one short piece (guessable)"
+    letters = re.sub(r"[^a-z]", "", value.lower())
+    if not letters or _words(letters):
+        return "is made of common words and digits (guessable)"
     return None
+
+
+@functools.cache
+def _words(text: str) -> bool:
+    """Whether ``text`` (lower-case letters) splits entirely into :data:`WORDS`."""
+    return not text or any(text[:n] in WORDS and _words(text[n:]) for n in range(len(text), 0, -1))
 
 
 def stack_problems(env: Mapping[str, str]) -> list[str]:

@@ -55,9 +55,10 @@ SENTINEL2_START = dt.date(2015, 6, 23)
 
 
 class StrictModel(BaseModel):
-    """A part of a region file: unknown keys are errors, and it does not change once read."""
+    """A part of a region file: unknown keys are errors, numbers are finite (``.nan`` would pass
+    every range check), and it does not change once read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Event(StrictModel):

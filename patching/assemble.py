@@ -54,6 +54,7 @@ from landslide4sense.layout import (
     SPLIT_DIRS,
     STAC_DIR,
     STACK_BANDS,
+    VERSIONS_DIR,
     image_path,
     mask_path,
 )
@@ -196,6 +197,31 @@ def content_version(scaling: Scaling, patches: list[Patch], layout: OutputLayout
     if layout != RELEASE:
         content["layout"] = layout.name
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def published_texts(jobs: list[RegionJob]) -> dict[str, str]:
+    """The text each region publishes (its region file: licence, notes, event, imagery...)."""
+    return {job.name: job.provenance.region_yaml or "" for job in jobs}
+
+
+def metadata_version(out: Path, version: str, jobs: list[RegionJob]) -> str:
+    """``version`` (a content version), unless a kept version of that name publishes other
+    region texts (a licence, notes or event date changed, the patches not): then a version of
+    its own, a hash of both. So metadata is part of the version without changing the version
+    of a first build (the demo's stays ``86620ba3cd76``), and a change of text alone is a new
+    version, never "nothing changed"; changing it back finds the first again."""
+    folder = out / VERSIONS_DIR / version
+    if not (folder / DATASET_JSON).is_file():
+        return version
+    texts = published_texts(jobs)
+    kept = {
+        name: p.read_text() if (p := folder / REGIONS_DIR / f"{name}.yaml").is_file() else ""
+        for name in texts
+    }
+    if kept == texts:
+        return version
+    both = json.dumps([version, texts], sort_keys=True).encode()
+    return hashlib.sha256(both).hexdigest()[:12]
 
 
 def manifest_rows(patches: list[Patch], version: str) -> list[ManifestRow]:
@@ -405,7 +431,7 @@ def _write_version(
         regions = [collect_tiles(job) for job in jobs]
         numbers = previous_numbers(bench.out / MANIFEST_CSV)
         patches = number_patches(regions, train_fraction, layout, numbers)
-        version = content_version(scaling, patches, layout)
+        version = metadata_version(bench.out, content_version(scaling, patches, layout), jobs)
         rows = manifest_rows(patches, version)
         # Imported here: geopandas is needed only to publish.
         from landslide4sense.patching.index import patch_index, split_overlaps

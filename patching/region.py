@@ -40,10 +40,39 @@ from landslide4sense.records import (
     TileRecord,
 )
 from landslide4sense.runtime.processes import process_pool
+from landslide4sense.store.trust import relative_inside, resolved_inside
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+#: The paths of a job that are the tool's own work (in ``OUT/.l4s``); bands may be inputs.
+LOCAL_FIELDS = ("work", "slope", "dem", "mask")
+
+
+def work_root(job_file: str | Path) -> Path:
+    """The work folder holding a job file: ``OUT/.l4s`` for ``OUT/.l4s/<region>/<stage>/``."""
+    return Path(job_file).absolute().parents[2]
+
+
+def _relative(path: str, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies under it, else as it is."""
+    p = Path(path)
+    return p.relative_to(root).as_posix() if p.is_relative_to(root) else path
+
+
+def _resolve(job_file: Path, path: str, root: Path) -> str:
+    """A path of a job, absolute: a relative one is under ``root`` (and must stay there)."""
+    if Path(path).is_absolute():
+        return path
+    resolved_inside(job_file, Path(relative_inside(job_file, path, root)), root)
+    return str(root / path)
+
+
+def _inside(job_file: Path, path: str, root: Path) -> str:
+    """A path of the job's own work: absolute, and inside ``root``."""
+    full = _resolve(job_file, path, root)
+    resolved_inside(job_file, Path(full), root)
+    return full
 
 
 class RegionJob(Record):
@@ -62,11 +91,30 @@ class RegionJob(Record):
     rows_per_block: int = 4
 
     def save(self, path: str | Path) -> Path:
-        return write_json(path, self.model_dump(mode="json"))
+        """Write the job to ``path``. Paths inside the work folder that holds it (``OUT/.l4s``,
+        two folders up) are written relative to it, so that a benchmark moved or copied
+        (``mv``, ``cp -a``) reads its own work, never the original's."""
+        root = work_root(path)
+        data = self.model_dump(mode="json")
+        for field in LOCAL_FIELDS:
+            data[field] = _relative(data[field], root)
+        data["bands"] = {b: _relative(p, root) for b, p in data["bands"].items()}
+        return write_json(path, data)
 
     @classmethod
-    def load(cls, path: str | Path) -> RegionJob:
-        return cls.model_validate(read_json(path))
+    def load(cls, path: str | Path, data: dict | None = None) -> RegionJob:
+        """The job saved at ``path`` (``data``: its content, read already), its paths absolute.
+
+        Raises:
+            RecordError: a path of the work (patches, slope, DEM, mask) lies outside the work
+                folder that holds the job (a job edited by hand, or copied from elsewhere).
+        """
+        path = Path(path)
+        job = cls.model_validate(read_json(path) if data is None else data)
+        root = work_root(path)
+        found = {f: _inside(path, getattr(job, f), root) for f in LOCAL_FIELDS}
+        found["bands"] = {b: _resolve(path, p, root) for b, p in job.bands.items()}
+        return job.model_copy(update=found)
 
     def blocks(self) -> list[tuple[int, int]]:
         """Blocks of tile rows, ``(start, stop)``, that together cover the grid."""

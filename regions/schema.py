@@ -3,11 +3,18 @@
 A typo in a region file is an error, never a silent default: every model forbids unknown keys,
 and :func:`load_region` turns pydantic's report into one message that names the file, the
 field, what was found and what to change.
+
+A region file may come from anyone, so it is read defensively: at most :data:`MAX_FILE_BYTES`,
+UTF-8 only, YAML without aliases (an alias can expand a small file into gigabytes), numbers
+finite (no ``.nan`` or ``.inf``), free text capped; a GeoJSON AOI is read from a regular file
+of at most :data:`MAX_GEOJSON_BYTES`, and a self-intersecting polygon is repaired (with a
+warning) or, when nothing of it is left, refused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,12 +34,22 @@ from landslide4sense.records import (
     Window,
 )
 
+log = logging.getLogger(__name__)
+
+#: The largest region file read (real ones are about 1 kB).
+MAX_FILE_BYTES = 1 << 20
+#: The largest GeoJSON AOI read (an AOI of 100,000 vertices is about 4 MB).
+MAX_GEOJSON_BYTES = 16 << 20
+#: The longest free text copied into the card (``notes``), in characters.
+MAX_NOTES = 10_000
+MAX_PATH = 4096  # the longest file name a region may give (Linux's PATH_MAX)
+
 
 class AOI(StrictModel):
     """The area of interest: a lon/lat box, or a GeoJSON file (relative to the YAML)."""
 
     bbox: tuple[float, float, float, float] | None = None
-    geojson: str | None = None
+    geojson: str | None = Field(None, max_length=MAX_PATH)
 
     @model_validator(mode="after")
     def _one_of(self) -> AOI:
@@ -91,11 +108,11 @@ class Region(StrictModel):
     aoi: AOI
     imagery: Imagery
     dem: DemKind = DemKind.LOCAL
-    labels: str | None = None
+    labels: str | None = Field(None, max_length=MAX_PATH)
     annotation: Annotation = Annotation()
-    notes: str = ""
+    notes: str = Field("", max_length=MAX_NOTES)
     # SPDX id of the licence of this region's patches: what its labels' licence allows.
-    licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+    licence: str = Field(DEFAULT_LICENCE, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+-]*$", max_length=64)
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -137,11 +154,58 @@ class Region(StrictModel):
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def _read_geojson_aoi(path: Path) -> BaseGeometry:
+def read_capped(path: Path, cap: int, what: str) -> str:
+    """The UTF-8 text of regular file ``path``, refused past ``cap`` bytes.
+
+    Raises:
+        MissingInputError: no such file.
+        ConfigError: not a regular file (a device, a folder), larger than ``cap``, or not UTF-8.
+    """
     if not path.exists():
-        raise MissingInputError(f"{path}: AOI GeoJSON file not found (aoi.geojson in the region)")
+        raise MissingInputError(f"{path}: {what} not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} must be a regular file, not a device or a folder")
+    with open(path, "rb") as f:
+        data = f.read(cap + 1)
+    if len(data) > cap:
+        raise ConfigError(
+            f"{path}: {what} is larger than {cap:,} bytes; is this the right file? (simplify "
+            "it, for example with `ogr2ogr -simplify`)"
+        )
     try:
-        data = json.loads(path.read_text())
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: {what} is not UTF-8 text (byte {err.start}: {data[err.start]:#04x}); "
+            "save it as UTF-8"
+        ) from err
+
+
+def _polygonal(geom: BaseGeometry, path: Path) -> BaseGeometry:
+    """``geom`` itself when valid; else repaired (its polygonal part), with a warning.
+
+    Raises:
+        ConfigError: nothing polygonal is left.
+    """
+    if geom.is_valid and geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    why = shapely.is_valid_reason(geom)
+    fixed = shapely.make_valid(geom)
+    parts = [p for p in shapely.get_parts(fixed) if p.geom_type in ("Polygon", "MultiPolygon")]
+    area = shapely.union_all(parts) if parts else None
+    if area is None or area.is_empty or area.area == 0:
+        raise ConfigError(
+            f"{path}: the AOI is a {geom.geom_type} with no area ({why}); give a Polygon that "
+            "encloses the region (its first and last points equal, edges not crossing)"
+        )
+    log.warning("%s: the AOI polygon was invalid (%s): repaired as a valid polygon", path, why)
+    return area
+
+
+def _read_geojson_aoi(path: Path) -> BaseGeometry:
+    text = read_capped(path, MAX_GEOJSON_BYTES, "AOI GeoJSON file (aoi.geojson in the region)")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise ConfigError(f"{path}: AOI GeoJSON is not valid JSON ({err})") from err
     features = data.get("features", [data]) if isinstance(data, dict) else []
@@ -155,7 +219,7 @@ def _read_geojson_aoi(path: Path) -> BaseGeometry:
         ) from err
     if not geoms:
         raise ConfigError(f"{path}: AOI GeoJSON holds no geometry; add one Polygon in lon/lat")
-    geom = shapely.union_all(geoms)
+    geom = shapely.union_all([_polygonal(g, path) for g in geoms])
     minx, miny, maxx, maxy = geom.bounds
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise ConfigError(
@@ -185,8 +249,10 @@ def _format_errors(path: Path | str, err: ValidationError) -> str:
             )
         else:
             msg = e["msg"].removeprefix("Value error, ")
-            lines.append(f"  {loc}: {msg} (found {e.get('input')!r})")
-    return f"{path}: invalid region file:\n" + "\n".join(lines)
+            found = repr(e.get("input"))
+            found = found if len(found) <= 80 else f"{found[:60]}... ({len(found):,} characters)"
+            lines.append(f"  {loc}: {msg} (found {found})")
+    return f"{path}: invalid region file: " + "; ".join(ln.strip() for ln in lines)
 
 
 def _allowed_keys() -> dict[str, list[str]]:
@@ -222,6 +288,33 @@ def parse_region(data: Any, path: Path | str = "<region>") -> Region:
     return region
 
 
+class AliasError(yaml.YAMLError):
+    """A YAML alias (``*name``) in a region file."""
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML's safe loader, refusing aliases: a region file has no use for them, and nested
+    ones expand a file of a few hundred bytes into gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise AliasError(
+                f"line {mark.line + 1}: YAML aliases (*name) are not allowed in a region "
+                "file; write the value out"
+            )
+        return super().compose_node(parent, index)
+
+
+def _first_line(err: yaml.YAMLError) -> str:
+    """A YAML error in one line, without the excerpt of the file it quotes."""
+    if isinstance(err, AliasError):
+        return str(err)
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + str(getattr(err, "problem", None) or err).splitlines()[0]
+
+
 def load_region(path: str | Path) -> Region:
     """Read and validate ``regions/<name>.yaml``.
 
@@ -230,12 +323,13 @@ def load_region(path: str | Path) -> Region:
         ConfigError: the YAML is malformed or a field is invalid (the message names it).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise MissingInputError(f"{path}: region file not found")
+    text = read_capped(path, MAX_FILE_BYTES, "region file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(text, Loader=_NoAliases)  # a SafeLoader without aliases
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        raise ConfigError(f"{path}: not valid YAML ({_first_line(err)})") from err
     region = parse_region(data, path)
     region.aoi_geometry()  # a GeoJSON AOI is checked now, not halfway through a build
     return region

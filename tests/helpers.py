@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +17,8 @@ from shapely.geometry import box
 
 from landslide4sense.geo import Grid
 from landslide4sense.layout import S2_BANDS
-from landslide4sense.patching import RegionJob
-from landslide4sense.records import DatasetMeta, ManifestRow
+from landslide4sense.patching import RegionJob, RegionTiles
+from landslide4sense.records import DatasetMeta, DropCounts, ManifestRow, TileRecord
 from landslide4sense.store.benchmark import open_benchmark
 
 # The real-data fixtures live beside the project (../shared/fixtures); L4S_FIXTURES overrides.
@@ -60,6 +64,40 @@ def needs(folder: Path):
     return pytest.mark.skipif(
         not folder.is_dir(), reason=f"real-data fixture {folder} not present (see shared/fixtures)"
     )
+
+
+# Another process holding an output folder's lock (see :func:`hold`).
+HOLD = """
+import shutil, sys, time
+from landslide4sense.store.lock import output_lock
+with output_lock(sys.argv[1], "l4s add-region test", flow_run="brave-fox"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+    if sys.argv[3] == "remove":  # as a failed first build removes the folder it created
+        shutil.rmtree(sys.argv[1])
+"""
+
+
+def hold(out: Path, seconds: float, then: str = "keep") -> subprocess.Popen:
+    """Another process holding the lock of ``out`` for ``seconds`` (returns once it holds it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out), str(seconds), then],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def said_it_waits(run: Future, caplog: pytest.LogCaptureFixture, limit: float = 120.0) -> bool:
+    """Whether ``run`` (started while another process holds the folder's lock) logged that it
+    waits for the lock, rather than going ahead and ending."""
+    deadline = time.monotonic() + limit
+    while not run.done() and time.monotonic() < deadline:
+        if any("waiting for it to finish" in r.getMessage() for r in caplog.records):
+            return True
+        time.sleep(0.05)
+    return any("waiting for it to finish" in r.getMessage() for r in caplog.records)
 
 
 def write_raster(
@@ -231,3 +269,110 @@ def manifest_row(**change) -> ManifestRow:
         version="0123456789ab",
     )
     return ManifestRow.model_validate({**data, **change})
+
+
+# Publishing's inputs: regions cut from known rasters, and tile records built in memory.
+N_PX = 128 * 128
+
+
+def tiles_grid(cols: int, rows: int, x0: float = 500000) -> Grid:
+    """A grid of ``cols`` x ``rows`` patches, its left edge at ``x0`` (UTM 33N)."""
+    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128 * rows)
+
+
+def two_regions(tmp_path: Path, scaling: str = "raw") -> list[RegionJob]:
+    """alpha (5 tiles) and beta (3, band values offset by 1), cut and ready to assemble."""
+    from landslide4sense.patching import patch_rows
+
+    jobs = [
+        known_job(tmp_path / "a", tiles_grid(5, 1), "alpha", scaling, hole=None),
+        known_job(tmp_path / "b", tiles_grid(3, 1, 600000), "beta", scaling, hole=None, offset=1),
+    ]
+    for job in jobs:
+        patch_rows(job, 0, 1)
+    return jobs
+
+
+def tile_record(
+    row: int, col: int, value: float = 1.0, landslide_px: int = 0, ls_value: float = 0.0
+) -> TileRecord:
+    """A tile whose 14 bands are all ``value`` (its sums follow), ``landslide_px`` of whose
+    pixels are landslide with band values ``ls_value`` there."""
+    rest = N_PX - landslide_px
+    return TileRecord(
+        row=row,
+        col=col,
+        bounds=(col * 1280.0, -(row + 1) * 1280.0, (col + 1) * 1280.0, -row * 1280.0),
+        landslide_px=landslide_px,
+        sha256=f"{row}-{col}-{value}",
+        sum=[value * rest + ls_value * landslide_px] * 14,
+        sumsq=[value**2 * rest + ls_value**2 * landslide_px] * 14,
+        sum_ls=[ls_value * landslide_px] * 14,
+    )
+
+
+def region_tiles(name: str, tiles: list[TileRecord], scenes=("S2A_1", "S2B_2")) -> RegionTiles:
+    """A region's tiles and a job that names (but does not hold) its layers."""
+    job = RegionJob(
+        name=name,
+        grid=tiles_grid(len(tiles), 1),
+        bands={},
+        slope="s",
+        dem="d",
+        mask="m",
+        aoi_wkt="POINT (0 0)",
+        scaling="raw",
+        work=f"/work/{name}",
+        provenance={
+            "source": "stac",
+            "dem": "srtm",
+            "scenes": [
+                {"id": s, "date": None if i else "2020-01-01"} for i, s in enumerate(scenes)
+            ],
+        },
+    )
+    return RegionTiles(name, tiles, DropCounts(nodata=2), job)
+
+
+# Annotation: the OBIA region of the synthetic pre/post pair, and a labels GeoPackage.
+OBIA_REGION = {
+    "name": "obia",
+    "event": {"trigger": "rainfall", "date": "2020-07-08"},
+    "aoi": {"bbox": [138.10, 36.20, 138.16, 36.25]},
+    "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
+}
+LABELS_CRS = "EPSG:32654"
+
+
+def label_candidates():
+    """Three 100 m candidate squares (ids 1, 2, 3), 100 m apart."""
+    import geopandas as gpd
+
+    return gpd.GeoDataFrame(
+        {"cand_id": [1, 2, 3], "d_ndvi": [-0.5] * 3},
+        geometry=[box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
+        crs=LABELS_CRS,
+    )
+
+
+def label_corrections(rows):
+    """A corrections layer of (op, target, reason, editor, edited_at, geom) rows."""
+    import geopandas as gpd
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=["op", "target", "reason", "editor", "edited_at", "geom"])
+    return gpd.GeoDataFrame(
+        frame.drop(columns="geom").astype({"target": "Int64"}),
+        geometry=list(frame["geom"]),
+        crs=LABELS_CRS,
+    )
+
+
+def labels_gpkg(tmp_path: Path, rows) -> Path:
+    """``labels.gpkg`` with :func:`label_candidates` and corrections of ``rows``."""
+    from landslide4sense.annotation.corrections import empty_corrections, write_layers
+
+    path = tmp_path / "labels.gpkg"
+    corrections = label_corrections(rows) if rows else empty_corrections(LABELS_CRS)
+    write_layers(path, {"candidates": label_candidates(), "corrections": corrections})
+    return path

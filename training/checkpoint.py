@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from landslide4sense.choices import Scaling
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.files import atomic_path
+from landslide4sense.layout import STACK_BANDS
 
 FORMAT = 1
 
@@ -80,6 +81,40 @@ def load(path: str | Path, mmap: bool = False) -> dict:
 def read_info(path: str | Path) -> CheckpointInfo:
     """What a checkpoint says about itself, without reading its weights (see :func:`load`)."""
     return load(path, mmap=True)["info"]
+
+
+def check_checkpoint(path: str | Path) -> CheckpointInfo:
+    """A checkpoint that can be applied to our 14-band stacks: its bands are ours and its
+    weights fit the model its info names (names and shapes; the tensors are mapped, not read).
+
+    Raises:
+        MissingInputError, InputDataError: see :func:`load`; or the bands or weights differ,
+            naming the fix.
+    """
+    from landslide4sense.training.models import MODELS, get_model
+
+    state = load(path, mmap=True)
+    info: CheckpointInfo = state["info"]
+    if info.bands != list(STACK_BANDS):
+        raise InputDataError(
+            f"{path}: trained on {len(info.bands)} bands {info.bands}, not the "
+            f"{len(STACK_BANDS)} of a landslide4sense stack ({', '.join(STACK_BANDS)}); "
+            "retrain it on a benchmark of this tool (`l4s train --dataset OUT`)"
+        )
+    if info.model not in MODELS:
+        raise InputDataError(f"{path}: names model {info.model!r}, not one of {', '.join(MODELS)}")
+    try:
+        expected = get_model(info.model, **info.model_args).state_dict()
+    except (TypeError, ValueError) as err:
+        raise InputDataError(f"{path}: model arguments {info.model_args} do not fit") from err
+    weights = state.get("weights")
+    shapes = {k: tuple(v.shape) for k, v in (weights or {}).items() if hasattr(v, "shape")}
+    if not isinstance(weights, dict) or shapes != {k: tuple(v.shape) for k, v in expected.items()}:
+        raise InputDataError(
+            f"{path}: its weights do not match the {info.model} its info describes (a file "
+            "edited or put together by hand); use the best.pt that `l4s train` wrote"
+        )
+    return info
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):

@@ -45,12 +45,19 @@ from pathlib import Path
 
 from landslide4sense.errors import ConfigError, InputDataError, L4SError, MissingInputError
 from landslide4sense.files import files_under, write_json
-from landslide4sense.layout import CURRENT, DATASET_JSON, VERSION_FILE, VERSIONS_DIR
+from landslide4sense.layout import CURRENT, DATASET_JSON, STATE_DIR, VERSION_FILE, VERSIONS_DIR
 from landslide4sense.store.output import is_benchmark
+from landslide4sense.store.trust import (
+    RecordError,
+    names_inside,
+    relative_inside,
+    resolved_inside,
+)
 
 log = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".staging-"
+STAGING_STAMP = ".l4s-staging"  # in a staging folder from its first instant: ours to sweep
 TMP_PREFIX = ".l4s-tmp-"  # temporary links in OUT, renamed onto their name
 KEEP_VERSIONS = 2
 #: Our versions: the first 12 hex digits of a content hash (patching.assemble).
@@ -161,7 +168,7 @@ def list_versions(out: str | Path) -> list[VersionInfo]:
             continue
         meta = json.loads((folder / DATASET_JSON).read_text())
         counts = meta.get("counts", {})
-        made = json.loads((folder / VERSION_FILE).read_text())["made_current"]
+        made = version_record(folder / VERSION_FILE).get("made_current", 0)
         found.append(
             VersionInfo(
                 folder.name,
@@ -177,10 +184,78 @@ def list_versions(out: str | Path) -> list[VersionInfo]:
 
 
 def version_jobs(out: str | Path, version: str | None = None) -> list[Path]:
-    """The region job files of a version, in the order the regions joined the benchmark."""
+    """The region job files of a version, in the order the regions joined the benchmark.
+
+    Raises:
+        RecordError: the version's record names a job outside ``OUT/.l4s``.
+    """
     out = Path(out)
-    record = json.loads((version_folder(out, version) / VERSION_FILE).read_text())
-    return [out / job for job in record["jobs"]]
+    path = version_folder(out, version) / VERSION_FILE
+    return _jobs_inside(path, version_record(path).get("jobs", []), out)
+
+
+def version_record(path: Path) -> dict:
+    """A version's record (``.l4s-version.json``), read.
+
+    Raises:
+        RecordError: it is not a JSON object.
+    """
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RecordError(
+            f"{path}: unreadable version record ({err}); restore the folder from a backup, or "
+            "rebuild it into a new folder with `l4s build`"
+        ) from err
+    if not isinstance(record, dict):
+        raise RecordError(f"{path}: a version record is a JSON object; rebuild the folder")
+    return record
+
+
+def _jobs_inside(record: Path, jobs: object, out: Path) -> list[Path]:
+    """The job files a record names, each checked to lie in ``OUT/.l4s``."""
+    if not isinstance(jobs, list):
+        raise RecordError(f"{record}: 'jobs' is not a list of job files; rebuild the folder")
+    state = out / STATE_DIR
+    found = []
+    for job in jobs:
+        name = relative_inside(record, job, state)
+        if not name.parts or name.parts[0] != STATE_DIR:
+            raise RecordError(
+                f"{record}: names job {job!r}, not one in {state}; restore the folder from a "
+                "backup, or rebuild it into a new folder with `l4s build`"
+            )
+        resolved_inside(record, Path(name), state.parent)
+        resolved_inside(record, Path(*name.parts[1:]), state)
+        found.append(out / name)
+    return found
+
+
+def check_records(out: str | Path) -> None:
+    """Every record of benchmark ``out`` names only paths inside it, before a run trusts them:
+    ``current``, a published ``dataset.json`` (our link, not a user's file), and each kept
+    version's file and job lists.
+
+    Raises:
+        ConfigError: ``current`` points elsewhere, or ``dataset.json`` is not ours.
+        RecordError: a record names a path outside its folder.
+    """
+    out = Path(out)
+    if not is_benchmark(out):
+        return
+    current_version(out)
+    meta = out / DATASET_JSON
+    if (meta.exists() or meta.is_symlink()) and not _ours(meta):
+        raise ConfigError(
+            f"{meta} was not written by landslide4sense, but {out} carries its marker "
+            f"({STATE_DIR}/): move your {DATASET_JSON} elsewhere, or choose another --out"
+        )
+    for folder in _versions(out):
+        path = folder / VERSION_FILE
+        if path.is_file():
+            record = version_record(path)
+            names_inside(path, record.get("files", []), folder)
+            _jobs_inside(path, record.get("jobs", []), out)
 
 
 @contextmanager
@@ -197,6 +272,7 @@ def staged(out: str | Path) -> Iterator[Path]:
     try:
         _sweep(out)
         stage.mkdir(parents=True)
+        (stage / STAGING_STAMP).touch()
         yield stage
     except L4SError:
         raise
@@ -372,7 +448,7 @@ def _remove_version(folder: Path) -> None:
                 "elsewhere and re-run"
             )
         return
-    files = json.loads(record.read_text())["files"]
+    files = [str(n) for n in names_inside(record, version_record(record).get("files"), folder)]
     for name in sorted(files, key=lambda n: (n != DATASET_JSON, n == VERSION_FILE)):
         (folder / name).unlink(missing_ok=True)
     for tmp in folder.glob(f".{Path(VERSION_FILE).stem}.*.tmp.json"):  # a killed re-stamp's
@@ -394,7 +470,8 @@ def _sweep(out: Path) -> None:
         if tmp.is_symlink():
             tmp.unlink()
     for stage in (out / VERSIONS_DIR).glob(f"{STAGING_PREFIX}*"):
-        shutil.rmtree(stage, ignore_errors=True)
+        if (stage / STAGING_STAMP).is_file() and not stage.is_symlink():  # ours, not a user's
+            shutil.rmtree(stage, ignore_errors=True)
     for folder in _versions(out):
         if (folder / VERSION_FILE).is_file() and not (folder / DATASET_JSON).exists():
             _remove_version(folder)

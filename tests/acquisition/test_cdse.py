@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from rasterio.warp import transform_bounds
 
 from landslide4sense.acquisition import cdse, get_source, plan_source, stac
 from landslide4sense.acquisition.retry import RetryPolicy
@@ -13,43 +12,20 @@ from landslide4sense.errors import SourceError
 from landslide4sense.geo import Grid, read_on_grid
 from landslide4sense.regions import load_region, region_grid
 from tests.acquisition.fakes import FakeS3
-from tests.acquisition.fakes.cdse import FakeCdse, cdse_item
-from tests.acquisition.test_stac import REGION, write_scene
+from tests.acquisition.fakes.cdse import CDSE_KEYS, FakeCdse, cdse_archive
+from tests.acquisition.fakes.stac import UDP_REGION
 from tests.helpers import CONTRACTS, RIOTILER, needs
 
 pytestmark = [needs(CONTRACTS), needs(RIOTILER)]
 FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
-KEYS = {"cdse-access-key": "cdse-secret-key"}
-
-
-def archive(folder):
-    """A: a 2017 scene of the Collection-1 reprocessing (baseline 05.00, L1C_N0500: its pixels
-    carry +1000 DN, and nothing but its name says so); B: the original 02.05 product, with a
-    cloud; C: too cloudy for the filter."""
-    with rasterio.open(RIOTILER / "B01.jp2") as src:
-        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
-    bands = {band: 900 for band in stac.ASSETS}
-    items, files = [], {}
-    for i, (when, cloud, baseline, shift, cloudy) in enumerate(
-        [
-            ("2017-07-29T15:26:00Z", 5.0, "05.00", 1000, False),
-            ("2017-08-08T15:26:00Z", 20.0, "02.05", 0, True),
-            ("2017-08-18T15:26:00Z", 90.0, "02.05", 3000, False),
-        ]
-    ):
-        item, keys = cdse_item(when, cloud, here, "19UDP", bands, baseline)
-        local = write_scene(folder / str(i), shift, cloudy)
-        files |= {keys[band]: local[key] for band, key in stac.ASSETS.items()}
-        items.append(item)
-    return items, files
 
 
 @pytest.fixture
 def services(tmp_path, monkeypatch):
     monkeypatch.setenv("CDSE_S3_ACCESS_KEY", "cdse-access-key")
     monkeypatch.setenv("CDSE_S3_SECRET_KEY", "cdse-secret-key")
-    items, files = archive(tmp_path / "eodata")
-    s3 = FakeS3(files, keys=KEYS, region="default", bucket="eodata", payer=False)
+    items, files = cdse_archive(tmp_path / "eodata")
+    s3 = FakeS3(files, keys=CDSE_KEYS, region="default", bucket="eodata", payer=False)
     with FakeCdse(items).running() as api, s3.running():
         yield api, s3
 
@@ -60,8 +36,8 @@ def source(api, s3) -> cdse.CdseSource:
 
 def test_the_demo_sized_region_end_to_end(services, tmp_path):
     api, s3 = services
-    grid = region_grid(REGION)
-    layers = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    grid = region_grid(UDP_REGION)
+    layers = source(api, s3).fetch(UDP_REGION, grid, tmp_path / "work")
     assert layers.source == "cdse" and set(layers.bands) == set(stac.ASSETS)
     assert [s.date for s in layers.scenes] == ["2017-07-29", "2017-08-08"]  # least cloudy first
     asked = api.searches[0]
@@ -92,20 +68,20 @@ def test_l4s_build_with_source_cdse(services, tmp_path, monkeypatch, capsys):
     api, s3 = services
     monkeypatch.setenv("L4S_CDSE_STAC_URL", api.url)
     monkeypatch.setenv("L4S_CDSE_S3_ENDPOINT", s3.url)
-    grid = region_grid(REGION).buffered(300)
-    raw = tmp_path / "raw" / REGION.name
+    grid = region_grid(UDP_REGION).buffered(300)
+    raw = tmp_path / "raw" / UDP_REGION.name
     raw.mkdir(parents=True)
     hills = np.add.outer(np.arange(grid.height), np.arange(grid.width)).astype("float32")
     profile = {"driver": "GTiff", "width": grid.width, "height": grid.height, "count": 1}
     profile |= {"dtype": "float32", "crs": grid.crs, "transform": grid.transform}
     with rasterio.open(raw / "dem.tif", "w", **profile) as dst:
         dst.write(hills, 1)
-    west, south = REGION.aoi.bbox[:2]
+    west, south = UDP_REGION.aoi.bbox[:2]
     scar = box(west + 0.01, south + 0.01, west + 0.02, south + 0.015)
     gpd.GeoDataFrame(geometry=[scar], crs="EPSG:4326").to_file(raw / "labels.gpkg", layer="labels")
-    region_file = tmp_path / "regions" / f"{REGION.name}.yaml"
+    region_file = tmp_path / "regions" / f"{UDP_REGION.name}.yaml"
     region_file.parent.mkdir()
-    data = json_safe(REGION.model_dump(mode="json", exclude={"path"}, exclude_none=True))
+    data = json_safe(UDP_REGION.model_dump(mode="json", exclude={"path"}, exclude_none=True))
     region_file.write_text(yaml.safe_dump({**data, "dem": "local"}))
     out = tmp_path / "benchmark"
     argv = ["build", "--regions", str(region_file), "--raw", str(tmp_path / "raw")]
@@ -131,18 +107,18 @@ def test_the_stand_in_refuses_query_and_wrong_keys(services, tmp_path, monkeypat
     api, s3 = services
     earth_search = stac.StacSource(url=api.url, s3_endpoint=s3.url, policy=FAST)
     with pytest.raises(SourceError, match=r"HTTP 400.*unknown search parameter.*query"):
-        earth_search.search(REGION)  # Earth Search's query extension: not CDSE's
+        earth_search.search(UDP_REGION)  # Earth Search's query extension: not CDSE's
     monkeypatch.setenv("CDSE_S3_SECRET_KEY", "wrong")
     with pytest.raises(SourceError, match="access denied"):
-        source(api, s3).fetch(REGION, region_grid(REGION), tmp_path / "work")
+        source(api, s3).fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
     assert set(s3.refused) == {"SignatureDoesNotMatch"}
     monkeypatch.delenv("CDSE_S3_ACCESS_KEY")
     with pytest.raises(SourceError, match=r"CDSE_S3_ACCESS_KEY and CDSE_S3_SECRET_KEY"):
-        source(api, s3).fetch(REGION, region_grid(REGION), tmp_path / "work")
+        source(api, s3).fetch(UDP_REGION, region_grid(UDP_REGION), tmp_path / "work")
 
 
 def test_plan_names_cdse_and_its_filter():
-    plan = plan_source("cdse", REGION, region_grid(REGION))
+    plan = plan_source("cdse", UDP_REGION, region_grid(UDP_REGION))
     assert plan["source"] == "cdse" and plan["stac_api"] == cdse.CDSE_STAC
     assert plan["search"]["filter"]["op"] == "<=" and "query" not in plan["search"]
 

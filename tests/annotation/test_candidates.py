@@ -3,37 +3,17 @@
 import numpy as np
 import pytest
 
-from landslide4sense.acquisition.demo import FIELD_BARE, GRAVEL, SCAR, synthesize_scene
+from landslide4sense.acquisition.demo import FIELD_BARE, GRAVEL, SCAR
 from landslide4sense.annotation import band_files, make_candidates, rasterize_labels
 from landslide4sense.errors import MissingInputError
-from landslide4sense.geo import read_on_grid, write_terrain
-from landslide4sense.regions import parse_region, region_grid
-
-REGION = {
-    "name": "obia",
-    "event": {"trigger": "rainfall", "date": "2020-07-08"},
-    "aoi": {"bbox": [138.10, 36.20, 138.16, 36.25]},
-    "imagery": {"start": "2020-09-01", "end": "2020-11-15"},
-}
-
-
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    """Same terrain and cover (seed 4); post adds bare scars on steep slopes and bares the
-    fields; a bright gravel river bed is there in both."""
-    root = tmp_path_factory.mktemp("pair")
-    grid = region_grid(parse_region(REGION))
-    for variant in ("pre", "post"):
-        synthesize_scene(root / variant, "obia", grid, seed=4, variant=variant, margin=300.0)
-    _, slope = write_terrain(root / "post" / "obia" / "dem.tif", grid, root / "terrain")
-    classes = read_on_grid(root / "post" / "obia" / "classes.tif", grid)
-    return root, grid, read_on_grid(slope, grid), classes
+from landslide4sense.regions import parse_region
+from tests.helpers import OBIA_REGION
 
 
 @pytest.mark.parametrize("algorithm", ["slic", "felzenszwalb"])
 def test_candidates_recover_scars_and_reject_distractors(pair, algorithm):
     root, grid, slope, classes = pair
-    region = parse_region({**REGION, "annotation": {"segmentation": {"algorithm": algorithm}}})
+    region = parse_region({**OBIA_REGION, "annotation": {"segmentation": {"algorithm": algorithm}}})
     gdf = make_candidates(
         region, grid, band_files(root / "pre" / "obia"), band_files(root / "post" / "obia"), slope
     )
@@ -68,4 +48,4 @@ def test_nothing_in_common_is_an_error(pair, tmp_path):
     root, grid, slope, _ = pair
     with pytest.raises(Exception, match="no pixel in common"):
         pre, post = band_files(root / "pre" / "obia"), band_files(root / "post" / "obia")
-        make_candidates(parse_region(REGION), grid, pre, post, np.full_like(slope, np.nan))
+        make_candidates(parse_region(OBIA_REGION), grid, pre, post, np.full_like(slope, np.nan))

@@ -2,7 +2,6 @@
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import box
@@ -17,42 +16,17 @@ from landslide4sense.annotation import (
 from landslide4sense.annotation.corrections import empty_corrections, history, write_layers
 from landslide4sense.annotation.labels import read_labels
 from landslide4sense.errors import InputDataError, MissingInputError
-from tests.helpers import KAGHAN, needs
-
-CRS = "EPSG:32654"
-
-
-def candidates() -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {"cand_id": [1, 2, 3], "d_ndvi": [-0.5] * 3},
-        geometry=[box(0, 0, 100, 100), box(200, 0, 300, 100), box(400, 0, 500, 100)],
-        crs=CRS,
-    )
-
-
-def corrections(rows) -> gpd.GeoDataFrame:
-    frame = pd.DataFrame(rows, columns=["op", "target", "reason", "editor", "edited_at", "geom"])
-    return gpd.GeoDataFrame(
-        frame.drop(columns="geom").astype({"target": "Int64"}),
-        geometry=list(frame["geom"]),
-        crs=CRS,
-    )
-
-
-def gpkg(tmp_path, rows) -> str:
-    path = tmp_path / "labels.gpkg"
-    write_layers(
-        path,
-        {
-            "candidates": candidates(),
-            "corrections": corrections(rows) if rows else empty_corrections(CRS),
-        },
-    )
-    return path
+from tests.helpers import (
+    KAGHAN,
+    LABELS_CRS,
+    label_candidates,
+    labels_gpkg,
+    needs,
+)
 
 
 def test_add_delete_reshape(tmp_path):
-    path = gpkg(
+    path = labels_gpkg(
         tmp_path,
         [
             ("delete", 2, "a road cut, not a landslide", "ab", "2026-11-24T10:00:00", None),
@@ -89,7 +63,7 @@ def test_add_delete_reshape(tmp_path):
 
 
 def test_edits_apply_in_edited_at_order_and_overlaps_dissolve(tmp_path):
-    path = gpkg(
+    path = labels_gpkg(
         tmp_path,
         [
             ("delete", 1, "wrong", "ab", "2026-11-25T09:00:00", None),  # later: wins
@@ -123,7 +97,7 @@ def test_edits_apply_in_edited_at_order_and_overlaps_dissolve(tmp_path):
     ],
 )
 def test_bad_corrections_name_the_row_and_field(tmp_path, row, message):
-    path = gpkg(tmp_path, [row])
+    path = labels_gpkg(tmp_path, [row])
     with pytest.raises(InputDataError, match=message) as err:
         merge(path)
     assert "corrections row 1" in str(err.value) and str(path) in str(err.value)
@@ -142,9 +116,9 @@ def test_a_target_that_is_not_a_candidate_number_is_named(tmp_path, target):
             "edited_at": ["2026-11-24T10:00:00"],
         },
         geometry=[None],
-        crs=CRS,
+        crs=LABELS_CRS,
     )
-    write_layers(path, {"candidates": candidates(), "corrections": rows})
+    write_layers(path, {"candidates": label_candidates(), "corrections": rows})
     with pytest.raises(InputDataError, match=f"needs target = the cand_id .*found '{target}'"):
         merge(path)
 
@@ -155,7 +129,7 @@ def test_corrupt_empty_and_missing_geopackages(tmp_path):
     with pytest.raises(InputDataError, match="not a readable GeoPackage"):
         merge(bad)
     empty = tmp_path / "empty.gpkg"
-    write_layers(empty, {"other": gpd.GeoDataFrame(geometry=[], crs=CRS)})
+    write_layers(empty, {"other": gpd.GeoDataFrame(geometry=[], crs=LABELS_CRS)})
     with pytest.raises(InputDataError, match="no candidates layer"):
         merge(empty)
     with pytest.raises(MissingInputError, match="not found"):
@@ -163,7 +137,7 @@ def test_corrupt_empty_and_missing_geopackages(tmp_path):
 
 
 def test_label_layer_choice(tmp_path):
-    path = gpkg(tmp_path, [])
+    path = labels_gpkg(tmp_path, [])
     with pytest.raises(CorrectionsNeeded, match="l4s annotate merge"):
         label_layer(path)
     assert label_layer(path, accept_candidates=True) == "candidates"
@@ -173,7 +147,7 @@ def test_label_layer_choice(tmp_path):
 
 
 def test_agreement_report(tmp_path):
-    path = gpkg(tmp_path, [("delete", 2, "x", "ab", "2026-11-24T10:00:00", None)])
+    path = labels_gpkg(tmp_path, [("delete", 2, "x", "ab", "2026-11-24T10:00:00", None)])
     merge(path)
     a = agreement(path)
     assert a["iou"] == pytest.approx(2 / 3) and a["f1"] == pytest.approx(0.8)
@@ -182,6 +156,29 @@ def test_agreement_report(tmp_path):
     text = md.read_text()
     assert "| labels.gpkg | 3 | 2 | 0 | 1 | 0 | 0.667 | 0.800 |" in text
     assert (tmp_path / "report" / "labels_agreement.png").stat().st_size > 0
+
+
+def test_seeded_inventory_passes_validation(tmp_path):
+    """Fixture-free twin of the Kaghan test below: 200 seeded overlapping squares and one
+    self-intersecting polygon as accepted candidates, merged."""
+    rng = np.random.default_rng(3)
+    geoms = [
+        box(x, y, x + s, y + s) for x, y, s in rng.uniform((0, 0, 20), (2000, 2000, 90), (200, 3))
+    ]
+    geoms.append(shapely.Polygon([(3000, 0), (3100, 100), (3100, 0), (3000, 100)]))  # bow-tie
+    cands = gpd.GeoDataFrame({"cand_id": np.arange(1, 202)}, geometry=geoms, crs=LABELS_CRS)
+    path = tmp_path / "seeded.gpkg"
+    write_layers(path, {"candidates": cands, "corrections": empty_corrections(LABELS_CRS)})
+    rep = merge(path, min_area_m2=0)
+    assert rep.candidates == 201 and rep.invalid_repaired == 1
+    # Independently of the code: the union of the repaired polygons, in disjoint parts.
+    repaired = shapely.get_parts(shapely.make_valid(np.array(geoms)))
+    union = shapely.union_all([p for p in repaired if p.geom_type == "Polygon"])
+    assert rep.labels == len(shapely.get_parts(union)) and rep.overlaps_dissolved > 0
+    labels = read_labels(path, "labels")
+    assert labels.area.sum() == pytest.approx(union.area, rel=1e-9)
+    assert labels.geometry.is_valid.all()
+    assert labels.sindex.query(labels.geometry, predicate="overlaps").shape[1] == 0
 
 
 @needs(KAGHAN)

@@ -2,6 +2,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from shapely.geometry import Polygon, box
 
@@ -29,6 +30,17 @@ def test_pixel_aligned_square_rasterizes_to_its_pixel_count():
         ]
     )
     assert rasterize_labels([ell], GRID.transform, (10, 10)).sum() == 4 + 4
+
+
+def test_only_pixels_whose_centre_is_inside_are_burnt():
+    """A 3 x 3 pixel square shifted 0.4 pixel right and down touches 4 x 4 pixels, but only
+    3 x 3 centres lie inside it."""
+    x0, top = GRID.transform.c, GRID.transform.f
+    square = box(x0 + 24, top - 64, x0 + 54, top - 34)
+    mask = rasterize_labels([square], GRID.transform, (10, 10))
+    expected = np.zeros((10, 10), np.uint8)
+    expected[3:6, 2:5] = 1
+    assert np.array_equal(mask, expected)
 
 
 def test_empty_geometry_list_gives_zeros():
@@ -90,6 +102,32 @@ def test_clean_labels_repairs_splits_and_drops():
     assert report.polygons == 3  # the bow-tie becomes two triangles
     assert clean.geometry.is_valid.all()
     assert report.area_m2 == pytest.approx(50 + 400)
+
+
+def test_seeded_inventory_mask_area_matches_polygons(tmp_path):
+    """Fixture-free twin of the Kaghan test below: 300 seeded irregular polygons in lon/lat,
+    overlapping, one self-intersecting, on a 10 m grid: the mask's area is the polygons'."""
+    rng = np.random.default_rng(5)
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 400, 400)
+    shapes = []
+    for x, y in rng.uniform(200, 3800, (300, 2)):
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
+        radii = rng.uniform(15, 60, 7)
+        ring = np.c_[500000 + x + radii * np.cos(angles), 4000000 - y + radii * np.sin(angles)]
+        shapes.append(Polygon(ring))
+    shapes.append(
+        Polygon([(501000, 3999000), (501100, 3998900), (501100, 3999000), (501000, 3998900)])
+    )
+    lonlat = list(gpd.GeoSeries(shapes, crs=grid.crs).to_crs("EPSG:4326"))
+    result = prepare_labels(
+        write_labels(tmp_path / "l.geojson", lonlat, "EPSG:4326"), grid, tmp_path
+    )
+    assert result.report.features_read == 301 and result.report.invalid_repaired >= 1
+    union = shapely.union_all(shapely.make_valid(np.array(shapes))).area
+    assert result.report.area_m2 == pytest.approx(union, rel=1e-3)
+    with rasterio.open(result.mask) as src:
+        mask_area = float(src.read(1).sum()) * 100.0
+    assert abs(mask_area - union) / union < 0.02
 
 
 @needs(KAGHAN)

@@ -14,8 +14,7 @@ from landslide4sense.annotation.corrections import OPS
 from landslide4sense.annotation.qgis import write_layer_styles
 from landslide4sense.geo import read_on_grid
 from landslide4sense.regions import parse_region
-from tests.annotation.test_candidates import REGION, pair  # noqa: F401 (a fixture)
-from tests.annotation.test_corrections import gpkg
+from tests.helpers import OBIA_REGION, labels_gpkg
 
 
 def styles(path) -> dict[str, tuple]:
@@ -30,7 +29,7 @@ def styles(path) -> dict[str, tuple]:
 
 
 def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
-    path = gpkg(tmp_path, [])
+    path = labels_gpkg(tmp_path, [])
     write_layer_styles(path)
     write_layer_styles(path)  # again: replaced, not duplicated
     found = styles(path)
@@ -55,11 +54,11 @@ def test_styles_are_stored_as_qgis_reads_them_and_survive_a_merge(tmp_path):
     assert sorted(styles(path)) == ["candidates", "corrections", "labels"]
 
 
-def test_candidates_come_with_styles_and_cloud_optimized_rgb_composites(pair, tmp_path):  # noqa: F811
+def test_candidates_come_with_styles_and_cloud_optimized_rgb_composites(pair, tmp_path):
     root, grid, _, classes = pair
     out = tmp_path / "labels.gpkg"
     write_candidates(
-        parse_region(REGION),
+        parse_region(OBIA_REGION),
         grid,
         band_files(root / "pre" / "obia"),
         band_files(root / "post" / "obia"),

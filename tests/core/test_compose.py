@@ -94,6 +94,38 @@ def test_workers_run_as_an_unprivileged_user():
     assert any("useradd" in ln and users[-1] in ln for ln in map(" ".join, lines))
 
 
+def test_every_service_runs_unprivileged(resolved):
+    """Services from our image run as the Dockerfile's user; the others name one, never root."""
+    for name, service in resolved.items():
+        if "build" in service:
+            assert "user" not in service or service["user"] not in ("root", "0"), name
+        else:
+            assert service.get("user", "root").split(":")[0] not in ("root", "0"), name
+
+
+@pytest.mark.parametrize(
+    ("secret", "why"),
+    [
+        ("aaaaaaaaaaaa", "repeats one short piece"),
+        ("prefectprefect", "repeats one short piece"),
+        ("change-me-now", "common words"),
+        ("Password-2024!", "common words"),
+    ],
+)
+def test_repeated_and_common_word_secrets_are_refused(secret, why):
+    assert why in stack_problems({**GOOD, "POSTGRES_PASSWORD": secret})[0]
+    assert why in stack_problems({**GOOD, "PREFECT_API_AUTH_STRING": f"admin:{secret}"})[0]
+
+
+def test_random_secrets_pass():
+    """openssl rand -hex 24's kind of value: never mistaken for words (seeded, known answer)."""
+    import random
+
+    rng = random.Random(21)
+    values = ["".join(rng.choice("0123456789abcdef") for _ in range(24)) for _ in range(2000)]
+    assert [v for v in values if stack_problems({**GOOD, "POSTGRES_PASSWORD": v})] == []
+
+
 def test_placeholders_short_and_missing_secrets_are_refused():
     assert stack_problems(GOOD) == []
     example = dict(

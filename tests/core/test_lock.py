@@ -3,36 +3,13 @@ with one message naming the holder, taken once (the holding thread taking it aga
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from landslide4sense.store.lock import OutputLocked, holder, is_held, lock_path, output_lock
-
-HOLD = """
-import shutil, sys, time
-from landslide4sense.store.lock import output_lock
-with output_lock(sys.argv[1], "l4s add-region test", flow_run="brave-fox"):
-    print("held", flush=True)
-    time.sleep(float(sys.argv[2]))
-    if sys.argv[3] == "remove":  # as a failed first build removes the folder it created
-        shutil.rmtree(sys.argv[1])
-"""
-
-
-def hold(out: Path, seconds: float, then: str = "keep") -> subprocess.Popen:
-    """Another process holding the lock of ``out`` for ``seconds`` (returns once it holds it)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(out), str(seconds), then],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout.readline().strip() == "held"
-    return proc
+from tests.helpers import hold
 
 
 def test_a_second_run_waits_and_is_told_who_holds_the_folder(tmp_path):

@@ -3,6 +3,8 @@ only our versions named, files the tool did not write never deleted."""
 
 import json
 import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import pytest
@@ -19,12 +21,12 @@ from landslide4sense.store.versions import (
     version_folder,
     version_jobs,
 )
-from tests.helpers import cut_regions, restore
+from tests.helpers import cut_regions, hold, restore, said_it_waits
 
 
 @pytest.fixture
 def jobs(tmp_path):
-    return cut_regions(tmp_path)
+    return cut_regions(tmp_path / "bench" / ".l4s")  # where the flows cut them: in OUT
 
 
 @pytest.fixture
@@ -76,6 +78,22 @@ def test_the_last_two_versions_stay_and_an_older_one_can_be_restored(jobs, out, 
     # Publishing after a restore keeps the restored one (current) and the newest other.
     v4 = assemble(out, [jobs[2], jobs[0]], "raw", figures=False).version
     assert {v.version for v in list_versions(out)} == {v4, versions[1]}
+
+
+def test_a_restore_waits_while_another_run_holds_the_folder(jobs, out, caplog):
+    v1 = assemble(out, jobs[:1], "raw", figures=False).version
+    v2 = assemble(out, jobs[:2], "raw", figures=False).version
+    holder = hold(out, 120)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            run = pool.submit(restore, out, v1)
+            assert said_it_waits(run, caplog)
+            assert current_version(out) == v2  # nothing switched while the other run holds it
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)  # the kernel releases its lock
+            holder.wait()
+        run.result(timeout=60)
+    assert current_version(out) == v1
 
 
 @pytest.mark.parametrize("bad", ["/etc", "../versions", "", "86620BA3CD76", "86620ba3cd7"])
@@ -130,8 +148,7 @@ def test_a_first_publish_failing_at_the_switch_can_be_taken_back(jobs, tmp_path,
 
     from landslide4sense.store.versions import PublishError, discard_unpublished
 
-    out = tmp_path / "bench"
-    out.mkdir()
+    out = tmp_path / "bench"  # holds only .l4s/ (the jobs' work)
     replace = os.replace
 
     def full(src, dst):

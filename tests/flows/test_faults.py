@@ -194,11 +194,12 @@ def test_a_first_publish_that_fails_leaves_the_empty_folder_as_it_was(tmp_path):
     check_output(out)  # not refused
 
 
-def test_work_files_record_absolute_paths_whatever_the_working_folder(
-    demo_inputs, tmp_path, monkeypatch
-):
-    """Relative --out and --raw: the region's job names absolute files, so a later run from
-    another folder (or a worker) finds them."""
+def test_work_files_resolve_whatever_the_working_folder(demo_inputs, tmp_path, monkeypatch):
+    """Relative --out and --raw: the region's job names its own work relative to OUT/.l4s (so
+    the benchmark can move) and its inputs by absolute path; read back, every path is absolute
+    and exists, so a later run from another folder (or a worker) finds them."""
+    from landslide4sense.patching import RegionJob
+
     regions, raw = demo_inputs
     monkeypatch.chdir(raw.parent)
     add_region(
@@ -206,13 +207,10 @@ def test_work_files_record_absolute_paths_whatever_the_working_folder(
         out=Path(os.path.relpath(tmp_path / "b")),
         raw=Path(raw.name),
     )
-    (job,) = (tmp_path / "b" / ".l4s" / "demo-valley").glob("patches-*/job.json")
-    record = read_json(job)
-    paths = [
-        record["work"],
-        record["slope"],
-        record["dem"],
-        record["mask"],
-        *record["bands"].values(),
-    ]
+    (path,) = (tmp_path / "b" / ".l4s" / "demo-valley").glob("patches-*/job.json")
+    record = read_json(path)
+    assert record["work"] == str(path.parent.relative_to(tmp_path / "b" / ".l4s"))
+    assert all(Path(p).is_absolute() for p in record["bands"].values())
+    job = RegionJob.load(path)
+    paths = [job.work, job.slope, job.dem, job.mask, *job.bands.values()]
     assert all(Path(p).is_absolute() and Path(p).exists() for p in paths), paths

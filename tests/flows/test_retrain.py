@@ -2,7 +2,10 @@
 
 import asyncio
 import csv
+import os
+import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,6 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 from prefect.runner import Runner
 
-from landslide4sense.acquisition.demo import write_demo_inputs
 from landslide4sense.errors import ConfigError
 from landslide4sense.files import read_json
 from landslide4sense.flows.build import build_benchmark
@@ -24,15 +26,11 @@ from landslide4sense.records import read_dataset_meta
 from landslide4sense.training.data import load_benchmark
 from landslide4sense.training.models import get_model
 from landslide4sense.training.synthetic import write_release
+from tests.helpers import hold, said_it_waits
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = {"models": "ContextNet", "iterations": 4, "batch_size": 2, "device": "cpu", "eval_every": 2}
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return write_demo_inputs(tmp_path_factory.mktemp("demo"))
 
 
 def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
@@ -54,8 +52,8 @@ def rescore(bench: Path, checkpoint: Path, name: str) -> dict[str, int]:
     }
 
 
-def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, capsys):
-    regions, raw = demo
+def test_retrain_writes_table_i_and_skips_a_trained_version(demo_inputs, tmp_path, capsys):
+    regions, raw = demo_inputs
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-hills.yaml", out=bench, raw=raw)
     meta = read_dataset_meta(bench / "dataset.json")
@@ -81,6 +79,10 @@ def test_retrain_writes_table_i_and_skips_a_trained_version(demo, tmp_path, caps
     assert scores["f1"] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn))
     (row,) = csv.DictReader((run / "table_i.csv").open())
     assert row["model"] == "ContextNet" and float(row["test_f1"]) == pytest.approx(scores["f1"])
+    precision = 100 * tp / (tp + fp) if tp + fp else 0.0
+    recall = 100 * tp / (tp + fn) if tp + fn else 0.0
+    assert float(row["test_precision"]) == pytest.approx(precision)
+    assert float(row["test_recall"]) == pytest.approx(recall)
     assert float(row["paper_f1"]) == 58.11  # the paper's Table I, beside ours
     again = retrain_baselines(dataset=bench, **QUICK)
     assert again["trained"] == [] and again["skipped"] == ["ContextNet"]
@@ -104,6 +106,21 @@ def test_competition_layout_scores_every_split_with_masks(tmp_path):
     assert cells[5:8] == ["49.29", "70.77", "58.11"]  # the paper's, on its own split
 
 
+def test_training_waits_while_another_run_holds_the_results_folder(tmp_path, caplog):
+    root = write_release(tmp_path / "release", 8, 4, size=32, seed=3)
+    results = root / "training"  # a folder not ours: its results folder is the one locked
+    holder = hold(results, 120)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            run = pool.submit(retrain_baselines, dataset=root, **QUICK)
+            assert said_it_waits(run, caplog)
+            assert not list(results.glob("*/ContextNet"))  # nothing trained meanwhile
+        finally:
+            os.kill(holder.pid, signal.SIGKILL)  # the kernel releases its lock
+            holder.wait()
+        assert run.result(timeout=300)["trained"] == ["ContextNet"]
+
+
 def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
     root = write_release(tmp_path / "first", 12, 6, size=32, seed=3, n_val=4, masks=("train",))
     table = Path(retrain_baselines(dataset=root, **QUICK)["table"]).read_text()
@@ -114,7 +131,7 @@ def test_a_release_without_test_masks_says_so_in_table_i(tmp_path):
     assert "- validation: 2 patches (held out from TrainData: the last 10% of each" in table
 
 
-def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
+def test_a_new_dataset_version_triggers_retraining(demo_inputs, tmp_path):
     """The trigger of prefect.yaml, applied as a deployment served by a local Runner."""
     spec = next(
         d
@@ -127,7 +144,7 @@ def test_a_new_dataset_version_triggers_retraining(demo, tmp_path):
     )
     deployment_id = deployment.apply()
 
-    regions, raw = demo
+    regions, raw = demo_inputs
     bench = tmp_path / "bench"
     build_benchmark(regions=regions / "demo-valley.yaml", out=bench, raw=raw)  # a new version
     version = read_dataset_meta(bench / "dataset.json").version

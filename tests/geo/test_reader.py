@@ -60,6 +60,20 @@ def test_aligned_reader_equals_gdal_bilinear(tmp_path, k, seed):
         assert np.allclose(fast[ok], gdal[ok], rtol=1e-5, atol=1e-3)
 
 
+@pytest.mark.parametrize("k", [2, 6])
+def test_aligned_reader_interpolates_a_hole_free_window_like_gdal(tmp_path, k):
+    """No hole anywhere (the fast path, without renormalisation): bilinear, as GDAL's."""
+    a = np.random.default_rng(k).integers(1, 5000, size=(20, 24)).astype(np.uint16)
+    src_t = Affine(10 * k, 0, 500000, 0, -10 * k, 4000000)
+    path = write_raster(tmp_path / "b.tif", a, "EPSG:32633", src_t)
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 24 * k, 20 * k)
+    window = Window(k, k, 18 * k, 14 * k)  # inside: every tap is a valid source pixel
+    fast, gdal = both(path, grid, window)
+    assert not np.isnan(gdal).any()
+    assert np.allclose(fast, gdal, rtol=1e-5, atol=1e-3)
+    assert len(np.unique(fast)) > len(np.unique(a[1:-1, 1:-1]))  # values between the pixels'
+
+
 @needs(SAT_TESTDATA)
 @pytest.mark.parametrize("band", ["s2_B05.jp2", "s2_B01.jp2"])
 def test_aligned_reader_on_real_sentinel2(band):

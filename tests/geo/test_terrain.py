@@ -109,6 +109,27 @@ def test_dem_that_misses_the_grid(tmp_path):
     assert not (tmp_path / "t").exists() or not list((tmp_path / "t").iterdir())
 
 
+def test_seeded_terrain_slope_matches_an_independent_horn(tmp_path):
+    """Fixture-free twin of the Kaghan test below: rough seeded terrain at 30 m, rectangular
+    pixels, through write_terrain, against an independent Horn slope."""
+    rng = np.random.default_rng(11)
+    z = (np.cumsum(np.cumsum(rng.normal(0, 3, (60, 70)), 0), 1) / 4 + 500).astype(np.float32)
+    dem = write_raster(
+        tmp_path / "dem.tif", z, "EPSG:32633", Affine(30, 0, 500000, 0, -25, 4000000), -9999
+    )
+    with rasterio.open(dem) as src:
+        grid = snapped_grid(str(src.crs), tuple(src.bounds), 10.0)
+    _, slope = write_terrain(dem, grid, tmp_path / "t")
+    with rasterio.open(slope) as s:
+        assert s.res == (30, 25)
+        col, row = (round(v) for v in ~s.transform @ (500000, 4000000))
+        ours = s.read(1)[row : row + 60, col : col + 70]
+    horn = horn_slope(z, 30, 25)
+    inner = (slice(1, -1), slice(1, -1))
+    assert np.abs(ours[inner] - horn[inner]).max() < 1e-3
+    assert 5 < np.nanmean(horn[inner]) < 80  # rough, not flat
+
+
 @needs(KAGHAN)
 def test_kaghan_slope_matches_an_independent_horn(tmp_path):
     with rasterio.open(KAGHAN / "AW3D30.tif") as src:

@@ -1,15 +1,14 @@
 import csv
+import dataclasses
 import datetime as dt
 import json
 
 import h5py
 import numpy as np
 import pytest
-from affine import Affine
 
-from landslide4sense.choices import OutputLayout, Scaling
-from landslide4sense.geo import Grid
-from landslide4sense.patching import RegionJob, RegionTiles, assemble, patch_rows, split_count
+from landslide4sense.choices import OutputLayout, Scaling, Split
+from landslide4sense.patching import assemble, split_count
 from landslide4sense.patching.assemble import (
     band_stats,
     content_version,
@@ -19,22 +18,15 @@ from landslide4sense.patching.assemble import (
     number_patches,
     summarise,
 )
-from landslide4sense.records import DropCounts, TileRecord, read_dataset_meta
-from tests.helpers import RELEASE_DIVISORS, known_job
-
-
-def grid(cols: int, rows: int, x0: float = 500000) -> Grid:
-    return Grid("EPSG:32633", Affine(10, 0, x0, 0, -10, 4000000), 128 * cols, 128 * rows)
-
-
-def two_regions(tmp_path, scaling="raw"):
-    jobs = [
-        known_job(tmp_path / "a", grid(5, 1), "alpha", scaling, hole=None),
-        known_job(tmp_path / "b", grid(3, 1, 600000), "beta", scaling, hole=None, offset=1),
-    ]
-    for job in jobs:
-        patch_rows(job, 0, 1)
-    return jobs
+from landslide4sense.records import read_dataset_meta
+from tests.helpers import (
+    N_PX,
+    RELEASE_DIVISORS,
+    region_tiles,
+    tile_record,
+    tiles_grid,
+    two_regions,
+)
 
 
 def test_split_rule():
@@ -105,50 +97,10 @@ def test_version_is_a_content_hash(tmp_path):
 
 # The pure parts of publishing, each on records built in memory (no files).
 
-N_PX = 128 * 128
-
-
-def tile(row: int, col: int, value: float = 1.0, landslide_px: int = 0, ls_value: float = 0.0):
-    """A tile whose 14 bands are all ``value`` (its sums follow), ``landslide_px`` of whose
-    pixels are landslide with band values ``ls_value`` there."""
-    rest = N_PX - landslide_px
-    return TileRecord(
-        row=row,
-        col=col,
-        bounds=(col * 1280.0, -(row + 1) * 1280.0, (col + 1) * 1280.0, -row * 1280.0),
-        landslide_px=landslide_px,
-        sha256=f"{row}-{col}-{value}",
-        sum=[value * rest + ls_value * landslide_px] * 14,
-        sumsq=[value**2 * rest + ls_value**2 * landslide_px] * 14,
-        sum_ls=[ls_value * landslide_px] * 14,
-    )
-
-
-def region(name: str, tiles: list[TileRecord], scenes=("S2A_1", "S2B_2")) -> RegionTiles:
-    job = RegionJob(
-        name=name,
-        grid=grid(len(tiles), 1),
-        bands={},
-        slope="s",
-        dem="d",
-        mask="m",
-        aoi_wkt="POINT (0 0)",
-        scaling="raw",
-        work=f"/work/{name}",
-        provenance={
-            "source": "stac",
-            "dem": "srtm",
-            "scenes": [
-                {"id": s, "date": None if i else "2020-01-01"} for i, s in enumerate(scenes)
-            ],
-        },
-    )
-    return RegionTiles(name, tiles, DropCounts(nodata=2), job)
-
 
 def test_number_patches_splits_each_region_then_numbers_per_split_across_regions():
-    a = region("a", [tile(0, c) for c in range(5)])  # 2 train, 3 test
-    b = region("b", [tile(0, c) for c in range(4)])  # 1 train, 3 test
+    a = region_tiles("a", [tile_record(0, c) for c in range(5)])  # 2 train, 3 test
+    b = region_tiles("b", [tile_record(0, c) for c in range(4)])  # 1 train, 3 test
     got = [(p.split, p.index, p.job.name, p.tile.col) for p in number_patches([a, b])]
     assert got == [
         ("train", 1, "a", 0),
@@ -168,24 +120,34 @@ def test_number_patches_splits_each_region_then_numbers_per_split_across_regions
 
 
 def test_content_version_depends_on_content_numbering_and_scaling_only():
-    patches = number_patches([region("a", [tile(0, 0), tile(0, 1, 2.0)])])
+    patches = number_patches([region_tiles("a", [tile_record(0, 0), tile_record(0, 1, 2.0)])])
     v = content_version(Scaling.RAW, patches)
     # The recipe is what makes published versions comparable: pinned (a change renames every
     # benchmark ever built).
     assert v == "74823fc9a075"
-    other_scenes = number_patches([region("a", [tile(0, 0), tile(0, 1, 2.0)], scenes=())])
+    other_scenes = number_patches(
+        [region_tiles("a", [tile_record(0, 0), tile_record(0, 1, 2.0)], scenes=())]
+    )
     assert content_version(Scaling.RAW, other_scenes) == v  # provenance is not content
     assert content_version(Scaling.L4S, patches) != v
-    changed = number_patches([region("a", [tile(0, 0), tile(0, 1, 3.0)])])
+    changed = number_patches([region_tiles("a", [tile_record(0, 0), tile_record(0, 1, 3.0)])])
     assert content_version(Scaling.RAW, changed) != v
     assert (
-        content_version(Scaling.RAW, number_patches([region("b", [tile(0, 0), tile(0, 1, 2.0)])]))
+        content_version(
+            Scaling.RAW,
+            number_patches([region_tiles("b", [tile_record(0, 0), tile_record(0, 1, 2.0)])]),
+        )
         != v
     )
+    # The same patches, numbers and content with their splits exchanged: another dataset.
+    other_split = {Split.TRAIN: Split.TEST, Split.TEST: Split.TRAIN}
+    swapped = [dataclasses.replace(p, split=other_split[p.split]) for p in patches]
+    assert [p.index for p in swapped] == [p.index for p in patches]
+    assert content_version(Scaling.RAW, swapped) != v
 
 
 def test_manifest_rows():
-    a = region("a", [tile(0, 0), tile(0, 1, landslide_px=1638)])
+    a = region_tiles("a", [tile_record(0, 0), tile_record(0, 1, landslide_px=1638)])
     rows = manifest_rows(number_patches([a]), "v1")
     assert [(r.id, r.split, r.index, r.image) for r in rows] == [
         ("train_1", "train", 1, "TrainData/img/image_1.h5"),
@@ -199,10 +161,10 @@ def test_manifest_rows():
 
 
 def test_band_stats_and_summaries_from_the_tile_sums():
-    mean, std = band_stats([tile(0, 0, 1.0), tile(0, 1, 3.0)])
+    mean, std = band_stats([tile_record(0, 0, 1.0), tile_record(0, 1, 3.0)])
     assert mean == [2.0] * 14 and std == [1.0] * 14
     # 100 landslide px of value 5 in the first tile, the rest 1; the second tile all 3
-    s = summarise([tile(0, 0, 1.0, landslide_px=100, ls_value=5.0), tile(0, 1, 3.0)])
+    s = summarise([tile_record(0, 0, 1.0, landslide_px=100, ls_value=5.0), tile_record(0, 1, 3.0)])
     assert s.patches == 2 and s.landslide_share == 100 / (2 * N_PX)
     assert s.landslide == [5.0] * 14
     assert s.background == pytest.approx(
@@ -215,12 +177,12 @@ def test_band_stats_and_summaries_from_the_tile_sums():
         None,
         None,
     )
-    assert summarise([tile(0, 0)]).landslide is None
+    assert summarise([tile_record(0, 0)]).landslide is None
 
 
 def test_history_appends_the_previous_version_once():
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    regions = [region("a", [tile(0, 0), tile(0, 1)])]
+    regions = [region_tiles("a", [tile_record(0, 0), tile_record(0, 1)])]
     patches = number_patches(regions)
     first = dataset_meta(regions, patches, Scaling.RAW, version="v1", created=created)
     assert history(None, "v1") == [] and first.history == []
@@ -236,7 +198,10 @@ def test_history_appends_the_previous_version_once():
 
 
 def test_dataset_meta():
-    regions = [region("a", [tile(0, c, 1.0 + c) for c in range(5)]), region("b", [tile(0, 0)])]
+    regions = [
+        region_tiles("a", [tile_record(0, c, 1.0 + c) for c in range(5)]),
+        region_tiles("b", [tile_record(0, 0)]),
+    ]
     patches = number_patches(regions)
     created = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     meta = dataset_meta(regions, patches, Scaling.L4S, version="v", created=created)
@@ -253,7 +218,7 @@ def test_dataset_meta():
         2,
         3,
     )
-    assert a.scenes[0].id == "S2A_1" and a.grid == grid(5, 1)
+    assert a.scenes[0].id == "S2A_1" and a.grid == tiles_grid(5, 1)
     assert meta.all.train.patches == 3 and meta.all.name == "all regions"
     raw = dataset_meta(regions, patches, Scaling.RAW, version="v", created=created)
     assert raw.scale_divisors == [1.0] * 14

@@ -5,13 +5,20 @@ from landslide4sense.choices import Scaling
 from landslide4sense.patching.assemble import dataset_meta, number_patches
 from landslide4sense.patching.card import render_card
 from landslide4sense.records import HistoryEntry, LabelReport, MergeReport
-from tests.patching.test_assemble import region, tile
+from tests.helpers import region_tiles, tile_record
 
 CREATED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
 
 
 def card(scaling=Scaling.L4S, labels=None, history=()) -> str:
-    reg = region("alpha", [tile(0, 0, 1.0, landslide_px=164, ls_value=1.0), tile(0, 1), tile(0, 2)])
+    reg = region_tiles(
+        "alpha",
+        [
+            tile_record(0, 0, 1.0, landslide_px=164, ls_value=1.0),
+            tile_record(0, 1),
+            tile_record(0, 2),
+        ],
+    )
     if labels is not None:
         reg.job.provenance.labels = labels
     meta = dataset_meta([reg], number_patches([reg]), scaling, version="abc123", created=CREATED)

@@ -7,7 +7,7 @@ import pytest
 from landslide4sense.choices import Split
 from landslide4sense.patching import assemble
 from landslide4sense.patching.croissant import MANIFEST_COLUMNS, croissant
-from tests.patching.test_assemble import two_regions
+from tests.helpers import two_regions
 
 mlc = pytest.importorskip("mlcroissant", reason="mlcroissant validates croissant.json (dev)")
 

@@ -16,7 +16,7 @@ from landslide4sense.patching.index import (
     write_patch_index,
     write_stac,
 )
-from tests.patching.test_assemble import two_regions
+from tests.helpers import two_regions
 
 SIZE = 1280.0  # a patch's side in metres
 

@@ -5,7 +5,7 @@ import pytest
 from landslide4sense.choices import OutputLayout, Split
 from landslide4sense.patching import assemble
 from landslide4sense.patching.assemble import region_splits
-from tests.patching.test_assemble import two_regions
+from tests.helpers import two_regions
 from tests.readers import torchgeo_samples
 
 RELEASE, WITH_VALID = OutputLayout(), OutputLayout(valid=True)

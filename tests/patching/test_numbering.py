@@ -57,6 +57,20 @@ def test_a_removed_region_leaves_its_numbers_unused():
     assert numbers == {("a", "train"): [1], ("c", "train"): [3], ("d", "train"): [4, 5]}
 
 
+def test_a_new_region_never_takes_a_removed_regions_numbers():
+    """b held the highest number and is gone: c still starts after it."""
+    previous = {("a", "train"): [1], ("b", "train"): [2]}
+    numbers = assign_numbers([("a", {"train": 1}), ("c", {"train": 1})], previous)
+    assert numbers == {("a", "train"): [1], ("c", "train"): [3]}
+
+
+def test_a_region_that_lost_tiles_gets_fresh_numbers():
+    """a had 3 train tiles and now has 2: its old numbers may name other tiles now."""
+    previous = {("a", "train"): [1, 2, 3], ("b", "train"): [4]}
+    numbers = assign_numbers([("a", {"train": 2}), ("b", {"train": 1})], previous)
+    assert numbers == {("a", "train"): [5, 6], ("b", "train"): [4]}
+
+
 def digests(out):
     return {
         str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()

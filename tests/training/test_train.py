@@ -8,7 +8,7 @@ import torch
 from landslide4sense.errors import InputDataError
 from landslide4sense.layout import STACK_BANDS
 from landslide4sense.training import checkpoint
-from landslide4sense.training.data import load_benchmark
+from landslide4sense.training.data import PatchSet, load_benchmark
 from landslide4sense.training.progress import TrainingProgress
 from landslide4sense.training.synthetic import write_release
 from landslide4sense.training.train import TrainConfig, Trainer, batch_indices, train_model
@@ -89,6 +89,52 @@ def test_force_starts_from_scratch(small, tmp_path):
         == again["history"][-1]["loss"]
     )
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_the_best_checkpoint_is_the_peak_of_validation_f1(small, tmp_path, monkeypatch):
+    """Validation F1 rises, then falls: best.pt is the checkpoint of the peak, not the last."""
+    scripted = iter([50.0, 80.0, 30.0])
+    evaluate = Trainer.evaluate
+
+    def rising_then_falling(self, patches):
+        scores = evaluate(self, patches)
+        if patches is self.data.val:
+            scores["all"]["f1"] = next(scripted)
+        return scores
+
+    monkeypatch.setattr(Trainer, "evaluate", rising_then_falling)
+    cfg = QUICK.model_copy(update={"iterations": 9})  # checkpoints at 3, 6 and 9
+    metrics = train_model("ContextNet", small, cfg, tmp_path)
+    history = metrics["history"]
+    assert [(h["iteration"], h["val_f1"]) for h in history] == [(3, 50.0), (6, 80.0), (9, 30.0)]
+    peak = max(history, key=lambda h: h["val_f1"])["iteration"]
+    info = checkpoint.load(tmp_path / "best.pt")["info"]
+    assert info.iteration == peak == 6 and info.val_f1 == metrics["best_val_f1"] == 80.0
+
+
+def test_overall_scores_sum_the_regions_counts(small, tmp_path, monkeypatch):
+    """Region a (1 patch) predicted perfectly, region b (3 patches) not at all: overall F1 is
+    40 from the summed counts (tp 4, fn 12), not 50, the mean of the regions' 100 and 0."""
+    masks = np.zeros((4, 4, 4), np.uint8)
+    masks[:, :2, :2] = 1  # 4 landslide pixels in each patch
+    patches = PatchSet(
+        "TestData",
+        [tmp_path / f"image_{i}.h5" for i in range(1, 5)],
+        masks,
+        ["a", "b", "b", "b"],
+        [f"test_{i}" for i in range(1, 5)],
+        small.mean,
+        small.std,
+        np.arange(4),
+        np.zeros((4, 14, 4, 4), np.float32),
+    )
+    predicted = np.stack([masks[0], *np.zeros((3, 4, 4), np.uint8)])
+    trainer = Trainer("ContextNet", small, QUICK, tmp_path)
+    monkeypatch.setattr(trainer, "predict", lambda images: predicted[: len(images)])
+    scores = trainer.evaluate(patches)
+    assert scores["a"]["f1"] == 100.0 and scores["b"]["f1"] == 0.0
+    assert (scores["all"]["tp"], scores["all"]["fn"]) == (4, 12)
+    assert scores["all"]["f1"] == pytest.approx(40.0)
 
 
 class Payload:

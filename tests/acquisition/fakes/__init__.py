@@ -9,7 +9,7 @@ the service would refuse is refused, with the service's message where the contra
 from tests.acquisition.fakes.asf import FakeAsf, Granule
 from tests.acquisition.fakes.earthengine import FakeEarthEngine, Scene
 from tests.acquisition.fakes.http import Handler, self_signed, serving
-from tests.acquisition.fakes.stac import FakeS3, FakeStac, l1c_item
+from tests.acquisition.fakes.stac import FakeS3, FakeStac, band_assets, l1c_item
 
 __all__ = [
     "FakeAsf",
@@ -19,6 +19,7 @@ __all__ = [
     "Granule",
     "Handler",
     "Scene",
+    "band_assets",
     "l1c_item",
     "self_signed",
     "serving",

@@ -19,10 +19,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import rasterio
+from rasterio.warp import transform_bounds
 from shapely.geometry import box
 
-from tests.acquisition.fakes.stac import FakeStac
-from tests.helpers import CONTRACTS
+from tests.acquisition.fakes.stac import FakeStac, band_assets, write_scene
+from tests.helpers import CONTRACTS, RIOTILER
 
 BUCKET = "eodata"
 #: CQL2 comparison operators the stand-in evaluates (and ``and``).
@@ -152,3 +154,29 @@ def _evaluate(node: dict, properties: dict) -> bool:
         raise ValueError(f"filter: unsupported CQL2 expression {json.dumps(node)}")
     value = properties.get(args[0]["property"])
     return value is not None and COMPARE[op](value, args[1])
+
+
+# The archive the riotiler tests serve (real-data fixture).
+CDSE_KEYS = {"cdse-access-key": "cdse-secret-key"}
+
+
+def cdse_archive(folder):
+    """A: a 2017 scene of the Collection-1 reprocessing (baseline 05.00, L1C_N0500: its pixels
+    carry +1000 DN, and nothing but its name says so); B: the original 02.05 product, with a
+    cloud; C: too cloudy for the filter."""
+    with rasterio.open(RIOTILER / "B01.jp2") as src:
+        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
+    bands = {band: 900 for band in band_assets()}
+    items, files = [], {}
+    for i, (when, cloud, baseline, shift, cloudy) in enumerate(
+        [
+            ("2017-07-29T15:26:00Z", 5.0, "05.00", 1000, False),
+            ("2017-08-08T15:26:00Z", 20.0, "02.05", 0, True),
+            ("2017-08-18T15:26:00Z", 90.0, "02.05", 3000, False),
+        ]
+    ):
+        item, keys = cdse_item(when, cloud, here, "19UDP", bands, baseline)
+        local = write_scene(folder / str(i), shift, cloudy)
+        files |= {keys[band]: local[key] for band, key in band_assets().items()}
+        items.append(item)
+    return items, files

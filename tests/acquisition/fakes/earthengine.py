@@ -31,6 +31,7 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from google.oauth2.credentials import Credentials
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.warp import Resampling, reproject, transform_bounds
@@ -860,3 +861,29 @@ def s2_catalog(
         s2.append(Scene(index, date, on, {"MGRS_TILE": index[-5:]}, footprint))
         cs.append(Scene(index, date, {"cs_cdf": (grid, cs_cdf)}, {}, footprint))
     return {S2: s2, CS_PLUS: cs}
+
+
+# Builders of the tests that use the stand-in.
+TOKEN = Credentials("stand-in-token")  # a bearer token the stand-in accepts
+
+
+def scene_grid(grid: Grid) -> Grid:
+    """The 10 m grid of a stand-in scene: it covers the 60 m band grid nested in ``grid``."""
+    return grid.buffered(resolution=60).buffered(resolution=10)
+
+
+def catalog_bands() -> list[str]:
+    """The catalog's spectral bands (B1 ... B12, B8A), in our band order: B8A after B8."""
+    names = [b["name"] for b in contract()[S2]["bands"] if re.fullmatch(r"B\d+A?", b["name"])]
+    return sorted(names, key=lambda n: (int(n[1:].rstrip("A")), n.endswith("A")))
+
+
+def uniform_scene(grid: Grid, index: str, date: str, value: float, cs_cdf: float = 0.9):
+    """A scene over ``scene_grid(grid)`` whose every catalog band is ``value`` + its position
+    in our band order, on the band's grid."""
+    sizes = {b["name"]: b["pixel_size_m"] for b in contract()[S2]["bands"]}
+    scene, bands = scene_grid(grid), {}
+    for i, name in enumerate(catalog_bands()):
+        g = scene.buffered(resolution=sizes[name])
+        bands[name] = np.full((g.height, g.width), value + i, np.float64)
+    return index, date, bands, np.full((scene.height, scene.width), cs_cdf)

@@ -24,10 +24,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
+import rasterio
+from rasterio.warp import transform_bounds
 from shapely.geometry import box, shape
 
+from landslide4sense.regions import parse_region
 from tests.acquisition.fakes.http import Handler, serving
-from tests.helpers import CONTRACTS
+from tests.helpers import CONTRACTS, RIOTILER
 
 SEARCH_FIELDS = {
     "collections",
@@ -48,6 +52,17 @@ BUCKET = "sentinel-s2-l1c"
 
 def item_template() -> dict:
     return json.loads((CONTRACTS / "earth-search-sentinel-2-l1c-item.json").read_text())
+
+
+def band_assets() -> dict[str, str]:
+    """Each band's asset key in the real item (``B08`` is ``nir``, ``B8A`` is ``nir08``), read
+    from its single-band JPEG 2000 hrefs: the stand-in never takes names from the code under
+    test, so a wrong mapping there reads the wrong band here."""
+    return {
+        Path(a["href"]).stem: key
+        for key, a in item_template()["assets"].items()
+        if a["href"].endswith(".jp2") and len(a.get("eo:bands", [])) == 1
+    }
 
 
 def l1c_item(
@@ -484,3 +499,68 @@ class FakeS3:
         with self.lock:
             self.bytes += len(part) if handler.command == "GET" else 0
         handler.send(status, part, "image/jp2", headers)
+
+
+# The archive the riotiler tests serve (real-data fixture): the scene of tile 19UDP as items of
+# several dates, baselines and clouds.
+# A 4 km square inside the swath of the riotiler tile 19UDP (2017-07-29).
+UDP_REGION = parse_region(
+    {
+        "name": "udp",
+        "event": {"trigger": "rainfall", "date": "2017-07-01"},
+        "aoi": {"bbox": [-69.36, 48.19, -69.31, 48.225]},
+        "imagery": {"start": "2017-07-20", "end": "2017-08-31", "max_scene_cloud": 60},
+    }
+)
+# A cloud in scene B, on the 900 m pixels: over the west ~40% of the region (cols 81.4-85.6).
+CLOUD = (slice(60, 75), slice(75, 83))
+KEYS = {"AWS_ACCESS_KEY_ID": "AKIASTANDIN", "AWS_SECRET_ACCESS_KEY": "stand-in-secret"}
+
+
+def write_scene(folder: Path, shift: int, cloud: bool = False) -> dict[str, Path]:
+    """The riotiler bands, ``shift`` DN added to valid pixels; a bright cloud in all bands."""
+    folder.mkdir(parents=True)
+    files = {}
+    for band, key in band_assets().items():
+        with rasterio.open(RIOTILER / f"{band}.jp2") as src:
+            data, profile = src.read(1), src.profile
+        data = np.where(data > 0, data + shift, 0).astype("uint16")
+        if cloud:
+            data[CLOUD] = 9000 + shift
+        with rasterio.open(folder / f"{band}.jp2", "w", **profile) as dst:
+            dst.write(data, 1)
+        files[key] = folder / f"{band}.jp2"
+    return files
+
+
+def archive(tmp_path: Path):
+    """Items and bucket objects: A (clear, old baseline), B (cloud, baseline 05.10 offset),
+    and scenes the search must leave out (too cloudy, elsewhere, later, L2A, beyond max)."""
+    with rasterio.open(RIOTILER / "B01.jp2") as src:
+        here = list(transform_bounds(src.crs, "EPSG:4326", *src.bounds))
+        shape, t = [src.height, src.width], list(src.transform)[:6]
+    bands = {k: (900, shape, t) for k in band_assets().values()}
+    elsewhere = [10.0, 10.0, 11.0, 11.0]
+    scenes = [  # id, date, cloud, footprint, baseline, shift, cloud, collection
+        ("S2B_19UDP_20170729_0_L1C", "2017-07-29", 5.0, here, "02.05", 0, False, None),
+        ("S2A_19UDP_20170808_0_L1C", "2017-08-08", 20.0, here, "05.10", 1000, True, None),
+        ("S2A_19UDP_20170818_0_L1C", "2017-08-18", 90.0, here, "02.05", 3000, False, None),
+        ("S2B_19UDP_20170721_0_L1C", "2017-07-21", 40.0, here, "02.05", 2000, False, None),
+        ("S2A_19UDP_20170915_0_L1C", "2017-09-15", 1.0, here, "02.05", 4000, False, None),
+        ("S2A_31UDP_20170801_0_L1C", "2017-08-01", 1.0, elsewhere, "02.05", 6000, False, None),
+        ("S2A_19UDP_20170802_0_L2A", "2017-08-02", 1.0, here, "02.05", 5000, False, "l2a"),
+    ]
+    items, files = [], {}
+    for item_id, day, cloud, footprint, baseline, shift, cloudy, collection in scenes:
+        item = l1c_item(
+            item_id, f"{day}T15:26:00Z", cloud, footprint, 32619, "19UDP", bands, baseline
+        )
+        if collection:
+            item["collection"] = "sentinel-2-l2a"
+            for asset in item["assets"].values():
+                asset["href"] = asset["href"].replace("/tiles/", "/l2a/tiles/")
+        local = write_scene(tmp_path / item_id, shift, cloudy)
+        for key, path in local.items():
+            files[item["assets"][key]["href"].removeprefix("s3://sentinel-s2-l1c/")] = path
+        items.append(item)
+    return items, files
