@@ -125,6 +125,9 @@ class Trainer:
 
     def __init__(self, name: str, data: Splits, cfg: TrainConfig, out: Path):
         self.name, self.data, self.cfg, self.out = name, data, cfg, Path(out)
+        #: Told the patches of each batch :meth:`evaluate` scores, during the test pass (its
+        #: bar); None while training scores the validation subset (no bar of its own).
+        self.scored: Advance | None = None
         self.device = pick_device(cfg.device)
         self.cuda = self.device.type == "cuda"
         seed_everything(cfg.seed)
@@ -172,17 +175,16 @@ class Trainer:
         self.model.train()
         return out
 
-    def evaluate(self, patches: PatchSet, advance: Advance | None = None) -> dict[str, dict]:
-        """Confusion counts and scores, over all patches and per region (``advance``: called
-        with the patches of each batch done)."""
+    def evaluate(self, patches: PatchSet) -> dict[str, dict]:
+        """Confusion counts and scores, over all patches and per region."""
         per_region: dict[str, Confusion] = {}
         for a, images in patches.batches(self.cfg.eval_batch_size):
             pred = self.predict(images)
             for i in range(len(pred)):
                 region = patches.regions[a + i]
                 per_region.setdefault(region, Confusion()).add(pred[i], patches.masks[a + i])
-            if advance is not None:
-                advance(len(pred))
+            if self.scored is not None:
+                self.scored(len(pred))
         total = sum(per_region.values(), Confusion())
         return {"all": total.scores(), **{r: c.scores() for r, c in per_region.items()}}
 
@@ -294,7 +296,11 @@ class Trainer:
         scores = {}
         for split, patches in self.data.scored.items():  # a minute on a full test split
             with show_progress(f"{self.name}: scoring {split}", len(patches), "patches") as step:
-                scores[split] = self.evaluate(patches, step)
+                self.scored = step
+                try:
+                    scores[split] = self.evaluate(patches)
+                finally:
+                    self.scored = None
         return scores
 
 
