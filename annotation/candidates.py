@@ -25,7 +25,13 @@ import pandas as pd
 
 from landslide4sense.annotation.corrections import empty_corrections, layers_of, write_layers
 from landslide4sense.annotation.labels import read_labels
-from landslide4sense.annotation.qgis import read_rgb, rgb_stretch, write_layer_styles, write_rgb
+from landslide4sense.annotation.qgis import (
+    read_rgb,
+    rgb_stretch,
+    write_layer_styles,
+    write_project,
+    write_rgb,
+)
 from landslide4sense.errors import InputDataError, MissingInputError
 from landslide4sense.geo import Grid, read_on_grid, write_terrain
 from landslide4sense.geo.polygonize import polygonize, segment_means
@@ -253,8 +259,8 @@ def write_candidates(
     """Make candidates and write them as the ``candidates`` layer of ``out`` (with an empty
     ``corrections`` layer if it has none), with QGIS default styles for the layers, and the
     post- (and pre-) event true-colour composites beside it (``<name>_post_rgb.tif``,
-    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against. Other layers
-    are kept.
+    ``<name>_pre_rgb.tif``, Cloud-Optimized GeoTIFF) to correct them against, and a QGIS
+    project that opens them (``<name>.qgz``). Other layers are kept.
 
     Args:
         pre, post: the pre- and post-event bands for OBIA; ``pre`` None: no OBIA candidates.
@@ -286,6 +292,7 @@ def write_candidates(
     stretch = rgb_stretch(list(rgbs.values()))  # one for both dates: brightness compares
     for when, rgb in rgbs.items():
         write_rgb(rgb_path(out, when), rgb, grid, stretch)
+    write_project(out, {f"{when}_rgb": rgb_path(out, when) for when in rgbs}, grid.crs)
     return gdf
 
 

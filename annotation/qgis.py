@@ -1,11 +1,15 @@
-"""What QGIS needs to correct candidates: stored layer styles and RGB composites to draw on.
+"""What QGIS needs to correct candidates: stored layer styles, RGB composites to draw on, and
+a project that opens them all.
 
 QGIS reads a layer's default style from the GeoPackage's ``layer_styles`` table (its own
 convention, written here as QGIS writes it): candidates as orange outlines, corrected labels
 in vermillion, and the ``corrections`` layer drawn by its ``op`` (add, delete, reshape) with a
 drop-down (value map) for ``op`` and defaults for ``editor`` and ``edited_at``, so a correction
 is valid as soon as it is drawn. :func:`write_rgb` writes a true-colour composite as a
-Cloud-Optimized GeoTIFF on the region's grid, to digitise against.
+Cloud-Optimized GeoTIFF on the region's grid, to digitise against. :func:`write_project`
+writes a QGIS project (``.qgz``) beside the GeoPackage: the corrections layer (editable, with
+its style and form) over the candidates (labelled by ``cand_id``) over the post- and pre-event
+composites, every path relative so the folder can move.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import datetime as dt
 import logging
 import sqlite3
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +193,129 @@ def write_rgb(path: str | Path, rgb: np.ndarray, grid: Grid, stretch: np.ndarray
         for i, name in enumerate(("red (B4)", "green (B3)", "blue (B2)"), 1):
             dst.set_band_description(i, name)
     return Path(path)
+
+
+QGIS_VERSION = "3.22.0-Białowieża"
+#: The project's layers, top first: (layer id, name, GeoPackage layer or None for a raster).
+VECTOR_LAYERS = ("corrections", "candidates")
+PROJECT_DTD = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
+
+
+def _srs(parent: ET.Element, crs: str) -> None:
+    ET.SubElement(ET.SubElement(parent, "spatialrefsys"), "authid").text = crs
+
+
+def _candidate_labels(layer: ET.Element) -> None:
+    """Label each candidate with its ``cand_id`` (what a correction's ``target`` names)."""
+    labeling = ET.SubElement(layer, "labeling", {"type": "simple"})
+    settings = ET.SubElement(labeling, "settings", {"calloutType": "simple"})
+    ET.SubElement(
+        settings,
+        "text-style",
+        {
+            "fieldName": "cand_id",
+            "isExpression": "0",
+            "fontSize": "9",
+            "fontWeight": "75",
+            "textColor": f"{ORANGE},255",
+            "fontSizeUnit": "Point",
+        },
+    )
+    ET.SubElement(
+        ET.SubElement(settings, "text-format"), "text-buffer", {"bufferDraw": "1"}
+    ).attrib |= {"bufferSize": "1", "bufferColor": "255,255,255,255", "bufferSizeUnits": "MM"}
+    ET.SubElement(settings, "placement", {"placement": "1", "offsetType": "0"})
+    ET.SubElement(settings, "rendering", {"scaleVisibility": "0", "obstacle": "1"})
+    props = _option(ET.SubElement(layer, "customproperties"), None, kind="Map")
+    _option(props, "labeling/enabled", "true")
+
+
+def _vector_layer(name: str, gpkg: str, crs: str) -> ET.Element:
+    """A GeoPackage layer of the project, drawn with the style stored for it."""
+    layer = ET.Element("maplayer", {"type": "vector", "geometry": "Polygon", "readOnly": "0"})
+    ET.SubElement(layer, "id").text = name
+    ET.SubElement(layer, "datasource").text = f"./{gpkg}|layername={name}"
+    ET.SubElement(layer, "layername").text = name
+    _srs(ET.SubElement(layer, "srs"), crs)
+    ET.SubElement(layer, "provider", {"encoding": "UTF-8"}).text = "ogr"
+    style = ET.fromstring(style_qml(name).split("\n", 1)[1])
+    layer.extend(list(style))  # renderer, form and defaults, as the stored style has them
+    if name == "candidates":
+        _candidate_labels(layer)
+    return layer
+
+
+def _raster_layer(name: str, tif: str, crs: str) -> ET.Element:
+    layer = ET.Element("maplayer", {"type": "raster"})
+    ET.SubElement(layer, "id").text = name
+    ET.SubElement(layer, "datasource").text = f"./{tif}"
+    ET.SubElement(layer, "layername").text = name
+    _srs(ET.SubElement(layer, "srs"), crs)
+    ET.SubElement(layer, "provider").text = "gdal"
+    pipe = ET.SubElement(layer, "pipe")
+    ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "multibandcolor",
+            "redBand": "1",
+            "greenBand": "2",
+            "blueBand": "3",
+            "opacity": "1",
+            "alphaBand": "-1",
+        },
+    )
+    return layer
+
+
+def project_xml(gpkg: Path, rasters: dict[str, Path], crs: str) -> str:
+    """The ``.qgs`` XML of the correction project of ``gpkg`` with ``rasters`` (name: file
+    beside it), top layer first; paths relative to the project."""
+    root = ET.Element("qgis", {"projectname": gpkg.stem, "version": QGIS_VERSION})
+    ET.SubElement(root, "title").text = f"{gpkg.stem}: correct the candidates"
+    _srs(ET.SubElement(root, "projectCrs"), crs)
+    tree = ET.SubElement(root, "layer-tree-group")
+    layers = ET.SubElement(root, "projectlayers")
+    order = ET.SubElement(root, "layerorder")
+    entries = [(n, _vector_layer(n, gpkg.name, crs)) for n in VECTOR_LAYERS]
+    entries += [(n, _raster_layer(n, f.name, crs)) for n, f in rasters.items()]
+    for i, (name, layer) in enumerate(entries):
+        shown = "Qt::Unchecked" if name.startswith("pre") else "Qt::Checked"
+        ET.SubElement(
+            tree,
+            "layer-tree-layer",
+            {
+                "id": name,
+                "name": name,
+                "source": layer.findtext("datasource"),
+                "providerKey": layer.findtext("provider"),
+                "checked": shown,
+                "expanded": "1" if i < len(VECTOR_LAYERS) else "0",
+            },
+        )
+        layers.append(layer)
+        ET.SubElement(order, "layer", {"id": name})
+    properties = ET.SubElement(root, "properties")
+    paths = ET.SubElement(properties, "Paths")
+    ET.SubElement(paths, "Absolute", {"type": "bool"}).text = "false"
+    ET.indent(root)
+    return PROJECT_DTD + ET.tostring(root, encoding="unicode")
+
+
+def project_path(gpkg: str | Path) -> Path:
+    """The QGIS project written beside a label file: ``<name>.qgz``."""
+    return Path(gpkg).with_suffix(".qgz")
+
+
+def write_project(gpkg: str | Path, rasters: dict[str, Path], crs: str) -> Path:
+    """Write the QGIS project of ``gpkg`` (:func:`project_xml`) as ``<name>.qgz`` beside it,
+    atomically, unless there is one (QGIS saves a user's changes into it; its layers are the
+    same files); returns its path."""
+    gpkg = Path(gpkg)
+    path = project_path(gpkg)
+    if path.exists():
+        log.info("%s: kept (it opens the same layers)", path)
+        return path
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{gpkg.stem}.qgs", project_xml(gpkg, rasters, crs))
+    return path

@@ -133,7 +133,12 @@ class LocalApi:
         Raises:
             RuntimeError: it exited, or did not answer within ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        if _answers(self.url, timeout=1.0):
+            return
+        # a first start imports Prefect and creates its database: seconds of silence otherwise
+        log.info("waiting for the local Prefect API to answer (10-25 s when it starts)")
         while not _answers(self.url, timeout=1.0):
             if not server_alive(self._pid) or time.monotonic() > deadline:
                 raise RuntimeError(
@@ -141,6 +146,7 @@ class LocalApi:
                     f"{_home() / 'l4s-api.log'}, or set PREFECT_API_URL to a running server"
                 )
             time.sleep(0.05)
+        log.info("the local Prefect API answered after %.1f s", time.monotonic() - started)
 
     def __enter__(self) -> LocalApi:
         if not self.owned:

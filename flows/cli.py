@@ -17,6 +17,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
@@ -29,8 +30,9 @@ from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_demo
 from landslide4sense.flows.runners import prefect_defaults
 
 
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default after its help, when it has one worth showing."""
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default after its help, when it has one worth showing; keeps the
+    examples' lines as written."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False) or action.required:
@@ -38,8 +40,10 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=help, formatter_class=_Help)
+def _command(sub, name: str, help: str, examples: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` ends with ``examples`` (command lines, ``#`` comments)."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) if examples else None
+    return sub.add_parser(name, help=help, description=help, epilog=epilog, formatter_class=_Help)
 
 
 def _choice(
@@ -119,18 +123,28 @@ def _layout(args: argparse.Namespace) -> dict[str, bool | None]:
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The ``l4s`` parser: global options, then each group of commands."""
     p = argparse.ArgumentParser(
         prog="l4s",
         description="Rebuild the Landslide4Sense benchmark from raw sources, add regions to it, "
         "and train its baselines.",
+        epilog="examples:\n  l4s demo --out demo\n  l4s browse demo/benchmark\n"
+        '  l4s versions demo/benchmark --json\n  eval "$(l4s completion bash)"',
         formatter_class=_Help,
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument(
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="also show Prefect's line for every finished task",
+    )
+    talk.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only warnings, errors and the result: no progress bars or log lines",
     )
     sub = p.add_subparsers(
         dest="command",
@@ -138,20 +152,59 @@ def _parser() -> argparse.ArgumentParser:
         metavar="COMMAND",
         help="what to do (`l4s COMMAND --help` says more)",
     )
+    _add_build_commands(sub)
+    _add_training_commands(sub)
+    _add_version_commands(sub)
+    _add_annotate_commands(sub)
+    _add_source_commands(sub)
+    _add_shell_commands(sub)
+    return p
 
-    b = _command(sub, "build", "build the benchmark from every region in a folder")
+
+def _add_build_commands(sub) -> None:
+    """build, add-region, demo: publishing a benchmark."""
+    b = _command(
+        sub,
+        "build",
+        "build the benchmark from every region in a folder",
+        [
+            "l4s build --regions regions --raw raw --out bench",
+            "l4s build --regions regions --source earthengine --raw cache --out bench",
+        ],
+    )
     b.add_argument("--regions", type=Path, default=Path("regions"), help="folder of region YAMLs")
     _add_build_options(b)
 
-    a = _command(sub, "add-region", "add one region to a benchmark (a new version)")
+    a = _command(
+        sub,
+        "add-region",
+        "add one region to a benchmark (a new version)",
+        ["l4s add-region regions/iburi-2018.yaml --raw raw --out bench"],
+    )
     a.add_argument("region", type=Path, help="the region YAML")
     _add_build_options(a, adds=True)
 
-    d = _command(sub, "demo", "write a synthetic demo region and build its benchmark")
+    d = _command(
+        sub,
+        "demo",
+        "write a synthetic demo region and build its benchmark",
+        ["l4s demo --out demo", "l4s browse demo/benchmark   # then look at it"],
+    )
     d.add_argument("--out", type=Path, default=Path("demo"), help="demo folder")
     _add_output_options(d)
 
-    t = _command(sub, "train", "train the baselines on a benchmark; writes Table I")
+
+def _add_training_commands(sub) -> None:
+    """train, predict, models: the baselines."""
+    t = _command(
+        sub,
+        "train",
+        "train the baselines on a benchmark; writes Table I",
+        [
+            "l4s train --dataset bench --models U-Net,LinkNet --iterations 100 --batch-size 8",
+            "l4s train --dataset bench   # all eleven, 5000 iterations each",
+        ],
+    )
     t.add_argument(
         "--dataset",
         type=Path,
@@ -196,7 +249,15 @@ def _parser() -> argparse.ArgumentParser:
         help="keep each model's last.pt (Adam's state, to train on later)",
     )
 
-    pr = _command(sub, "predict", "map a region's landslides with a trained model")
+    pr = _command(
+        sub,
+        "predict",
+        "map a region's landslides with a trained model",
+        [
+            "l4s predict bench/training/<version>/U-Net/best.pt regions/iburi-2018.yaml "
+            "--raw raw --out maps"
+        ],
+    )
     pr.add_argument("checkpoint", type=Path, help="a model's best.pt (of `l4s train`)")
     pr.add_argument("region", type=Path, help="the region YAML")
     _choice(pr, "--source", SourceKind, SourceKind.LOCAL, "where the Sentinel-2 bands come from")
@@ -210,17 +271,51 @@ def _parser() -> argparse.ArgumentParser:
         help="drop smaller polygons, m2 (default: the region's min_area_m2)",
     )
 
-    v = _command(sub, "versions", "list the versions a benchmark keeps (* = current)")
+    _command(sub, "models", "list the baselines and their parameter counts", ["l4s models"])
+
+
+def _add_version_commands(sub) -> None:
+    """versions, restore, browse: what a benchmark folder holds."""
+    v = _command(
+        sub,
+        "versions",
+        "list the versions a benchmark keeps (* = current): splits, layout, regions",
+        ["l4s versions bench", "l4s versions bench --json | jq '.[0].counts'"],
+    )
     v.add_argument("out", type=Path, help="the benchmark folder")
-    rs = _command(sub, "restore", "make a kept version the current one again")
+    v.add_argument("--json", action="store_true", help="print JSON (one object per version)")
+    rs = _command(
+        sub,
+        "restore",
+        "make a kept version the current one again",
+        ["l4s versions bench   # which are kept", "l4s restore bench 86620ba3cd76"],
+    )
     rs.add_argument("out", type=Path, help="the benchmark folder")
     rs.add_argument("version", help="a version `l4s versions OUT` lists")
+    br = _command(
+        sub,
+        "browse",
+        "the benchmark browser: print its address, or open it (static; no server, no network)",
+        ["l4s browse bench", "l4s browse bench --open"],
+    )
+    br.add_argument("out", type=Path, help="the benchmark folder")
+    br.add_argument("--open", action="store_true", help="open it in the default web browser")
 
-    _command(sub, "models", "list the baselines and their parameter counts")
 
+def _add_annotate_commands(sub) -> None:
+    """annotate candidates / merge / report: labels from OBIA candidates and corrections."""
     an = _command(sub, "annotate", "OBIA candidates, corrections merge, agreement report")
     an_sub = an.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
-    c = _command(an_sub, "candidates", "propose landslide polygons (OBIA and/or a model)")
+    c = _command(
+        an_sub,
+        "candidates",
+        "propose landslide polygons (OBIA and/or a model); writes a QGIS project beside them",
+        [
+            "l4s annotate candidates regions/iburi-2018.yaml --pre pre --post post "
+            "--dem dem.tif --out labels.gpkg",
+            "qgis labels.qgz   # correct them, then: l4s annotate merge labels.gpkg",
+        ],
+    )
     c.add_argument("region", type=Path, help="the region YAML (segmentation and rule settings)")
     c.add_argument("--pre", type=Path, help="pre-event folder (s2/B*.tif): OBIA candidates")
     c.add_argument(
@@ -242,22 +337,48 @@ def _parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         required=True,
-        help="the GeoPackage to write (RGB composites go beside it)",
+        help="the GeoPackage to write (RGB composites and the QGIS project go beside it)",
     )
     c.add_argument("--force", action="store_true", help="replace candidates that have corrections")
-    m = _command(an_sub, "merge", "apply the corrections layer: rebuild the labels layer")
+    m = _command(
+        an_sub,
+        "merge",
+        "apply the corrections layer: rebuild the labels layer",
+        ["l4s annotate merge labels.gpkg --min-area 100"],
+    )
     m.add_argument("labels", type=Path, help="the GeoPackage with candidates and corrections")
     m.add_argument("--min-area", type=float, default=100.0, help="drop slivers below, m2")
-    r = _command(an_sub, "report", "candidates vs corrected labels: markdown + PNG")
+    r = _command(
+        an_sub,
+        "report",
+        "candidates vs corrected labels: markdown + PNG",
+        ["l4s annotate report a.gpkg b.gpkg --out report"],
+    )
     r.add_argument("labels", type=Path, nargs="+", help="merged GeoPackages")
     r.add_argument("--out", type=Path, help="report folder (default: beside the first file)")
 
+
+def _add_source_commands(sub) -> None:
+    """sources check, plan: the networked sources, checked and planned."""
     src = _command(sub, "sources", "the Sentinel-2 and DEM sources")
     src_sub = src.add_subparsers(dest="step", required=True, metavar="STEP", help="the step")
-    ck = _command(src_sub, "check", "credentials, endpoints, collections, scene counts")
+    ck = _command(
+        src_sub,
+        "check",
+        "credentials, endpoints, collections, scene counts",
+        ["l4s sources check", "l4s sources check regions/iburi-2018.yaml"],
+    )
     ck.add_argument("region", type=Path, nargs="?", help="a region YAML: also its scenes")
 
-    pl = _command(sub, "plan", "what a networked source would request (no network)")
+    pl = _command(
+        sub,
+        "plan",
+        "what a networked source would request (no network)",
+        [
+            "l4s plan regions/iburi-2018.yaml",
+            "l4s plan regions/iburi-2018.yaml --source stac --json",
+        ],
+    )
     pl.add_argument("region", type=Path, help="the region YAML")
     _choice(
         pl,
@@ -269,7 +390,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     pl.add_argument("--block-px", type=int, help="Earth Engine's block side in px")
     pl.add_argument("--json", action="store_true", help="print JSON")
-    return p
+
+
+def _add_shell_commands(sub) -> None:
+    """completion: the shell's completion of l4s."""
+    co = _command(
+        sub,
+        "completion",
+        "print the shell completion script of l4s",
+        [
+            'eval "$(l4s completion bash)"   # this shell',
+            "l4s completion bash > ~/.local/share/bash-completion/completions/l4s",
+        ],
+    )
+    co.add_argument("shell", choices=["bash"], help="the shell")
 
 
 def runnable() -> str:
@@ -356,7 +490,8 @@ def _demo(args: argparse.Namespace) -> dict:
     print(
         f"\nregions:   {regions}/\nraw data:  {raw}/\nbenchmark: {out}/ (TrainData, TestData, "
         f"manifest.csv, dataset.json)\ncard:      {out / 'card.md'}\nfigures:   "
-        f"{out / 'figures'}/\ntrain it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
+        f"{out / 'figures'}/\nlook:      {runnable()} browse {out} --open\n"
+        f"train it:  {runnable()} train --dataset {out} --models U-Net,LinkNet "
         "--iterations 100 --batch-size 8"
     )
     return result
@@ -412,15 +547,46 @@ def _predict(args: argparse.Namespace) -> dict:
 
 
 def _versions(args: argparse.Namespace) -> None:
+    import dataclasses
+    import json
+
     from landslide4sense.store.benchmark import Benchmark
 
     kept = Benchmark.at(args.out).versions()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(v) for v in kept], indent=1))
+        return
     print(f"{args.out}: {len(kept)} version(s) kept, newest first (* = current)")
     for v in kept:
+        counts = " + ".join(f"{n} {split}" for split, n in v.counts.items())
         print(
-            f"{'*' if v.current else ' '} {v.version}  {v.created}  {v.train} train + "
-            f"{v.test} test  {', '.join(v.regions)}"
+            f"{'*' if v.current else ' '} {v.version}  {v.created}  {counts}  {v.layout}  "
+            f"{', '.join(v.regions)}"
         )
+
+
+def _browse(args: argparse.Namespace) -> None:
+    from landslide4sense.layout import BROWSE_DIR
+    from landslide4sense.store.benchmark import Benchmark
+
+    page = Benchmark.at(args.out).out / BROWSE_DIR / "index.html"
+    if not page.is_file():
+        raise MissingInputError(
+            f"{page}: no browser in this version (published by an older landslide4sense); "
+            "rebuild it to get one"
+        )
+    url = page.resolve().as_uri()
+    print(url)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+
+
+def _completion(args: argparse.Namespace) -> None:
+    from landslide4sense.runtime.completion import bash_script
+
+    print(bash_script(_parser()), end="")
 
 
 def _restore(args: argparse.Namespace) -> None:
@@ -551,6 +717,8 @@ COMMANDS = {
     "predict": _predict,
     "versions": _versions,
     "restore": _restore,
+    "browse": _browse,
+    "completion": _completion,
     "models": _models,
     "plan": _plan,
     "annotate": _annotate,
@@ -667,6 +835,17 @@ def _error_names(cls: type = L4SError) -> set[str]:
     return {cls.__name__}.union(*(_error_names(c) for c in cls.__subclasses__()))
 
 
+class _Chatty(logging.Filter):
+    """Drops what libraries say below a warning: pyogrio's "Created N records" for every file
+    written, httpx's every request, asf_search's every search. A filter on the handler, since
+    Prefect's logging set-up resets the levels of loggers when a flow starts."""
+
+    NAMES = ("httpx", "pyogrio", "asf_search")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.split(".")[0] not in self.NAMES
+
+
 class _QuietTasks(logging.Filter):
     """Keeps Prefect's "Finished in state Completed()" line of every task off the terminal
     (the Prefect UI still has them); failures are warnings and errors, and pass."""
@@ -679,25 +858,25 @@ class _QuietTasks(logging.Filter):
         )
 
 
-def _log_to_terminal(verbose: bool) -> None:
-    """Log lines on stderr; progress bars too when stderr is a terminal (lines print above)."""
+def _log_to_terminal(verbose: bool, quiet: bool = False) -> None:
+    """Log lines on stderr; progress bars too when stderr is a terminal (lines print above,
+    through the one console). ``quiet``: warnings and errors only, and no bars."""
     from landslide4sense.runtime import console as terminal
 
-    console = terminal.use_terminal() if sys.stderr.isatty() else None
+    console = terminal.use_terminal() if sys.stderr.isatty() and not quiet else None
     handler = terminal.ConsoleHandler(console) if console else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
     if not verbose:
         handler.addFilter(_QuietTasks())
     handler.addFilter(_Once())
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    for chatty in ("httpx", "pyogrio", "asf_search"):
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    handler.addFilter(_Chatty())
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     prefect_defaults()
-    _log_to_terminal(args.verbose)
+    _log_to_terminal(args.verbose, args.quiet)
     started = time.perf_counter()
     try:
         if args.command in PREFLIGHT:  # its checks' own log lines only with -v

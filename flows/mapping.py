@@ -25,6 +25,7 @@ from landslide4sense.choices import Device, SourceKind
 from landslide4sense.flows.build import fetch_layers, make_terrain
 from landslide4sense.layout import STATE_DIR
 from landslide4sense.regions import load_region, region_grid
+from landslide4sense.runtime import console as terminal
 from landslide4sense.store.output import check_output, claim_output
 
 
@@ -45,21 +46,24 @@ def apply_model(
     region = load_region(region_file)
     artifact = create_progress_artifact(0.0, description=f"{region.name}: strips of windows")
 
-    def progress(done: int, total: int) -> None:
-        update_progress_artifact(artifact, 100.0 * done / total)
+    with terminal.steps(f"mapping {region.name}", "strips") as shown:
 
-    p = predict_region(
-        checkpoint,
-        region_grid(region),
-        {b: Path(f) for b, f in layers["bands"].items()},
-        terrain / "slope.tif",
-        terrain / "dem.tif",
-        out,
-        device,
-        threshold,
-        min_area_m2,
-        progress=progress,
-    )
+        def progress(done: int, total: int) -> None:
+            update_progress_artifact(artifact, 100.0 * done / total)
+            shown(done, total)
+
+        p = predict_region(
+            checkpoint,
+            region_grid(region),
+            {b: Path(f) for b, f in layers["bands"].items()},
+            terrain / "slope.tif",
+            terrain / "dem.tif",
+            out,
+            device,
+            threshold,
+            min_area_m2,
+            progress=progress,
+        )
     return {
         "region": region.name,
         "model": p.info.model,

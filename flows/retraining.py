@@ -100,7 +100,19 @@ def write_report(
     }
     plot_detections(out / "detections.png", data, sample_index(data), preds)
     create_markdown_artifact(md.read_text(), key="table-i", description=f"Table I of {version}")
+    _show_in_browser(dataset, out)
     return md
+
+
+def _show_in_browser(dataset: Path, out: Path) -> None:
+    """Give the version's benchmark browser its Table I and spider plot (a version of ours
+    published with a browser; the original release has none)."""
+    from landslide4sense.layout import BROWSE_DIR
+    from landslide4sense.patching.browser import TRAINING_JS, write_training
+
+    browse = Path(dataset) / BROWSE_DIR
+    if (browse / TRAINING_JS).is_file():
+        write_training(browse, out / "table_i.csv", out / "spider.png")
 
 
 @flow(name="retrain-baselines")

@@ -37,10 +37,13 @@ from landslide4sense.files import write_json, write_text
 from landslide4sense.geo.stack import scale_divisors
 from landslide4sense.layout import (
     BAND_UNITS,
+    BROWSE_DIR,
     CARD_MD,
     CROISSANT_JSON,
     DATASET_JSON,
     FIGURES_DIR,
+    FOOTPRINTS_GPKG,
+    HUB_CARD,
     IMAGE_DIR,
     INDEX_PARQUET,
     JOB_FILE,
@@ -55,8 +58,10 @@ from landslide4sense.layout import (
     image_path,
     mask_path,
 )
+from landslide4sense.patching.browser import FIGURES, PageTitle, write_browser
 from landslide4sense.patching.card import licence_url, patches_licence, render_card
 from landslide4sense.patching.croissant import croissant
+from landslide4sense.patching.hdf5 import read_image, read_mask
 from landslide4sense.patching.numbering import Renumbered, assign_numbers, renumbered
 from landslide4sense.patching.region import RegionJob, RegionTiles, collect_tiles
 from landslide4sense.patching.split_file import write_split_files
@@ -456,7 +461,7 @@ def _write_version(
         splits = layout_splits(layout)
         if draw is not None:
             draw(_draw_figures, *_figure_inputs(stage, meta, rows, patches, splits))
-        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout)
+        _write_files(stage, version, meta, rows, index, patches, jobs, splits, layout, figures)
     return version
 
 
@@ -470,10 +475,16 @@ def _write_files(
     jobs: list[RegionJob],
     splits: list[Split],
     layout: OutputLayout,
+    figures: bool = True,
 ) -> None:
-    """Everything of a version but its figures: patch links, manifest, index, STAC, Croissant,
-    region files, card and ``dataset.json``."""
-    from landslide4sense.patching.index import stac_collection, write_patch_index, write_stac
+    """Everything of a version but its figures: patch links, manifest, index and footprints,
+    browser, STAC, Croissant, region files, card and ``dataset.json``."""
+    from landslide4sense.patching.index import (
+        stac_collection,
+        write_footprints,
+        write_patch_index,
+        write_stac,
+    )
 
     for split in splits:  # every split of the layout exists, even without a patch
         for kind in (IMAGE_DIR, MASK_DIR):
@@ -486,6 +497,16 @@ def _write_files(
         write_split_files(stage, version, splits)
     write_manifest(stage / MANIFEST_CSV, rows)
     write_patch_index(stage / INDEX_PARQUET, index)
+    write_footprints(stage / FOOTPRINTS_GPKG, index)
+    divisors = np.asarray(meta.scale_divisors, np.float32)
+
+    def read_patch(row: ManifestRow) -> tuple[np.ndarray, np.ndarray]:
+        return read_image(stage / row.image) * divisors, read_mask(stage / row.mask)
+
+    title = PageTitle(meta.name, version, meta.created.isoformat())
+    thumbnails = write_browser(
+        stage / BROWSE_DIR, title, rows, index.geometry, read_patch, FIGURES if figures else ()
+    )
     windows = {r.name: _window(r, meta.created.date()) for r in meta.regions}
     write_stac(
         stage / STAC_DIR,
@@ -496,6 +517,7 @@ def _write_files(
             description=f"The patches of {meta.name}, version {version}: see card.md.",
             licence=meta.licence,
             windows=windows,
+            thumbnails=thumbnails,
         ),
     )
     manifest_sha256 = hashlib.sha256((stage / MANIFEST_CSV).read_bytes()).hexdigest()
@@ -505,7 +527,9 @@ def _write_files(
     for job in jobs:
         if job.provenance.region_yaml:
             write_text(stage / REGIONS_DIR / f"{job.name}.yaml", job.provenance.region_yaml)
-    write_text(stage / CARD_MD, render_card(meta))
+    card = render_card(meta)
+    write_text(stage / CARD_MD, card)
+    write_text(stage / HUB_CARD, card)  # datasets and the Hub read README.md's front matter
     write_dataset_meta(stage / DATASET_JSON, meta)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from landslide4sense.choices import DemKind, Scaling
+from importlib.resources import files
+
+from landslide4sense.choices import DemKind, Scaling, Split
+from landslide4sense.layout import SPLIT_DIRS
 from landslide4sense.records import DatasetMeta, LabelReport
 from landslide4sense.regions.schema import DEFAULT_LICENCE
 
@@ -36,6 +39,19 @@ CITATION = """@article{ghorbanzadeh2022landslide4sense,
 }"""
 
 
+def citation(meta: DatasetMeta) -> str:
+    """BibTeX of the paper, and of the tool with its version and this dataset's version."""
+    year = meta.created.year
+    tool = f"""@software{{landslide4sense_rebuilt_{meta.version},
+  title   = {{landslide4sense: a reproducible rebuild of the Landslide4Sense benchmark}},
+  version = {{{meta.code_version}}},
+  year    = {{{year}}},
+  license = {{GPL-3.0-or-later}},
+  note    = {{Dataset version {meta.version} ({meta.name}), built {meta.created.date()}}}
+}}"""
+    return f"{CITATION}\n\n{tool}"
+
+
 def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -43,10 +59,45 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def render_card(meta: DatasetMeta) -> str:
-    """Markdown card of a benchmark from its ``dataset.json`` content."""
-    regions = meta.regions
+    """Markdown card of a benchmark from its ``dataset.json`` content: the front matter, then
+    the text of ``patching/templates/card.md`` (package data) with its fields filled in."""
+    valid = ", `ValidData/` (validation, held out of `TrainData/`)" if meta.counts.val else ""
+    history = "\n".join(f"- {h.version} ({h.created.isoformat()})" for h in meta.history)
+    renumbered = "\n".join(f"- {r}" for r in meta.renumbered)
+    fields = {
+        "name": meta.name,
+        "version": meta.version,
+        "patch_size": meta.patch_size,
+        "valid": valid,
+        "built": meta.created.isoformat(),
+        "code_version": meta.code_version,
+        "usage": usage_section(meta),
+        "counts": counts_table(meta),
+        "split_rule": meta.split_rule,
+        "scaling": meta.scaling,
+        "scaling_text": SCALING_TEXT[meta.scaling],
+        "resampling": meta.resampling,
+        "bands": bands_table(meta),
+        "labels": labels_table(meta),
+        "sources": sources_section(meta),
+        "limitations": "\n".join(f"- {note}" for note in limitations(meta)),
+        "licences": licence_section(meta),
+        "renumbered": renumbered or "- none: every region kept its numbers",
+        "history": history or "- none",
+        "citation": citation(meta),
+    }
+    return front_matter(meta) + card_template().format(**fields)
+
+
+def card_template() -> str:
+    """The card's text with ``{field}`` places (package data: ``templates/card.md``)."""
+    return files("landslide4sense.patching").joinpath("templates/card.md").read_text()
+
+
+def counts_table(meta: DatasetMeta) -> str:
+    """Patches and landslide share per region and split, and the tiles dropped."""
     splits = _splits(meta)
-    counts = _table(
+    return _table(
         [
             "region",
             *splits,
@@ -62,11 +113,15 @@ def render_card(meta: DatasetMeta) -> str:
                 r.dropped.nodata,
                 r.dropped.outside_aoi,
             ]
-            for r in regions
+            for r in meta.regions
         ]
         + [["**all**", *(getattr(meta.counts, s) for s in splits), *[""] * (len(splits) + 2)]],
     )
-    bands = _table(
+
+
+def bands_table(meta: DatasetMeta) -> str:
+    """Each channel: band, units, scale divisor and the training split's mean and std."""
+    return _table(
         ["channel", "band", "units", "divided by", "train mean", "train std"],
         [
             [i + 1, b, u, f"{d:.6g}", f"{m:.4f}", f"{s:.4f}"]
@@ -82,12 +137,16 @@ def render_card(meta: DatasetMeta) -> str:
             )
         ],
     )
-    label_rows = []
-    for r in regions:
+
+
+def labels_table(meta: DatasetMeta) -> str:
+    """Each region's label file, what its repair dropped, and its manual corrections."""
+    rows = []
+    for r in meta.regions:
         lab = r.labels or LabelReport(source="", crs="")
         edits = lab.corrections
         merged = [edits.candidates, edits.added, edits.deleted, edits.reshaped] if edits else []
-        label_rows.append(
+        rows.append(
             [
                 r.name,
                 lab.source,
@@ -101,7 +160,7 @@ def render_card(meta: DatasetMeta) -> str:
                 *(merged or [""] * 4),
             ]
         )
-    labels = _table(
+    return _table(
         [
             "region",
             "label file",
@@ -117,10 +176,14 @@ def render_card(meta: DatasetMeta) -> str:
             "deleted",
             "reshaped",
         ],
-        label_rows,
+        rows,
     )
+
+
+def sources_section(meta: DatasetMeta) -> str:
+    """Each region's event, imagery window, sources, grid, scenes and notes."""
     sources = []
-    for r in regions:
+    for r in meta.regions:
         scenes = ", ".join(f"{s.id} ({s.date or 'date unknown'})" for s in r.scenes)
         details = "; ".join(f"{k}: {v}" for k, v in sorted(r.details.items()))
         event = f"{r.event.trigger} of {r.event.date}" if r.event else "? of ?"
@@ -131,92 +194,7 @@ def render_card(meta: DatasetMeta) -> str:
             f"  Scenes: {scenes or 'none recorded'}.\n  {details}\n"
             f"  Notes: {r.notes}"
         )
-    limits = "\n".join(f"- {note}" for note in limitations(meta))
-    history = "\n".join(f"- {h.version} ({h.created.isoformat()})" for h in meta.history)
-    history = history or "- none"
-    renumbered = "\n".join(f"- {r}" for r in meta.renumbered)
-    renumbered = renumbered or "- none: every region kept its numbers"
-    built = meta.created.isoformat()
-    valid = ", `ValidData/` (validation, held out of `TrainData/`)" if meta.counts.val else ""
-    return (
-        front_matter(meta)
-        + f"""# {meta.name}, version `{meta.version}`
-
-Landslide detection patches in the layout of the original Landslide4Sense release
-(Ghorbanzadeh et al., IEEE TGRS 2022): `TrainData/img/image_N.h5` (dataset `img`, float32,
-{meta.patch_size} x {meta.patch_size} x 14, channels last) with `TrainData/mask/mask_N.h5`
-(dataset `mask`, uint8, 1 = landslide), and the same under `TestData/`{valid}. Built {built}
-by landslide4sense {meta.code_version}. `manifest.csv` has one row per patch (region, tile,
-bounds, CRS, landslide fraction, source scenes, checksum, version); `patches.parquet` is the same
-with each patch's footprint (GeoParquet, EPSG:4326), `stac/collection.json` a STAC Collection of
-the patches, `croissant.json` their Croissant metadata.
-
-{usage_section(meta)}
-
-## Counts
-{counts}
-
-Split: {meta.split_rule} (the paper's rule). Tiles are 128 x 128 px without overlap; a tile with
-any missing pixel in any band is dropped.
-
-## Bands
-Scaling: **{meta.scaling}**. {SCALING_TEXT[meta.scaling]}
-Resampling to 10 m: {meta.resampling}. Slope is computed with richdem (Horn) on the DEM at
-its native resolution in a metric CRS, then resampled. Train mean/std are over the training
-split, after scaling (training standardises with these).
-
-{bands}
-
-## How it was built
-1. Each region's YAML gives its AOI, event and post-event imagery window; its grid is the UTM
-   zone of the AOI centroid at 10 m, origin snapped to 10 m.
-2. Sentinel-2 L1C bands (B1..B12 without B8A), the DEM and its slope are reprojected onto that
-   grid; the label polygons are repaired, reprojected and rasterized onto it.
-3. The 14-band stack is cut into tiles; each region's tiles are split and numbered.
-
-## Labels
-Candidates, added, deleted and reshaped count the manual corrections of OBIA candidates
-(`l4s annotate merge`), when the labels were made that way.
-
-{labels}
-
-## Sources and provenance
-{chr(10).join(sources)}
-
-## Limitations
-{limits}
-
-## Licences
-{licence_section(meta)}
-- Label polygons: see each region's notes; the original inventories' licences apply.
-- The patches are derived data; keep the attributions above when you share them.
-
-## Known differences from the original release
-- The authors never published their AOIs: the regions are approximations from the paper's
-  figures (each region YAML says so).
-- Patches are float32 (the original release stored float64).
-- Test masks are published (the original release withheld the test labels).
-
-## Numbering
-Patch numbers (N of `image_N.h5`) count per split in the order regions joined the benchmark; a
-region keeps its numbers in every later version unless its count of tiles in a split changes.
-Renumbered in this version:
-{renumbered}
-
-## Previous versions
-{history}
-
-## Figures
-![sample patches](figures/sample_patches.png)
-![band values](figures/band_values.png)
-![landslide share](figures/landslide_share.png)
-
-## How to cite
-```bibtex
-{CITATION}
-```
-"""
-    )
+    return "\n".join(sources)
 
 
 # --- What the card says beyond the tables: front matter, usage, limitations, licence. ---
@@ -335,8 +313,28 @@ def front_matter(meta: DatasetMeta) -> str:
         "annotations_creators": ["expert-generated"],
         "source_datasets": ["original"],
         "tags": TAGS,
+        "configs": hub_configs(meta),
     }
     return f"---\n{yaml.safe_dump(header, sort_keys=False)}---\n"
+
+
+#: The Hugging Face Hub's split names of ours.
+HUB_SPLITS = {"train": "train", "val": "validation", "test": "test"}
+
+
+def hub_configs(meta: DatasetMeta) -> list[dict]:
+    """The card's ``configs``: what ``datasets.load_dataset`` reads from the folder.
+
+    ``patches``: the split files (``TrainData.h5``...: ``img`` (128, 128, 14) float32 and
+    ``mask`` (128, 128) per row), default where the layout has them. The per-patch files hold
+    one patch each as 128 rows of 14 values for its HDF5 reader, so without split files the
+    default is ``manifest`` (one row per patch), never the STAC items it would guess.
+    """
+    manifest = {"config_name": "manifest", "data_files": "manifest.csv"}
+    if not meta.layout.split_files:
+        return [{**manifest, "default": True}]
+    files = [{"split": HUB_SPLITS[s], "path": f"{SPLIT_DIRS[Split(s)]}.h5"} for s in _splits(meta)]
+    return [{"config_name": "patches", "data_files": files, "default": True}, manifest]
 
 
 def original_loader_means(meta: DatasetMeta) -> list[float]:
@@ -416,7 +414,7 @@ with h5py.File("TrainData/img/image_1.h5") as f:
     image = f["img"][()]  # float32 (128, 128, 14), channels last
 with h5py.File("TrainData/mask/mask_1.h5") as f:
     mask = f["mask"][()]  # uint8 (128, 128), 1 = landslide
-patches = gpd.read_parquet("patches.parquet")  # opens as one layer in QGIS too
+patches = gpd.read_parquet("patches.parquet")  # patches.gpkg: the same for any GIS
 ```
 
 `croissant.json` describes the files and records for Croissant readers (`mlcroissant`)."""

@@ -11,7 +11,7 @@ Every path is relative to the benchmark folder.
 from __future__ import annotations
 
 from landslide4sense.choices import Split
-from landslide4sense.layout import SPLIT_DIRS
+from landslide4sense.layout import SPLIT_DIRS, SPLIT_FILES
 from landslide4sense.patching.card import CITATION
 from landslide4sense.records import DatasetMeta, ManifestRow
 
@@ -98,6 +98,24 @@ def _file_set(name: str, folder: str, what: str, splits: list[str]) -> dict:
     }
 
 
+def _split_files(meta: DatasetMeta, splits: list[str]) -> list[dict]:
+    """The file set of the split files (``TrainData.h5``...), where the layout has them: what
+    the Hugging Face Hub's loader reads (the card's ``configs``)."""
+    if not meta.layout.split_files:
+        return []
+    return [
+        {
+            "@type": "cr:FileSet",
+            "@id": "split-files",
+            "name": "split-files",
+            "description": "one file per split: 'img' (N, 128, 128, 14) float32, 'mask' "
+            "(N, 128, 128) uint8 and 'number' (N,), the N of each patch's own files",
+            "encodingFormat": HDF5,
+            "includes": [SPLIT_FILES[s] for s in splits],
+        }
+    ]
+
+
 def _field(column: str) -> dict:
     data_type = DATA_TYPES.get(ManifestRow.model_fields[column].annotation, "sc:Text")
     field = {
@@ -160,6 +178,7 @@ def croissant(
                 "images", "img", "image patches: dataset 'img', float32 (128, 128, 14)", splits
             ),
             _file_set("masks", "mask", "label patches: dataset 'mask', uint8 (128, 128)", splits),
+            *_split_files(meta, splits),
         ],
         "recordSet": [
             {

@@ -104,19 +104,28 @@ def plot_band_values(
     bands: Sequence[str],
     divisors: np.ndarray,
 ) -> None:
+    """:func:`band_values_figure` saved as ``path`` (PNG, with an SVG beside it)."""
+    _save(band_values_figure(groups, bands, divisors), path)
+
+
+def band_values_figure(
+    groups: list[tuple[str, dict[str, dict[str, np.ndarray]]]],
+    bands: Sequence[str],
+    divisors: np.ndarray,
+) -> Figure:
     """Per band, the spread over patches of the mean of landslide and of other pixels, per
     region and split (the paper's Fig. 7 with its spread): boxes span the quartiles,
     whiskers the 5th to 95th percentiles, the line is the median.
 
     Args:
-        path: the figure (PNG, with an SVG beside it).
         groups: (title, {split: :func:`.assemble.patch_means`}) per panel.
         bands: band names.
         divisors: what the patches were divided by (values are shown relative to the
             original release's constants, whatever the scaling, so bands compare).
     """
     relative = np.asarray(divisors, np.float64) / L4S_SCALE
-    fig = Figure(figsize=(11, 2.8 * len(groups)))
+    # constrained layout makes room for the legend below the panels, whatever its rows
+    fig = Figure(figsize=(11, 2.8 * len(groups) + 0.6), layout="constrained")
     axes = fig.subplots(len(groups), 1, squeeze=False)
     x = np.arange(len(bands))
     for ax, (title, splits) in zip(axes[:, 0], groups, strict=True):
@@ -145,31 +154,26 @@ def plot_band_values(
         ax.set_ylabel("value / original\nrelease's constant", fontsize=8)
         ax.grid(axis="y", linewidth=0.3, alpha=0.5)
     splits_seen = list(dict.fromkeys(s for _, g in groups for s in g))
-    handles = [
+    handles = [  # a column per split (filled top to bottom): landslide above other
         Patch(
             facecolor=COLOURS[s][i],
             hatch=HATCH[s],
             edgecolor="0.15",
             label=f"{cls} pixels, {SPLIT_NAMES[s]} split",
         )
-        for i, cls in enumerate(("landslide", "other"))
         for s in splits_seen
+        for i, cls in enumerate(("landslide", "other"))
     ]
-    fig.legend(
-        handles=handles,
-        loc="lower center",
-        ncol=len(handles),
-        fontsize=8,
-        frameon=False,
-        bbox_to_anchor=(0.5, 0.0),
+    legend = fig.legend(
+        handles=handles, loc="outside lower center", ncol=len(splits_seen), fontsize=8
     )
+    legend.set_frame_on(False)
     fig.suptitle(
         "Band values of landslide and other pixels: per-patch means (box: quartiles, "
         "whiskers: 5-95 %)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    _save(fig, path)
+    return fig
 
 
 def plot_landslide_share(path: Path, regions: list[dict], splits: Sequence[str]) -> None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from importlib.resources import files
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,13 +25,37 @@ import shapely
 from pyproj import Transformer
 
 from landslide4sense.files import atomic_path
-from landslide4sense.layout import PATCH_SIZE
+from landslide4sense.layout import PATCH_SIZE, STACK_BANDS
 
 #: The ml-aoi extension's names of our splits.
 ML_AOI_SPLITS = {"train": "train", "val": "validate", "test": "test"}
 ML_AOI_SCHEMA = "https://stac-extensions.github.io/ml-aoi/v0.2.0/schema.json"
 LABEL_SCHEMA = "https://stac-extensions.github.io/label/v1.0.1/schema.json"
 PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
+EO_SCHEMA = "https://stac-extensions.github.io/eo/v2.0.0/schema.json"
+#: Sentinel-2 MSI bands: (common name, centre wavelength in micrometres, as STAC's eo
+#: extension and ESA give them). The last two channels are derived from the DEM.
+S2_EO = {
+    "B01": ("coastal", 0.443),
+    "B02": ("blue", 0.49),
+    "B03": ("green", 0.56),
+    "B04": ("red", 0.665),
+    "B05": ("rededge071", 0.704),
+    "B06": ("rededge075", 0.74),
+    "B07": ("rededge078", 0.783),
+    "B08": ("nir", 0.842),
+    "B09": ("nir09", 0.945),
+    "B10": ("cirrus", 1.375),
+    "B11": ("swir16", 1.61),
+    "B12": ("swir22", 2.19),
+}
+DEM_BANDS = {"slope": "terrain slope (degrees, Horn)", "dem": "elevation (metres)"}
+#: Where a scene of each source is described (its id appended): ``derived_from`` links.
+SCENE_URLS = {
+    "earthengine": "https://earthengine.googleapis.com/v1/projects/earthengine-public/assets/"
+    "COPERNICUS/S2_HARMONIZED/",
+    "stac": "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l1c/items/",
+}
 #: What the label extension says of every mask (a raster of two classes, for segmentation).
 LABEL_FIELDS = {
     "label:description": "landslide mask: 1 = landslide, 0 = other",
@@ -39,6 +65,37 @@ LABEL_FIELDS = {
     "label:tasks": ["segmentation"],
 }
 HDF5_MEDIA_TYPE = "application/x-hdf5"
+
+
+def stac_bands() -> list[dict]:
+    """The 14 channels of a patch, in order, as STAC 1.1 ``bands`` (eo fields for S2)."""
+    bands = []
+    for name in STACK_BANDS:
+        if name in S2_EO:
+            common, micrometres = S2_EO[name]
+            bands.append(
+                {
+                    "name": name,
+                    "description": f"Sentinel-2 {name}",
+                    "eo:common_name": common,
+                    "eo:center_wavelength": micrometres,
+                }
+            )
+        else:
+            bands.append({"name": name, "description": DEM_BANDS[name]})
+    return bands
+
+
+def scene_links(source: str, scene_ids: str) -> list[dict]:
+    """``derived_from`` links to the Sentinel-2 scenes of a patch (none for local files)."""
+    base = SCENE_URLS.get(source)
+    if base is None:
+        return []
+    return [
+        {"rel": "derived_from", "href": base + scene, "type": GEOJSON if source == "stac" else JSON}
+        for scene in scene_ids.split(";")
+        if scene
+    ]
 
 
 def patch_index(rows: Iterable[Mapping]) -> gpd.GeoDataFrame:
@@ -59,9 +116,26 @@ def patch_index(rows: Iterable[Mapping]) -> gpd.GeoDataFrame:
 
 
 def write_patch_index(path: str | Path, index: gpd.GeoDataFrame) -> Path:
-    """Write ``index`` as GeoParquet, atomically."""
+    """Write ``index`` as GeoParquet 1.1, atomically, with a ``bbox`` covering column (readers
+    filter row groups by it without decoding geometries)."""
     with atomic_path(path) as tmp:
-        index.to_parquet(tmp, index=False)
+        index.to_parquet(tmp, index=False, write_covering_bbox=True)
+    return Path(path)
+
+
+def write_footprints(path: str | Path, index: gpd.GeoDataFrame) -> Path:
+    """Write ``index`` as a GeoPackage (layer ``patches``), atomically: the footprints for GIS
+    that read no GeoParquet (GDAL before 3.8 without its Arrow driver, QGIS 3.22 as shipped)."""
+    import pyogrio
+
+    quiet = logging.getLogger("pyogrio")  # it logs "Created N records" at INFO
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
+    try:
+        with atomic_path(path) as tmp:
+            pyogrio.write_dataframe(index, tmp, layer="patches", driver="GPKG")
+    finally:
+        quiet.setLevel(level)
     return Path(path)
 
 
@@ -100,6 +174,7 @@ def stac_collection(
     description: str,
     licence: str,
     windows: Mapping[str, tuple[dt.date, dt.date]],
+    thumbnails: Sequence[str] | None = None,
 ) -> tuple[dict, list[dict]]:
     """A STAC Collection with one Item per patch (STAC 1.1 JSON records: the collection, its
     items); Items link to the HDF5 files relatively. :func:`write_stac` saves them.
@@ -119,9 +194,11 @@ def stac_collection(
         description: the collection's description (markdown).
         licence: an SPDX licence id, or ``other``.
         windows: each region's imagery window (start, end).
+        thumbnails: each patch's thumbnail URI (its ``thumbnail`` asset), in index order.
     """
     items = []
-    for row in index.itertuples(index=False):
+    bands = stac_bands()
+    for i, row in enumerate(index.itertuples(index=False)):
         start, end = windows[row.region]
         xmin, ymin, xmax, ymax = (float(v) for v in (row.xmin, row.ymin, row.xmax, row.ymax))
         res = (xmax - xmin) / PATCH_SIZE
@@ -129,7 +206,7 @@ def stac_collection(
             {
                 "type": "Feature",
                 "stac_version": STAC_VERSION,
-                "stac_extensions": [ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA],
+                "stac_extensions": [ML_AOI_SCHEMA, PROJECTION_SCHEMA, LABEL_SCHEMA, EO_SCHEMA],
                 "id": row.id,
                 "geometry": shapely.geometry.mapping(row.geometry),
                 "bbox": list(row.geometry.bounds),
@@ -151,7 +228,8 @@ def stac_collection(
                 "links": [
                     {"rel": rel, "href": "../collection.json", "type": JSON, "title": title}
                     for rel in ("root", "collection", "parent")
-                ],
+                ]
+                + scene_links(row.source, row.scene_ids),
                 "assets": {
                     "image": {
                         "href": f"../../{row.image}",
@@ -159,6 +237,7 @@ def stac_collection(
                         "title": "14-band image (dataset 'img', 128 x 128 x 14)",
                         "ml-aoi:role": "feature",
                         "ml-aoi:reference-grid": True,
+                        "bands": bands,
                         "roles": ["data"],
                     },
                     "mask": {
@@ -168,6 +247,7 @@ def stac_collection(
                         "ml-aoi:role": "label",
                         "roles": ["labels"],
                     },
+                    **_thumbnail(thumbnails, i),
                 },
                 "collection": collection_id,
             }
@@ -183,7 +263,7 @@ def stac_collection(
         "description": description,
         "links": [{"rel": "root", "href": "./collection.json", "type": JSON, "title": title}]
         + [{"rel": "item", "href": f"./items/{i['id']}.json", "type": GEOJSON} for i in items],
-        "stac_extensions": [ML_AOI_SCHEMA],
+        "stac_extensions": [ML_AOI_SCHEMA, EO_SCHEMA],
         "title": title,
         "extent": {
             "spatial": {"bbox": [index.total_bounds.tolist()]},
@@ -191,13 +271,33 @@ def stac_collection(
         },
         "license": licence,
         "summaries": {"ml-aoi:split": sorted({ML_AOI_SPLITS[s] for s in index["split"]})},
+        "item_assets": {
+            "image": {"type": HDF5_MEDIA_TYPE, "roles": ["data"], "bands": bands},
+            "mask": {"type": HDF5_MEDIA_TYPE, "roles": ["labels"]},
+            "thumbnail": {"type": "image/jpeg", "roles": ["thumbnail"]},
+        },
     }
     return collection, items
 
 
+def _thumbnail(thumbnails: Sequence[str] | None, i: int) -> dict:
+    """The ``thumbnail`` asset of the ``i``-th item, if there are thumbnails."""
+    if thumbnails is None:
+        return {}
+    return {
+        "thumbnail": {
+            "href": thumbnails[i],
+            "type": "image/jpeg",
+            "title": "RGB (B04, B03, B02) with the landslide mask outlined",
+            "roles": ["thumbnail"],
+        }
+    }
+
+
 def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
     """Save a :func:`stac_collection` self-contained under ``folder`` (``collection.json``,
-    ``items/<id>.json``; every link relative), atomically; returns the collection file.
+    ``items/<id>.json``, the schema of the ``l4s:*`` fields; every link relative), atomically;
+    returns the collection file.
 
     Items are written compact, one line each: a full tile has 7,225 of them, and indenting
     takes ``json`` off its C encoder."""
@@ -208,4 +308,11 @@ def write_stac(folder: str | Path, stac: tuple[dict, list[dict]]) -> Path:
         for item in items:
             (tmp / "items" / f"{item['id']}.json").write_text(json.dumps(item))
         (tmp / "collection.json").write_text(json.dumps(collection, indent=2))
+        (tmp / L4S_SCHEMA).write_text(
+            files("landslide4sense.patching").joinpath("templates/l4s-stac-schema.json").read_text()
+        )
     return folder / "collection.json"
+
+
+#: The JSON Schema of the items' ``l4s:*`` fields, published beside the collection.
+L4S_SCHEMA = "l4s-schema.json"

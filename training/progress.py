@@ -1,6 +1,7 @@
 """A live progress line for training: iteration, loss, iterations/s and time left.
 
-On a terminal it is a rich progress bar redrawn in place; elsewhere (a log file, CI, a Prefect
+On a terminal it is a bar on the command line's one display (log lines print above it);
+elsewhere (a log file, CI, a Prefect
 worker) it is a plain log line every ``every_s`` seconds. Each update also goes to
 ``on_update`` (the Prefect flow turns it into a progress artifact).
 
@@ -17,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+
+from landslide4sense.runtime import console as terminal
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +63,13 @@ class Snapshot:
 class TrainingProgress:
     """The ``progress`` callback of :func:`training.train.train_model`, shown to people.
 
+    On a terminal its bar joins the one display of :mod:`landslide4sense.runtime.console`, so
+    log lines print above it rather than into it.
+
     Args:
         name: the model's name.
-        live: a rich bar (True) or plain log lines (False); None: a bar on a terminal.
+        live: a bar (True) or plain log lines (False); None: a bar when the command line drew
+            bars on a terminal (:func:`~landslide4sense.runtime.console.use_terminal`).
         every_s: seconds between plain lines and ``on_update`` calls (the bar redraws at most
             four times a second).
         on_update: called with a :class:`Snapshot` at the same pace as plain lines, and at the
@@ -76,26 +83,11 @@ class TrainingProgress:
         every_s: float = 10.0,
         on_update: Callable[[Snapshot], None] | None = None,
     ):
-        from rich.console import Console
-
-        console = Console(stderr=True)
         self.name, self.every_s, self.on_update = name, every_s, on_update
-        self.live = console.is_terminal if live is None else live
-        self._bar = self._task = None
-        if self.live:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self._bar = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn(
-                    "loss {task.fields[loss]}  {task.fields[rate]} it/s  ETA {task.fields[eta]}"
-                ),
-                console=console,
-                transient=False,
-                refresh_per_second=4,
-            )
+        self.live = terminal.terminal_console() is not None if live is None else live
+        self._bar = None  # the context of the shared bar, once the first iteration is known
+        self._advance = None
+        self._shown = 0  # the iteration the bar shows
         self._start = self._first = None
         self._loss_sum, self._loss_n = None, 0
         self._last_draw = self._last_update = -math.inf  # the first iteration shows at once
@@ -108,18 +100,18 @@ class TrainingProgress:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.stop()
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
     def __call__(self, iteration: int, total: int, loss: torch.Tensor) -> None:
         now = time.perf_counter()
         if self._start is None:
             self._start, self._first = now, iteration  # rates count from here
             self._loss_sum = torch.zeros((), device=loss.device)
-            if self._bar is not None:
-                self._bar.start()
-                self._task = self._bar.add_task(
-                    self.name, total=total, completed=self._first, loss="-", rate="-", eta="-"
-                )
+            if self.live:
+                self._shown = iteration - 1
+                self._bar = terminal.progress(self.name, total, unit="it", done=self._shown)
+                self._advance = self._bar.__enter__()
         self._loss_sum += loss.detach().float()
         self._loss_n += 1
         last = iteration == total
@@ -130,13 +122,8 @@ class TrainingProgress:
         snap = self._snapshot(iteration, total, now)
         if draw:
             self._last_draw = now
-            self._bar.update(
-                self._task,
-                completed=iteration,
-                loss=f"{snap.loss:.4f}",
-                rate=snap.rate_text,
-                eta=snap.eta_text,
-            )
+            self._advance(iteration - self._shown, note=f"loss {snap.loss:.4f}")
+            self._shown = iteration
         if update:
             self._last_update = now
             if self._bar is None:

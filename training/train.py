@@ -38,6 +38,7 @@ from landslide4sense import __version__
 from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.files import atomic_path, write_json
+from landslide4sense.runtime.console import Advance
 from landslide4sense.training import checkpoint
 from landslide4sense.training.data import Splits
 from landslide4sense.training.feed import DeviceSplit, batch_indices, on_device, patch_counts
@@ -136,6 +137,9 @@ class Trainer:
 
     def __init__(self, name: str, data: Splits, cfg: TrainConfig, out: Path):
         self.name, self.data, self.cfg, self.out = name, data, cfg, Path(out)
+        #: Told the patches of each batch :meth:`evaluate` scores, during the test pass (its
+        #: bar); None while training scores the validation subset (no bar of its own).
+        self.scored: Advance | None = None
         self.device = pick_device(cfg.device)
         self.cuda = self.device.type == "cuda"
         seed_everything(cfg.seed)
@@ -193,6 +197,8 @@ class Trainer:
             for a, x in split.eval_batches(self.cfg.eval_batch_size):
                 pred = self.step_model(x).argmax(1)
                 out[a : a + len(x)] = patch_counts(pred, split.masks[a : a + len(x)])
+                if self.scored is not None:
+                    self.scored(len(x))
         self.model.train()
         return out.cpu().numpy()
 
@@ -317,9 +323,15 @@ class Trainer:
         """Scores of the best checkpoint on every split with masks (overall and per region);
         the checkpoint is loaded straight onto the device."""
         self.model.load_state_dict(checkpoint.load(self.out / "best.pt", self.device)["weights"])
-        return {
-            key: self.evaluate(on_device(self.data, key, self.device)) for key in self.data.scored
-        }
+        scores = {}
+        for key, patches in self.data.scored.items():  # a minute on a full test split
+            with show_progress(f"{self.name}: scoring {key}", len(patches), "patches") as step:
+                self.scored = step
+                try:
+                    scores[key] = self.evaluate(on_device(self.data, key, self.device))
+                finally:
+                    self.scored = None
+        return scores
 
 
 def train_model(

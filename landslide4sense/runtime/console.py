@@ -20,11 +20,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 log = logging.getLogger(__name__)
 
-Advance = Callable[[float], None]
+Advance = Callable[..., None]  # advance(n=1, note=None)
 
 _lock = threading.Lock()
 _console = None  # rich.console.Console once use_terminal() is on
@@ -67,18 +67,26 @@ class ConsoleHandler(logging.Handler):
             self.handleError(record)
 
 
-def _amounts(done: float, total: float | None, elapsed: float, unit: str) -> dict[str, str]:
-    """``done/total unit`` and ``rate unit/s``, in MB for bytes."""
+def terminal_console():
+    """The console bars and log lines share on a terminal (None: plain log lines)."""
+    return _console
+
+
+def _amounts(
+    done: float, total: float | None, elapsed: float, unit: str, start: float = 0.0
+) -> dict[str, str]:
+    """``done/total unit`` and ``rate unit/s`` (of what was done since ``start``), in MB for
+    bytes."""
     scale, shown = (1e6, "MB") if unit == "bytes" else (1.0, unit)
     of = f"/{total / scale:.{1 if scale > 1 else 0}f}" if total else ""
     digits = 1 if scale > 1 else 0
     return {
         "amount": f"{done / scale:.{digits}f}{of} {shown}",
-        "speed": f"{done / scale / max(elapsed, 1e-9):.1f} {shown}/s",
+        "speed": f"{(done - start) / scale / max(elapsed, 1e-9):.1f} {shown}/s",
     }
 
 
-def _add_bar(description: str, total: float | None, unit: str):
+def _add_bar(description: str, total: float | None, unit: str, done: float = 0.0):
     """A task on the one shared rich display (started with the first bar)."""
     global _bars, _active
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -95,7 +103,8 @@ def _add_bar(description: str, total: float | None, unit: str):
             )
             _bars.start()
         _active += 1
-        return _bars, _bars.add_task(description, total=total, **_amounts(0, total, 1, unit))
+        amounts = _amounts(done, total, 1, unit, done)
+        return _bars, _bars.add_task(description, total=total, completed=done, **amounts)
 
 
 def _end_bar() -> None:
@@ -109,9 +118,14 @@ def _end_bar() -> None:
 
 @contextmanager
 def progress(
-    description: str, total: float | None, unit: str = "items", logger: logging.Logger = log
+    description: str,
+    total: float | None,
+    unit: str = "items",
+    logger: logging.Logger = log,
+    done: float = 0.0,
 ) -> Iterator[Advance]:
-    """Report the progress of a loop; yields ``advance(n)``, to call as work gets done.
+    """Report the progress of a loop; yields ``advance(n, note=None)``, to call as work gets
+    done (``note``, e.g. a loss, shows after the description on the bar).
 
     Args:
         description: what is being done, e.g. ``"cutting demo-hills"``.
@@ -119,20 +133,22 @@ def progress(
         unit: ``"bytes"`` (shown in MB and MB/s), or a plural noun such as ``"patches"`` or
             ``"it"`` (shown as done/total and per second); both with the time left.
         logger: where the plain log lines go when no terminal bar is drawn.
+        done: how much was done before (a resumed loop); rates count from here.
     """
     started = time.perf_counter()
-    done = 0.0
+    start = done
 
     def amounts() -> dict[str, str]:
-        return _amounts(done, total, time.perf_counter() - started, unit)
+        return _amounts(done, total, time.perf_counter() - started, unit, start)
 
     if _console is not None:
-        bars, task = _add_bar(description, total, unit)
+        bars, task = _add_bar(description, total, unit, done)
 
-        def advance(n: float = 1) -> None:
+        def advance(n: float = 1, note: str | None = None) -> None:
             nonlocal done
             done += n
-            bars.update(task, advance=n, **amounts())
+            shown = f"{description}  {note}" if note else description
+            bars.update(task, advance=n, description=shown, **amounts())
 
         try:
             yield advance
@@ -142,7 +158,7 @@ def progress(
 
     next_tenth = 1
 
-    def advance(n: float = 1) -> None:
+    def advance(n: float = 1, note: str | None = None) -> None:
         nonlocal done, next_tenth
         done += n
         if total and total * next_tenth / 10 <= done < total:
@@ -157,3 +173,23 @@ def progress(
     logger.info(
         "%s: %s in %.1f s, %s", description, a["amount"], time.perf_counter() - started, a["speed"]
     )
+
+
+@contextmanager
+def steps(
+    description: str, unit: str = "items", logger: logging.Logger = log
+) -> Iterator[Callable[[int, int], None]]:
+    """:func:`progress` of a loop that reports ``(done, total)`` after each step, its total
+    known only at its first; yields that callback."""
+    with ExitStack() as stack:
+        advance: Advance | None = None
+        shown = 0
+
+        def step(done: int, total: int) -> None:
+            nonlocal advance, shown
+            if advance is None:
+                advance = stack.enter_context(progress(description, total, unit, logger))
+            advance(done - shown)
+            shown = done
+
+        yield step

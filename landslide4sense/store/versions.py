@@ -144,10 +144,18 @@ class VersionInfo:
     version: str
     made_current: int  # when it last became current, ns since the epoch (the order of versions)
     created: str
-    train: int
-    test: int
+    counts: dict[str, int]  # patches per split, in the layout's order (train, val, test)
+    layout: str
     regions: list[str]
     current: bool
+
+    @property
+    def train(self) -> int:
+        return self.counts.get("train", 0)
+
+    @property
+    def test(self) -> int:
+        return self.counts.get("test", 0)
 
 
 def list_versions(out: str | Path) -> list[VersionInfo]:
@@ -166,8 +174,8 @@ def list_versions(out: str | Path) -> list[VersionInfo]:
                 folder.name,
                 made,
                 str(meta.get("created", "")),
-                counts.get("train", 0),
-                counts.get("test", 0),
+                {s: counts[s] for s in ("train", "val", "test") if s in counts},
+                str(meta.get("layout", "release")),
                 [r["name"] for r in meta.get("regions", [])],
                 folder.name == current,
             )

@@ -78,3 +78,56 @@ def test_candidates_come_with_styles_and_cloud_optimized_rgb_composites(pair, tm
     scar = classes == SCAR
     # One stretch for both dates: the bare scars are brighter after the event than before.
     assert np.nanmean(red["post"][scar]) > np.nanmean(red["pre"][scar]) + 40
+    # and a QGIS project beside them, every path relative
+    project = read_project(out.with_suffix(".qgz"))
+    assert project.find("projectCrs/spatialrefsys/authid").text == grid.crs
+    tree = [(e.get("name"), e.get("checked")) for e in project.find("layer-tree-group")]
+    assert tree == [
+        ("corrections", "Qt::Checked"),
+        ("candidates", "Qt::Checked"),
+        ("post_rgb", "Qt::Checked"),
+        ("pre_rgb", "Qt::Unchecked"),
+    ]
+    sources = [e.findtext("datasource") for e in project.find("projectlayers")]
+    assert sources == [
+        "./labels.gpkg|layername=corrections",
+        "./labels.gpkg|layername=candidates",
+        "./labels_post_rgb.tif",
+        "./labels_pre_rgb.tif",
+    ]
+    assert project.find("properties/Paths/Absolute").text == "false"
+    assert {e.get("name"): e.get("providerKey") for e in project.find("layer-tree-group")}[
+        "candidates"
+    ] == "ogr"
+
+
+def read_project(path) -> ET.Element:
+    """The .qgs inside a .qgz."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        assert z.namelist() == [f"{path.stem}.qgs"]
+        return ET.fromstring(z.read(f"{path.stem}.qgs").decode().split("\n", 1)[1])
+
+
+def test_project_labels_candidates_by_id_and_styles_corrections(tmp_path):
+    from landslide4sense.annotation.qgis import write_project
+
+    gpkg = tmp_path / "labels.gpkg"
+    path = write_project(gpkg, {"post_rgb": tmp_path / "labels_post_rgb.tif"}, "EPSG:32654")
+    assert path == tmp_path / "labels.qgz"
+    layers = {e.findtext("layername"): e for e in read_project(path).find("projectlayers")}
+    text = layers["candidates"].find("labeling/settings/text-style")
+    assert text.get("fieldName") == "cand_id" and text.get("isExpression") == "0"
+    assert layers["candidates"].find("customproperties/Option/Option").get("value") == "true"
+    corrections = layers["corrections"]
+    renderer = corrections.find("renderer-v2")
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "op"
+    assert [c.get("value") for c in renderer.find("categories")] == list(OPS)
+    assert corrections.find("fieldConfiguration/field/editWidget").get("type") == "ValueMap"
+    assert {d.get("field") for d in corrections.find("defaults")} == {"editor", "edited_at"}
+    raster = layers["post_rgb"]
+    assert raster.findtext("provider") == "gdal"
+    assert raster.find("pipe/rasterrenderer").get("type") == "multibandcolor"
+    path.write_bytes(b"saved by QGIS")  # a user's own project is never replaced
+    assert write_project(gpkg, {}, "EPSG:32654").read_bytes() == b"saved by QGIS"

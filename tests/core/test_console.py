@@ -68,3 +68,17 @@ def test_on_a_terminal_bars_show_rate_and_logs_print_above(terminal, caplog):
     assert "a line above the bars" in out
     assert prog._bars is None  # the display stops with its last bar
     assert not caplog.records or all("cutting" not in r.getMessage() for r in caplog.records)
+
+
+def test_steps_learn_the_total_at_the_first_step(caplog):
+    caplog.set_level(logging.INFO, logger="landslide4sense.runtime.console")
+    with prog.steps("mapping demo-hills", "strips") as step:
+        for done in (1, 2, 5, 10):  # strips done so far, of 10
+            step(done, 10)
+    lines = [r.getMessage() for r in caplog.records]
+    assert [line.split(" (")[0] for line in lines[:-1]] == [
+        "mapping demo-hills: 1/10 strips",
+        "mapping demo-hills: 2/10 strips",
+        "mapping demo-hills: 5/10 strips",
+    ]
+    assert lines[-1].startswith("mapping demo-hills: 10/10 strips in ")

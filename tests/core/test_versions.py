@@ -64,7 +64,12 @@ def test_the_last_two_versions_stay_and_an_older_one_can_be_restored(jobs, out, 
     assert main(["versions", str(out)]) == 0
     listing = capsys.readouterr().out
     assert f"* {versions[2]}" in listing and f"  {versions[1]}" in listing
-    assert "alpha, beta, gamma" in listing
+    assert "alpha, beta, gamma" in listing and "3 train + 5 test  release" in listing
+    assert main(["versions", str(out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [v["version"] for v in listed] == versions[:0:-1]
+    assert listed[1]["counts"] == {"train": 3, "test": 5} and listed[1]["layout"] == "release"
+    assert listed[0]["current"] and listed[0]["regions"] == ["alpha", "beta", "gamma"]
 
     assert main(["restore", str(out), versions[1]]) == 0
     assert current_version(out) == versions[1]

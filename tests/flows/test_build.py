@@ -117,6 +117,7 @@ def test_l4s_demo_prints_where_everything_is(demo_run, clean_build):
     assert f"benchmark: {out}/ (TrainData, TestData" in printed
     assert f"card:      {out / 'card.md'}" in printed
     assert f"l4s train --dataset {out} --models U-Net,LinkNet" in printed
+    assert f"l4s browse {out} --open" in printed
     assert result["version"] == DEMO_VERSION, "the demo's patches changed"
     assert (result["counts"]["train"], result["counts"]["test"]) == (41, 123)
 

@@ -132,6 +132,84 @@ def test_every_option_has_help_and_shows_its_default_and_choices(capsys):
         assert default in out
 
 
+def test_every_command_shows_examples_in_its_help(capsys):
+    from landslide4sense.flows.cli import _parser
+
+    leaves = [c for c in _commands(_parser()) if not any(a.nargs == "A..." for a in c._actions)]
+    assert len(leaves) == 15  # every command and step that does something
+    for command in leaves:
+        text = command.format_help()
+        assert "\nexamples:\n  " in text, f"{command.prog}: no examples"
+        assert all(
+            line.strip().startswith(("l4s ", "eval ", "qgis "))
+            for line in text.split("\nexamples:\n")[1].splitlines()
+        ), command.prog
+
+
+def completions(script: str, line: str) -> list[str]:
+    """What bash completes for ``line`` (the word being typed is its last) with ``script``."""
+    import subprocess
+
+    run = (
+        'source /dev/stdin; read -ra COMP_WORDS <<< "$1"; [[ $1 == *" " ]] && COMP_WORDS+=("");'
+        ' COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _l4s; printf "%s\\n" "${COMPREPLY[@]}"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", run, "_", line], input=script, capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def test_completion_script_completes_commands_options_and_choices(capsys, tmp_path):
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    assert script.endswith("complete -o filenames -F _l4s l4s\n")
+    assert completions(script, "l4s ver") == ["versions"]
+    assert completions(script, "l4s versions --") == ["--help", "--json"]
+    assert completions(script, "l4s annotate c") == ["candidates"]
+    assert completions(script, "l4s annotate candidates --f") == ["--from-model", "--force"]
+    assert completions(script, "l4s build --source ") == ["local", "earthengine", "stac", "cdse"]
+    assert completions(script, "l4s plan x.yaml --source e") == ["earthengine"]
+    (tmp_path / "bench").mkdir()
+    assert completions(script, f"l4s versions {tmp_path}/be") == [f"{tmp_path}/bench"]
+
+
+def test_quiet_keeps_only_warnings_and_no_bars(monkeypatch):
+    import logging
+
+    from landslide4sense.flows import cli
+    from landslide4sense.runtime import console
+
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    root = logging.getLogger()
+    before = root.handlers[:], root.level
+    try:
+        root.handlers = []
+        cli._log_to_terminal(verbose=False, quiet=True)
+        assert root.level == logging.WARNING and console._console is None
+    finally:
+        root.handlers, root.level = before
+        console.use_terminal(False)
+    with pytest.raises(SystemExit):
+        main(["-q", "-v", "models"])  # one or the other
+
+
+def test_browse_prints_the_page_or_says_there_is_none(tmp_path, capsys):
+    from landslide4sense.patching import assemble
+    from landslide4sense.store.output import claim_output
+    from tests.patching.test_assemble import two_regions
+
+    out = tmp_path / "bench"
+    claim_output(out)
+    assemble(out, two_regions(tmp_path), "raw", figures=False)
+    assert main(["browse", str(out)]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url == (out / "browse" / "index.html").resolve().as_uri()
+    assert url.startswith("file:///") and "/versions/" in url  # the current version's own
+    assert main(["browse", str(tmp_path)]) == 2  # not a benchmark
+    assert "not a landslide4sense benchmark folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "expected", "deprecated"),
     [
@@ -177,6 +255,22 @@ def test_hints_name_a_command_that_runs(tmp_path, monkeypatch):
     assert cli.runnable() == "venv/bin/l4s"  # not on PATH: its path, relative to here
     monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin")
     assert cli.runnable() == "l4s"
+
+
+def test_libraries_chatter_stays_off_the_terminal():
+    import logging
+
+    from landslide4sense.flows.cli import _Chatty
+
+    def record(name, level, msg):
+        return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+    chatty = _Chatty()
+    assert not chatty.filter(record("pyogrio._io", logging.INFO, "Created 355 records"))
+    assert not chatty.filter(record("httpx", logging.INFO, "HTTP Request: GET ..."))
+    assert chatty.filter(record("pyogrio._io", logging.WARNING, "field truncated"))
+    assert chatty.filter(record("pyogrion", logging.INFO, "another package"))
+    assert chatty.filter(record("landslide4sense.annotation.labels", logging.INFO, "labels"))
 
 
 def test_task_lines_stay_off_the_terminal_unless_failed():

@@ -103,6 +103,26 @@ def test_index_stac_and_croissant_describe_the_same_patches(built):
     assert len(list(dataset.records("patches"))) == len(manifest)
 
 
+def test_the_browser_footprints_and_hub_card_cover_every_patch(built):
+    import pyogrio
+
+    _, out, _ = built
+    manifest = gpd.pd.read_csv(out / "manifest.csv")
+    page = (out / "browse" / "patches.js").read_text()
+    data = json.loads(page.split("=", 1)[1].rstrip(";\n"))
+    folders = {"train": "TrainData", "val": "ValidData", "test": "TestData"}
+    splits, numbers = manifest["split"], manifest["index"]
+    expected = [f"{folders[s]}/{n}" for s, n in zip(splits, numbers, strict=True)]
+    assert data["keys"] == expected and len(expected) == 164
+    assert data["version"] == read_json(out / "dataset.json")["version"]
+    assert len(data["figures"]) == 3 and all((out / "browse" / f).exists() for f in data["figures"])
+    sheets = data["thumbs"]["sheets"] + data["strips"]["sheets"]
+    assert all((out / "browse" / s).exists() for s in sheets) and len(sheets) == 4  # 1 + 3
+    info = pyogrio.read_info(out / "patches.gpkg", layer="patches")
+    assert info["features"] == 164 and info["crs"] == "EPSG:4326"
+    assert (out / "README.md").read_text() == (out / "card.md").read_text()
+
+
 def test_the_card_header_parses_and_nothing_names_the_builders_paths(built):
     root, out, _ = built
     card = (out / "card.md").read_text()

@@ -1,4 +1,5 @@
 import datetime as dt
+from pathlib import Path
 
 from landslide4sense.choices import Scaling
 from landslide4sense.patching.assemble import dataset_meta, number_patches
@@ -65,3 +66,30 @@ def test_raw_scaling_labels_and_history():
         in text
     )
     assert "- 0ld (2026-01-02T03:04:05+00:00)" in text
+
+
+def test_citation_names_the_tool_and_dataset_versions_beside_the_paper():
+    import yaml
+
+    from landslide4sense import __version__
+    from landslide4sense.store.cache import code_version
+
+    text = card()
+    cite = text.split("```bibtex\n")[1].split("```")[0]
+    assert cite.startswith("@article{ghorbanzadeh2022landslide4sense,")
+    assert f"version = {{{code_version()}}}" in cite
+    assert "{Dataset version abc123 (Landslide4Sense (rebuilt)), built 2026-01-02}" in cite
+    cff = yaml.safe_load((Path(__file__).parents[2] / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == __version__
+    assert cff["preferred-citation"]["doi"] == "10.1109/TGRS.2022.3215209"
+
+
+def test_card_text_comes_from_its_template_with_every_field_filled():
+    import string
+
+    from landslide4sense.patching.card import card_template
+
+    text = card()
+    fields = {f for _, f, _, _ in string.Formatter().parse(card_template()) if f}
+    assert {"name", "counts", "bands", "labels", "citation"} <= fields
+    assert not [f for f in fields if "{" + f + "}" in text]  # every field filled

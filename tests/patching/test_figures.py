@@ -62,3 +62,25 @@ def test_figures_are_png_at_150_dpi_with_an_svg_beside(tmp_path):
                 (150, 150), abs=0.1
             )  # pHYs stores dots per metre
         assert (tmp_path / f"{name}.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_band_values_legend_fits_inside_the_figure_with_three_splits():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from landslide4sense.patching.figures import band_values_figure
+
+    rng = np.random.default_rng(0)
+    splits = {
+        s: {"landslide": rng.random((5, 14)), "other": rng.random((9, 14))}
+        for s in ("train", "val", "test")
+    }
+    fig = band_values_figure([("all regions", splits)], [f"B{i}" for i in range(14)], L4S_SCALE)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    legend = fig.legends[0]
+    box = legend.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0  # nothing cut off
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[:2] == ["landslide pixels, training split", "other pixels, training split"]
+    panel = fig.axes[0].get_tightbbox(canvas.get_renderer())
+    assert box.y1 <= panel.y0  # below the panel, not over its tick labels

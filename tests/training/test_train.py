@@ -186,12 +186,30 @@ def test_progress_averages_the_loss_between_updates():
     assert [(u.iteration, u.loss) for u in updates] == [(1, 4.0), (3, 2.5)]
 
 
-def test_live_progress_bar_on_a_terminal(capsys):
-    with TrainingProgress("SQNet", live=True) as progress:
-        for i in range(1, 4):
-            progress(i, 3, torch.tensor(0.5))
-    err = capsys.readouterr().err
-    assert "SQNet" in err and "3/3" in err and "loss 0.5000" in err and "it/s" in err
+def test_live_progress_bar_shares_the_terminal_with_log_lines():
+    import io
+
+    from rich.console import Console
+
+    from landslide4sense.runtime import console as terminal
+
+    buf = io.StringIO()
+    shared = terminal.use_terminal(console=Console(file=buf, force_terminal=True, width=120))
+    logger = logging.getLogger("test.training.progress")
+    logger.addHandler(terminal.ConsoleHandler(shared))
+    try:
+        with TrainingProgress("SQNet") as progress:  # a bar: the command line drew bars
+            for i in range(1, 4):
+                progress(i, 3, torch.tensor(0.5))
+                logger.warning("a line of its own %d", i)
+    finally:
+        logger.handlers.clear()
+        terminal.use_terminal(False)
+    out = buf.getvalue()
+    assert "SQNet  loss 0.5000" in out and "3/3 it" in out and "it/s" in out
+    # each log line replaces the bar's line (erased) and ends its own; the bar redraws below
+    for i in range(1, 4):
+        assert f"\r\x1b[2Ka line of its own {i}\nSQNet " in out
 
 
 def test_batches_cover_each_epoch_once():
