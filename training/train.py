@@ -39,6 +39,7 @@ from landslide4sense.choices import Device
 from landslide4sense.errors import ConfigError, L4SError
 from landslide4sense.files import atomic_path, write_json
 from landslide4sense.runtime.console import Advance
+from landslide4sense.runtime.console import progress as show_progress
 from landslide4sense.training import checkpoint
 from landslide4sense.training.data import Splits
 from landslide4sense.training.feed import DeviceSplit, batch_indices, on_device, patch_counts
