@@ -41,6 +41,7 @@ from pyproj import Transformer
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
 from landslide4sense.choices import RELEASE, OutputLayout, Scaling, SourceKind
 from landslide4sense.errors import ConfigError
+from landslide4sense.files import file_hash
 from landslide4sense.flows.preflight import (
     MAX_AOI_KM2,
     check_build,
@@ -57,7 +58,7 @@ from landslide4sense.records import DatasetMeta, LabelFile, LabelReport, LayerPr
 from landslide4sense.regions import Region, region_grid
 from landslide4sense.runtime.console import progress as show_progress
 from landslide4sense.runtime.processes import in_child_process
-from landslide4sense.store.benchmark import Benchmark, open_benchmark
+from landslide4sense.store.benchmark import HASHES, Benchmark, open_benchmark
 from landslide4sense.store.cache import (
     building,
     clear_temporary,
@@ -93,14 +94,14 @@ def _aoi_in_grid_crs(region: Region, crs: str) -> shapely.Geometry:
 
 @task
 def fetch_layers(
-    region: Region, grid: Grid, source: SourceKind, raw: Path | None, bench: Benchmark
+    region: Region, grid: Grid, source: SourceKind, raw: Path | None, work: Path
 ) -> RawLayers:
     """A region's raw layers: Sentinel-2 from ``source``, the DEM of the region's ``dem:``
     (found first, so a missing local file fails before any download), the labels in
     ``RAW/<region>/``. Not retried here: every network call retries by itself
     (:mod:`acquisition.retry`)."""
     get_run_logger().info("%s: fetching raw layers (%s source)", region.name, source)
-    folder = bench.work / region.name
+    folder = work / region.name
     dem = fetch_dem(region, grid, folder, raw)
     s2 = get_source(source, raw).fetch(region, grid, folder)
     labels = find_labels(region, Path(raw or ".") / region.name)
@@ -149,11 +150,12 @@ def resolve_labels(
 
 
 @task
-def make_terrain(region: Region, grid: Grid, layers: RawLayers, bench: Benchmark) -> Path | State:
-    """The DEM cropped (or projected) to a metric CRS, and its slope; returns their folder."""
+def make_terrain(region: Region, grid: Grid, layers: RawLayers, work: Path) -> Path | State:
+    """The DEM cropped (or projected) to a metric CRS, and its slope, under ``work`` (the
+    state folder, ``OUT/.l4s``: the build's or the map's); returns their folder."""
     dem = layers.dem
-    key = stage_key(bench.file_hash(dem), grid.to_dict())
-    folder = bench.work / region.name / f"terrain-{key}"
+    key = stage_key(file_hash(dem, work / HASHES), grid.to_dict())
+    folder = work / region.name / f"terrain-{key}"
     if reusable(folder):
         return _cached(folder)
     from landslide4sense.geo import write_terrain
@@ -378,7 +380,9 @@ def _build_regions(
     """Fetch every region first (bad input fails before anything is written), then make each."""
     logger = get_run_logger()
     grids = [region_grid(r) for r in regions]
-    layers = [fetch_layers(r, g, source, raw, bench) for r, g in zip(regions, grids, strict=True)]
+    layers = [
+        fetch_layers(r, g, source, raw, bench.work) for r, g in zip(regions, grids, strict=True)
+    ]
     labelsets = [
         resolve_labels(r, g, lay, source, raw, bench)
         for r, g, lay in zip(regions, grids, layers, strict=True)
@@ -388,7 +392,7 @@ def _build_regions(
     prepared = [
         (
             make_labels.submit(r, g, ls, bench),
-            make_terrain.submit(r, g, lay, bench),
+            make_terrain.submit(r, g, lay, bench.work),
             hash_bands.submit(lay, bench),
         )
         for r, g, lay, ls in zip(regions, grids, layers, labelsets, strict=True)

@@ -21,10 +21,11 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
+from landslide4sense.acquisition import RawLayers
 from landslide4sense.choices import Device, SourceKind
 from landslide4sense.flows.build import fetch_layers, make_terrain
 from landslide4sense.layout import STATE_DIR
-from landslide4sense.regions import load_region, region_grid
+from landslide4sense.regions import Region, load_region, region_grid
 from landslide4sense.runtime import console as terminal
 from landslide4sense.store.output import check_output, claim_output
 
@@ -32,8 +33,8 @@ from landslide4sense.store.output import check_output, claim_output
 @task
 def apply_model(
     checkpoint: Path,
-    region_file: Path,
-    layers: dict,
+    region: Region,
+    layers: RawLayers,
     terrain: Path,
     out: Path,
     device: Device,
@@ -43,7 +44,6 @@ def apply_model(
     """The probability COG and the landslide polygons of a region; returns what was written."""
     from landslide4sense.training.predict import predict_region
 
-    region = load_region(region_file)
     artifact = create_progress_artifact(0.0, description=f"{region.name}: strips of windows")
 
     with terminal.steps(f"mapping {region.name}", "strips") as shown:
@@ -55,7 +55,7 @@ def apply_model(
         p = predict_region(
             checkpoint,
             region_grid(region),
-            {b: Path(f) for b, f in layers["bands"].items()},
+            {b: Path(f) for b, f in layers.bands.items()},
             terrain / "slope.tif",
             terrain / "dem.tif",
             out,
@@ -100,10 +100,11 @@ def map_event(
     spec = load_region(region)
     claim_output(out, "maps")
     work = out / STATE_DIR
-    layers = fetch_layers(region, source, raw, work)
-    terrain = make_terrain(region, layers, work)
+    grid = region_grid(spec)
+    layers = fetch_layers(spec, grid, source, raw, work)
+    terrain = make_terrain(spec, grid, layers, work)
     area = spec.annotation.min_area_m2 if min_area_m2 is None else min_area_m2
-    result = apply_model(checkpoint, region, layers, terrain, out, device, threshold, area)
+    result = apply_model(checkpoint, spec, layers, terrain, out, device, threshold, area)
     create_markdown_artifact(
         f"# Landslides of {spec.name}\n\n{info.model} (trained on dataset version "
         f"`{info.dataset_version}`, {info.iteration} iterations): {result['landslides']} "
