@@ -36,6 +36,9 @@ STRIPS_PER_SHEET = 64  # band strips (15 x 64 px wide, 64 px high) per sheet
 RGB = (3, 2, 1)  # B04, B03, B02 in the stack
 OUTLINE = (240, 228, 66)  # Okabe-Ito yellow, as in the figures
 JPEG_QUALITY = 90
+RANGE_SAMPLE = 64  # patches, evenly spaced, whose bands set the page's one stretch
+
+Ranges = tuple[np.ndarray, np.ndarray]  # each band's (low, high) values, mapped to 0 and 255
 TRAINING_JS = "training.js"  # Table I and the spider plot, once trained (write_training)
 #: The figures a version has (patching.figures), shown when drawn.
 FIGURES = ("sample_patches.png", "band_values.png", "landslide_share.png")
@@ -62,23 +65,37 @@ def _halve(a: np.ndarray) -> np.ndarray:
     return 0.25 * (a[0::2, 0::2] + a[1::2, 0::2] + a[0::2, 1::2] + a[1::2, 1::2])
 
 
-def _stretch(a: np.ndarray, axis: int | None = None) -> np.ndarray:
-    """A 2-98 % linear stretch of ``a`` to 0-255: one range for all of ``a``, or one per
-    index of ``axis`` (the last). Patches hold no missing pixel (such tiles are dropped)."""
-    flat = a.reshape(-1, a.shape[-1]) if axis is not None else a.ravel()
-    lo, hi = np.percentile(flat, [2, 98], axis=0)
+def _stretch(a: np.ndarray, axis: int | None = None, ranges: Ranges | None = None) -> np.ndarray:
+    """A linear stretch of ``a`` to 0-255 between ``ranges`` (low, high), or a 2-98 % one of
+    ``a`` itself: one range for all of ``a``, or one per index of ``axis`` (the last). Patches
+    hold no missing pixel (such tiles are dropped)."""
+    if ranges is None:
+        flat = a.reshape(-1, a.shape[-1]) if axis is not None else a.ravel()
+        ranges = tuple(np.percentile(flat, [2, 98], axis=0))
+    lo, hi = ranges
     return np.clip(255 * (a - lo) / (hi - lo + 1e-9), 0, 255).round().astype(np.uint8)
 
 
-def thumbnail(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def stretch_ranges(images: Sequence[np.ndarray]) -> Ranges:
+    """Each band's 2-98 % range over ``images`` (a sample of a benchmark's patches): one
+    stretch for every patch, so the page compares them (and a percentile per patch, 2.5 ms,
+    would cost a full tile a minute)."""
+    return tuple(np.percentile(np.stack(images), [2, 98], axis=(0, 1, 2)))
+
+
+def thumbnail(image: np.ndarray, mask: np.ndarray, ranges: Ranges | None = None) -> np.ndarray:
     """A patch's 64 x 64 RGB thumbnail (B04, B03, B02 stretched together) with the landslide
     mask's outline in yellow.
 
     Args:
         image: (128, 128, 14) in source units (the bands' balance matters for the colours).
         mask: (128, 128), 1 = landslide.
+        ranges: every band's (low, high) (:func:`stretch_ranges`); None: the patch's own.
     """
-    rgb = _stretch(_halve(image[..., list(RGB)].astype(np.float32)))
+    rgb_ranges = (
+        None if ranges is None else (ranges[0][list(RGB)].min(), ranges[1][list(RGB)].max())
+    )
+    rgb = _stretch(_halve(image[..., list(RGB)].astype(np.float32)), ranges=rgb_ranges)
     slides = _halve(mask.astype(np.float32)) > 0  # a pixel of any landslide shows
     rgb[slides & ~_interior(slides)] = OUTLINE
     return rgb
@@ -90,10 +107,10 @@ def _interior(a: np.ndarray) -> np.ndarray:
     return a & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
 
 
-def band_strip(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A patch's 14 bands (each stretched on its own) and its mask side by side, 64 px each:
-    a (64, 15 x 64) grey image."""
-    bands = _stretch(_halve(image.astype(np.float32)), axis=-1)
+def band_strip(image: np.ndarray, mask: np.ndarray, ranges: Ranges | None = None) -> np.ndarray:
+    """A patch's 14 bands (each stretched on its own, between ``ranges`` or the patch's own)
+    and its mask side by side, 64 px each: a (64, 15 x 64) grey image."""
+    bands = _stretch(_halve(image.astype(np.float32)), axis=-1, ranges=ranges)
     tiles = [*np.moveaxis(bands, -1, 0), np.where(_halve(mask.astype(np.float32)) > 0, 255, 0)]
     return np.concatenate(tiles, axis=1).astype(np.uint8)
 
@@ -210,10 +227,12 @@ def write_browser(
         tmp.mkdir(parents=True)
         thumbs: list[np.ndarray] = []
         strips: list[np.ndarray] = []
+        sample = rows[:: max(1, len(rows) // RANGE_SAMPLE)]
+        ranges = stretch_ranges([read_patch(row)[0] for row in sample]) if rows else None
         for i, row in enumerate(rows):
             image, mask = read_patch(row)
-            thumbs.append(thumbnail(image, mask))
-            strips.append(band_strip(image, mask))
+            thumbs.append(thumbnail(image, mask, ranges))
+            strips.append(band_strip(image, mask, ranges))
             uris.append(data_uri(thumbs[-1]))
             if len(strips) == STRIPS_PER_SHEET or i == len(rows) - 1:
                 sheet = i // STRIPS_PER_SHEET
