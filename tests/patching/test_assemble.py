@@ -218,7 +218,7 @@ def test_dataset_meta():
         2,
         3,
     )
-    assert a.scenes[0].id == "S2A_1" and a.grid == tiles_grid(5, 1)
+    assert a.scenes[0].id == "S2A_1" and a.grid.model_dump() == tiles_grid(5, 1).to_dict()
     assert meta.all.train.patches == 3 and meta.all.name == "all regions"
     raw = dataset_meta(regions, patches, Scaling.RAW, version="v", created=created)
     assert raw.scale_divisors == [1.0] * 14

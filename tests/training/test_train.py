@@ -1,5 +1,6 @@
 import logging
 import pickle
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -8,7 +9,8 @@ import torch
 from landslide4sense.errors import InputDataError
 from landslide4sense.layout import STACK_BANDS
 from landslide4sense.training import checkpoint
-from landslide4sense.training.data import PatchSet, load_benchmark
+from landslide4sense.training.data import load_benchmark
+from landslide4sense.training.feed import patch_counts
 from landslide4sense.training.progress import TrainingProgress
 from landslide4sense.training.synthetic import write_release
 from landslide4sense.training.train import TrainConfig, Trainer, batch_indices, train_model
@@ -116,23 +118,13 @@ def test_the_best_checkpoint_is_the_peak_of_validation_f1(tmp_path, monkeypatch)
 def test_overall_scores_sum_the_regions_counts(small, tmp_path, monkeypatch):
     """Region a (1 patch) predicted perfectly, region b (3 patches) not at all: overall F1 is
     40 from the summed counts (tp 4, fn 12), not 50, the mean of the regions' 100 and 0."""
-    masks = np.zeros((4, 4, 4), np.uint8)
+    masks = torch.zeros((4, 4, 4), dtype=torch.uint8)
     masks[:, :2, :2] = 1  # 4 landslide pixels in each patch
-    patches = PatchSet(
-        "TestData",
-        [tmp_path / f"image_{i}.h5" for i in range(1, 5)],
-        masks,
-        ["a", "b", "b", "b"],
-        [f"test_{i}" for i in range(1, 5)],
-        small.mean,
-        small.std,
-        np.arange(4),
-        np.zeros((4, 14, 4, 4), np.float32),
-    )
-    predicted = np.stack([masks[0], *np.zeros((3, 4, 4), np.uint8)])
+    predicted = torch.stack([masks[0], *torch.zeros((3, 4, 4), dtype=torch.uint8)])
+    split = SimpleNamespace(patches=SimpleNamespace(regions=["a", "b", "b", "b"]))
     trainer = Trainer("ContextNet", small, QUICK, tmp_path)
-    monkeypatch.setattr(trainer, "predict", lambda images: predicted[: len(images)])
-    scores = trainer.evaluate(patches)
+    monkeypatch.setattr(trainer, "counts", lambda _: patch_counts(predicted, masks).numpy())
+    scores = trainer.evaluate(split)
     assert scores["a"]["f1"] == 100.0 and scores["b"]["f1"] == 0.0
     assert (scores["all"]["tp"], scores["all"]["fn"]) == (4, 12)
     assert scores["all"]["f1"] == pytest.approx(40.0)
