@@ -149,7 +149,11 @@ def server(postgres, tmp_path_factory):
         [sys.executable, "-m", "landslide4sense.compose"],
         capture_output=True,
         text=True,
-        env={**env, "POSTGRES_PASSWORD": "9f2c41d87b0e63a5c7d1e4b2", "PREFECT_API_AUTH_STRING": AUTH},
+        env={
+            **env,
+            "POSTGRES_PASSWORD": "9f2c41d87b0e63a5c7d1e4b2",
+            "PREFECT_API_AUTH_STRING": AUTH,
+        },
     )
     assert check.returncode == 0, check.stderr
     proc = start(
