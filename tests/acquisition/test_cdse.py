@@ -58,6 +58,7 @@ def test_the_demo_sized_region_end_to_end(services, tmp_path):
         assert composite.max() < 9000
 
 
+@pytest.mark.slow  # a whole build in its own process
 def test_l4s_build_with_source_cdse(services, tmp_path, monkeypatch):
     """The whole build: preflight (CDSE keys), the CDSE composite, a local DEM and labels,
     patches."""

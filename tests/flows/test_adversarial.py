@@ -5,7 +5,7 @@ seconds, and no file of the user's is lost or changed; the cases that must work 
 copied benchmark, a licence changed) work. The earlier bad-input cases of
 ``test_preflight.py`` and ``test_faults.py`` run here too. One benchmark (demo-hills) is built
 once and copied per case. ``pytest -s`` prints the summary: cases, refused in < 2 s,
-tracebacks, files lost.
+tracebacks, files lost. Marked slow (about a minute and a half): CI runs it after `make test`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from landslide4sense.store.trust import RecordError
 from landslide4sense.store.versions import _sweep, current_version, list_versions
 from tests.flows import test_faults, test_preflight
 from tests.helpers import cut_regions
+
+pytestmark = pytest.mark.slow
 
 # The earlier bad-input cases and their fixtures, run (and counted) here too.
 digests, hills = test_faults.digests, test_faults.hills

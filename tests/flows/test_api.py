@@ -6,6 +6,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 PROBE = """
 import json, os, urllib.request
 from prefect.settings import PREFECT_API_URL
@@ -35,6 +37,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # waits for the idle exit
 def test_one_local_server_serves_later_commands_and_exits_when_idle(tmp_path):
     env = clean_env(tmp_path / "home", L4S_API_IDLE_S="5")  # a loaded machine answers late
     done = subprocess.run(

@@ -165,6 +165,7 @@ def test_raw_scaling_keeps_source_units(demo, clean_build, tmp_path):
         assert np.allclose(g["img"][()], f["img"][()] / RELEASE_DIVISORS, rtol=1e-6)
 
 
+@pytest.mark.slow  # three builds
 def test_add_region_appends_without_renumbering(demo, clean_build, tmp_path):
     regions, raw = demo
     out = tmp_path / "bench"

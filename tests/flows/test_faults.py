@@ -114,6 +114,7 @@ def test_input_content_not_timestamps_decides_what_is_redone(hills, demo_inputs,
     assert len(list_versions(out)) == 1
 
 
+@pytest.mark.slow  # three builds
 def test_a_full_rebuild_keeps_the_order_regions_joined_in(demo_inputs, tmp_path, capsys):
     """demo-valley joins after demo-hills: a full `build` (regions sorted by name would put
     valley second anyway) and a rebuild after valley joined first keep their numbers."""

@@ -141,8 +141,8 @@ def expected(references):
 @pytest.mark.parametrize(
     "fault, layout",
     [
-        ("kill", "release"),
-        ("kill", "with-valid"),
+        pytest.param("kill", "release", marks=pytest.mark.slow),  # a minute each
+        pytest.param("kill", "with-valid", marks=pytest.mark.slow),
         pytest.param("full-disk", "release", marks=pytest.mark.slow),
     ],
 )
