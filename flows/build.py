@@ -39,8 +39,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pyproj import Transformer
 
 from landslide4sense.acquisition import RawLayers, fetch_dem, find_labels, get_source
-from landslide4sense.choices import RELEASE, OutputLayout, Scaling, SourceKind
-from landslide4sense.errors import ConfigError
+from landslide4sense.choices import OutputLayout, Scaling, SourceKind
 from landslide4sense.files import file_hash
 from landslide4sense.flows.preflight import (
     MAX_AOI_KM2,
@@ -48,6 +47,7 @@ from landslide4sense.flows.preflight import (
     check_scaling,
     no_labels,
     region_files,
+    same_layout,
 )
 from landslide4sense.flows.retraining import DATASET_UPDATED
 from landslide4sense.flows.runners import flow_run_name
@@ -465,24 +465,6 @@ def _absolute(path: Path | None) -> Path | None:
     return None if path is None else Path(path).absolute()
 
 
-def _same_layout(
-    out: Path, meta: DatasetMeta | None, valid: bool | None, split_files: bool | None
-) -> OutputLayout:
-    """The layout of a region added to the benchmark at ``out``: the benchmark's (``meta``);
-    an option given must agree with it."""
-    published = meta.layout if meta is not None else RELEASE
-    asked = OutputLayout(
-        published.valid if valid is None else valid,
-        published.split_files if split_files is None else split_files,
-    )
-    if meta is not None and asked != published:
-        raise ConfigError(
-            f"{out}: the benchmark has the {published} layout, not {asked}; leave "
-            "--valid and --split-files out to keep it, or rebuild it with `l4s build`"
-        )
-    return asked
-
-
 def _in_join_order(bench: Benchmark, regions: list[Region]) -> list[Region]:
     """Regions in the order they joined the benchmark; new ones after, by name."""
     meta = bench.meta()
@@ -513,7 +495,7 @@ def add_region(
     (reg,) = check_build([region], source, raw, out, scaling, max_aoi_km2, adding=True)
     with open_benchmark(out, f"l4s add-region {reg.name}", flow_run_name()) as bench:
         check_scaling(out, scaling)  # the benchmark may have changed while this run waited
-        layout = _same_layout(out, bench.meta(), valid, split_files)
+        layout = same_layout(out, bench.meta(), valid, split_files)
         before = bench.version()
         existing = bench.jobs()
         names = [j.parent.parent.name for j in existing]  # .l4s/<region>/patches-<key>/

@@ -26,8 +26,15 @@ from landslide4sense.choices import LAYOUTS, Device, OutputLayout, Scaling, Sour
 from landslide4sense.errors import ConfigError, L4SError, MissingInputError
 from landslide4sense.extras import require_extra
 from landslide4sense.flows.api import local_api
-from landslide4sense.flows.preflight import MAX_AOI_KM2, check_build, check_demo, region_files
+from landslide4sense.flows.preflight import (
+    MAX_AOI_KM2,
+    check_build,
+    check_demo,
+    check_layout,
+    region_files,
+)
 from landslide4sense.flows.runners import prefect_defaults
+from landslide4sense.store.output import is_benchmark
 
 
 class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -806,6 +813,8 @@ def _check_build(args: argparse.Namespace) -> None:
         args.max_aoi_km2,
         adding=args.command == "add-region",
     )
+    if args.command == "add-region" and is_benchmark(args.out):
+        check_layout(args.out, **_layout(args))
 
 
 PREFLIGHT = {

@@ -20,13 +20,14 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from landslide4sense.choices import Scaling, names
+from landslide4sense.choices import RELEASE, OutputLayout, Scaling, names
 from landslide4sense.errors import ConfigError, EmptyResultError, InputDataError, MissingInputError
 from landslide4sense.layout import PATCH_SIZE
 from landslide4sense.store.output import check_output
 from landslide4sense.store.versions import check_records
 
 if TYPE_CHECKING:  # the geo stack is imported when a check runs, not with the CLI
+    from landslide4sense.records import DatasetMeta
     from landslide4sense.regions import Region
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,31 @@ def check_scaling(out: Path, scaling: str) -> None:
             f"{out}: the benchmark uses scaling '{meta.scaling}', not '{scaling}'; pass "
             "--scaling to match, or rebuild it into a new folder with `l4s build`"
         )
+
+
+def same_layout(
+    out: Path, meta: DatasetMeta | None, valid: bool | None, split_files: bool | None
+) -> OutputLayout:
+    """The layout of a region added to the benchmark at ``out``: the benchmark's (``meta``);
+    an option given must agree with it."""
+    published = meta.layout if meta is not None else RELEASE
+    asked = OutputLayout(
+        published.valid if valid is None else valid,
+        published.split_files if split_files is None else split_files,
+    )
+    if meta is not None and asked != published:
+        raise ConfigError(
+            f"{out}: the benchmark has the {published} layout, not {asked}; leave "
+            "--valid and --split-files out to keep it, or rebuild it with `l4s build`"
+        )
+    return asked
+
+
+def check_layout(out: Path, valid: bool | None, split_files: bool | None) -> None:
+    """A region added to a benchmark keeps its layout (refused before Prefect starts)."""
+    from landslide4sense.store.benchmark import Benchmark  # the records: not with the CLI
+
+    same_layout(out, Benchmark(out=out).meta(), valid, split_files)
 
 
 def check_build(

@@ -518,6 +518,14 @@ def test_a_licence_change_alone_is_a_new_version_and_back_again(bench, demo_inpu
     assert add_region(region=region, out=bench, raw=raw)["version"] == first
 
 
+def test_a_layout_change_on_add_region_is_refused_before_prefect(
+    bench, demo_inputs, capsys, monkeypatch
+):
+    regions, raw = demo_inputs
+    argv = ["add-region", str(regions / "demo-valley.yaml"), "--out", str(bench), "--raw", str(raw)]
+    refuse([*argv, "--valid"], "the benchmark has the release layout", capsys, monkeypatch, bench)
+
+
 def test_a_moved_and_a_copied_benchmark_work_on_their_own(bench, hills, demo_inputs, tmp_path):
     regions, raw = demo_inputs
     moved = tmp_path / "elsewhere" / "moved"
