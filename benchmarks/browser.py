@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +26,9 @@ from landslide4sense.layout import PATCH_SIZE, image_path, mask_path
 from landslide4sense.patching.browser import PageTitle, write_browser
 from landslide4sense.patching.index import patch_index
 from landslide4sense.records import ManifestRow
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' Chromium helper
+from tests.helpers import headless_chromium
 
 SIDE_M = PATCH_SIZE * 10.0
 
@@ -81,27 +84,8 @@ def seeded_patch(row: ManifestRow) -> tuple[np.ndarray, np.ndarray]:
 def first_render(page: Path, runs: int) -> tuple[float, float, list[str]]:
     """Best of ``runs``: ms to the grid's render and to the first contentful paint; the
     thumbnail sheets the page shows by then."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="l4s-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--window-size=1280,900",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
     best = (float("inf"), float("inf"), [])
-    try:
+    with headless_chromium() as driver:
         for _ in range(runs):
             driver.get("about:blank")
             driver.get(page.as_uri())
@@ -115,9 +99,6 @@ def first_render(page: Path, runs: int) -> tuple[float, float, list[str]]:
             )
             if rendered < best[0]:
                 best = (rendered, paint, loaded)
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
     return best
 
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +28,8 @@ from landslide4sense.patching.browser import (
 )
 from landslide4sense.patching.index import patch_index
 from landslide4sense.records import ManifestRow
+from tests.helpers import CHROMEDRIVER, CHROMIUM, headless_chromium
 
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 #: The demo's regions: (name, CRS, tiles per side, train tiles, west, north).
 REGIONS = [
     ("demo-hills", "EPSG:32645", 10, 25, 300_000.0, 3_100_000.0),
@@ -116,33 +114,10 @@ def page(tmp_path_factory):
 def chromium():
     """Debian's Chromium, headless, offline, with a fresh profile; its console and network
     logs kept."""
-    if not (CHROMIUM.exists() and DRIVER.exists()):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="l4s-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-        "--window-size=1280,900",
-        "--force-device-scale-factor=1",
-        "--hide-scrollbars",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    with headless_chromium("--force-device-scale-factor=1", "--hide-scrollbars", logs=True) as d:
+        yield d
 
 
 def opened(chromium, root: Path):
